@@ -1,0 +1,120 @@
+"""The ASGI application: routing, authentication, JSON-only rule and error rendering."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from lbaas.api import versions
+from lbaas.api.auth import Authenticator
+from lbaas.api.errors import ApiError, BadRequest
+from lbaas.api.http import (
+    ApiRequest,
+    Response,
+    Router,
+    accepts_json,
+    build_request,
+    error_payload,
+    json_response,
+    read_body,
+    send_response,
+)
+from lbaas.api.state import ApiState
+
+log = logging.getLogger(__name__)
+
+RESOURCE_MODULES = (
+    "loadbalancers", "listeners", "pools", "members", "healthmonitors", "l7policies", "l7rules",
+    "quotas", "providers", "flavors", "flavorprofiles", "availabilityzones",
+    "availabilityzoneprofiles", "amphorae", "networks", "openapi",
+)
+
+NOT_ACCEPTABLE = {"code": 406, "title": "Not Acceptable",
+                  "description": "Only content type application/json is accepted."}
+
+# Paths answered without authentication.
+PUBLIC_PATHS = frozenset({
+    "/", "/v2", "/healthcheck", "/openapi", "/openapi.json", "/networking", "/networking/v2.0",
+})
+
+
+def build_router() -> Router:
+    router = Router()
+    versions.register(router)
+    for name in RESOURCE_MODULES:
+        module = importlib.import_module(f"lbaas.api.resources.{name}")
+        module.register(router)
+    return router
+
+
+class ApiApp:
+    def __init__(self, state: ApiState, authenticator: Authenticator,
+                 on_startup: list[Callable[[], Awaitable[None]]] | None = None,
+                 on_shutdown: list[Callable[[], Awaitable[None]]] | None = None) -> None:
+        self.state = state
+        self.authenticator = authenticator
+        self.router = build_router()
+        self.on_startup = on_startup or []
+        self.on_shutdown = on_shutdown or []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        head = scope["method"] == "HEAD"
+        try:
+            body = await read_body(receive)
+            req = build_request(scope, body)
+            status, headers, payload = await self.handle(req)
+        except ApiError as exc:
+            status, headers, payload = error_payload(exc)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            status, headers, payload = error_payload(ApiError("Internal Server Error", 500))
+        await send_response(send, status, headers, payload, head=head)
+
+    async def handle(self, req: ApiRequest) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        if req.path not in ("/healthcheck",) and not accepts_json(req.headers.get("accept")):
+            return json_response(406, NOT_ACCEPTABLE)
+        handler, params, known = self.router.match(req.method, req.path)
+        if handler is None:
+            if known:
+                raise ApiError("The method is not allowed for the requested URL.", 405)
+            raise ApiError("The resource could not be found.", 404)
+        if any("\x00" in v for v in params.values()):
+            raise ApiError("The resource could not be found.", 404)
+        if any("\x00" in k or "\x00" in v for k, v in req.query):
+            raise BadRequest("Invalid input: query parameters cannot contain NUL characters.")
+        req.path_params = params
+        req.app = self.state
+        if req.path not in PUBLIC_PATHS:
+            req.context = await self.authenticator.authenticate(req)
+        resp: Response = await handler(req)
+        if resp.raw is not None:
+            return resp.status, resp.headers, resp.raw
+        return json_response(resp.status, resp.body, resp.headers)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    for hook in self.on_startup:
+                        await hook()
+                except Exception as exc:
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for hook in self.on_shutdown:
+                    try:
+                        await hook()
+                    except Exception:
+                        log.exception("shutdown hook failed")
+                await send({"type": "lifespan.shutdown.complete"})
+                return

@@ -1,0 +1,175 @@
+"""Helpers every resource module shares: ids, time, project scoping, locking and quotas."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, Table, select, update
+
+from lbaas.api import listing
+from lbaas.api.errors import BadRequest, Forbidden, ImmutableObject, NotFound, QuotaExceeded
+from lbaas.api.http import ApiRequest, Response
+from lbaas.api.policy import rule
+from lbaas.domain import constants as c
+from lbaas.store import tables as t
+from lbaas.store.listing import count, list_rows, tags_for
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.replace(microsecond=0).isoformat() if value is not None else None
+
+
+def text(value: str | None) -> str:
+    return "" if value is None else value
+
+
+def authorize(req: ApiRequest, resource: str, verb: str, target: str | None = None) -> None:
+    req.app.policy.enforce(req.context, rule(resource, verb), target)
+
+
+def creation_project(req: ApiRequest, body_project: str | None) -> str:
+    """The project a new top-level object belongs to (body, else the caller's)."""
+    ctx = req.context
+    project = body_project or ctx.project_id
+    if not project:
+        raise BadRequest("Validation failure: Missing project ID in request where one is "
+                         "required.")
+    return project
+
+
+def scope_list(req: ApiRequest, resource: str, project_column: str = "project_id") \
+        -> dict[str, Any]:
+    """Apply upstream's project rules to a list request; returns extra filters."""
+    ctx = req.context
+    wanted = req.param("project_id") or req.param("tenant_id")
+    policy = req.app.policy
+    if policy.allowed(ctx, rule(resource, "get_all-global")):
+        return {project_column: wanted} if wanted else {}
+    authorize(req, resource, "get_all", ctx.project_id)
+    if wanted and wanted != ctx.project_id:
+        raise Forbidden()
+    return {project_column: ctx.project_id}
+
+
+def get_row(conn: Connection, table: Table, ident: str, resource: str,
+            lock: bool = False) -> Row[Any]:
+    stmt = select(table).where(table.c.id == ident)
+    if lock:
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).first()
+    if row is None or getattr(row, "provisioning_status", None) == c.DELETED:
+        raise NotFound(resource, ident)
+    return row
+
+
+def lock_lb(conn: Connection, lb_id: str) -> Row[Any]:
+    """Row-lock the load balancer (PostgreSQL/MariaDB) so check-and-set is atomic."""
+    return get_row(conn, t.load_balancer, lb_id, "Load Balancer", lock=True)
+
+
+def require_lb_mutable(lb: Row[Any]) -> None:
+    if lb.provisioning_status != c.ACTIVE:
+        raise ImmutableObject("Load Balancer", lb.id)
+
+
+def set_status(conn: Connection, table: Table, ids: Sequence[str], status: str,
+               touch: bool = True) -> None:
+    if not ids:
+        return
+    values: dict[str, Any] = {"provisioning_status": status}
+    if touch:
+        values["updated_at"] = utcnow()
+    conn.execute(update(table).where(table.c.id.in_(list(ids))).values(**values))
+
+
+def mark_lb_changed(conn: Connection, lb_id: str, status: str = c.PENDING_UPDATE) -> None:
+    conn.execute(update(t.load_balancer).where(t.load_balancer.c.id == lb_id).values(
+        provisioning_status=status, generation=t.load_balancer.c.generation + 1))
+
+
+QUOTA_COLUMNS = {
+    "load_balancer": (t.load_balancer, "Load Balancer"),
+    "listener": (t.listener, "Listener"),
+    "pool": (t.pool, "Pool"),
+    "health_monitor": (t.health_monitor, "Health Monitor"),
+    "member": (t.member, "Member"),
+    "l7policy": (t.l7policy, "L7 Policy"),
+    "l7rule": (t.l7rule, "L7 Rule"),
+}
+
+
+def quota_limit(conn: Connection, req: ApiRequest, project_id: str, key: str) -> int:
+    row = conn.execute(select(t.quota).where(t.quota.c.project_id == project_id)).first()
+    value = getattr(row, key) if row is not None else None
+    if value is None:
+        value = getattr(req.app.settings.quotas, f"default_{key}_quota")
+    return int(value)
+
+
+def check_quota(conn: Connection, req: ApiRequest, project_id: str, key: str,
+                adding: int = 1) -> None:
+    """403 when ``adding`` more objects of ``key`` would exceed the project's quota."""
+    if req.context.noauth or adding <= 0:
+        return
+    limit = quota_limit(conn, req, project_id, key)
+    if limit < 0:
+        return
+    table, label = QUOTA_COLUMNS[key]
+    where = [table.c.project_id == project_id]
+    if table is t.load_balancer:
+        where.append(table.c.provisioning_status != c.DELETED)
+    if count(conn, table, *where) + adding > limit:
+        raise QuotaExceeded(label)
+
+
+def list_response(req: ApiRequest, coll: listing.Collection, resource: str,
+                  render_many: Callable[[Connection, list[Any]], list[dict[str, Any]]],
+                  extra_where: Sequence[Any] = (), project_column: str = "project_id") \
+        -> Response:
+    state = req.app
+    with state.engine.connect() as conn:
+        q = listing.build_query(conn, req, coll, state.settings.api.pagination_max_limit)
+        scope = scope_list(req, resource, project_column)
+        q.filters.pop("project_id", None)
+        for k, v in scope.items():
+            q.filters[k] = v
+        q.where.extend(extra_where)
+        rows = list_rows(conn, coll.table, q)
+        items = render_many(conn, rows)
+    wanted = listing.requested_fields(req)
+    body = {
+        coll.plural: [listing.select_fields(i, wanted) for i in items],
+        coll.links_key: listing.links(req, q, rows, state.settings.api.api_base_uri),
+    }
+    return Response(200, body)
+
+
+def one_response(req: ApiRequest, key: str, obj: dict[str, Any], status: int = 200) -> Response:
+    return Response(status, {key: listing.select_fields(obj, listing.requested_fields(req))})
+
+
+def tags_of(conn: Connection, rows: Sequence[Any]) -> dict[str, list[str]]:
+    return tags_for(conn, [r.id for r in rows])
+
+
+def columns_for(table: Table, api_names: Sequence[str], renames: dict[str, str] | None = None) \
+        -> dict[str, str]:
+    """API attribute -> column for filtering/sorting; only names that are real columns."""
+    renames = renames or {}
+    out: dict[str, str] = {}
+    for name in api_names:
+        col = renames.get(name, name)
+        if col in table.c:
+            out[name] = col
+    return out

@@ -1,0 +1,165 @@
+"""Query-string handling shared by every list endpoint (Octavia's pagination helper).
+
+Parses ``limit``/``marker``/``page_reverse``, ``sort``/``sort_key``/``sort_dir``, attribute
+filters, the four tag filters and ``fields``; builds the ``<plural>_links`` array with
+upstream's quirks (filters are not carried into links; ``next`` also when unlimited).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import Connection, Table, select
+
+from lbaas.api.errors import BadRequest
+from lbaas.api.http import ApiRequest
+from lbaas.store.listing import BadFilterValue, ListQuery, coerce_filter
+
+AUX_PARAMS = frozenset({"limit", "marker", "sort", "sort_key", "sort_dir", "fields",
+                        "page_reverse"})
+TAG_PARAMS = {"tags": "tags_all", "tags-any": "tags_any", "not-tags": "not_tags_all",
+              "not-tags-any": "not_tags_any"}
+BAD_FILTER = "One or more arguments are either duplicate or invalid"
+
+
+@dataclass(frozen=True)
+class Collection:
+    """What the list machinery needs to know about one collection."""
+
+    table: Table
+    plural: str
+    links_key: str
+    # API attribute name -> storage column, for filtering and sorting
+    columns: dict[str, str]
+    has_tags: bool = True
+    extra_filters: frozenset[str] = field(default_factory=frozenset)
+
+
+def split_multi(values: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for v in values:
+        out.extend(p for p in (s.strip() for s in v.split(",")) if p)
+    return out
+
+
+def parse_limit(req: ApiRequest, max_limit: int | None) -> int | None:
+    raw = req.param("limit")
+    if raw is None:
+        return max_limit
+    if raw == "infinite":
+        return None
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise BadRequest(f"Supplied pagination limit '{raw}' is not valid.") from None
+    if limit <= 0:
+        return None
+    if max_limit is not None and limit > max_limit:
+        return max_limit
+    return limit
+
+
+def parse_sort(req: ApiRequest, coll: Collection) -> list[tuple[str, str]]:
+    keys: list[tuple[str, str]] = []
+    sort = req.param("sort")
+    if sort:
+        for part in sort.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            key, _, direction = part.partition(":")
+            keys.append((key.strip(), (direction or "asc").strip().lower()))
+    else:
+        sort_keys = split_multi(req.params("sort_key"))
+        sort_dirs = [d.lower() for d in split_multi(req.params("sort_dir"))]
+        for i, key in enumerate(sort_keys):
+            keys.append((key, sort_dirs[i] if i < len(sort_dirs) else "asc"))
+        if not sort_keys and sort_dirs:
+            keys = []
+        for d in sort_dirs:
+            if d not in ("asc", "desc"):
+                raise BadRequest(f"Supplied sort direction '{d}' is not valid.")
+    out: list[tuple[str, str]] = []
+    for key, direction in keys:
+        if key not in coll.columns:
+            raise BadRequest(f"Supplied sort key '{key}' is not valid.")
+        if direction not in ("asc", "desc"):
+            raise BadRequest(f"Supplied sort direction '{direction}' is not valid.")
+        out.append((coll.columns[key], direction))
+    names = {c for c, _ in out}
+    default_dir = out[0][1] if out else "asc"
+    for tie in ("created_at", "id"):
+        if tie in coll.table.c and tie not in names:
+            out.append((tie, default_dir))
+    return out
+
+
+def build_query(conn: Connection, req: ApiRequest, coll: Collection,
+                max_limit: int | None) -> ListQuery:
+    q = ListQuery(limit=parse_limit(req, max_limit), sort=parse_sort(req, coll))
+    q.page_reverse = req.param("page_reverse") == "True"
+    for key, value in req.query:
+        if key in AUX_PARAMS or key in coll.extra_filters:
+            continue
+        if key in TAG_PARAMS:
+            if not coll.has_tags:
+                raise BadRequest(BAD_FILTER)
+            getattr(q, TAG_PARAMS[key]).extend(split_multi([value]))
+            continue
+        column = coll.columns.get(key)
+        if column is None:
+            raise BadRequest(BAD_FILTER)
+        try:
+            q.filters[column] = coerce_filter(coll.table, column, value)
+        except BadFilterValue:
+            raise BadRequest(BAD_FILTER) from None
+    marker = req.param("marker")
+    if marker:
+        row = conn.execute(select(coll.table).where(coll.table.c[pk_name(coll.table)] == marker))\
+            .first()
+        if row is None:
+            raise BadRequest(f"Supplied pagination marker '{marker}' is not valid.")
+        q.marker_row = row
+    return q
+
+
+def pk_name(table: Table) -> str:
+    return "id" if "id" in table.c else next(iter(table.primary_key.columns)).name
+
+
+def links(req: ApiRequest, q: ListQuery, rows: Sequence[Any], base_uri: str | None,
+          key: str = "id") -> list[dict[str, str]]:
+    base = (base_uri.rstrip("/") + req.path) if base_uri else req.url
+    common: list[tuple[str, str]] = []
+    if q.limit is not None:
+        common.append(("limit", str(q.limit)))
+    if req.param("sort"):
+        common.append(("sort", req.param("sort") or ""))
+    for sk in req.params("sort_key"):
+        common.append(("sort_key", sk))
+    out: list[dict[str, str]] = []
+    if not rows:
+        return out
+    if req.param("marker"):
+        prev = [*common, ("marker", getattr(rows[0], key)), ("page_reverse", "True")]
+        out.append({"href": f"{base}?{urlencode(prev)}", "rel": "previous"})
+    if q.limit is None or len(rows) >= q.limit:
+        nxt = [*common, ("marker", getattr(rows[-1], key))]
+        out.append({"href": f"{base}?{urlencode(nxt)}", "rel": "next"})
+    return out
+
+
+def requested_fields(req: ApiRequest) -> list[str] | None:
+    values = req.params("fields")
+    if not values:
+        return None
+    return split_multi(values)
+
+
+def select_fields(obj: dict[str, Any], wanted: list[str] | None) -> dict[str, Any]:
+    if wanted is None:
+        return obj
+    return {k: obj[k] for k in wanted if k in obj}

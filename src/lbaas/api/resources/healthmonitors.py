@@ -1,0 +1,352 @@
+"""Health monitors: one per pool, type checked against the pool protocol (§8.2).
+
+Validation is split from storage so the single-call (graph) create can reuse it:
+``prepare_hm`` turns a parsed body plus the pool protocol into column values, ``insert_hm``
+stores them. Members follow upstream: a pool gaining a monitor turns its ``NO_MONITOR``
+members ``OFFLINE`` and losing it turns ``OFFLINE`` members back to ``NO_MONITOR``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, or_, select, update
+
+from lbaas.api import common, listing
+from lbaas.api.errors import (
+    BadRequest,
+    Conflict,
+    ImmutableObject,
+    InvalidInput,
+    ValidationFailure,
+)
+from lbaas.api.http import ApiRequest, Response, Router
+from lbaas.api.schema import (
+    ADMIN_STATE_UP,
+    PROJECT_ID,
+    TAGS,
+    Enum,
+    Field,
+    Int,
+    String,
+    Uuid,
+    envelope_openapi,
+    name_field,
+    parse_envelope,
+)
+from lbaas.domain import constants as c
+from lbaas.store import tables as t
+from lbaas.store.listing import set_tags, tags_for
+
+RESOURCE = "healthmonitor"
+LABEL = "Health Monitor"
+HTTP_TYPES = frozenset({"HTTP", "HTTPS"})
+HTTP_FIELDS = ("http_method", "url_path", "expected_codes")
+DEFAULT_METHOD = "GET"
+DEFAULT_URL_PATH = "/"
+DEFAULT_EXPECTED_CODES = "200"
+DEFAULT_MAX_RETRIES_DOWN = 3
+
+EXPECTED_CODES_PATTERN = r"^(\d{3}(\s*,\s*\d{3})*)$|^(\d{3}-\d{3})$"
+DOMAIN_NAME_PATTERN = r"^(?=.{1,253}\.?$)(?:(?!-|[^.]+_)[A-Za-z0-9-_]{1,63}(?<!-)(?:\.|$))+$"
+
+
+def _pattern(pattern: str) -> Any:
+    compiled = re.compile(pattern)
+
+    def check(name: str, value: str) -> str:
+        if not compiled.search(value):
+            raise InvalidInput(name, value, f"Value should match the pattern {pattern}")
+        return value
+    return check
+
+
+def _url_path(name: str, value: str) -> str:
+    """An origin-form path: starts with one '/', no scheme/host, no whitespace or controls."""
+    bad = (not value.startswith("/") or value.startswith("//")
+           or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value))
+    if bad:
+        raise InvalidInput(name, value, "Value must be a valid URL Path string")
+    return value
+
+
+FIELDS = (
+    name_field(), ADMIN_STATE_UP, PROJECT_ID, TAGS,
+    Field("pool_id", Uuid(), required=True, on_update=False),
+    Field("type", Enum(c.HEALTH_MONITOR_TYPES), required=True, on_update=False),
+    Field("delay", Int(minimum=0), required=True),
+    Field("timeout", Int(minimum=0), required=True),
+    Field("max_retries", Int(minimum=1, maximum=10), required=True),
+    Field("max_retries_down", Int(minimum=1, maximum=10), default=DEFAULT_MAX_RETRIES_DOWN),
+    Field("http_method", Enum(c.HTTP_METHODS)),
+    Field("url_path", String(2048), check=_url_path),
+    Field("expected_codes", String(64), check=_pattern(EXPECTED_CODES_PATTERN)),
+    Field("http_version", Enum(c.HTTP_VERSIONS)),
+    Field("domain_name", String(255, min_length=1), check=_pattern(DOMAIN_NAME_PATTERN)),
+)
+
+COLUMNS = common.columns_for(t.health_monitor, [
+    "id", "name", "project_id", "provisioning_status", "operating_status", "admin_state_up",
+    "type", "delay", "timeout", "max_retries", "max_retries_down", "http_method", "url_path",
+    "expected_codes", "http_version", "domain_name", "pool_id", "created_at", "updated_at",
+])
+COLLECTION = listing.Collection(t.health_monitor, "healthmonitors", "healthmonitors_links",
+                                COLUMNS)
+
+
+# rendering --------------------------------------------------------------------------------------
+def _version(value: float | None) -> float | None:
+    # MariaDB FLOAT is single precision: 1.1 comes back as 1.100000023841858.
+    return None if value is None else round(float(value), 1)
+
+
+def render(row: Row[Any], tags: list[str]) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": common.text(row.name),
+        "type": row.type,
+        "delay": row.delay,
+        "timeout": row.timeout,
+        "max_retries": row.max_retries,
+        "max_retries_down": row.max_retries_down,
+        "http_method": row.http_method,
+        "url_path": row.url_path,
+        "expected_codes": row.expected_codes,
+        "admin_state_up": row.admin_state_up,
+        "project_id": row.project_id,
+        "tenant_id": row.project_id,
+        "pools": [{"id": row.pool_id}],
+        "provisioning_status": row.provisioning_status,
+        "operating_status": row.operating_status,
+        "created_at": common.iso(row.created_at),
+        "updated_at": common.iso(row.updated_at),
+        "tags": tags,
+        "http_version": _version(row.http_version),
+        "domain_name": row.domain_name,
+    }
+
+
+def render_many(conn: Connection, rows: list[Row[Any]]) -> list[dict[str, Any]]:
+    tags = tags_for(conn, [r.id for r in rows])
+    return [render(r, tags[r.id]) for r in rows]
+
+
+def load_view(conn: Connection, hm_id: str) -> dict[str, Any]:
+    return render_many(conn, [common.get_row(conn, t.health_monitor, hm_id, LABEL)])[0]
+
+
+# validation -------------------------------------------------------------------------------------
+def check_type_for_pool(req: ApiRequest, hm_type: str, delay: int, pool_protocol: str) -> None:
+    """§8.2: UDP/SCTP pools take UDP-CONNECT/SCTP/TCP/HTTP; other pools never the first two."""
+    if pool_protocol in c.UDP_LIKE:
+        allowed = ("UDP-CONNECT", "SCTP", "TCP", "HTTP")
+        if hm_type not in allowed:
+            raise ValidationFailure(
+                f"The associated pool protocol is {pool_protocol}, so only a "
+                f"{'/'.join(allowed)} health monitor is supported.")
+    elif hm_type in ("UDP-CONNECT", "SCTP"):
+        raise ValidationFailure(f"The {hm_type} type is only supported for pools of type "
+                                "UDP/SCTP.")
+    check_udp_delay(req, hm_type, delay)
+
+
+def check_udp_delay(req: ApiRequest, hm_type: str, delay: int) -> None:
+    minimum = req.app.settings.api.udp_connect_min_interval_health_monitor
+    if hm_type == "UDP-CONNECT" and delay < minimum:
+        raise ValidationFailure(
+            f"The request delay value {delay} should be larger than {minimum} for "
+            "UDP-CONNECT health monitor type.")
+
+
+def _check_domain(http_version: float | None, domain_name: str | None) -> None:
+    if domain_name and not http_version:
+        raise ValidationFailure("'http_version' must be specified when 'domain_name' is "
+                                "provided.")
+    if domain_name and http_version is not None and http_version < 1.1:
+        raise BadRequest(f"http_version {http_version} is not a valid option for health "
+                         "monitors HTTP 1.1 domain name health check")
+
+
+def check_ping_allowed(req: ApiRequest, hm_type: str) -> None:
+    if hm_type == "PING" and not req.app.settings.api.allow_ping_health_monitors:
+        raise BadRequest("The selected type is not allowed in this deployment: PING")
+
+
+def prepare_hm(req: ApiRequest, body: dict[str, Any], pool_protocol: str) -> dict[str, Any]:
+    """Validate a parsed create body against its pool; return the column values to store."""
+    hm_type = body["type"]
+    check_ping_allowed(req, hm_type)
+    check_type_for_pool(req, hm_type, body["delay"], pool_protocol)
+    values = {k: body.get(k) for k in ("name", "type", "delay", "timeout", "max_retries",
+                                      "http_version", "domain_name", *HTTP_FIELDS)}
+    values["admin_state_up"] = bool(body.get("admin_state_up"))
+    values["max_retries_down"] = body.get("max_retries_down") or DEFAULT_MAX_RETRIES_DOWN
+    if hm_type in HTTP_TYPES:
+        values["http_method"] = values["http_method"] or DEFAULT_METHOD
+        values["url_path"] = values["url_path"] or DEFAULT_URL_PATH
+        values["expected_codes"] = values["expected_codes"] or DEFAULT_EXPECTED_CODES
+    else:
+        for key in HTTP_FIELDS:
+            if values[key]:
+                raise BadRequest(f"{key} is not a valid option for health monitors of type "
+                                 f"{hm_type}")
+    _check_domain(values["http_version"], values["domain_name"])
+    return values
+
+
+def insert_hm(conn: Connection, values: dict[str, Any], pool_id: str, project_id: str,
+              now: datetime, tags: list[str] | None) -> str:
+    """Store a prepared monitor (``PENDING_CREATE``) and take the pool's members off NO_MONITOR."""
+    if conn.execute(select(t.health_monitor.c.id).where(
+            t.health_monitor.c.pool_id == pool_id)).first() is not None:
+        raise Conflict("This pool already has a health monitor")
+    hm_id = common.new_id()
+    conn.execute(t.health_monitor.insert().values(
+        id=hm_id, project_id=project_id, pool_id=pool_id, provisioning_status=c.PENDING_CREATE,
+        operating_status=c.OFFLINE, created_at=now, **values))
+    set_tags(conn, hm_id, tags)
+    _member_status(conn, pool_id, c.NO_MONITOR, c.OFFLINE)
+    return hm_id
+
+
+def _member_status(conn: Connection, pool_id: str, old: str, new: str) -> None:
+    conn.execute(update(t.member).where(t.member.c.pool_id == pool_id,
+                                        t.member.c.operating_status == old)
+                 .values(operating_status=new))
+
+
+# locking ----------------------------------------------------------------------------------------
+def pool_listener_ids(conn: Connection, pool_id: str) -> list[str]:
+    """Listeners using the pool as default pool or as an L7 redirect target."""
+    redirecting = select(t.l7policy.c.listener_id).where(t.l7policy.c.redirect_pool_id == pool_id)
+    return [r.id for r in conn.execute(select(t.listener.c.id).where(or_(
+        t.listener.c.default_pool_id == pool_id, t.listener.c.id.in_(redirecting))))]
+
+
+def lock_pool_parents(conn: Connection, pool_id: str) -> Row[Any]:
+    """§6.3 for monitors: pool and LB ACTIVE, then LB, pool and its listeners PENDING_UPDATE."""
+    pool = common.get_row(conn, t.pool, pool_id, "Pool")
+    lb = common.lock_lb(conn, pool.load_balancer_id)
+    pool = common.get_row(conn, t.pool, pool_id, "Pool")  # re-read under the LB lock
+    if pool.provisioning_status != c.ACTIVE:
+        raise ImmutableObject("Pool", pool_id)
+    common.require_lb_mutable(lb)
+    common.mark_lb_changed(conn, lb.id)
+    common.set_status(conn, t.listener, pool_listener_ids(conn, pool_id), c.PENDING_UPDATE)
+    common.set_status(conn, t.pool, [pool_id], c.PENDING_UPDATE)
+    return lb
+
+
+def _project_of(conn: Connection, lb_id: str) -> str:
+    return common.get_row(conn, t.load_balancer, lb_id, "Load Balancer").project_id
+
+
+# handlers ---------------------------------------------------------------------------------------
+async def create(req: ApiRequest) -> Response:
+    body = parse_envelope(req.json(), RESOURCE, FIELDS, "create")
+    state = req.app
+    now = common.utcnow()
+    check_ping_allowed(req, body["type"])  # upstream checks this before loading the pool
+    with state.engine.begin() as conn:
+        pool = common.get_row(conn, t.pool, body["pool_id"], "Pool")
+        project_id = _project_of(conn, pool.load_balancer_id)
+        common.authorize(req, RESOURCE, "post", project_id)
+        values = prepare_hm(req, body, pool.protocol)
+        common.check_quota(conn, req, project_id, "health_monitor")
+        lb = lock_pool_parents(conn, pool.id)
+        hm_id = insert_hm(conn, values, pool.id, project_id, now, body.get("tags"))
+        view = load_view(conn, hm_id)
+    state.notify(lb.id)
+    return Response(201, {RESOURCE: view})
+
+
+async def get_all(req: ApiRequest) -> Response:
+    return common.list_response(req, COLLECTION, RESOURCE, render_many)
+
+
+async def get_one(req: ApiRequest) -> Response:
+    with req.app.engine.connect() as conn:
+        view = load_view(conn, req.path_params["id"])
+    common.authorize(req, RESOURCE, "get_one", view["project_id"])
+    return common.one_response(req, RESOURCE, view)
+
+
+def update_values(req: ApiRequest, hm: Row[Any], body: dict[str, Any], pool_protocol: str) \
+        -> dict[str, Any]:
+    """Merge an update body into the stored monitor (upstream's PUT rules)."""
+    if hm.type not in HTTP_TYPES:
+        for key in HTTP_FIELDS:
+            if key in body:
+                raise BadRequest(f"{key} is not a valid option for health monitors of type "
+                                 f"{hm.type}")
+    for key in ("delay", "max_retries", "timeout"):
+        if key in body and body[key] is None:
+            raise BadRequest(f"None is not a valid option for {key}")
+    version = body["http_version"] if "http_version" in body else _version(hm.http_version)
+    domain = body["domain_name"] if "domain_name" in body else hm.domain_name
+    _check_domain(version, domain)
+    if pool_protocol in c.UDP_LIKE:
+        check_udp_delay(req, hm.type, body.get("delay", hm.delay))
+    values: dict[str, Any] = {}
+    for key in ("name", "delay", "timeout", "max_retries", "http_version", "domain_name"):
+        if key in body:
+            values[key] = body[key]
+    if "admin_state_up" in body:
+        values["admin_state_up"] = bool(body["admin_state_up"])
+    defaults = {"http_method": DEFAULT_METHOD, "url_path": DEFAULT_URL_PATH,
+                "expected_codes": DEFAULT_EXPECTED_CODES,
+                "max_retries_down": DEFAULT_MAX_RETRIES_DOWN}
+    for key, default in defaults.items():
+        if key in body:
+            values[key] = default if body[key] is None else body[key]
+    return values
+
+
+async def put(req: ApiRequest) -> Response:
+    body = parse_envelope(req.json(), RESOURCE, FIELDS, "update")
+    hm_id = req.path_params["id"]
+    state = req.app
+    with state.engine.begin() as conn:
+        hm = common.get_row(conn, t.health_monitor, hm_id, LABEL)
+        pool = common.get_row(conn, t.pool, hm.pool_id, "Pool")
+        common.authorize(req, RESOURCE, "put", _project_of(conn, pool.load_balancer_id))
+        values = update_values(req, hm, body, pool.protocol)
+        lb = lock_pool_parents(conn, pool.id)
+        conn.execute(update(t.health_monitor).where(t.health_monitor.c.id == hm_id).values(
+            provisioning_status=c.PENDING_UPDATE, updated_at=common.utcnow(), **values))
+        if "tags" in body:
+            set_tags(conn, hm_id, body["tags"])
+        view = load_view(conn, hm_id)
+    state.notify(lb.id)
+    return Response(200, {RESOURCE: view})
+
+
+async def delete(req: ApiRequest) -> Response:
+    hm_id = req.path_params["id"]
+    state = req.app
+    with state.engine.begin() as conn:
+        hm = common.get_row(conn, t.health_monitor, hm_id, LABEL)
+        pool = common.get_row(conn, t.pool, hm.pool_id, "Pool")
+        common.authorize(req, RESOURCE, "delete", _project_of(conn, pool.load_balancer_id))
+        lb = lock_pool_parents(conn, pool.id)
+        common.set_status(conn, t.health_monitor, [hm_id], c.PENDING_DELETE)
+        _member_status(conn, pool.id, c.OFFLINE, c.NO_MONITOR)
+    state.notify(lb.id)
+    return Response(204)
+
+
+def register(router: Router) -> None:
+    base = "/v2/lbaas/healthmonitors"
+    router.add("GET", base, get_all)
+    router.add("POST", base, create)
+    router.add("GET", base + "/{id}", get_one)
+    router.add("PUT", base + "/{id}", put)
+    router.add("DELETE", base + "/{id}", delete)
+
+
+OPENAPI = {
+    "create": envelope_openapi(RESOURCE, FIELDS, "create"),
+    "update": envelope_openapi(RESOURCE, FIELDS, "update"),
+}

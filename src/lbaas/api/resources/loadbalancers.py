@@ -1,0 +1,534 @@
+"""Load balancers: CRUD, VIP allocation, cascade delete, stats, status tree and failover."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, select, update
+
+from lbaas.api import common, listing
+from lbaas.api.errors import (
+    ApiError,
+    BadRequest,
+    Conflict,
+    InvalidState,
+    NotFound,
+    ValidationFailure,
+)
+from lbaas.api.http import ApiRequest, Response, Router
+from lbaas.api.schema import (
+    ADMIN_STATE_UP,
+    PROJECT_ID,
+    TAGS,
+    Field,
+    IpAddress,
+    ListOf,
+    Object,
+    String,
+    Uuid,
+    description_field,
+    envelope_openapi,
+    name_field,
+    parse_envelope,
+)
+from lbaas.domain import constants as c
+from lbaas.store import ipam
+from lbaas.store import tables as t
+from lbaas.store.listing import ids_by, set_tags, tags_for
+
+RESOURCE = "loadbalancer"
+LABEL = "Load Balancer"
+
+ADDITIONAL_VIP = Object((Field("subnet_id", Uuid(), required=True, nullable=False),
+                         Field("ip_address", IpAddress())), name="additional_vip")
+
+FIELDS = (
+    name_field(default=None), description_field(default=None), ADMIN_STATE_UP, PROJECT_ID,
+    Field("vip_address", IpAddress(), on_update=False),
+    Field("vip_port_id", Uuid(), on_update=False),
+    Field("vip_subnet_id", Uuid(), on_update=False),
+    Field("vip_network_id", Uuid(), on_update=False),
+    Field("vip_qos_policy_id", Uuid()),
+    Field("vip_sg_ids", ListOf(Uuid())),
+    Field("additional_vips", ListOf(ADDITIONAL_VIP), on_update=False, default=list),
+    Field("provider", String(64), on_update=False),
+    Field("flavor_id", Uuid(), on_update=False),
+    Field("availability_zone", String(255), on_update=False),
+    TAGS,
+    Field("listeners", ListOf(Object(())), on_update=False),
+    Field("pools", ListOf(Object(())), on_update=False),
+)
+
+COLUMNS = common.columns_for(t.load_balancer, [
+    "id", "name", "description", "project_id", "provisioning_status", "operating_status",
+    "admin_state_up", "vip_address", "vip_port_id", "vip_subnet_id", "vip_network_id",
+    "vip_qos_policy_id", "provider", "flavor_id", "availability_zone", "created_at",
+    "updated_at", "vip_vnic_type",
+])
+COLLECTION = listing.Collection(t.load_balancer, "loadbalancers", "loadbalancers_links", COLUMNS)
+
+# Graph (single-call) create is provided by lbaas.api.graph when present.
+GRAPH_HOOK: dict[str, Any] = {}
+
+
+def render(row: Row[Any], listeners: list[str], pools: list[str], tags: list[str]) \
+        -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": common.text(row.name),
+        "description": common.text(row.description),
+        "project_id": row.project_id,
+        "tenant_id": row.project_id,
+        "provisioning_status": row.provisioning_status,
+        "operating_status": row.operating_status,
+        "admin_state_up": row.admin_state_up,
+        "vip_address": row.vip_address,
+        "vip_port_id": row.vip_port_id,
+        "vip_subnet_id": row.vip_subnet_id,
+        "vip_network_id": row.vip_network_id,
+        "vip_qos_policy_id": row.vip_qos_policy_id,
+        "vip_sg_ids": list(row.vip_sg_ids or []),
+        "vip_vnic_type": row.vip_vnic_type or c.VNIC_NORMAL,
+        "additional_vips": list(row.additional_vips or []),
+        "listeners": [{"id": i} for i in listeners],
+        "pools": [{"id": i} for i in pools],
+        "provider": row.provider or "octavia",
+        "flavor_id": row.flavor_id,
+        "availability_zone": row.availability_zone,
+        "created_at": common.iso(row.created_at),
+        "updated_at": common.iso(row.updated_at),
+        "tags": tags,
+    }
+
+
+def render_many(conn: Connection, rows: list[Row[Any]]) -> list[dict[str, Any]]:
+    ids = [r.id for r in rows]
+    listeners = ids_by(conn, t.listener, "load_balancer_id", ids)
+    pools = ids_by(conn, t.pool, "load_balancer_id", ids)
+    tags = tags_for(conn, ids)
+    return [render(r, listeners[r.id], pools[r.id], tags[r.id]) for r in rows]
+
+
+def load_view(conn: Connection, lb_id: str) -> dict[str, Any]:
+    row = common.get_row(conn, t.load_balancer, lb_id, LABEL)
+    return render_many(conn, [row])[0]
+
+
+def _provider(req: ApiRequest, name: str | None) -> str:
+    api = req.app.settings.api
+    provider = name or api.default_provider_driver
+    if provider not in api.enabled_provider_drivers:
+        raise BadRequest(f"Provider '{provider}' is not enabled.")
+    return "amphora" if provider == "octavia" else provider
+
+
+def _flavor_topology(conn: Connection, req: ApiRequest, body: dict[str, Any],
+                     provider: str) -> tuple[str, str]:
+    """Validate flavor and AZ; return (provider, topology)."""
+    import json
+
+    topology = req.app.settings.controller.loadbalancer_topology
+    flavor_id = body.get("flavor_id")
+    if flavor_id:
+        if flavor_id == c.NIL_UUID:
+            raise NotFound("Flavor", flavor_id)
+        flavor = conn.execute(select(t.flavor).where(t.flavor.c.id == flavor_id)).first()
+        if flavor is None:
+            raise BadRequest(f"Validation failure: Invalid flavor_id {flavor_id}.")
+        if not flavor.enabled:
+            raise BadRequest("The selected flavor is not allowed in this deployment: "
+                             f"{flavor_id}")
+        profile = conn.execute(select(t.flavor_profile).where(
+            t.flavor_profile.c.id == flavor.flavor_profile_id)).first()
+        if profile is not None:
+            wanted = "amphora" if profile.provider_name == "octavia" else profile.provider_name
+            if body.get("provider") and wanted != provider:
+                raise BadRequest(f"Flavor '{flavor_id}' is not compatible with provider "
+                                 f"'{body['provider']}'")
+            provider = wanted
+            try:
+                data = json.loads(profile.flavor_data)
+            except ValueError:
+                data = {}
+            topology = data.get("loadbalancer_topology", topology)
+    az_name = body.get("availability_zone")
+    if az_name:
+        az = conn.execute(select(t.availability_zone).where(
+            t.availability_zone.c.name == az_name)).first()
+        if az is None:
+            raise BadRequest(f"Validation failure: Invalid availability zone name {az_name}.")
+        if not az.enabled:
+            raise BadRequest("The selected availability_zone is not allowed in this "
+                             f"deployment: {az_name}")
+    return provider, topology
+
+
+def _choose_vip(conn: Connection, req: ApiRequest, body: dict[str, Any], topology: str) \
+        -> tuple[Row[Any], str | None, Row[Any] | None]:
+    """Return (subnet, wanted address, existing port)."""
+    net = req.app.settings.networking
+    allowed = [name for name, ok in (("vip_port_id", net.allow_vip_port_id),
+                                     ("vip_network_id", net.allow_vip_network_id),
+                                     ("vip_subnet_id", net.allow_vip_subnet_id)) if ok]
+    given = [k for k in ("vip_port_id", "vip_network_id", "vip_subnet_id") if body.get(k)]
+    if not any(k in allowed for k in given):
+        raise ValidationFailure(f"VIP must contain one of: {', '.join(allowed)}.")
+    for k in given:
+        if k not in allowed:
+            raise BadRequest(f"The selected {k} is not allowed in this deployment: {body[k]}")
+    address = body.get("vip_address")
+    port = None
+    subnet = None
+    if body.get("vip_port_id"):
+        port = ipam.get_port(conn, body["vip_port_id"])
+        if port is None:
+            raise BadRequest(f"Port {body['vip_port_id']} not found.")
+        if port.device_id:
+            raise BadRequest(f"Validation failure: Port {port.id} is already bound.")
+        fixed = port.fixed_ips or []
+        match = [f for f in fixed if (not body.get("vip_subnet_id")
+                                      or f["subnet_id"] == body["vip_subnet_id"])
+                 and (not address or f["ip_address"] == address)]
+        if not match:
+            raise BadRequest("Validation failure: The VIP address or subnet is not on the port.")
+        subnet = ipam.get_subnet(conn, match[0]["subnet_id"])
+        address = match[0]["ip_address"]
+    elif body.get("vip_subnet_id"):
+        subnet = ipam.get_subnet(conn, body["vip_subnet_id"])
+        if subnet is None:
+            raise BadRequest(f"Subnet {body['vip_subnet_id']} not found.")
+        if body.get("vip_network_id") and subnet.network_id != body["vip_network_id"]:
+            raise BadRequest("Validation failure: vip_subnet_id is not in vip_network_id.")
+    else:
+        network = ipam.get_network(conn, body["vip_network_id"])
+        if network is None:
+            raise BadRequest(f"Network {body['vip_network_id']} not found.")
+        need = 3 if topology == c.TOPOLOGY_ACTIVE_STANDBY else 2
+        candidates = ipam.subnets_of(conn, network.id)
+        if address:
+            candidates = [s for s in candidates if ipam.in_subnet(s, address)]
+        else:
+            candidates = [s for s in candidates if ipam.free_count(conn, s) >= need]
+        if not candidates:
+            raise BadRequest("Validation failure: Supplied network does not contain a subnet "
+                             "with enough free IP addresses.")
+        subnet = candidates[0]
+    assert subnet is not None
+    if net.valid_vip_networks and subnet.network_id not in net.valid_vip_networks:
+        raise BadRequest(f"Validation failure: Supplied VIP network_id is not allowed: "
+                         f"{subnet.network_id}")
+    if subnet.network_id in net.denylist_vip_networks:
+        raise BadRequest(f"Validation failure: Supplied VIP network_id is not allowed: "
+                         f"{subnet.network_id}")
+    if address and port is None:
+        if not ipam.in_subnet(subnet, address):
+            raise BadRequest(f"Validation failure: VIP address {address} is not in subnet "
+                             f"{subnet.id}.")
+    return subnet, address, port
+
+
+def allocate_vip(conn: Connection, req: ApiRequest, lb_id: str, project_id: str,
+                 body: dict[str, Any], topology: str, now: Any) -> dict[str, Any]:
+    subnet, address, port = _choose_vip(conn, req, body, topology)
+    if port is not None:
+        conn.execute(update(t.port).where(t.port.c.id == port.id).values(
+            device_id=f"lb-{lb_id}", device_owner="Octavia"))
+        port_id = port.id
+        qos = body.get("vip_qos_policy_id") or port.qos_policy_id
+    else:
+        port_id = common.new_id()
+        try:
+            port = ipam.create_port(conn, port_id=port_id, subnet=subnet, address=address,
+                                    name=f"octavia-lb-{lb_id}", device_owner="Octavia",
+                                    device_id=f"lb-{lb_id}", project_id=project_id, now=now)
+        except ipam.AddressInUse:
+            raise Conflict(f"The VIP IP address is already in use: IP address {address} "
+                           f"already allocated in subnet {subnet.id}") from None
+        except ipam.AddressOutOfRange:
+            raise BadRequest(f"Validation failure: VIP address {address} is not in the "
+                             f"allocation pool of subnet {subnet.id}.") from None
+        except ipam.SubnetFull:
+            raise Conflict(f"The VIP IP address is already in use: no free address left in "
+                           f"subnet {subnet.id}") from None
+        address = port.fixed_ips[0]["ip_address"]
+        qos = body.get("vip_qos_policy_id")
+    additional = []
+    seen = {subnet.id}
+    for extra in body.get("additional_vips") or []:
+        extra_subnet = ipam.get_subnet(conn, extra["subnet_id"])
+        if extra_subnet is None:
+            raise BadRequest(f"Subnet {extra['subnet_id']} not found.")
+        if extra_subnet.id in seen or extra_subnet.network_id != subnet.network_id:
+            raise ValidationFailure("Additional VIP subnets must all belong to the same "
+                                    "network as the primary VIP and be unique.")
+        seen.add(extra_subnet.id)
+        try:
+            ip = ipam.pick_address(conn, extra_subnet, extra.get("ip_address"))
+        except ipam.AddressInUse:
+            raise Conflict(f"The VIP IP address is already in use: {extra['ip_address']}") \
+                from None
+        except (ipam.AddressOutOfRange, ipam.SubnetFull):
+            raise BadRequest(f"Validation failure: no usable address in subnet "
+                             f"{extra_subnet.id}.") from None
+        conn.execute(t.ip_allocation.insert().values(subnet_id=extra_subnet.id, ip_address=ip,
+                                                     port_id=port_id))
+        additional.append({"subnet_id": extra_subnet.id, "ip_address": ip, "port_id": port_id})
+    return {
+        "vip_address": address, "vip_port_id": port_id, "vip_subnet_id": subnet.id,
+        "vip_network_id": subnet.network_id, "vip_qos_policy_id": qos,
+        "additional_vips": additional,
+    }
+
+
+async def create(req: ApiRequest) -> Response:
+    body = parse_envelope(req.json(), "loadbalancer", FIELDS, "create")
+    state = req.app
+    project_id = common.creation_project(req, body.get("project_id"))
+    common.authorize(req, RESOURCE, "post", project_id)
+    lb_id = common.new_id()
+    now = common.utcnow()
+    with state.engine.begin() as conn:
+        provider = _provider(req, body.get("provider"))
+        provider, topology = _flavor_topology(conn, req, body, provider)
+        common.check_quota(conn, req, project_id, "load_balancer")
+        vip = allocate_vip(conn, req, lb_id, project_id, body, topology, now)
+        conn.execute(t.load_balancer.insert().values(
+            id=lb_id, project_id=project_id, name=body.get("name"),
+            description=body.get("description"), provisioning_status=c.PENDING_CREATE,
+            operating_status=c.OFFLINE, admin_state_up=body["admin_state_up"],
+            topology=topology, provider=provider, flavor_id=body.get("flavor_id"),
+            availability_zone=body.get("availability_zone"), vip_vnic_type=c.VNIC_NORMAL,
+            vip_sg_ids=body.get("vip_sg_ids") or [], generation=1, applied_generation=0,
+            created_at=now, **vip))
+        set_tags(conn, lb_id, body.get("tags"))
+        graph = GRAPH_HOOK.get("create")
+        if body.get("listeners") or body.get("pools"):
+            if graph is None:
+                raise ApiError("Single-call create is not available.", 501)
+            graph(conn, req, lb_id, project_id, body, now)
+        view = load_view(conn, lb_id)
+        full = GRAPH_HOOK.get("render_full")
+        if full is not None:
+            view = full(conn, view)
+    state.notify(lb_id)
+    return Response(201, {"loadbalancer": view})
+
+
+async def get_all(req: ApiRequest) -> Response:
+    where = [t.load_balancer.c.provisioning_status != c.DELETED]
+    return common.list_response(req, COLLECTION, RESOURCE, render_many, where)
+
+
+async def get_one(req: ApiRequest) -> Response:
+    with req.app.engine.connect() as conn:
+        view = load_view(conn, req.path_params["id"])
+    common.authorize(req, RESOURCE, "get_one", view["project_id"])
+    return common.one_response(req, "loadbalancer", view)
+
+
+async def put(req: ApiRequest) -> Response:
+    body = parse_envelope(req.json(), "loadbalancer", FIELDS, "update")
+    lb_id = req.path_params["id"]
+    state = req.app
+    with state.engine.begin() as conn:
+        lb = common.lock_lb(conn, lb_id)
+        common.authorize(req, RESOURCE, "put", lb.project_id)
+        if lb.provisioning_status != c.ACTIVE:
+            raise InvalidState(lb.provisioning_status, lb_id)
+        values: dict[str, Any] = {}
+        for key in ("name", "description", "vip_qos_policy_id"):
+            if key in body:
+                values[key] = body[key]
+        if "admin_state_up" in body:
+            values["admin_state_up"] = bool(body["admin_state_up"])
+        if "vip_sg_ids" in body:
+            values["vip_sg_ids"] = body["vip_sg_ids"] or []
+        values["updated_at"] = common.utcnow()
+        conn.execute(update(t.load_balancer).where(t.load_balancer.c.id == lb_id)
+                     .values(**values))
+        if "tags" in body:
+            set_tags(conn, lb_id, body["tags"])
+        common.mark_lb_changed(conn, lb_id)
+        view = load_view(conn, lb_id)
+    state.notify(lb_id)
+    return Response(200, {"loadbalancer": view})
+
+
+async def delete(req: ApiRequest) -> Response:
+    lb_id = req.path_params["id"]
+    cascade = (req.param("cascade") or "").strip().lower() in ("true", "1", "yes", "on", "t")
+    state = req.app
+    with state.engine.begin() as conn:
+        lb = common.lock_lb(conn, lb_id)
+        common.authorize(req, RESOURCE, "delete", lb.project_id)
+        if lb.provisioning_status not in (c.ACTIVE, c.ERROR):
+            raise InvalidState(lb.provisioning_status, lb_id)
+        has_children = any(
+            conn.execute(select(func.count()).select_from(tb)
+                         .where(tb.c.load_balancer_id == lb_id)).scalar_one()
+            for tb in (t.listener, t.pool))
+        if has_children and not cascade:
+            raise ValidationFailure(f"Cannot delete Load Balancer {lb_id} - it has children")
+        if cascade:
+            cascade_mark_deleted(conn, lb_id)
+        common.mark_lb_changed(conn, lb_id, c.PENDING_DELETE)
+        conn.execute(update(t.load_balancer).where(t.load_balancer.c.id == lb_id)
+                     .values(updated_at=common.utcnow()))
+    state.notify(lb_id)
+    return Response(204)
+
+
+def cascade_mark_deleted(conn: Connection, lb_id: str) -> None:
+    listener_ids = [r.id for r in conn.execute(select(t.listener.c.id).where(
+        t.listener.c.load_balancer_id == lb_id))]
+    pool_ids = [r.id for r in conn.execute(select(t.pool.c.id).where(
+        t.pool.c.load_balancer_id == lb_id))]
+    policy_ids = [r.id for r in conn.execute(select(t.l7policy.c.id).where(
+        t.l7policy.c.listener_id.in_(listener_ids)))] if listener_ids else []
+    for table, column, parents in (
+            (t.listener, "load_balancer_id", [lb_id]), (t.pool, "load_balancer_id", [lb_id]),
+            (t.member, "pool_id", pool_ids), (t.health_monitor, "pool_id", pool_ids),
+            (t.l7policy, "listener_id", listener_ids), (t.l7rule, "l7policy_id", policy_ids)):
+        if parents:
+            conn.execute(update(table).where(table.c[column].in_(parents))
+                         .values(provisioning_status=c.PENDING_DELETE))
+
+
+def sum_stats(conn: Connection, listener_ids: list[str]) -> dict[str, int]:
+    totals = {"bytes_in": 0, "bytes_out": 0, "active_connections": 0, "total_connections": 0,
+              "request_errors": 0}
+    if not listener_ids:
+        return totals
+    s = t.listener_statistics
+    allocated = select(t.amphora.c.id).where(t.amphora.c.status == c.AMPHORA_ALLOCATED)
+    for row in conn.execute(select(s).where(s.c.listener_id.in_(listener_ids))):
+        totals["bytes_in"] += row.bytes_in
+        totals["bytes_out"] += row.bytes_out
+        totals["total_connections"] += row.total_connections
+        totals["request_errors"] += row.request_errors
+    active = conn.execute(select(func.coalesce(func.sum(s.c.active_connections), 0)).where(
+        s.c.listener_id.in_(listener_ids), s.c.amphora_id.in_(allocated))).scalar_one()
+    totals["active_connections"] = int(active)
+    return totals
+
+
+async def stats(req: ApiRequest) -> Response:
+    lb_id = req.path_params["id"]
+    with req.app.engine.connect() as conn:
+        lb = common.get_row(conn, t.load_balancer, lb_id, LABEL)
+        common.authorize(req, RESOURCE, "get_stats", lb.project_id)
+        listener_ids = [r.id for r in conn.execute(select(t.listener.c.id).where(
+            t.listener.c.load_balancer_id == lb_id))]
+        totals = sum_stats(conn, listener_ids)
+    return Response(200, {"stats": totals})
+
+
+def status_tree(conn: Connection, lb: Row[Any]) -> dict[str, Any]:
+    listeners = list(conn.execute(select(t.listener).where(
+        t.listener.c.load_balancer_id == lb.id).order_by(t.listener.c.created_at)))
+    pools = {p.id: p for p in conn.execute(select(t.pool).where(
+        t.pool.c.load_balancer_id == lb.id))}
+    members = ids_by(conn, t.member, "pool_id", list(pools))
+    member_rows = {m.id: m for m in conn.execute(select(t.member).where(
+        t.member.c.pool_id.in_(list(pools))))} if pools else {}
+    hms = {h.pool_id: h for h in conn.execute(select(t.health_monitor).where(
+        t.health_monitor.c.pool_id.in_(list(pools))))} if pools else {}
+    out_listeners = []
+    for li in listeners:
+        pool_ids: list[str] = []
+        if li.default_pool_id:
+            pool_ids.append(li.default_pool_id)
+        policies = conn.execute(select(t.l7policy).where(
+            t.l7policy.c.listener_id == li.id, t.l7policy.c.admin_state_up.is_(True))
+            .order_by(t.l7policy.c.position))
+        for pol in policies:
+            if pol.redirect_pool_id and pol.redirect_pool_id not in pool_ids:
+                has_rule = conn.execute(select(func.count()).select_from(t.l7rule).where(
+                    t.l7rule.c.l7policy_id == pol.id)).scalar_one()
+                if has_rule:
+                    pool_ids.append(pol.redirect_pool_id)
+        out_pools = []
+        for pid in pool_ids:
+            p = pools.get(pid)
+            if p is None:
+                continue
+            entry: dict[str, Any] = {
+                "id": p.id, "name": common.text(p.name),
+                "provisioning_status": p.provisioning_status,
+                "operating_status": p.operating_status,
+            }
+            hm = hms.get(p.id)
+            if hm is not None:
+                entry["health_monitor"] = {
+                    "id": hm.id, "name": common.text(hm.name), "type": hm.type,
+                    "provisioning_status": hm.provisioning_status,
+                    "operating_status": hm.operating_status,
+                }
+            entry["members"] = [{
+                "id": m.id, "name": common.text(m.name), "address": m.address,
+                "protocol_port": m.protocol_port,
+                "provisioning_status": m.provisioning_status,
+                "operating_status": m.operating_status,
+            } for m in (member_rows[i] for i in members[p.id])]
+            out_pools.append(entry)
+        out_listeners.append({
+            "id": li.id, "name": common.text(li.name),
+            "provisioning_status": li.provisioning_status,
+            "operating_status": li.operating_status, "pools": out_pools,
+        })
+    return {"statuses": {"loadbalancer": {
+        "id": lb.id, "name": common.text(lb.name),
+        "provisioning_status": lb.provisioning_status, "operating_status": lb.operating_status,
+        "listeners": out_listeners,
+    }}}
+
+
+async def status(req: ApiRequest) -> Response:
+    lb_id = req.path_params["id"]
+    with req.app.engine.connect() as conn:
+        lb = common.get_row(conn, t.load_balancer, lb_id, LABEL)
+        common.authorize(req, RESOURCE, "get_status", lb.project_id)
+        tree = status_tree(conn, lb)
+    return Response(200, tree)
+
+
+async def failover(req: ApiRequest) -> Response:
+    lb_id = req.path_params["id"]
+    state = req.app
+    with state.engine.begin() as conn:
+        lb = common.lock_lb(conn, lb_id)
+        common.authorize(req, RESOURCE, "put_failover", lb.project_id)
+        if lb.provisioning_status not in (c.ACTIVE, c.ERROR):
+            raise InvalidState(lb.provisioning_status, lb_id)
+        common.mark_lb_changed(conn, lb_id)
+        request_failover(conn, lb_id)
+    state.notify(lb_id)
+    return Response(202)
+
+
+def request_failover(conn: Connection, lb_id: str, amphora_id: str | None = None) -> None:
+    """Flag amphorae for replacement; the reconciler rebuilds every flagged one."""
+    stmt = update(t.amphora).where(t.amphora.c.load_balancer_id == lb_id,
+                                   t.amphora.c.status != c.DELETED)
+    if amphora_id is not None:
+        stmt = stmt.where(t.amphora.c.id == amphora_id)
+    conn.execute(stmt.values(failover_requested=True))
+
+
+def register(router: Router) -> None:
+    base = "/v2/lbaas/loadbalancers"
+    router.add("GET", base, get_all)
+    router.add("POST", base, create)
+    router.add("GET", base + "/{id}", get_one)
+    router.add("PUT", base + "/{id}", put)
+    router.add("DELETE", base + "/{id}", delete)
+    router.add("GET", base + "/{id}/stats", stats)
+    router.add("GET", base + "/{id}/status", status)
+    router.add("GET", base + "/{id}/statuses", status)
+    router.add("PUT", base + "/{id}/failover", failover)
+
+
+OPENAPI = {
+    "create": envelope_openapi("loadbalancer", FIELDS, "create"),
+    "update": envelope_openapi("loadbalancer", FIELDS, "update"),
+}

@@ -1,0 +1,424 @@
+"""Members of a pool: CRUD plus the batch "desired set" update.
+
+Members are keyed by (address, protocol_port) inside their pool. Every change needs the pool and
+its load balancer ACTIVE and puts the LB, the pool and the pool's listeners in PENDING_UPDATE.
+Creation is split into ``prepare_member`` / ``check_member_provider`` / ``insert_member`` so the
+single-call graph create can reuse it. The batch update computes the real difference first, so a
+request that changes nothing locks nothing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, select, update
+
+from lbaas.api import common, listing
+from lbaas.api.errors import (
+    BadRequest,
+    Conflict,
+    ImmutableObject,
+    InvalidInput,
+    NotFound,
+    provider_unsupported_option,
+)
+from lbaas.api.http import ApiRequest, Response, Router
+from lbaas.api.resources import pools
+from lbaas.api.schema import (
+    ADMIN_STATE_UP,
+    PROJECT_ID,
+    Bool,
+    Field,
+    Int,
+    IpAddress,
+    ListOf,
+    String,
+    Uuid,
+    envelope_openapi,
+    name_field,
+    object_openapi,
+    parse_bool,
+    parse_envelope,
+    parse_object,
+)
+from lbaas.domain import constants as c
+from lbaas.store import ipam
+from lbaas.store import tables as t
+from lbaas.store.listing import list_rows, set_tags, tags_for
+
+RESOURCE = "member"
+LABEL = "Member"
+
+PORT = Int(minimum=1, maximum=65535)
+
+# name and tags have no default: a batch update leaves them alone when omitted.
+FIELDS = (
+    name_field(), ADMIN_STATE_UP, PROJECT_ID,
+    Field("address", IpAddress(), required=True, nullable=False, on_update=False),
+    Field("protocol_port", PORT, required=True, nullable=False, on_update=False),
+    Field("weight", Int(minimum=0, maximum=256), default=1),
+    Field("backup", Bool(), default=False),
+    Field("subnet_id", Uuid(), on_update=False),
+    Field("monitor_address", IpAddress(), default=None),
+    Field("monitor_port", PORT, default=None),
+    Field("request_sriov", Bool(), default=False, on_update=False),
+    Field("tags", ListOf(String(255))),
+)
+
+# Attributes a batch update rewrites on existing members (create defaults applied).
+BATCH_RESET = ("admin_state_up", "weight", "backup", "monitor_address", "monitor_port")
+
+COLUMNS = common.columns_for(t.member, [
+    "id", "name", "project_id", "provisioning_status", "operating_status", "admin_state_up",
+    "address", "protocol_port", "weight", "backup", "subnet_id", "monitor_address",
+    "monitor_port", "vnic_type", "created_at", "updated_at",
+])
+COLLECTION = listing.Collection(t.member, "members", "members_links", COLUMNS)
+
+
+def render_member(row: Row[Any], tags: list[str]) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": common.text(row.name),
+        "operating_status": row.operating_status,
+        "provisioning_status": row.provisioning_status,
+        "admin_state_up": row.admin_state_up,
+        "address": row.address,
+        "protocol_port": row.protocol_port,
+        "weight": row.weight,
+        "backup": bool(row.backup),
+        "subnet_id": row.subnet_id,
+        "project_id": row.project_id,
+        "tenant_id": row.project_id,
+        "created_at": common.iso(row.created_at),
+        "updated_at": common.iso(row.updated_at),
+        "monitor_address": row.monitor_address,
+        "monitor_port": row.monitor_port,
+        "tags": tags,
+        "vnic_type": row.vnic_type or c.VNIC_NORMAL,
+    }
+
+
+def render_many(conn: Connection, rows: list[Row[Any]]) -> list[dict[str, Any]]:
+    tags = tags_for(conn, [r.id for r in rows])
+    return [render_member(r, tags[r.id]) for r in rows]
+
+
+# -- validation --------------------------------------------------------------------------------
+
+def check_not_reserved(req: ApiRequest, address: str) -> None:
+    ip = ipaddress.ip_address(address)
+    for reserved in req.app.settings.networking.reserved_ips:
+        if ip == ipaddress.ip_address(reserved):
+            raise BadRequest(f"{ip.exploded.upper()} is not a valid option for member address")
+
+
+def _flavor_allows_sriov(conn: Connection, lb: Row[Any]) -> bool:
+    if not lb.flavor_id:
+        return False
+    row = conn.execute(select(t.flavor_profile.c.flavor_data).join(
+        t.flavor, t.flavor.c.flavor_profile_id == t.flavor_profile.c.id)
+        .where(t.flavor.c.id == lb.flavor_id)).first()
+    if row is None:
+        return False
+    try:
+        data = json.loads(row.flavor_data)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and parse_bool(data.get("allow_member_sriov")) is True
+
+
+def validate_new_member(conn: Connection, req: ApiRequest, lb: Row[Any],
+                        body: dict[str, Any]) -> None:
+    """The checks a member being created must pass (single, batch and graph create)."""
+    check_not_reserved(req, body["address"])
+    subnet_id = body.get("subnet_id")
+    if subnet_id and ipam.get_subnet(conn, subnet_id) is None:
+        raise BadRequest(f"Subnet {subnet_id} not found.")
+    if body.get("request_sriov") and not _flavor_allows_sriov(conn, lb):
+        raise BadRequest("The load balancer flavor does not allow SR-IOV member ports.")
+
+
+def prepare_member(conn: Connection, req: ApiRequest, lb: Row[Any], pool_id: str,
+                   body: dict[str, Any], now: Any, has_monitor: bool | None = None) \
+        -> dict[str, Any]:
+    """Validate a parsed create body; return the row's values (PENDING_CREATE).
+
+    ``has_monitor`` None means "look it up" (the pool exists already)."""
+    validate_new_member(conn, req, lb, body)
+    if has_monitor is None:
+        has_monitor = conn.execute(select(t.health_monitor.c.id).where(
+            t.health_monitor.c.pool_id == pool_id)).first() is not None
+    admin = body.get("admin_state_up", True)
+    return {
+        "id": common.new_id(), "project_id": lb.project_id, "pool_id": pool_id,
+        "name": body.get("name"), "provisioning_status": c.PENDING_CREATE,
+        "operating_status": c.OFFLINE if has_monitor else c.NO_MONITOR,
+        "admin_state_up": bool(admin), "address": body["address"],
+        "protocol_port": body["protocol_port"], "weight": _weight(body.get("weight", 1)),
+        "backup": bool(body.get("backup")), "subnet_id": body.get("subnet_id"),
+        "monitor_address": body.get("monitor_address"),
+        "monitor_port": body.get("monitor_port"),
+        "vnic_type": c.VNIC_DIRECT if body.get("request_sriov") else c.VNIC_NORMAL,
+        "created_at": now,
+    }
+
+
+def _weight(value: int | None) -> int:
+    return 1 if value is None else value
+
+
+def _vip_families(lb: Row[Any]) -> set[int]:
+    addresses = [lb.vip_address, *[v.get("ip_address") for v in lb.additional_vips or []]]
+    return {ipaddress.ip_address(a).version for a in addresses if a}
+
+
+def check_member_provider(lb: Row[Any], pool_protocol: str, addresses: Sequence[str]) -> None:
+    """Amphora (LVS) cannot mix IP families between VIP and members of UDP/SCTP pools."""
+    if lb.provider not in ("amphora", "octavia", None) or pool_protocol not in c.UDP_LIKE:
+        return
+    families = _vip_families(lb)
+    for address in addresses:
+        if families and ipaddress.ip_address(address).version not in families:
+            raise provider_unsupported_option(
+                "amphora", "This provider doesn't support mixing IPv4 and IPv6 addresses for "
+                f"its VIP and members in {pool_protocol} load balancers.")
+
+
+def insert_member(conn: Connection, values: dict[str, Any], tags: Sequence[str] | None) -> None:
+    """Insert one member; 409 if its (address, protocol_port) is taken in the pool."""
+    taken = conn.execute(select(t.member.c.id).where(and_(
+        t.member.c.pool_id == values["pool_id"], t.member.c.address == values["address"],
+        t.member.c.protocol_port == values["protocol_port"])).with_for_update()).first()
+    if taken is not None:
+        raise Conflict(f"Another member on this pool is already using ip {values['address']} "
+                       f"on protocol_port {values['protocol_port']}")
+    conn.execute(t.member.insert().values(**values))
+    set_tags(conn, values["id"], tags)
+
+
+# -- locking -----------------------------------------------------------------------------------
+
+def lock_member_change(conn: Connection, lb: Row[Any], pool: Row[Any]) -> None:
+    """409 unless pool and LB are ACTIVE; then LB, pool and its listeners -> PENDING_UPDATE."""
+    if pool.provisioning_status != c.ACTIVE:
+        raise ImmutableObject(pools.LABEL, pool.id)
+    common.require_lb_mutable(lb)
+    common.mark_lb_changed(conn, lb.id)
+    common.set_status(conn, t.pool, [pool.id], c.PENDING_UPDATE, touch=False)
+    listener_ids = pools.pool_listener_ids(conn, [pool.id])[pool.id]
+    common.set_status(conn, t.listener, listener_ids, c.PENDING_UPDATE, touch=False)
+
+
+def _pool_and_lb(conn: Connection, pool_id: str) -> tuple[Row[Any], Row[Any]]:
+    """Lock the pool's load balancer, then re-read the pool with a locking read: under
+    MariaDB's repeatable read only locking reads see what was committed meanwhile."""
+    pool = common.get_row(conn, t.pool, pool_id, pools.LABEL)
+    lb = common.lock_lb(conn, pool.load_balancer_id)
+    return common.get_row(conn, t.pool, pool_id, pools.LABEL, lock=True), lb
+
+
+def _member_of(conn: Connection, pool_id: str, member_id: str) -> Row[Any]:
+    row = common.get_row(conn, t.member, member_id, LABEL)
+    if row.pool_id != pool_id:
+        raise NotFound(LABEL, member_id)
+    return row
+
+
+# -- handlers ----------------------------------------------------------------------------------
+
+async def create(req: ApiRequest) -> Response:
+    body = parse_envelope(req.json(), "member", FIELDS, "create")
+    state = req.app
+    now = common.utcnow()
+    with state.engine.begin() as conn:
+        pool, lb = _pool_and_lb(conn, req.path_params["pool_id"])
+        common.authorize(req, RESOURCE, "post", lb.project_id)
+        values = prepare_member(conn, req, lb, pool.id, body, now)
+        common.check_quota(conn, req, lb.project_id, "member")
+        lock_member_change(conn, lb, pool)
+        check_member_provider(lb, pool.protocol, [values["address"]])
+        insert_member(conn, values, body.get("tags"))
+        row = common.get_row(conn, t.member, values["id"], LABEL)
+        view = render_many(conn, [row])[0]
+    state.notify(lb.id)
+    return Response(201, {"member": view})
+
+
+async def get_all(req: ApiRequest) -> Response:
+    state = req.app
+    pool_id = req.path_params["pool_id"]
+    with state.engine.connect() as conn:
+        pool = common.get_row(conn, t.pool, pool_id, pools.LABEL)
+        common.authorize(req, RESOURCE, "get_all", pool.project_id)
+        q = listing.build_query(conn, req, COLLECTION, state.settings.api.pagination_max_limit)
+        q.filters["pool_id"] = pool_id
+        rows = list_rows(conn, t.member, q)
+        items = render_many(conn, rows)
+    wanted = listing.requested_fields(req)
+    return Response(200, {
+        "members": [listing.select_fields(i, wanted) for i in items],
+        "members_links": listing.links(req, q, rows, state.settings.api.api_base_uri),
+    })
+
+
+async def get_one(req: ApiRequest) -> Response:
+    with req.app.engine.connect() as conn:
+        pool = common.get_row(conn, t.pool, req.path_params["pool_id"], pools.LABEL)
+        row = _member_of(conn, pool.id, req.path_params["id"])
+        view = render_many(conn, [row])[0]
+    common.authorize(req, RESOURCE, "get_one", view["project_id"])
+    return common.one_response(req, "member", view)
+
+
+def _update_values(body: dict[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if "name" in body:
+        values["name"] = body["name"]
+    if "admin_state_up" in body:
+        values["admin_state_up"] = bool(body["admin_state_up"])
+    if "weight" in body:
+        values["weight"] = _weight(body["weight"])
+    if "backup" in body:
+        values["backup"] = bool(body["backup"])
+    for key in ("monitor_address", "monitor_port"):
+        if key in body:
+            values[key] = body[key]
+    return values
+
+
+async def put(req: ApiRequest) -> Response:
+    body = parse_envelope(req.json(), "member", FIELDS, "update")
+    state = req.app
+    with state.engine.begin() as conn:
+        pool, lb = _pool_and_lb(conn, req.path_params["pool_id"])
+        member = _member_of(conn, pool.id, req.path_params["id"])
+        common.authorize(req, RESOURCE, "put", lb.project_id)
+        lock_member_change(conn, lb, pool)
+        values = _update_values(body)
+        values.update(provisioning_status=c.PENDING_UPDATE, updated_at=common.utcnow())
+        conn.execute(update(t.member).where(t.member.c.id == member.id).values(**values))
+        if "tags" in body:
+            set_tags(conn, member.id, body["tags"])
+        row = common.get_row(conn, t.member, member.id, LABEL)
+        view = render_many(conn, [row])[0]
+    state.notify(lb.id)
+    return Response(200, {"member": view})
+
+
+async def delete(req: ApiRequest) -> Response:
+    state = req.app
+    with state.engine.begin() as conn:
+        pool, lb = _pool_and_lb(conn, req.path_params["pool_id"])
+        member = _member_of(conn, pool.id, req.path_params["id"])
+        common.authorize(req, RESOURCE, "delete", lb.project_id)
+        lock_member_change(conn, lb, pool)
+        common.set_status(conn, t.member, [member.id], c.PENDING_DELETE)
+    state.notify(lb.id)
+    return Response(204)
+
+
+# -- batch update ------------------------------------------------------------------------------
+
+def parse_batch(raw: Any) -> list[dict[str, Any]]:
+    if not isinstance(raw, dict) or not isinstance(raw.get("members"), list):
+        raise InvalidInput("members", raw, "Mandatory field missing.")
+    extra = [k for k in raw if k != "members"]
+    if extra:
+        raise BadRequest(f"Unknown argument: \"{', '.join(sorted(extra))}\"")
+    members = [parse_object("members", m, FIELDS, "create") for m in raw["members"]]
+    seen: set[tuple[str, int]] = set()
+    for m in members:
+        key = (m["address"], m["protocol_port"])
+        if key in seen:
+            raise BadRequest("Validation failure: Member must be updated only once in the "
+                             "same request.")
+        seen.add(key)
+    return members
+
+
+def _batch_changes(row: Row[Any], body: dict[str, Any], tags: list[str]) -> dict[str, Any]:
+    """Columns of an existing member the batch body changes (omitted attributes reset)."""
+    wanted: dict[str, Any] = {
+        "admin_state_up": bool(body["admin_state_up"]), "weight": _weight(body["weight"]),
+        "backup": bool(body["backup"]), "monitor_address": body["monitor_address"],
+        "monitor_port": body["monitor_port"],
+    }
+    if "name" in body:
+        wanted["name"] = body["name"]
+    changes = {k: v for k, v in wanted.items() if getattr(row, k) != v}
+    if body.get("tags") is not None and sorted(set(body["tags"])) != tags:
+        changes["tags"] = body["tags"]
+    return changes
+
+
+async def batch_update(req: ApiRequest) -> Response:
+    members = parse_batch(req.json())
+    additive = parse_bool(req.param("additive_only") or "false") is True
+    state = req.app
+    now = common.utcnow()
+    with state.engine.begin() as conn:
+        pool, lb = _pool_and_lb(conn, req.path_params["pool_id"])
+        for verb in ("post", "put") if additive else ("post", "put", "delete"):
+            common.authorize(req, RESOURCE, verb, lb.project_id)
+        existing = {(r.address, r.protocol_port): r for r in conn.execute(
+            select(t.member).where(t.member.c.pool_id == pool.id).with_for_update())}
+        old_tags = tags_for(conn, [r.id for r in existing.values()])
+        creates: list[dict[str, Any]] = []
+        updates: list[tuple[Row[Any], dict[str, Any]]] = []
+        for body in members:
+            row = existing.get((body["address"], body["protocol_port"]))
+            if row is None:
+                creates.append(body)
+                continue
+            changes = _batch_changes(row, body, old_tags[row.id])
+            if changes:
+                updates.append((row, changes))
+        wanted_keys = {(m["address"], m["protocol_port"]) for m in members}
+        deletes = [] if additive else [r for k, r in existing.items() if k not in wanted_keys]
+        has_monitor = conn.execute(select(t.health_monitor.c.id).where(
+            t.health_monitor.c.pool_id == pool.id)).first() is not None
+        new_rows = [(prepare_member(conn, req, lb, pool.id, m, now, has_monitor), m.get("tags"))
+                    for m in creates]
+        if not (new_rows or updates or deletes):
+            return Response(202)
+        common.check_quota(conn, req, lb.project_id, "member", len(new_rows) - len(deletes))
+        lock_member_change(conn, lb, pool)
+        check_member_provider(lb, pool.protocol, [v["address"] for v, _ in new_rows])
+        for values, tags in new_rows:
+            insert_member(conn, values, tags)
+        for row, changes in updates:
+            tags = changes.pop("tags", None)
+            if tags is not None:
+                set_tags(conn, row.id, tags)
+            conn.execute(update(t.member).where(t.member.c.id == row.id).values(
+                provisioning_status=c.PENDING_UPDATE, updated_at=now, **changes))
+        common.set_status(conn, t.member, [r.id for r in deletes], c.PENDING_DELETE)
+    state.notify(lb.id)
+    return Response(202)
+
+
+def register(router: Router) -> None:
+    base = "/v2/lbaas/pools/{pool_id}/members"
+    router.add("GET", base, get_all)
+    router.add("POST", base, create)
+    router.add("PUT", base, batch_update)
+    router.add("GET", base + "/{id}", get_one)
+    router.add("PUT", base + "/{id}", put)
+    router.add("DELETE", base + "/{id}", delete)
+
+
+OPENAPI = {
+    "create": envelope_openapi("member", FIELDS, "create"),
+    "update": envelope_openapi("member", FIELDS, "update"),
+    "batch": {
+        "type": "object",
+        "properties": {"members": {"type": "array",
+                                   "items": object_openapi(FIELDS, "create")}},
+        "required": ["members"],
+        "additionalProperties": False,
+    },
+}

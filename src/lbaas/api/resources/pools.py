@@ -1,0 +1,519 @@
+"""Pools: CRUD under a load balancer, optionally as a listener's default pool.
+
+Creation is split into ``prepare_pool`` (semantic validation, returns the row values),
+``check_pool_provider`` (what the provider driver would reject, 501) and ``insert_pool`` so the
+single-call graph create can reuse them. A pool's listeners are the listeners whose default pool
+it is plus those with an L7 policy redirecting to it: both are locked by pool changes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Row, select, update
+
+from lbaas.api import common, listing
+from lbaas.api.errors import (
+    BadRequest,
+    Conflict,
+    ImmutableObject,
+    ValidationFailure,
+    provider_unsupported_option,
+)
+from lbaas.api.http import ApiRequest, Response, Router
+from lbaas.api.schema import (
+    ADMIN_STATE_UP,
+    PROJECT_ID,
+    TAGS,
+    Bool,
+    Enum,
+    Field,
+    Int,
+    IpAddress,
+    ListOf,
+    Object,
+    String,
+    Uuid,
+    description_field,
+    envelope_openapi,
+    name_field,
+    parse_envelope,
+)
+from lbaas.domain import constants as c
+from lbaas.store import tables as t
+from lbaas.store.listing import ids_by, set_tags, tags_for
+
+RESOURCE = "pool"
+LABEL = "Pool"
+
+SP_FIELDS = (
+    Field("cookie_name", String(255)),
+    Field("persistence_timeout", Int(minimum=0)),
+    Field("persistence_granularity", IpAddress()),
+)
+SP_CREATE = Object((Field("type", Enum(c.SESSION_PERSISTENCE_TYPES), required=True,
+                          nullable=False), *SP_FIELDS), name="session_persistence")
+SP_UPDATE = Object((Field("type", Enum(c.SESSION_PERSISTENCE_TYPES)), *SP_FIELDS),
+                   name="session_persistence")
+SP_KEYS = ("type", "cookie_name", "persistence_timeout", "persistence_granularity")
+
+FIELDS = (
+    name_field(), description_field(), ADMIN_STATE_UP, PROJECT_ID,
+    Field("loadbalancer_id", Uuid(), on_update=False),
+    Field("listener_id", Uuid(), on_update=False),
+    Field("protocol", Enum(c.POOL_PROTOCOLS), required=True, nullable=False, on_update=False),
+    Field("lb_algorithm", Enum(c.LB_ALGORITHMS), required=True, nullable=False),
+    Field("session_persistence", SP_CREATE, on_update=False),
+    Field("session_persistence", SP_UPDATE, on_create=False),
+    Field("tls_enabled", Bool(), default=False),
+    Field("tls_container_ref", String(255)),
+    Field("ca_tls_container_ref", String(255)),
+    Field("crl_container_ref", String(255)),
+    Field("tls_ciphers", String(2048)),
+    Field("tls_versions", ListOf(String(32))),
+    Field("alpn_protocols", ListOf(String(32))),
+    TAGS,
+)
+
+COLUMNS = common.columns_for(t.pool, [
+    "id", "name", "description", "project_id", "provisioning_status", "operating_status",
+    "admin_state_up", "protocol", "lb_algorithm", "loadbalancer_id", "tls_enabled",
+    "tls_container_ref", "ca_tls_container_ref", "crl_container_ref", "tls_ciphers",
+    "created_at", "updated_at",
+], renames={"loadbalancer_id": "load_balancer_id"})
+COLLECTION = listing.Collection(t.pool, "pools", "pools_links", COLUMNS)
+
+# RFC 6265 token: no controls, whitespace, separators ("(),/:;<=>?@[\]{}) or DEL.
+BAD_COOKIE_NAME = re.compile(r'[\x00-\x20\x22\x28-\x29\x2c\x2f\x3a-\x40\x5b-\x5d\x7b\x7d\x7f]')
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+def pool_listener_ids(conn: Connection, pool_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Listeners using each pool: as default pool, or through a redirecting L7 policy."""
+    out: dict[str, list[str]] = {p: [] for p in pool_ids}
+    if not pool_ids:
+        return out
+    pairs = list(conn.execute(
+        select(t.listener.c.default_pool_id, t.listener.c.id, t.listener.c.created_at)
+        .where(t.listener.c.default_pool_id.in_(list(pool_ids)))))
+    pairs += list(conn.execute(
+        select(t.l7policy.c.redirect_pool_id, t.listener.c.id, t.listener.c.created_at)
+        .join(t.listener, t.listener.c.id == t.l7policy.c.listener_id)
+        .where(t.l7policy.c.redirect_pool_id.in_(list(pool_ids)))))
+    for pool_id, listener_id, _ in sorted(pairs, key=lambda p: (p[2], p[1])):
+        if listener_id not in out[pool_id]:
+            out[pool_id].append(listener_id)
+    return out
+
+
+def _session_persistence(value: Any) -> dict[str, Any] | None:
+    if not value:
+        return None
+    return {k: value.get(k) for k in SP_KEYS}
+
+
+def render(row: Row[Any], listeners: list[str], members: list[str], hm_id: str | None,
+           tags: list[str]) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": common.text(row.name),
+        "description": common.text(row.description),
+        "provisioning_status": row.provisioning_status,
+        "operating_status": row.operating_status,
+        "admin_state_up": row.admin_state_up,
+        "protocol": row.protocol,
+        "lb_algorithm": row.lb_algorithm,
+        "session_persistence": _session_persistence(row.session_persistence),
+        "project_id": row.project_id,
+        "tenant_id": row.project_id,
+        "loadbalancers": [{"id": row.load_balancer_id}],
+        "listeners": [{"id": i} for i in listeners],
+        "created_at": common.iso(row.created_at),
+        "updated_at": common.iso(row.updated_at),
+        "healthmonitor_id": hm_id,
+        "members": [{"id": i} for i in members],
+        "tags": tags,
+        "tls_container_ref": row.tls_container_ref,
+        "ca_tls_container_ref": row.ca_tls_container_ref,
+        "crl_container_ref": row.crl_container_ref,
+        "tls_enabled": bool(row.tls_enabled),
+        "tls_ciphers": row.tls_ciphers,
+        "tls_versions": list(row.tls_versions) if row.tls_versions is not None else None,
+        "alpn_protocols": list(row.alpn_protocols) if row.alpn_protocols is not None else None,
+    }
+
+
+def render_many(conn: Connection, rows: list[Row[Any]]) -> list[dict[str, Any]]:
+    ids = [r.id for r in rows]
+    listeners = pool_listener_ids(conn, ids)
+    members = ids_by(conn, t.member, "pool_id", ids)
+    hms: dict[str, str] = {}
+    if ids:
+        hms = {p: h for p, h in conn.execute(select(
+            t.health_monitor.c.pool_id, t.health_monitor.c.id)
+            .where(t.health_monitor.c.pool_id.in_(ids)))}
+    tags = tags_for(conn, ids)
+    return [render(r, listeners[r.id], members[r.id], hms.get(r.id), tags[r.id]) for r in rows]
+
+
+def render_pool(conn: Connection, row: Row[Any]) -> dict[str, Any]:
+    return render_many(conn, [row])[0]
+
+
+def load_view(conn: Connection, pool_id: str) -> dict[str, Any]:
+    return render_pool(conn, common.get_row(conn, t.pool, pool_id, LABEL))
+
+
+# -- validation --------------------------------------------------------------------------------
+
+def validate_listener_protocol(listener: Row[Any], pool_protocol: str) -> None:
+    if listener.protocol == "PROMETHEUS":
+        raise BadRequest("Protocol PROMETHEUS listeners cannot have child objects.")
+    if pool_protocol not in c.VALID_LISTENER_POOL_PROTOCOLS.get(listener.protocol, ()):
+        raise ValidationFailure(f"The pool protocol '{pool_protocol}' is invalid while the "
+                                f"listener protocol is '{listener.protocol}'.")
+
+
+def validate_session_persistence(protocol: str, sp: dict[str, Any] | None) -> None:
+    """Upstream's per-protocol rules, then ``check_session_persistence``."""
+    if not sp:
+        return
+    sp_type = sp.get("type")
+    if protocol in c.UDP_LIKE:
+        if sp_type == "SOURCE_IP" and sp.get("cookie_name"):
+            raise ValidationFailure("session_persistence SOURCE_IP type for UDP and SCTP "
+                                    "protocols only accepts: type, persistence_timeout, "
+                                    "persistence_granularity.")
+        if sp.get("cookie_name"):
+            raise ValidationFailure("Cookie names are not supported for UDP/SCTP pools.")
+        if sp_type in ("HTTP_COOKIE", "APP_COOKIE"):
+            raise ValidationFailure(f"Session persistence of type {sp_type} is not supported "
+                                    "for UDP/SCTP protocol pools.")
+    elif sp.get("persistence_timeout") or sp.get("persistence_granularity"):
+        raise ValidationFailure("persistence_timeout and persistence_granularity is only for "
+                                "UDP and SCTP protocol pools.")
+    if sp_type is None:
+        raise ValidationFailure("Invalid session_persistence provided.")
+    cookie = sp.get("cookie_name")
+    if cookie:
+        if sp_type != "APP_COOKIE":
+            raise ValidationFailure('Field "cookie_name" can only be specified with session '
+                                    'persistence of type "APP_COOKIE".')
+        if BAD_COOKIE_NAME.search(cookie) or any(ord(ch) > 0xFF for ch in cookie):
+            raise ValidationFailure('Supplied "cookie_name" is invalid.')
+    if sp_type == "APP_COOKIE" and not cookie:
+        raise ValidationFailure('Field "cookie_name" must be specified when using the '
+                                '"APP_COOKIE" session persistence type.')
+
+
+def missing_secrets(conn: Connection, project_id: str, refs: Sequence[str]) -> list[str]:
+    """Refs whose secret (the ref's last path segment) is not a secret of ``project_id``;
+    upstream fetches them from the key manager as the user, so other projects' are unreadable."""
+    bad = []
+    for ref in refs:
+        secret_id = ref.rstrip("/").rsplit("/", 1)[-1]
+        found = conn.execute(select(t.secret.c.id).where(
+            t.secret.c.id == secret_id, t.secret.c.project_id == project_id)).first()
+        if found is None:
+            bad.append(ref)
+    return bad
+
+
+def check_refs(conn: Connection, project_id: str, refs: Sequence[str | None]) -> None:
+    bad = missing_secrets(conn, project_id, [r for r in refs if r])
+    if bad:
+        raise BadRequest(f"Could not retrieve certificate: {bad!r}")
+
+
+def check_ciphers(req: ApiRequest, ciphers: str | None) -> None:
+    if not ciphers:
+        return
+    prohibited = set(req.app.settings.api.tls_cipher_prohibit_list)
+    rejected = [x for x in ciphers.split(":") if x in prohibited]
+    if rejected:
+        raise ValidationFailure("The following ciphers have been prohibited by an "
+                                "administrator: " + ", ".join(rejected))
+
+
+def check_tls_versions(req: ApiRequest, versions: list[str] | None) -> None:
+    if versions is None:
+        return
+    if versions == []:
+        raise ValidationFailure("Empty TLS version list. Either specify at least one TLS "
+                                "version or remove this parameter to use the default.")
+    invalid = [v for v in versions if v not in c.TLS_VERSIONS]
+    if invalid:
+        raise ValidationFailure("Invalid TLS versions: " + ", ".join(invalid))
+    minimum = req.app.settings.api.minimum_tls_version
+    if minimum:
+        floor = c.TLS_VERSIONS.index(minimum)
+        low = [v for v in versions if c.TLS_VERSIONS.index(v) < floor]
+        if low:
+            raise ValidationFailure("Requested TLS versions are less than the minimum: "
+                                    + ", ".join(low) + " < " + minimum)
+
+
+def check_alpn(protocols: list[str] | None) -> None:
+    if protocols is None:
+        return
+    if protocols == []:
+        raise ValidationFailure("Empty ALPN protocol list. Either specify at least one ALPN "
+                                "protocol or remove this parameter to use the default.")
+    invalid = [p for p in protocols if p not in c.ALPN_PROTOCOLS]
+    if invalid:
+        raise ValidationFailure("Invalid ALPN protocol: " + ", ".join(invalid))
+
+
+def _stored_sp(sp: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not sp:
+        return None
+    out = {k: sp.get(k) for k in SP_KEYS}
+    if out["persistence_granularity"] is not None:
+        out["persistence_granularity"] = str(ipaddress.ip_address(out["persistence_granularity"]))
+    return out
+
+
+def prepare_pool(conn: Connection, req: ApiRequest, lb_row: Row[Any], body: dict[str, Any],
+                 now: Any) -> dict[str, Any]:
+    """Validate a parsed create body against its load balancer; return the row's values."""
+    protocol = body["protocol"]
+    sp = body.get("session_persistence")
+    validate_session_persistence(protocol, sp)
+    tls_enabled = bool(body.get("tls_enabled"))
+    if body.get("crl_container_ref") and not body.get("ca_tls_container_ref"):
+        raise ValidationFailure("A CA certificate reference is required to specify a "
+                                "revocation list.")
+    check_refs(conn, lb_row.project_id, [body.get("tls_container_ref")])
+    if body.get("ca_tls_container_ref"):
+        check_refs(conn, lb_row.project_id,
+                   [body.get("ca_tls_container_ref"), body.get("crl_container_ref")])
+    check_ciphers(req, body.get("tls_ciphers"))
+    api = req.app.settings.api
+    ciphers, versions, alpn = (body.get("tls_ciphers"), body.get("tls_versions"),
+                               body.get("alpn_protocols"))
+    if tls_enabled:
+        ciphers = ciphers or api.default_pool_ciphers
+        versions = versions if versions is not None else list(api.default_pool_tls_versions)
+        alpn = alpn if alpn is not None else list(api.default_pool_alpn_protocols)
+        check_tls_versions(req, versions)
+        check_alpn(alpn)
+    admin = body.get("admin_state_up", True)
+    return {
+        "id": common.new_id(), "project_id": lb_row.project_id,
+        "load_balancer_id": lb_row.id, "name": body.get("name"),
+        "description": body.get("description"), "provisioning_status": c.PENDING_CREATE,
+        "operating_status": c.OFFLINE, "admin_state_up": bool(admin), "protocol": protocol,
+        "lb_algorithm": body["lb_algorithm"], "session_persistence": _stored_sp(sp),
+        "tls_enabled": tls_enabled, "tls_container_ref": body.get("tls_container_ref"),
+        "ca_tls_container_ref": body.get("ca_tls_container_ref"),
+        "crl_container_ref": body.get("crl_container_ref"), "tls_ciphers": ciphers,
+        "tls_versions": versions, "alpn_protocols": alpn, "created_at": now,
+    }
+
+
+def check_pool_provider(lb_row: Row[Any], values: dict[str, Any]) -> None:
+    """What the provider driver rejects (501); runs last, as upstream's driver call."""
+    if lb_row.provider in ("amphora", "octavia", None) \
+            and values.get("lb_algorithm") == "SOURCE_IP_PORT":
+        raise provider_unsupported_option(
+            "amphora", "Amphora provider does not support SOURCE_IP_PORT algorithm.")
+
+
+def insert_pool(conn: Connection, values: dict[str, Any], tags: Sequence[str] | None) -> None:
+    conn.execute(t.pool.insert().values(**values))
+    set_tags(conn, values["id"], tags)
+
+
+# -- locking -----------------------------------------------------------------------------------
+
+def lock_pool_change(conn: Connection, lb: Row[Any], listener_ids: Sequence[str]) -> None:
+    """409 unless the LB is ACTIVE; then LB and the given listeners -> PENDING_UPDATE."""
+    common.require_lb_mutable(lb)
+    common.mark_lb_changed(conn, lb.id)
+    common.set_status(conn, t.listener, list(listener_ids), c.PENDING_UPDATE, touch=False)
+
+
+def require_pool_mutable(pool: Row[Any]) -> None:
+    if pool.provisioning_status != c.ACTIVE:
+        raise ImmutableObject(LABEL, pool.id)
+
+
+# -- handlers ----------------------------------------------------------------------------------
+
+def _resolve_parents(conn: Connection, body: dict[str, Any]) -> tuple[Row[Any], Row[Any] | None]:
+    """The load balancer and (optional) listener a new pool attaches to."""
+    lb_id, listener_id = body.get("loadbalancer_id"), body.get("listener_id")
+    if not lb_id and not listener_id:
+        raise ValidationFailure("Must provide at least one of: loadbalancer_id, listener_id")
+    listener = None
+    if listener_id:
+        listener = common.get_row(conn, t.listener, listener_id, "Listener")
+        if lb_id and listener.load_balancer_id != lb_id:
+            raise ValidationFailure(f"Listener {listener_id} does not belong to load balancer "
+                                    f"{lb_id}.")
+        lb_id = listener.load_balancer_id
+    lb = common.lock_lb(conn, lb_id)
+    if listener is not None:
+        # a locking read sees a default pool committed since the first read
+        listener = common.get_row(conn, t.listener, listener.id, "Listener", lock=True)
+    return lb, listener
+
+
+async def create(req: ApiRequest) -> Response:
+    body = parse_envelope(req.json(), "pool", FIELDS, "create")
+    state = req.app
+    now = common.utcnow()
+    with state.engine.begin() as conn:
+        lb, listener = _resolve_parents(conn, body)
+        common.authorize(req, RESOURCE, "post", lb.project_id)
+        if listener is not None:
+            validate_listener_protocol(listener, body["protocol"])
+        values = prepare_pool(conn, req, lb, body, now)
+        common.check_quota(conn, req, lb.project_id, "pool")
+        if listener is not None and listener.default_pool_id:
+            raise Conflict("This listener already has a default pool")
+        lock_pool_change(conn, lb, [listener.id] if listener is not None else [])
+        check_pool_provider(lb, values)
+        insert_pool(conn, values, body.get("tags"))
+        if listener is not None:
+            conn.execute(update(t.listener).where(t.listener.c.id == listener.id)
+                         .values(default_pool_id=values["id"]))
+        view = load_view(conn, values["id"])
+    state.notify(lb.id)
+    return Response(201, {"pool": view})
+
+
+async def get_all(req: ApiRequest) -> Response:
+    return common.list_response(req, COLLECTION, RESOURCE, render_many)
+
+
+async def get_one(req: ApiRequest) -> Response:
+    with req.app.engine.connect() as conn:
+        view = load_view(conn, req.path_params["id"])
+    common.authorize(req, RESOURCE, "get_one", view["project_id"])
+    return common.one_response(req, "pool", view)
+
+
+def _merged_sp(pool: Row[Any], body: dict[str, Any]) -> dict[str, Any] | None:
+    """The session persistence after an update: null removes it; a body without ``type``
+    keeps the stored type; fields not sent are kept only when the type stays the same."""
+    sent = body["session_persistence"]
+    if sent is None:
+        return None
+    stored = pool.session_persistence or {}
+    sp_type = sent.get("type") or stored.get("type")
+    base = dict(stored) if stored.get("type") == sp_type else {}
+    base.update({k: v for k, v in sent.items() if k != "type"})
+    base["type"] = sp_type
+    return {k: base.get(k) for k in SP_KEYS}
+
+
+def _update_values(conn: Connection, req: ApiRequest, pool: Row[Any],
+                   body: dict[str, Any]) -> dict[str, Any]:
+    """Validate an update body against the stored pool; return the columns to write."""
+    values: dict[str, Any] = {}
+    for key in ("name", "description", "lb_algorithm"):
+        if key in body:
+            values[key] = body[key]
+    if "admin_state_up" in body:
+        values["admin_state_up"] = bool(body["admin_state_up"])
+    if "session_persistence" in body:
+        sp = _merged_sp(pool, body)
+        validate_session_persistence(pool.protocol, sp)
+        values["session_persistence"] = _stored_sp(sp)
+    if "tls_enabled" in body:
+        values["tls_enabled"] = bool(body["tls_enabled"])
+    for key in ("tls_container_ref", "ca_tls_container_ref", "crl_container_ref"):
+        if key in body:
+            values[key] = body[key]
+    crl = body["crl_container_ref"] if "crl_container_ref" in body else pool.crl_container_ref
+    if "ca_tls_container_ref" in body:
+        ca = body["ca_tls_container_ref"]
+        if not ca and pool.ca_tls_container_ref and crl:
+            raise ValidationFailure("A CA reference cannot be removed when a certificate "
+                                    "revocation list is present.")
+    else:
+        ca = pool.ca_tls_container_ref
+    if crl and not ca:
+        raise ValidationFailure("A CA reference is required to specify a certificate "
+                                "revocation list.")
+    check_refs(conn, pool.project_id, [body.get("tls_container_ref")])
+    if ca and ("ca_tls_container_ref" in body or "crl_container_ref" in body):
+        check_refs(conn, pool.project_id, [ca, crl])
+    api = req.app.settings.api
+    if "tls_ciphers" in body:
+        check_ciphers(req, body["tls_ciphers"])
+        values["tls_ciphers"] = body["tls_ciphers"] or api.default_pool_ciphers
+    if "tls_versions" in body:
+        check_tls_versions(req, body["tls_versions"])
+        values["tls_versions"] = (body["tls_versions"] if body["tls_versions"] is not None
+                                  else list(api.default_pool_tls_versions))
+    if "alpn_protocols" in body:
+        check_alpn(body["alpn_protocols"])
+        values["alpn_protocols"] = (body["alpn_protocols"] if body["alpn_protocols"] is not None
+                                    else list(api.default_pool_alpn_protocols))
+    if values.get("tls_enabled"):
+        # Turning TLS on fills the configured defaults that are still unset.
+        for key, default in (("tls_ciphers", api.default_pool_ciphers),
+                             ("tls_versions", list(api.default_pool_tls_versions)),
+                             ("alpn_protocols", list(api.default_pool_alpn_protocols))):
+            if values.get(key, getattr(pool, key)) is None:
+                values[key] = default
+    return values
+
+
+async def put(req: ApiRequest) -> Response:
+    body = parse_envelope(req.json(), "pool", FIELDS, "update")
+    pool_id = req.path_params["id"]
+    state = req.app
+    with state.engine.begin() as conn:
+        pool = common.get_row(conn, t.pool, pool_id, LABEL)
+        lb = common.lock_lb(conn, pool.load_balancer_id)
+        pool = common.get_row(conn, t.pool, pool_id, LABEL, lock=True)
+        common.authorize(req, RESOURCE, "put", lb.project_id)
+        values = _update_values(conn, req, pool, body)
+        lock_pool_change(conn, lb, pool_listener_ids(conn, [pool_id])[pool_id])
+        check_pool_provider(lb, {"lb_algorithm": values.get("lb_algorithm")})
+        values.update(provisioning_status=c.PENDING_UPDATE, updated_at=common.utcnow())
+        conn.execute(update(t.pool).where(t.pool.c.id == pool_id).values(**values))
+        if "tags" in body:
+            set_tags(conn, pool_id, body["tags"])
+        view = load_view(conn, pool_id)
+    state.notify(lb.id)
+    return Response(200, {"pool": view})
+
+
+async def delete(req: ApiRequest) -> Response:
+    pool_id = req.path_params["id"]
+    state = req.app
+    with state.engine.begin() as conn:
+        pool = common.get_row(conn, t.pool, pool_id, LABEL)
+        policy = conn.execute(select(t.l7policy.c.id).where(
+            t.l7policy.c.redirect_pool_id == pool_id).order_by(t.l7policy.c.created_at)).first()
+        if policy is not None:
+            raise Conflict(f"Pool {pool_id} is in use by L7 policy {policy.id}")
+        lb = common.lock_lb(conn, pool.load_balancer_id)
+        common.authorize(req, RESOURCE, "delete", lb.project_id)
+        lock_pool_change(conn, lb, pool_listener_ids(conn, [pool_id])[pool_id])
+        common.set_status(conn, t.pool, [pool_id], c.PENDING_DELETE)
+    state.notify(lb.id)
+    return Response(204)
+
+
+def register(router: Router) -> None:
+    base = "/v2/lbaas/pools"
+    router.add("GET", base, get_all)
+    router.add("POST", base, create)
+    router.add("GET", base + "/{id}", get_one)
+    router.add("PUT", base + "/{id}", put)
+    router.add("DELETE", base + "/{id}", delete)
+
+
+OPENAPI = {
+    "create": envelope_openapi("pool", FIELDS, "create"),
+    "update": envelope_openapi("pool", FIELDS, "update"),
+}

@@ -1,0 +1,46 @@
+"""Version discovery (``GET /``), ``GET /v2`` and the optional oslo-style healthcheck."""
+
+from __future__ import annotations
+
+from lbaas.api.errors import ApiError
+from lbaas.api.http import ApiRequest, Response, Router
+
+VERSION_DATES = (
+    "2016-12-11", "2018-04-20", "2018-07-31", "2018-12-18", "2018-12-19", "2019-01-21",
+    "2019-01-25", "2018-01-25", "2019-02-12", "2019-03-04", "2019-03-05", "2019-06-24",
+    "2019-09-11", "2019-09-13", "2019-11-10", "2020-03-10", "2020-03-15", "2020-04-29",
+    "2020-04-29", "2020-05-12", "2020-08-02", "2020-09-03", "2020-09-04", "2020-09-07",
+    "2020-10-15", "2021-10-02", "2022-08-29", "2023-05-05", "2023-11-08", "2024-10-15",
+    "2025-02-26",
+)
+
+
+async def root(req: ApiRequest) -> Response:
+    base = req.base_url.rstrip("/") + "/"
+    last = len(VERSION_DATES) - 1
+    versions = [
+        {
+            "id": f"v2.{minor}",
+            "status": "CURRENT" if minor == last else "SUPPORTED",
+            "updated": f"{date}T00:00:00Z",
+            "links": [{"href": f"{base}v2", "rel": "self"}],
+        }
+        for minor, date in enumerate(VERSION_DATES)
+    ]
+    return Response(200, {"versions": versions})
+
+
+async def v2(req: ApiRequest) -> Response:
+    return Response(200, "v2")
+
+
+async def healthcheck(req: ApiRequest) -> Response:
+    if not req.app.settings.api.healthcheck_enabled:
+        raise ApiError("The resource could not be found.", 404)
+    return Response(200, raw=b"OK", headers=[(b"content-type", b"text/plain")])
+
+
+def register(router: Router) -> None:
+    router.add("GET", "/", root)
+    router.add("GET", "/v2", v2)
+    router.add("GET", "/healthcheck", healthcheck)

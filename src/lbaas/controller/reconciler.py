@@ -1,0 +1,279 @@
+"""Converge one load balancer towards its desired state; never branches on create/update/delete.
+
+``reconcile(lb_id)`` holds the load balancer's lease, re-reads everything, makes sure the right
+amphorae exist (replacing those flagged for failover), pushes the rendered bundle where the
+active digest differs, and then settles statuses in one transaction: ``PENDING_DELETE`` rows go,
+other ``PENDING_*`` rows become ACTIVE. A driver failure marks the changed objects ERROR and
+puts the load balancer back to ACTIVE (ERROR if the load balancer itself was being built).
+Running it twice is harmless; running it after a crash finishes the job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, delete, select, update
+
+from lbaas.controller.aggregate import load_aggregate
+from lbaas.domain import constants as c
+from lbaas.drivers.base import (
+    AmphoraDriver,
+    AmphoraSpec,
+    ComputeDriver,
+    ComputeInfo,
+    NetworkDriver,
+)
+from lbaas.store import ipam, leases
+from lbaas.store import tables as t
+
+log = logging.getLogger(__name__)
+
+CHILD_TABLES_DELETE_ORDER = (t.l7rule, t.l7policy, t.health_monitor, t.member, t.pool,
+                             t.listener)
+MONITOR_LIKE = (t.health_monitor, t.l7policy, t.l7rule)
+
+
+@dataclass
+class Drivers:
+    compute: ComputeDriver
+    network: NetworkDriver
+    amphora: AmphoraDriver
+
+
+def render_bundle(aggregate: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The configuration bundle for the fake amphora driver: the aggregate itself."""
+    payload = orjson.dumps(aggregate, option=orjson.OPT_SORT_KEYS, default=str)
+    return {"desired": aggregate}, hashlib.sha256(payload).hexdigest()
+
+
+class Reconciler:
+    def __init__(self, engine: Engine, drivers: Drivers, holder: str | None = None,
+                 lease_seconds: float = 30.0) -> None:
+        self.engine = engine
+        self.drivers = drivers
+        self.holder = holder or f"worker-{uuid.uuid4()}"
+        self.lease_seconds = lease_seconds
+
+    async def reconcile(self, lb_id: str) -> bool:
+        """Return False when another worker holds the lease (caller retries later)."""
+        if not leases.claim(self.engine, lb_id, self.holder, self.lease_seconds):
+            return False
+        try:
+            await self._reconcile_held(lb_id)
+        finally:
+            leases.release(self.engine, lb_id, self.holder)
+        return True
+
+    async def _reconcile_held(self, lb_id: str) -> None:
+        with self.engine.connect() as conn:
+            lb = conn.execute(select(t.load_balancer).where(t.load_balancer.c.id == lb_id))\
+                .first()
+        if lb is None or lb.provisioning_status == c.DELETED:
+            return
+        generation = lb.generation
+        try:
+            if lb.provisioning_status == c.PENDING_DELETE:
+                await self._teardown(lb)
+                return
+            if lb.provider != "noop":
+                await self._converge(lb)
+        except Exception as exc:
+            log.warning("reconcile of load balancer %s failed: %s", lb_id, exc, exc_info=True)
+            self._mark_failed(lb_id, lb.provisioning_status == c.PENDING_CREATE)
+            return
+        self._settle(lb_id, generation)
+
+    # amphorae --------------------------------------------------------------------------------
+    def _spec(self, lb: Any, amp_id: str, role: str, priority: int | None) -> AmphoraSpec:
+        return AmphoraSpec(amphora_id=amp_id, load_balancer_id=lb.id, role=role,
+                           vrrp_priority=priority, vip_address=lb.vip_address,
+                           vip_subnet_id=lb.vip_subnet_id, vip_network_id=lb.vip_network_id)
+
+    async def _converge(self, lb: Any) -> None:
+        roles = ([(c.ROLE_MASTER, 100), (c.ROLE_BACKUP, 90)]
+                 if lb.topology == c.TOPOLOGY_ACTIVE_STANDBY else [(c.ROLE_STANDALONE, None)])
+        with self.engine.connect() as conn:
+            amps = list(conn.execute(select(t.amphora).where(
+                t.amphora.c.load_balancer_id == lb.id, t.amphora.c.status != c.DELETED)))
+            aggregate = load_aggregate(conn, lb.id)
+        bundle, digest = render_bundle(aggregate)
+        healthy = {a.role: a for a in amps if not a.failover_requested
+                   and a.status == c.AMPHORA_ALLOCATED}
+        for amp in amps:
+            if amp.role not in healthy or healthy[amp.role].id != amp.id:
+                await self._retire(lb, amp)
+        for role, priority in roles:
+            amp = healthy.get(role)
+            if amp is None:
+                amp = await self._build(lb, role, priority)
+            if amp.active_digest != digest:
+                info = ComputeInfo(compute_id=amp.compute_id, lb_network_ip=amp.lb_network_ip)
+                active = await self.drivers.amphora.apply(info, bundle, digest)
+                with self.engine.begin() as conn:
+                    conn.execute(update(t.amphora).where(t.amphora.c.id == amp.id).values(
+                        active_digest=active, updated_at=_now()))
+
+    async def _build(self, lb: Any, role: str, priority: int | None) -> Any:
+        amp_id = str(uuid.uuid4())
+        spec = self._spec(lb, amp_id, role, priority)
+        with self.engine.begin() as conn:
+            conn.execute(t.amphora.insert().values(
+                id=amp_id, load_balancer_id=lb.id, status=c.PENDING_CREATE, role=role,
+                vrrp_priority=priority, ha_ip=lb.vip_address, cert_busy=False,
+                failover_requested=False, created_at=_now()))
+        compute = await self.drivers.compute.create_amphora(spec)
+        plug = await self.drivers.network.plug_vip(spec, compute)
+        with self.engine.begin() as conn:
+            conn.execute(update(t.amphora).where(t.amphora.c.id == amp_id).values(
+                compute_id=compute.compute_id, lb_network_ip=compute.lb_network_ip,
+                image_id=compute.image_id, compute_flavor=compute.compute_flavor,
+                cached_zone=compute.cached_zone, vrrp_ip=plug.vrrp_ip,
+                vrrp_port_id=plug.vrrp_port_id, ha_ip=plug.ha_ip, ha_port_id=plug.ha_port_id,
+                vrrp_interface=plug.vrrp_interface,
+                vrrp_id=1 if lb.topology == c.TOPOLOGY_ACTIVE_STANDBY else None,
+                status=c.AMPHORA_ALLOCATED, updated_at=_now()))
+            return conn.execute(select(t.amphora).where(t.amphora.c.id == amp_id)).one()
+
+    async def _retire(self, lb: Any, amp: Any) -> None:
+        spec = self._spec(lb, amp.id, amp.role or c.ROLE_STANDALONE, amp.vrrp_priority)
+        await self.drivers.network.unplug_vip(spec, None)
+        if amp.compute_id:
+            await self.drivers.amphora.forget(amp.compute_id)
+            await self.drivers.compute.delete_amphora(amp.compute_id)
+        with self.engine.begin() as conn:
+            conn.execute(update(t.amphora).where(t.amphora.c.id == amp.id).values(
+                status=c.DELETED, updated_at=_now()))
+
+    async def _teardown(self, lb: Any) -> None:
+        with self.engine.connect() as conn:
+            amps = list(conn.execute(select(t.amphora).where(
+                t.amphora.c.load_balancer_id == lb.id, t.amphora.c.status != c.DELETED)))
+        for amp in amps:
+            await self._retire(lb, amp)
+        with self.engine.begin() as conn:
+            _delete_children(conn, lb.id)
+            if lb.vip_port_id:
+                ipam.delete_port(conn, lb.vip_port_id)
+            conn.execute(delete(t.tag).where(t.tag.c.resource_id == lb.id))
+            conn.execute(update(t.load_balancer).where(t.load_balancer.c.id == lb.id).values(
+                provisioning_status=c.DELETED, operating_status=c.OFFLINE, updated_at=_now()))
+
+    # statuses --------------------------------------------------------------------------------
+    def _settle(self, lb_id: str, generation: int) -> None:
+        with self.engine.begin() as conn:
+            lb = conn.execute(select(t.load_balancer).where(t.load_balancer.c.id == lb_id)
+                              .with_for_update()).first()
+            if lb is None or lb.generation != generation:
+                return  # changed meanwhile: the next pass settles it
+            scope = _child_ids(conn, lb_id)
+            for table in CHILD_TABLES_DELETE_ORDER:
+                ids = scope[table.name]
+                doomed = [r.id for r in conn.execute(select(table.c.id).where(
+                    table.c.id.in_(ids), table.c.provisioning_status == c.PENDING_DELETE))]
+                if doomed:
+                    _remove_rows(conn, table, doomed)
+            for table in (t.listener, t.pool, t.member, *MONITOR_LIKE):
+                ids = scope[table.name]
+                if not ids:
+                    continue
+                pending = table.c.provisioning_status.in_([c.PENDING_CREATE, c.PENDING_UPDATE])
+                conn.execute(update(table).where(table.c.id.in_(ids), pending)
+                             .values(provisioning_status=c.ACTIVE))
+                if table in MONITOR_LIKE:
+                    conn.execute(update(table).where(table.c.id.in_(ids)).values(
+                        operating_status=_on_off(table)))
+            conn.execute(update(t.load_balancer).where(t.load_balancer.c.id == lb_id).values(
+                provisioning_status=c.ACTIVE, applied_generation=generation))
+
+    def _mark_failed(self, lb_id: str, lb_was_new: bool) -> None:
+        with self.engine.begin() as conn:
+            scope = _child_ids(conn, lb_id)
+            any_child = False
+            for table in (t.listener, t.pool, t.member, *MONITOR_LIKE):
+                ids = scope[table.name]
+                if ids:
+                    any_child |= bool(conn.execute(
+                        update(table).where(table.c.id.in_(ids),
+                                            table.c.provisioning_status.in_(c.PENDING_STATUSES))
+                        .values(provisioning_status=c.ERROR)).rowcount)
+            status = c.ERROR if lb_was_new or not any_child else c.ACTIVE
+            conn.execute(update(t.load_balancer).where(t.load_balancer.c.id == lb_id).values(
+                provisioning_status=status, applied_generation=t.load_balancer.c.generation))
+
+
+def _on_off(table: Any) -> Any:
+    from sqlalchemy import case
+
+    return case((table.c.admin_state_up.is_(True), c.ONLINE), else_=c.OFFLINE)
+
+
+def _child_ids(conn: Connection, lb_id: str) -> dict[str, list[str]]:
+    listeners = [r[0] for r in conn.execute(select(t.listener.c.id).where(
+        t.listener.c.load_balancer_id == lb_id))]
+    pools = [r[0] for r in conn.execute(select(t.pool.c.id).where(
+        t.pool.c.load_balancer_id == lb_id))]
+    members = [r[0] for r in conn.execute(select(t.member.c.id).where(
+        t.member.c.pool_id.in_(pools)))] if pools else []
+    hms = [r[0] for r in conn.execute(select(t.health_monitor.c.id).where(
+        t.health_monitor.c.pool_id.in_(pools)))] if pools else []
+    policies = [r[0] for r in conn.execute(select(t.l7policy.c.id).where(
+        t.l7policy.c.listener_id.in_(listeners)))] if listeners else []
+    rules = [r[0] for r in conn.execute(select(t.l7rule.c.id).where(
+        t.l7rule.c.l7policy_id.in_(policies)))] if policies else []
+    return {"listener": listeners, "pool": pools, "member": members, "health_monitor": hms,
+            "l7policy": policies, "l7rule": rules}
+
+
+def _remove_rows(conn: Connection, table: Any, ids: list[str]) -> None:
+    """Delete rows and everything that hangs off them."""
+    if table is t.l7policy:
+        conn.execute(delete(t.l7rule).where(t.l7rule.c.l7policy_id.in_(ids)))
+        _reposition_after_delete(conn, ids)
+    if table is t.pool:
+        children = select(t.member.c.id).where(t.member.c.pool_id.in_(ids)).union_all(
+            select(t.health_monitor.c.id).where(t.health_monitor.c.pool_id.in_(ids)))
+        conn.execute(delete(t.tag).where(t.tag.c.resource_id.in_(children)))
+        conn.execute(delete(t.member).where(t.member.c.pool_id.in_(ids)))
+        conn.execute(delete(t.health_monitor).where(t.health_monitor.c.pool_id.in_(ids)))
+        conn.execute(update(t.listener).where(t.listener.c.default_pool_id.in_(ids))
+                     .values(default_pool_id=None))
+    if table is t.listener:
+        policies = [r[0] for r in conn.execute(select(t.l7policy.c.id).where(
+            t.l7policy.c.listener_id.in_(ids)))]
+        if policies:
+            conn.execute(delete(t.l7rule).where(t.l7rule.c.l7policy_id.in_(policies)))
+            conn.execute(delete(t.l7policy).where(t.l7policy.c.id.in_(policies)))
+            conn.execute(delete(t.tag).where(t.tag.c.resource_id.in_(policies)))
+        conn.execute(delete(t.listener_statistics).where(
+            t.listener_statistics.c.listener_id.in_(ids)))
+    conn.execute(delete(t.tag).where(t.tag.c.resource_id.in_(ids)))
+    conn.execute(delete(table).where(table.c.id.in_(ids)))
+
+
+def _reposition_after_delete(conn: Connection, policy_ids: list[str]) -> None:
+    listeners = {r[0] for r in conn.execute(select(t.l7policy.c.listener_id).where(
+        t.l7policy.c.id.in_(policy_ids)))}
+    conn.execute(delete(t.l7policy).where(t.l7policy.c.id.in_(policy_ids)))
+    for listener_id in listeners:
+        rows = conn.execute(select(t.l7policy.c.id).where(
+            t.l7policy.c.listener_id == listener_id).order_by(t.l7policy.c.position))
+        for pos, (pid,) in enumerate(rows, start=1):
+            conn.execute(update(t.l7policy).where(t.l7policy.c.id == pid).values(position=pos))
+
+
+def _delete_children(conn: Connection, lb_id: str) -> None:
+    scope = _child_ids(conn, lb_id)
+    for table in CHILD_TABLES_DELETE_ORDER:
+        if scope[table.name]:
+            _remove_rows(conn, table, scope[table.name])
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).replace(tzinfo=None)

@@ -1,0 +1,105 @@
+"""Assemble the all-in-one service: database, drivers, reconciler, queue, resync and API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from lbaas.api.app import ApiApp
+from lbaas.api.auth import Authenticator, NoAuth
+from lbaas.api.policy import Policy
+from lbaas.api.state import ApiState
+from lbaas.controller.reconciler import Drivers, Reconciler
+from lbaas.drivers.fake import FakeAmphora, FakeCompute, FakeNetwork
+from lbaas.queue.memory import ReconcileQueue, unfinished
+from lbaas.settings import Settings
+from lbaas.store import db
+from lbaas.store.seed import seed_networks
+
+log = logging.getLogger(__name__)
+
+
+def build_drivers(settings: Settings) -> Drivers:
+    ctl = settings.controller
+    if (ctl.compute_driver, ctl.network_driver, ctl.amphora_driver) != ("fake", "fake", "fake"):
+        raise ValueError("only the fake drivers are available in this build")
+    return Drivers(compute=FakeCompute(), network=FakeNetwork(), amphora=FakeAmphora())
+
+
+def build_authenticator(settings: Settings) -> Authenticator:
+    if settings.api.auth_strategy == "noauth":
+        return NoAuth(settings.api.default_project_id)
+    if settings.api.auth_strategy == "keystone":
+        from lbaas.api.keystone import KeystoneAuth
+
+        return KeystoneAuth(settings.keystone)
+    raise ValueError(f"unknown auth_strategy {settings.api.auth_strategy!r}")
+
+
+def build_policy(settings: Settings) -> Policy:
+    if settings.api.policy_file:
+        from lbaas.api.policy_file import load_policy_file
+
+        return load_policy_file(settings.api.policy_file, settings.api.enforce_new_defaults)
+    return Policy(enforce_new_defaults=settings.api.enforce_new_defaults)
+
+
+@dataclass
+class Service:
+    settings: Settings
+    engine: Engine
+    drivers: Drivers
+    app: ApiApp
+    reconciler: Reconciler
+    queue: ReconcileQueue | None = None
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        self.queue = ReconcileQueue(self.reconciler.reconcile,
+                                    self.settings.controller.worker_concurrency)
+        self.app.state.notify = self.queue.notify
+        await self.queue.start()
+        for lb_id in unfinished(self.engine):
+            self.queue.notify(lb_id)
+        self.tasks.append(asyncio.create_task(self._resync_loop()))
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.tasks = []
+        if self.queue is not None:
+            await self.queue.stop()
+
+    async def _resync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.controller.resync_interval)
+            try:
+                for lb_id in unfinished(self.engine):
+                    assert self.queue is not None
+                    self.queue.notify(lb_id)
+            except Exception:
+                log.exception("resync failed")
+
+
+def build_service(settings: Settings, drivers: Drivers | None = None,
+                  migrate: bool = True) -> Service:
+    engine = db.make_engine(settings.effective_database_url)
+    if migrate:
+        db.upgrade(engine)
+    seed_networks(engine, settings.networking.networks)
+    drivers = drivers or build_drivers(settings)
+    state = ApiState(settings=settings, engine=engine, policy=build_policy(settings))
+    reconciler = Reconciler(engine, drivers, lease_seconds=settings.controller.lease_seconds)
+    app = ApiApp(state, build_authenticator(settings))
+    service = Service(settings, engine, drivers, app, reconciler)
+    app.on_startup.append(service.start)
+    app.on_shutdown.append(service.stop)
+    return service

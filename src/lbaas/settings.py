@@ -1,0 +1,197 @@
+"""One typed settings tree, read once per process and passed down.
+
+Values come from defaults, then an optional TOML file (``LBAAS_CONFIG`` or ``--config``), then
+``LBAAS_*`` environment variables for the few settings people override most. Names follow
+upstream Octavia's sections so operators can map their octavia.conf.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any
+
+SUITE_B_CIPHERS = (
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:"
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
+)
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    host: str = "127.0.0.1"
+    port: int = 9876
+    auth_strategy: str = "noauth"  # noauth | keystone
+    default_project_id: str = "admin"  # noauth: project when neither body nor header names one
+    pagination_max_limit: int | None = 1000  # None = infinite
+    api_base_uri: str | None = None
+    enabled_provider_drivers: dict[str, str] = field(
+        default_factory=lambda: {
+            "amphora": "The Octavia Amphora driver.",
+            "octavia": "Deprecated alias of the Octavia Amphora driver.",
+            "noop": "The No-Op driver.",
+        }
+    )
+    default_provider_driver: str = "amphora"
+    allow_tls_terminated_listeners: bool = True
+    allow_ping_health_monitors: bool = True
+    allow_prometheus_listeners: bool = True
+    udp_connect_min_interval_health_monitor: int = 3
+    default_listener_ciphers: str = SUITE_B_CIPHERS
+    default_pool_ciphers: str = SUITE_B_CIPHERS
+    default_listener_tls_versions: tuple[str, ...] = ("TLSv1.2", "TLSv1.3")
+    default_pool_tls_versions: tuple[str, ...] = ("TLSv1.2", "TLSv1.3")
+    default_listener_alpn_protocols: tuple[str, ...] = ("h2", "http/1.1", "http/1.0")
+    default_pool_alpn_protocols: tuple[str, ...] = ("h2", "http/1.1", "http/1.0")
+    tls_cipher_prohibit_list: tuple[str, ...] = ()
+    minimum_tls_version: str | None = None
+    healthcheck_enabled: bool = False
+    enforce_new_defaults: bool = True
+    policy_file: str | None = None
+
+
+@dataclass(frozen=True)
+class KeystoneSettings:
+    www_authenticate_uri: str = "http://127.0.0.1:5000/v3"
+    auth_url: str = "http://127.0.0.1:5000/v3"
+    username: str = "octavia"
+    password: str = ""
+    project_name: str = "service"
+    user_domain_name: str = "Default"
+    project_domain_name: str = "Default"
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    name: str
+    subnet_name: str
+    cidr: str
+    gateway_ip: str
+    allocation_start: str
+    allocation_end: str
+
+
+def _default_networks() -> tuple[NetworkSpec, ...]:
+    return (
+        NetworkSpec("public", "public-subnet", "203.0.113.0/24", "203.0.113.1",
+                    "203.0.113.10", "203.0.113.250"),
+        NetworkSpec("private", "private-subnet", "192.0.2.0/24", "192.0.2.1",
+                    "192.0.2.2", "192.0.2.254"),
+        NetworkSpec("lb-mgmt-net", "lb-mgmt-subnet", "198.51.100.0/24", "198.51.100.1",
+                    "198.51.100.10", "198.51.100.250"),
+    )
+
+
+@dataclass(frozen=True)
+class NetworkingSettings:
+    allow_vip_network_id: bool = True
+    allow_vip_subnet_id: bool = True
+    allow_vip_port_id: bool = True
+    valid_vip_networks: tuple[str, ...] = ()
+    denylist_vip_networks: tuple[str, ...] = ()
+    reserved_ips: tuple[str, ...] = ("169.254.169.254",)
+    management_network: str = "lb-mgmt-net"
+    networks: tuple[NetworkSpec, ...] = field(default_factory=_default_networks)
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    loadbalancer_topology: str = "SINGLE"
+    compute_driver: str = "fake"
+    network_driver: str = "fake"
+    amphora_driver: str = "fake"
+    lease_seconds: float = 30.0
+    resync_interval: float = 30.0
+    worker_concurrency: int = 8
+
+
+@dataclass(frozen=True)
+class HaproxySettings:
+    timeout_client_data: int = 50000
+    timeout_member_connect: int = 5000
+    timeout_member_data: int = 50000
+    timeout_tcp_inspect: int = 0
+    default_connection_limit: int = 50000
+
+
+@dataclass(frozen=True)
+class QuotaSettings:
+    default_load_balancer_quota: int = -1
+    default_listener_quota: int = -1
+    default_member_quota: int = -1
+    default_pool_quota: int = -1
+    default_health_monitor_quota: int = -1
+    default_l7policy_quota: int = -1
+    default_l7rule_quota: int = -1
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path(".data")
+    database_url: str | None = None  # None = SQLite file in data_dir
+    api: ApiSettings = field(default_factory=ApiSettings)
+    keystone: KeystoneSettings = field(default_factory=KeystoneSettings)
+    networking: NetworkingSettings = field(default_factory=NetworkingSettings)
+    controller: ControllerSettings = field(default_factory=ControllerSettings)
+    haproxy: HaproxySettings = field(default_factory=HaproxySettings)
+    quotas: QuotaSettings = field(default_factory=QuotaSettings)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'lbaas.sqlite').resolve()}"
+
+
+def _coerce(template: Any, value: Any) -> Any:
+    if isinstance(template, tuple) and isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def _merge(obj: Any, data: dict[str, Any]) -> Any:
+    """Return a copy of dataclass ``obj`` with ``data`` applied; unknown keys are an error."""
+    known = {f.name: f for f in fields(obj)}
+    changes: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in known:
+            raise ValueError(f"unknown setting {type(obj).__name__}.{key}")
+        current = getattr(obj, key)
+        if is_dataclass(current) and isinstance(value, dict):
+            changes[key] = _merge(current, value)
+        elif key == "networks":
+            changes[key] = tuple(NetworkSpec(**n) for n in value)
+        elif key == "data_dir":
+            changes[key] = Path(value)
+        else:
+            changes[key] = _coerce(current, value)
+    return replace(obj, **changes)
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    env = os.environ if environ is None else environ
+    settings = Settings()
+    path = config_file or env.get("LBAAS_CONFIG")
+    if path:
+        with open(path, "rb") as fh:
+            settings = _merge(settings, tomllib.load(fh))
+    env_map: dict[str, Any] = {}
+    if env.get("LBAAS_DATA_DIR"):
+        env_map["data_dir"] = env["LBAAS_DATA_DIR"]
+    if env.get("LBAAS_DATABASE_URL"):
+        env_map["database_url"] = env["LBAAS_DATABASE_URL"]
+    if env.get("LBAAS_AUTH_STRATEGY"):
+        env_map.setdefault("api", {})["auth_strategy"] = env["LBAAS_AUTH_STRATEGY"]
+    if env_map:
+        settings = _merge(settings, env_map)
+    if overrides:
+        settings = _merge(settings, overrides)
+    return settings

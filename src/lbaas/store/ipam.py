@@ -1,0 +1,110 @@
+"""IP address management for the networks lbaas owns (the Neutron-compatible subset).
+
+Ports hold fixed IPs allocated from a subnet's allocation pools; a unique key on
+(subnet, address) makes a double allocation impossible even across processes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from typing import Any
+
+from sqlalchemy import Connection, Row, delete, select
+
+from lbaas.store import tables as t
+
+
+class AddressInUse(Exception):
+    pass
+
+
+class AddressOutOfRange(Exception):
+    pass
+
+
+class SubnetFull(Exception):
+    pass
+
+
+def get_subnet(conn: Connection, subnet_id: str) -> Row[Any] | None:
+    return conn.execute(select(t.subnet).where(t.subnet.c.id == subnet_id)).first()
+
+
+def get_network(conn: Connection, network_id: str) -> Row[Any] | None:
+    return conn.execute(select(t.network).where(t.network.c.id == network_id)).first()
+
+
+def get_port(conn: Connection, port_id: str) -> Row[Any] | None:
+    return conn.execute(select(t.port).where(t.port.c.id == port_id)).first()
+
+
+def subnets_of(conn: Connection, network_id: str) -> list[Row[Any]]:
+    return list(conn.execute(select(t.subnet).where(t.subnet.c.network_id == network_id)
+                             .order_by(t.subnet.c.ip_version, t.subnet.c.created_at)))
+
+
+def in_pools(subnet: Row[Any], address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    for pool in subnet.allocation_pools:
+        if ipaddress.ip_address(pool["start"]) <= ip <= ipaddress.ip_address(pool["end"]):
+            return True
+    return False
+
+
+def in_subnet(subnet: Row[Any], address: str) -> bool:
+    return ipaddress.ip_address(address) in ipaddress.ip_network(subnet.cidr)
+
+
+def used(conn: Connection, subnet_id: str) -> set[str]:
+    return set(conn.execute(select(t.ip_allocation.c.ip_address)
+                            .where(t.ip_allocation.c.subnet_id == subnet_id)).scalars())
+
+
+def free_count(conn: Connection, subnet: Row[Any]) -> int:
+    total = 0
+    for pool in subnet.allocation_pools:
+        total += int(ipaddress.ip_address(pool["end"])) - int(ipaddress.ip_address(pool["start"]))
+        total += 1
+    return total - len(used(conn, subnet.id))
+
+
+def pick_address(conn: Connection, subnet: Row[Any], wanted: str | None = None) -> str:
+    taken = used(conn, subnet.id)
+    if wanted is not None:
+        if not in_subnet(subnet, wanted) or not in_pools(subnet, wanted):
+            raise AddressOutOfRange(wanted)
+        if wanted in taken:
+            raise AddressInUse(wanted)
+        return wanted
+    for pool in subnet.allocation_pools:
+        start = int(ipaddress.ip_address(pool["start"]))
+        end = int(ipaddress.ip_address(pool["end"]))
+        version = ipaddress.ip_address(pool["start"]).version
+        for value in range(start, end + 1):
+            candidate = str(ipaddress.ip_address(value) if version == 4
+                            else ipaddress.IPv6Address(value))
+            if candidate not in taken:
+                return candidate
+    raise SubnetFull(subnet.id)
+
+
+def create_port(conn: Connection, *, port_id: str, subnet: Row[Any], address: str | None,
+                name: str, device_owner: str, device_id: str, project_id: str | None,
+                now: Any) -> Row[Any]:
+    ip = pick_address(conn, subnet, address)
+    mac = "fa:16:3e:{:02x}:{:02x}:{:02x}".format(*tuple(random.randrange(256) for _ in range(3)))
+    conn.execute(t.port.insert().values(
+        id=port_id, project_id=project_id, network_id=subnet.network_id, name=name,
+        device_id=device_id, device_owner=device_owner, mac_address=mac,
+        fixed_ips=[{"subnet_id": subnet.id, "ip_address": ip}], created_at=now))
+    conn.execute(t.ip_allocation.insert().values(subnet_id=subnet.id, ip_address=ip,
+                                                 port_id=port_id))
+    row = get_port(conn, port_id)
+    assert row is not None
+    return row
+
+
+def delete_port(conn: Connection, port_id: str) -> None:
+    conn.execute(delete(t.ip_allocation).where(t.ip_allocation.c.port_id == port_id))
+    conn.execute(delete(t.port).where(t.port.c.id == port_id))

@@ -1,0 +1,362 @@
+"""SQLAlchemy Core tables: the desired state (what users asked for) and observed state.
+
+Columns carry the API's own names where possible so that the API layer converts little.
+List- and dict-valued attributes (vip_sg_ids, sni_container_refs, insert_headers, ...) are JSON
+columns: they are always read and written whole. Tags live in their own table so that the four
+tag filters run in SQL. Load balancers and amphorae are soft-deleted (``DELETED`` rows are
+purged by housekeeping, as upstream); every other object is removed when its delete completes.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import mysql
+
+metadata = MetaData()
+
+ID = 36
+
+
+def _id() -> Column:
+    return Column("id", String(ID), primary_key=True)
+
+
+# Microseconds are stored (MariaDB needs fsp=6) so "oldest first" is stable; the API shows
+# whole seconds as upstream does.
+Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+
+def _audit() -> list[Column]:
+    return [
+        Column("created_at", Timestamp, nullable=False),
+        Column("updated_at", Timestamp, nullable=True),
+    ]
+
+
+def _statuses() -> list[Column]:
+    return [
+        Column("provisioning_status", String(16), nullable=False),
+        Column("operating_status", String(16), nullable=False),
+    ]
+
+
+load_balancer = Table(
+    "load_balancer", metadata, _id(),
+    Column("project_id", String(36), index=True),
+    Column("name", String(255)),
+    Column("description", String(255)),
+    *_statuses(),
+    Column("admin_state_up", Boolean, nullable=False),
+    Column("topology", String(16)),
+    Column("provider", String(64)),
+    Column("flavor_id", String(ID)),
+    Column("availability_zone", String(255)),
+    Column("vip_address", String(64)),
+    Column("vip_port_id", String(ID)),
+    Column("vip_subnet_id", String(ID)),
+    Column("vip_network_id", String(ID)),
+    Column("vip_qos_policy_id", String(ID)),
+    Column("vip_vnic_type", String(16)),
+    Column("vip_sg_ids", JSON),
+    Column("additional_vips", JSON),
+    Column("generation", Integer, nullable=False, default=0),
+    Column("applied_generation", Integer, nullable=False, default=0),
+    *_audit(),
+)
+
+listener = Table(
+    "listener", metadata, _id(),
+    Column("project_id", String(36), index=True),
+    Column("load_balancer_id", String(ID), ForeignKey("load_balancer.id"), index=True,
+           nullable=False),
+    Column("name", String(255)),
+    Column("description", String(255)),
+    *_statuses(),
+    Column("admin_state_up", Boolean, nullable=False),
+    Column("protocol", String(32), nullable=False),
+    Column("protocol_port", Integer, nullable=False),
+    Column("connection_limit", Integer),
+    Column("default_pool_id", String(ID), index=True),
+    Column("default_tls_container_ref", String(255)),
+    Column("sni_container_refs", JSON),
+    Column("client_authentication", String(16)),
+    Column("client_ca_tls_container_ref", String(255)),
+    Column("client_crl_container_ref", String(255)),
+    Column("insert_headers", JSON),
+    Column("timeout_client_data", BigInteger),
+    Column("timeout_member_connect", BigInteger),
+    Column("timeout_member_data", BigInteger),
+    Column("timeout_tcp_inspect", BigInteger),
+    Column("allowed_cidrs", JSON),
+    Column("tls_ciphers", String(2048)),
+    Column("tls_versions", JSON),
+    Column("alpn_protocols", JSON),
+    Column("hsts_max_age", Integer),
+    Column("hsts_include_subdomains", Boolean),
+    Column("hsts_preload", Boolean),
+    *_audit(),
+)
+
+pool = Table(
+    "pool", metadata, _id(),
+    Column("project_id", String(36), index=True),
+    Column("load_balancer_id", String(ID), ForeignKey("load_balancer.id"), index=True,
+           nullable=False),
+    Column("name", String(255)),
+    Column("description", String(255)),
+    *_statuses(),
+    Column("admin_state_up", Boolean, nullable=False),
+    Column("protocol", String(32), nullable=False),
+    Column("lb_algorithm", String(32), nullable=False),
+    Column("session_persistence", JSON),
+    Column("tls_enabled", Boolean),
+    Column("tls_container_ref", String(255)),
+    Column("ca_tls_container_ref", String(255)),
+    Column("crl_container_ref", String(255)),
+    Column("tls_ciphers", String(2048)),
+    Column("tls_versions", JSON),
+    Column("alpn_protocols", JSON),
+    *_audit(),
+)
+
+member = Table(
+    "member", metadata, _id(),
+    Column("project_id", String(36), index=True),
+    Column("pool_id", String(ID), ForeignKey("pool.id"), index=True, nullable=False),
+    Column("name", String(255)),
+    *_statuses(),
+    Column("admin_state_up", Boolean, nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("protocol_port", Integer, nullable=False),
+    Column("weight", Integer),
+    Column("backup", Boolean),
+    Column("subnet_id", String(ID)),
+    Column("monitor_address", String(64)),
+    Column("monitor_port", Integer),
+    Column("vnic_type", String(16)),
+    *_audit(),
+)
+
+health_monitor = Table(
+    "health_monitor", metadata, _id(),
+    Column("project_id", String(36), index=True),
+    Column("pool_id", String(ID), ForeignKey("pool.id"), unique=True, nullable=False),
+    Column("name", String(255)),
+    *_statuses(),
+    Column("admin_state_up", Boolean, nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("delay", Integer, nullable=False),
+    Column("timeout", Integer, nullable=False),
+    Column("max_retries", Integer, nullable=False),
+    Column("max_retries_down", Integer),
+    Column("http_method", String(16)),
+    Column("url_path", String(2048)),
+    Column("expected_codes", String(64)),
+    Column("http_version", Float),
+    Column("domain_name", String(255)),
+    *_audit(),
+)
+
+l7policy = Table(
+    "l7policy", metadata, _id(),
+    Column("project_id", String(36), index=True),
+    Column("listener_id", String(ID), ForeignKey("listener.id"), index=True, nullable=False),
+    Column("name", String(255)),
+    Column("description", String(255)),
+    *_statuses(),
+    Column("admin_state_up", Boolean, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("redirect_pool_id", String(ID), index=True),
+    Column("redirect_url", String(2048)),
+    Column("redirect_prefix", String(2048)),
+    Column("redirect_http_code", Integer),
+    Column("position", Integer, nullable=False),
+    *_audit(),
+)
+
+l7rule = Table(
+    "l7rule", metadata, _id(),
+    Column("project_id", String(36), index=True),
+    Column("l7policy_id", String(ID), ForeignKey("l7policy.id"), index=True, nullable=False),
+    *_statuses(),
+    Column("admin_state_up", Boolean, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("compare_type", String(32), nullable=False),
+    Column("key", String(255)),
+    Column("value", String(255), nullable=False),
+    Column("invert", Boolean, nullable=False),
+    *_audit(),
+)
+
+tag = Table(
+    "tag", metadata,
+    Column("resource_id", String(ID), primary_key=True),
+    Column("tag", String(255), primary_key=True),
+    Index("ix_tag_tag", "tag"),
+)
+
+quota = Table(
+    "quota", metadata,
+    Column("project_id", String(36), primary_key=True),
+    Column("load_balancer", Integer),
+    Column("listener", Integer),
+    Column("pool", Integer),
+    Column("health_monitor", Integer),
+    Column("member", Integer),
+    Column("l7policy", Integer),
+    Column("l7rule", Integer),
+)
+
+flavor_profile = Table(
+    "flavor_profile", metadata, _id(),
+    Column("name", String(255), nullable=False),
+    Column("provider_name", String(255), nullable=False),
+    Column("flavor_data", String(4096), nullable=False),
+)
+
+flavor = Table(
+    "flavor", metadata, _id(),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("description", String(255)),
+    Column("enabled", Boolean, nullable=False),
+    Column("flavor_profile_id", String(ID), ForeignKey("flavor_profile.id"), nullable=False),
+)
+
+availability_zone_profile = Table(
+    "availability_zone_profile", metadata, _id(),
+    Column("name", String(255), nullable=False),
+    Column("provider_name", String(255), nullable=False),
+    Column("availability_zone_data", String(4096), nullable=False),
+)
+
+availability_zone = Table(
+    "availability_zone", metadata,
+    Column("name", String(255), primary_key=True),
+    Column("description", String(255)),
+    Column("enabled", Boolean, nullable=False),
+    Column("availability_zone_profile_id", String(ID),
+           ForeignKey("availability_zone_profile.id"), nullable=False),
+)
+
+amphora = Table(
+    "amphora", metadata, _id(),
+    Column("load_balancer_id", String(ID), index=True),
+    Column("compute_id", String(255)),
+    Column("lb_network_ip", String(64)),
+    Column("vrrp_ip", String(64)),
+    Column("ha_ip", String(64)),
+    Column("vrrp_port_id", String(ID)),
+    Column("ha_port_id", String(ID)),
+    Column("cert_expiration", DateTime),
+    Column("cert_busy", Boolean, nullable=False, default=False),
+    Column("role", String(16)),
+    Column("status", String(36), nullable=False),
+    Column("vrrp_interface", String(16)),
+    Column("vrrp_id", Integer),
+    Column("vrrp_priority", Integer),
+    Column("cached_zone", String(255)),
+    Column("image_id", String(ID)),
+    Column("compute_flavor", String(255)),
+    Column("active_digest", String(128)),
+    Column("last_heartbeat", DateTime),
+    Column("failover_requested", Boolean, nullable=False, default=False),
+    *_audit(),
+)
+
+listener_statistics = Table(
+    "listener_statistics", metadata,
+    Column("listener_id", String(ID), primary_key=True),
+    Column("amphora_id", String(ID), primary_key=True),
+    Column("bytes_in", BigInteger, nullable=False, default=0),
+    Column("bytes_out", BigInteger, nullable=False, default=0),
+    Column("active_connections", Integer, nullable=False, default=0),
+    Column("total_connections", BigInteger, nullable=False, default=0),
+    Column("request_errors", BigInteger, nullable=False, default=0),
+)
+
+# Neutron-compatible subset: the networks lbaas manages.
+network = Table(
+    "network", metadata, _id(),
+    Column("project_id", String(36)),
+    Column("name", String(255)),
+    Column("admin_state_up", Boolean, nullable=False, default=True),
+    Column("shared", Boolean, nullable=False, default=True),
+    Column("router_external", Boolean, nullable=False, default=False),
+    Column("port_security_enabled", Boolean, nullable=False, default=True),
+    *_audit(),
+)
+
+subnet = Table(
+    "subnet", metadata, _id(),
+    Column("project_id", String(36)),
+    Column("network_id", String(ID), ForeignKey("network.id"), index=True, nullable=False),
+    Column("name", String(255)),
+    Column("cidr", String(64), nullable=False),
+    Column("ip_version", Integer, nullable=False),
+    Column("gateway_ip", String(64)),
+    Column("allocation_pools", JSON, nullable=False),
+    *_audit(),
+)
+
+port = Table(
+    "port", metadata, _id(),
+    Column("project_id", String(36)),
+    Column("network_id", String(ID), ForeignKey("network.id"), index=True, nullable=False),
+    Column("name", String(255)),
+    Column("device_id", String(255)),
+    Column("device_owner", String(255)),
+    Column("fixed_ips", JSON, nullable=False),
+    Column("mac_address", String(32)),
+    Column("qos_policy_id", String(ID)),
+    *_audit(),
+)
+
+ip_allocation = Table(
+    "ip_allocation", metadata,
+    Column("subnet_id", String(ID), primary_key=True),
+    Column("ip_address", String(64), primary_key=True),
+    Column("port_id", String(ID), index=True, nullable=False),
+    UniqueConstraint("subnet_id", "ip_address", name="uq_ip_allocation"),
+)
+
+floating_ip = Table(
+    "floating_ip", metadata, _id(),
+    Column("project_id", String(36)),
+    Column("floating_network_id", String(ID), nullable=False),
+    Column("floating_ip_address", String(64), nullable=False),
+    Column("port_id", String(ID)),
+    Column("fixed_ip_address", String(64)),
+    *_audit(),
+)
+
+# One worker at a time holds a load balancer; an expired lease may be taken over.
+lease = Table(
+    "lease", metadata,
+    Column("load_balancer_id", String(ID), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+secret = Table(
+    "secret", metadata, _id(),
+    Column("project_id", String(36), index=True),
+    Column("name", String(255)),
+    Column("payload", Text),
+    Column("content_type", String(255)),
+    *_audit(),
+)
