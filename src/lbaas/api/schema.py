@@ -259,7 +259,10 @@ class Lazy(FieldType):
         return self.resolve().validate(name, value)
 
     def openapi(self) -> dict[str, Any]:
-        return {"type": "object"}
+        try:
+            return self.resolve().openapi()
+        except (KeyError, LookupError):  # not plugged in yet: describe it loosely
+            return {"type": "object"}
 
 
 def parse_object(envelope: str, body: Any, fields: Sequence[Field], mode: str) -> dict[str, Any]:
