@@ -23,7 +23,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
 )
 from sqlalchemy.dialects import mysql
 
@@ -331,7 +330,6 @@ ip_allocation = Table(
     Column("subnet_id", String(ID), primary_key=True),
     Column("ip_address", String(64), primary_key=True),
     Column("port_id", String(ID), index=True, nullable=False),
-    UniqueConstraint("subnet_id", "ip_address", name="uq_ip_allocation"),
 )
 
 floating_ip = Table(
