@@ -1,0 +1,1 @@
+"""Real drivers for amphorae in network namespaces on this machine (root required)."""

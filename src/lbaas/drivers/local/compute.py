@@ -1,0 +1,175 @@
+"""Local compute driver: an amphora is a network namespace running the amphora agent.
+
+The namespace name is derived from the amphora id (``names.amphora_netns``) and is the
+compute_id. The agent runs detached (own session, log and pid file under
+``base_dir/<amphora_id>``) so it outlives a controller restart; ``delete_amphora`` ends every
+process in the namespace, whoever started it, before deleting the namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lbaas.drivers.base import AmphoraSpec, ComputeInfo, DriverError
+from lbaas.drivers.local import names
+from lbaas.drivers.local import netlink as nl
+from lbaas.drivers.local.network import LocalNetwork
+
+AGENT_PORT = 9443
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 5.0
+
+DEFAULT_AGENT_ARGV = [
+    sys.executable, "-m", "lbaas.agent", "--base-dir", "{agent_dir}", "--listen", "{listen}",
+    "--ca-file", "{ca_file}", "--cert-file", "{cert_file}", "--key-file", "{key_file}",
+    "--amphora-id", "{amphora_id}",
+]
+
+
+def _listen(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ipaddress.ip_address(address).version == 6 else \
+        f"{address}:{port}"
+
+
+def _tail(path: Path, limit: int = 2000) -> str:
+    try:
+        return path.read_bytes()[-limit:].decode(errors="replace")
+    except OSError:
+        return ""
+
+
+class LocalCompute:
+    def __init__(self, base_dir: Path, network: LocalNetwork,
+                 agent_argv: list[str] | None = None) -> None:
+        """``agent_argv`` is a template; ``{mgmt_ip}``, ``{port}``, ``{listen}``,
+        ``{agent_dir}``, ``{ca_file}``, ``{cert_file}``, ``{key_file}``, ``{amphora_id}`` are
+        filled in per amphora."""
+        self.base_dir = Path(base_dir)
+        self.network = network
+        self.agent_argv = agent_argv or DEFAULT_AGENT_ARGV
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+
+    def amphora_dir(self, amphora_id: str) -> Path:
+        return self.base_dir / amphora_id
+
+    async def create_amphora(self, spec: AmphoraSpec) -> ComputeInfo:
+        if spec.mgmt is None or spec.credentials is None:
+            raise DriverError("the local compute driver needs spec.mgmt and spec.credentials")
+        ns = names.amphora_netns(spec.amphora_id)
+        mgmt_ip = spec.mgmt.address
+        info = ComputeInfo(compute_id=ns, lb_network_ip=mgmt_ip)
+        if not await nl.netns_exists(ns):
+            await nl.ip("netns", "add", ns)
+        await nl.ip("link", "set", "dev", "lo", "up", ns=ns)
+        # Backup amphorae bind the VIP before keepalived gives it to them.
+        await nl.run(nl.IP, "netns", "exec", ns, "sysctl", "-qw",
+                     "net.ipv4.ip_nonlocal_bind=1", "net.ipv6.ip_nonlocal_bind=1", check=False)
+        await self.network.plug_leg(ns, names.MGMT_LEG, spec.mgmt.subnet, [mgmt_ip])
+        home = self.amphora_dir(spec.amphora_id)
+        tls = home / "tls"
+        tls.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (home / "agent").mkdir(exist_ok=True)
+        for name, text in (("ca.pem", spec.credentials.ca_pem),
+                           ("cert.pem", spec.credentials.cert_pem),
+                           ("key.pem", spec.credentials.key_pem)):
+            path = tls / name
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                         0o600 if name == "key.pem" else 0o644)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+        if not await self._agent_alive(ns, home):
+            self._start_agent(spec.amphora_id, ns, mgmt_ip, home)
+        await self._wait_listening(ns, mgmt_ip, home)
+        return info
+
+    async def _agent_alive(self, ns: str, home: Path) -> bool:
+        try:
+            pid = int((home / "agent.pid").read_text())
+        except (OSError, ValueError):
+            return False
+        child = self._children.get(ns)
+        if child is not None and child.poll() is not None:
+            return False
+        return pid in await nl.netns_pids(ns)
+
+    def _start_agent(self, amphora_id: str, ns: str, mgmt_ip: str, home: Path) -> None:
+        tls = home / "tls"
+        values = {"mgmt_ip": mgmt_ip, "port": str(AGENT_PORT), "listen": _listen(mgmt_ip,
+                  AGENT_PORT), "agent_dir": str(home / "agent"), "ca_file": str(tls / "ca.pem"),
+                  "cert_file": str(tls / "cert.pem"), "key_file": str(tls / "key.pem"),
+                  "amphora_id": amphora_id}
+        argv = [part.format(**values) for part in self.agent_argv]
+        with open(home / "agent.log", "ab") as log:
+            child = subprocess.Popen(
+                [nl.IP, "netns", "exec", ns, *argv], stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, cwd=home, start_new_session=True, close_fds=True)
+        self._children[ns] = child
+        (home / "agent.pid").write_text(f"{child.pid}\n")
+
+    async def _wait_listening(self, ns: str, mgmt_ip: str, home: Path) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                _, writer = await asyncio.wait_for(
+                    asyncio.open_connection(mgmt_ip, AGENT_PORT), timeout=1.0)
+                writer.close()
+                return
+            except (TimeoutError, OSError):
+                pass
+            child = self._children.get(ns)
+            exited = child is not None and child.poll() is not None
+            if exited or time.monotonic() > deadline:
+                why = "exited" if exited else f"is not listening after {START_TIMEOUT:.0f} s"
+                raise DriverError(f"agent in {ns} {why} on {mgmt_ip}:{AGENT_PORT}; log tail:\n"
+                                  f"{_tail(home / 'agent.log')}")
+            await asyncio.sleep(0.05)
+
+    async def _stop_processes(self, ns: str) -> None:
+        for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, 2.0)):
+            pids = await nl.netns_pids(ns)
+            for pid in pids:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + wait
+            while pids and time.monotonic() < deadline:
+                self._reap(ns)
+                await asyncio.sleep(0.05)
+                pids = await nl.netns_pids(ns)
+            if not pids:
+                break
+        self._reap(ns)
+
+    def _reap(self, ns: str) -> None:
+        child = self._children.get(ns)
+        if child is not None and child.poll() is not None:
+            del self._children[ns]
+
+    async def delete_amphora(self, compute_id: str) -> None:
+        ns = compute_id
+        if await nl.netns_exists(ns):
+            await self._stop_processes(ns)
+        await self.network.unplug_all(ns)
+        if await nl.netns_exists(ns):
+            await nl.ip("netns", "delete", ns)
+        if self.base_dir.is_dir():
+            for home in self.base_dir.iterdir():
+                if home.is_dir() and names.amphora_netns(home.name) == ns:
+                    shutil.rmtree(home, ignore_errors=True)
+
+    async def list_amphorae(self) -> list[str]:
+        """Namespaces of amphorae this driver made (a directory under base_dir) that exist."""
+        existing = set(await nl.netns_list())
+        if not self.base_dir.is_dir():
+            return []
+        made = {names.amphora_netns(p.name) for p in self.base_dir.iterdir() if p.is_dir()}
+        return sorted(made & existing)

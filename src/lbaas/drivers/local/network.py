@@ -1,0 +1,164 @@
+"""Local network driver: Linux bridges on the host stand in for Neutron networks.
+
+Each managed network is a bridge (``names.bridge_name``) holding its subnets' gateway addresses,
+and each managed subnet also gets an ``unreachable`` route with metric 4000 so its traffic never
+leaves the machine, even while the bridge is missing. Amphora legs are veth pairs from the
+amphora's namespace into these bridges. Everything is derived from ids and the kernel's state,
+so every call is idempotent; ``state_dir`` only remembers which subnets were ensured so that the
+last subnet of a network can take its bridge with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from lbaas.drivers.base import (
+    AmphoraSpec,
+    ComputeInfo,
+    DriverError,
+    PlugInfo,
+    SubnetInfo,
+    SubnetPlug,
+)
+from lbaas.drivers.local import names
+from lbaas.drivers.local import netlink as nl
+
+UNREACHABLE_METRIC = "4000"
+VIP_ROLES = {"STANDALONE", "SINGLE"}  # MASTER/BACKUP: keepalived owns the VIP
+
+
+def with_prefix(address: str, cidr: str) -> str:
+    return f"{ipaddress.ip_address(address)}/{ipaddress.ip_network(cidr).prefixlen}"
+
+
+class LocalNetwork:
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = Path(state_dir)
+        self._lock = asyncio.Lock()
+
+    # managed subnets ---------------------------------------------------------------------------
+    def _state_file(self, subnet_id: str) -> Path:
+        return self.state_dir / "subnets" / f"{subnet_id}.json"
+
+    def ensured_subnets(self) -> list[SubnetInfo]:
+        folder = self.state_dir / "subnets"
+        if not folder.is_dir():
+            return []
+        return [SubnetInfo(**json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
+
+    async def _check_no_overlap(self, subnet: SubnetInfo, bridge: str) -> None:
+        """Refuse a CIDR the host already routes elsewhere: taking it would cut the host off."""
+        cidr = ipaddress.ip_network(subnet.cidr)
+        for route in await nl.ip_json(nl.family(subnet.cidr), "route", "show", "table", "all"):
+            dev = route.get("dev")
+            if dev is None or dev == bridge or route.get("table") not in (None, "main", "local"):
+                continue
+            dst = route.get("dst", "")
+            if dst != "default":
+                try:
+                    net = ipaddress.ip_network(dst, strict=False)
+                except ValueError:
+                    continue
+                if net.version == cidr.version and net.overlaps(cidr) and net.prefixlen > 0:
+                    if route.get("type") == "local" and net.prefixlen < net.max_prefixlen:
+                        continue
+                    raise DriverError(f"subnet {subnet.cidr} overlaps host route {dst} on {dev}")
+            gateway = route.get("gateway")
+            if gateway and ipaddress.ip_address(gateway) in cidr:
+                raise DriverError(f"subnet {subnet.cidr} contains host gateway {gateway} ({dev})")
+
+    async def ensure_subnet(self, subnet: SubnetInfo) -> None:
+        bridge = names.bridge_name(subnet.network_id)
+        async with self._lock:
+            await self._check_no_overlap(subnet, bridge)
+            if not await nl.link_exists(bridge):
+                rc, _, err = await nl.run(nl.IP, "link", "add", "name", bridge, "type", "bridge",
+                                          check=False)
+                if rc != 0 and "File exists" not in err:
+                    raise DriverError(f"cannot create bridge {bridge}: {err.strip()}")
+            await nl.ip("link", "set", "dev", bridge, "up")
+            if subnet.gateway_ip:
+                gw = with_prefix(subnet.gateway_ip, subnet.cidr)
+                if gw not in await nl.addresses(bridge):
+                    extra = ["nodad"] if ":" in gw else []
+                    await nl.ip("addr", "replace", gw, "dev", bridge, *extra)
+            await nl.ip(nl.family(subnet.cidr), "route", "replace", "unreachable", subnet.cidr,
+                        "metric", UNREACHABLE_METRIC)
+            path = self._state_file(subnet.subnet_id)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(asdict(subnet)))
+
+    async def remove_subnet(self, subnet: SubnetInfo) -> None:
+        bridge = names.bridge_name(subnet.network_id)
+        async with self._lock:
+            if subnet.gateway_ip and await nl.link_exists(bridge):
+                gw = with_prefix(subnet.gateway_ip, subnet.cidr)
+                if gw in await nl.addresses(bridge):
+                    await nl.ip("addr", "del", gw, "dev", bridge)
+            await nl.ip(nl.family(subnet.cidr), "route", "del", "unreachable", subnet.cidr,
+                        "metric", UNREACHABLE_METRIC, check=False)
+            self._state_file(subnet.subnet_id).unlink(missing_ok=True)
+            if not any(s.network_id == subnet.network_id for s in self.ensured_subnets()):
+                await nl.delete_link(bridge)
+
+    # amphora legs ------------------------------------------------------------------------------
+    async def plug_leg(self, ns: str, leg: str, subnet: SubnetInfo, addresses: list[str]) -> None:
+        """Make ``leg`` in ``ns`` a port of the subnet's bridge carrying exactly ``addresses``."""
+        await self.ensure_subnet(subnet)
+        await nl.ensure_veth(ns, leg, names.host_leg(ns, leg), names.bridge_name(subnet.network_id))
+        await nl.set_addresses(leg, {with_prefix(a, subnet.cidr) for a in addresses}, ns=ns)
+
+    async def plug_vip(self, spec: AmphoraSpec, compute: ComputeInfo) -> PlugInfo:
+        if spec.vip is None:
+            raise DriverError("the local network driver needs spec.vip (subnet and address)")
+        ns = compute.compute_id
+        if not await nl.netns_exists(ns):
+            raise DriverError(f"amphora namespace {ns} does not exist")
+        wanted = [spec.vip.address]
+        if spec.role in VIP_ROLES and spec.vip_address != spec.vip.address:
+            wanted.append(spec.vip_address)
+        await self.plug_leg(ns, names.VIP_LEG, spec.vip.subnet, wanted)
+        if spec.vip.subnet.gateway_ip:
+            await nl.ip(nl.family(spec.vip.subnet.cidr), "route", "replace", "default", "via",
+                        spec.vip.subnet.gateway_ip, "dev", names.VIP_LEG, ns=ns)
+        return PlugInfo(vrrp_ip=spec.vip.address, vrrp_port_id="", ha_ip=spec.vip_address,
+                        ha_port_id="", vrrp_interface=names.VIP_LEG)
+
+    async def unplug_vip(self, spec: AmphoraSpec, plug: PlugInfo | None) -> None:
+        ns = names.amphora_netns(spec.amphora_id)
+        if await nl.netns_exists(ns):
+            await nl.delete_link(names.VIP_LEG, ns=ns)
+        await nl.delete_link(names.host_leg(ns, names.VIP_LEG))
+
+    async def plug_subnets(self, compute: ComputeInfo, plugs: list[SubnetPlug]) -> None:
+        ns = compute.compute_id
+        if not await nl.netns_exists(ns):
+            raise DriverError(f"amphora namespace {ns} does not exist")
+        # Octavia reuses the VIP port for members on the VIP subnet; so do we.
+        on_vip = {ipaddress.ip_interface(a).network
+                  for a in (await nl.addresses(names.VIP_LEG, ns=ns)
+                            if await nl.link_exists(names.VIP_LEG, ns) else set())}
+        wanted: dict[str, tuple[SubnetInfo, list[str]]] = {}
+        for plug in plugs:
+            if ipaddress.ip_network(plug.subnet.cidr) in on_vip:
+                continue
+            leg = names.member_leg(plug.subnet.subnet_id)
+            wanted.setdefault(leg, (plug.subnet, []))[1].append(plug.address)
+        for leg, (subnet, addrs) in wanted.items():
+            await self.plug_leg(ns, leg, subnet, addrs)
+        for leg in await nl.links(ns):
+            if leg.startswith(names.MEMBER_LEG_PREFIX) and leg not in wanted:
+                await nl.delete_link(leg, ns=ns)
+
+    async def unplug_all(self, ns: str) -> None:
+        """Remove every leg of ``ns`` (the host peers go with them)."""
+        if await nl.netns_exists(ns):
+            for leg in await nl.links(ns):
+                if leg != "lo":
+                    await nl.delete_link(leg, ns=ns)
+        for leg in (names.MGMT_LEG, names.VIP_LEG):
+            await nl.delete_link(names.host_leg(ns, leg))

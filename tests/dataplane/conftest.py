@@ -1,0 +1,122 @@
+"""Fixtures for data-plane tests: root check, private test subnets, leftover checks.
+
+Test subnets are random /24s in 10.250.0.0/16-10.254.0.0/16 with fresh uuids, so parallel runs
+(and the service's 192.0.2/24, 198.51.100/24, 203.0.113/24) never collide. ``host_state``
+records links, namespaces and routes before a test; ``assert_no_leftovers`` checks that none of
+the names and CIDRs a test made remain afterwards (others may be changing the host meanwhile).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pytest
+
+from lbaas.drivers.base import SubnetInfo
+
+
+def _root_reason() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (network namespaces, veths, bridges)"
+    if shutil.which("ip") is None:
+        return "needs iproute2's ip"
+    return None
+
+
+@pytest.fixture
+def root() -> None:
+    """Skip the test unless it can make namespaces, veths and bridges."""
+    reason = _root_reason()
+    if reason:
+        pytest.skip(reason)
+
+
+def sh(*args: str, check: bool = True) -> str:
+    return subprocess.run(args, check=check, capture_output=True, text=True).stdout
+
+
+@dataclass(frozen=True)
+class HostState:
+    links: frozenset[str]
+    netns: frozenset[str]
+    routes: frozenset[str]
+
+
+def host_state() -> HostState:
+    links = frozenset(line.split(":")[1].strip().split("@")[0]
+                      for line in sh("ip", "-o", "link").splitlines())
+    netns = frozenset(line.split()[0] for line in sh("ip", "netns", "list").splitlines())
+    routes = frozenset(sh("ip", "route", "show", "table", "all").splitlines())
+    return HostState(links, netns, routes)
+
+
+def assert_no_leftovers(before: HostState, names: Iterable[str], cidrs: Iterable[str]) -> None:
+    after = host_state()
+    ours = set(names)
+    new_links = after.links - before.links
+    new_netns = after.netns - before.netns
+    new_routes = after.routes - before.routes
+    assert not (new_links & ours), f"links left behind: {new_links & ours}"
+    assert not (new_netns & ours), f"namespaces left behind: {new_netns & ours}"
+    prefixes = [c.rsplit(".", 1)[0] + "." for c in cidrs]
+    stale = {r for r in new_routes if any(p in r for p in prefixes)}
+    assert not stale, f"routes left behind: {stale}"
+
+
+_used_blocks: set[tuple[int, int]] = set()
+
+
+def make_subnet(gateway: bool = True) -> SubnetInfo:
+    """A fresh random 10.25x.y.0/24 subnet on its own network (gateway .1)."""
+    while True:
+        block = (random.randint(250, 254), random.randint(0, 255))
+        if block not in _used_blocks:
+            _used_blocks.add(block)
+            break
+    cidr = f"10.{block[0]}.{block[1]}.0/24"
+    gw = f"10.{block[0]}.{block[1]}.1" if gateway else None
+    return SubnetInfo(network_id=str(uuid.uuid4()), subnet_id=str(uuid.uuid4()), cidr=cidr,
+                      gateway_ip=gw)
+
+
+def host(subnet: SubnetInfo, n: int) -> str:
+    return subnet.cidr.rsplit(".", 1)[0] + f".{n}"
+
+
+FETCH = """
+import sys, urllib.request
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=float(sys.argv[2])) as r:
+        sys.stdout.write(f"{r.status} " + r.read().decode())
+except Exception as exc:
+    sys.stdout.write(f"ERR {exc}")
+"""
+
+
+def fetch_in_netns(ns: str | None, url: str, timeout: float = 2.0) -> str:
+    """GET ``url`` from inside ``ns`` (or the host); returns "<status> <body>" or "ERR ..."."""
+    prefix = ["ip", "netns", "exec", ns] if ns else []
+    return sh(*prefix, sys.executable, "-c", FETCH, url, str(timeout))
+
+
+class DataPlane:
+    """The helpers above, handed to tests through the ``dp`` fixture."""
+
+    sh = staticmethod(sh)
+    host_state = staticmethod(host_state)
+    assert_no_leftovers = staticmethod(assert_no_leftovers)
+    make_subnet = staticmethod(make_subnet)
+    host = staticmethod(host)
+    fetch_in_netns = staticmethod(fetch_in_netns)
+
+
+@pytest.fixture
+def dp(root: None) -> DataPlane:
+    return DataPlane()

@@ -1,0 +1,176 @@
+"""The demo backend server (loopback, no root) and ``lbaas backend`` on a managed subnet."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from lbaas.drivers.local import names
+from lbaas.drivers.local.network import LocalNetwork
+from lbaas.main.backend import port_id, remove_backend_netns
+from lbaas.settings import load_settings
+from lbaas.store import db, seed
+from lbaas.store import tables as t
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_port(address: str, port: int, proc: subprocess.Popen[Any]) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "server exited"
+        try:
+            socket.create_connection((address, port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"nothing listens on {address}:{port}")
+
+
+@pytest.fixture
+def demo() -> Iterator[int]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "lbaas.demo.backend_server", "--address",
+                             "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL)
+    try:
+        _wait_port("127.0.0.1", port, proc)
+        yield port
+    finally:
+        proc.terminate()
+        assert proc.wait(5) == 0  # SIGTERM is a clean stop
+
+
+def _req(conn: http.client.HTTPConnection, method: str, path: str) -> tuple[int, str]:
+    conn.request(method, path)
+    resp = conn.getresponse()
+    return resp.status, resp.read().decode()
+
+
+def test_demo_backend_answers_and_toggles_health(demo: int) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", demo, timeout=5)
+    # One keep-alive connection carries every request.
+    assert _req(conn, "GET", "/") == (200, "backend 127.0.0.1\n")
+    sock = conn.sock
+    assert _req(conn, "GET", "/healthcheck") == (200, "ok\n")
+    assert _req(conn, "POST", "/healthcheck/down")[0] == 200
+    assert _req(conn, "GET", "/healthcheck") == (503, "down\n")
+    assert _req(conn, "GET", "/") == (200, "backend 127.0.0.1\n")  # still serves traffic
+    assert _req(conn, "POST", "/healthcheck/up")[0] == 200
+    assert _req(conn, "GET", "/healthcheck") == (200, "ok\n")
+    assert _req(conn, "GET", "/nope")[0] == 404
+    assert _req(conn, "DELETE", "/")[0] == 404
+    assert conn.sock is sock
+    conn.close()
+
+
+def test_demo_backend_honours_connection_close(demo: int) -> None:
+    with socket.create_connection(("127.0.0.1", demo), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"backend 127.0.0.1\n")
+
+
+# --- lbaas backend (root) ---------------------------------------------------------------------
+
+@pytest.fixture
+def site(dp: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    subnet = dp.make_subnet()
+    prefix = subnet.cidr.rsplit(".", 1)[0]
+    name = f"dp-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    config = tmp_path / "lbaas.toml"
+    config.write_text(
+        f"[networking]\nnetworks = [{{name = '{name}', subnet_name = '{name}-subnet', "
+        f"cidr = '{subnet.cidr}', gateway_ip = '{prefix}.1', allocation_start = '{prefix}.10', "
+        f"allocation_end = '{prefix}.200'}}]\n")
+    settings = load_settings(config, {"data_dir": str(tmp_path / "data")})
+    real = subnet.__class__(network_id=seed.network_id(name), subnet_id=seed.subnet_id(
+        f"{name}-subnet"), cidr=subnet.cidr, gateway_ip=f"{prefix}.1")
+    info = {"config": config, "settings": settings, "subnet": real, "name": f"{name}-subnet",
+            "prefix": prefix, "procs": []}
+    before = dp.host_state()
+    # The subnet is managed before any probe, so no test packet can leave the machine.
+    asyncio.run(LocalNetwork(settings.data_dir / "network").ensure_subnet(real))
+    yield info
+    for proc in info["procs"]:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)
+    addresses = [f"{prefix}.{n}" for n in (20, 250)]
+    for address in addresses:
+        asyncio.run(remove_backend_netns(address))
+    asyncio.run(LocalNetwork(settings.data_dir / "network").remove_subnet(real))
+    our = {names.bridge_name(real.network_id)} | {names.backend_netns(a) for a in addresses} \
+        | {names.backend_host_leg(a) for a in addresses}
+    dp.assert_no_leftovers(before, our, [subnet.cidr])
+
+
+def _backend(site: dict[str, Any], address: str, *extra: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lbaas.main.backend", "--config", str(site["config"]),
+         "--data-dir", str(site["settings"].data_dir), "--subnet", site["name"],
+         "--address", address, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    site["procs"].append(proc)
+    return proc
+
+
+def test_lbaas_backend_runs_on_subnet_and_cleans_up(site: dict[str, Any], dp: Any) -> None:
+    address = f"{site['prefix']}.20"
+    proc = _backend(site, address, "--port", "8080")
+    assert proc.stdout is not None and "lbaas backend:" in proc.stdout.readline()
+    _wait_port(address, 8080, proc)  # from the host, through the subnet's bridge
+    assert dp.fetch_in_netns(None, f"http://{address}:8080/") == f"200 backend {address}\n"
+    ns = names.backend_netns(address)
+    assert ns in dp.sh("ip", "netns", "list")
+    engine = db.make_engine(site["settings"].effective_database_url)
+    with engine.connect() as conn:
+        reserved = conn.execute(select(t.ip_allocation).where(
+            t.ip_allocation.c.port_id == port_id(site["subnet"], address))).first()
+    assert reserved is not None and reserved.ip_address == address
+
+    # The same address again, by another run: refused while the first one serves.
+    again = _backend(site, address)
+    assert again.wait(20) == 2 and "already used" in again.communicate()[1]
+    assert dp.fetch_in_netns(None, f"http://{address}:8080/").startswith("200 ")
+    outside = _backend(site, "10.0.0.5")
+    assert outside.wait(20) == 2 and "not in subnet" in outside.communicate()[1]
+    gateway = _backend(site, f"{site['prefix']}.1")
+    assert gateway.wait(20) == 2 and "gateway" in gateway.communicate()[1]
+
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+    assert ns not in dp.sh("ip", "netns", "list")
+    assert names.backend_host_leg(address) not in dp.sh("ip", "-o", "link")
+    with engine.connect() as conn:
+        assert conn.execute(select(t.port).where(
+            t.port.c.id == port_id(site["subnet"], address))).first() is None
+    engine.dispose()
+
+
+def test_lbaas_backend_outside_allocation_pool_is_allowed(site: dict[str, Any],
+                                                          dp: Any) -> None:
+    address = f"{site['prefix']}.250"  # in the CIDR, outside the pool: nothing to reserve
+    proc = _backend(site, address, "--port", "8081")
+    assert proc.stdout is not None and "lbaas backend:" in proc.stdout.readline()
+    _wait_port(address, 8081, proc)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(10) == 0
+    assert names.backend_netns(address) not in dp.sh("ip", "netns", "list")

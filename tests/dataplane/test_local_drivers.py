@@ -1,0 +1,196 @@
+"""Local network and compute drivers against the real kernel (root): an amphora namespace with
+management, VIP and member legs; reachability from the host and to a backend; full cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lbaas.drivers.base import (
+    AgentCredentials,
+    AmphoraSpec,
+    ComputeInfo,
+    DriverError,
+    SubnetInfo,
+    SubnetPlug,
+)
+from lbaas.drivers.local import names
+from lbaas.drivers.local.compute import LocalCompute
+from lbaas.drivers.local.network import LocalNetwork
+from lbaas.main.backend import create_backend_netns, remove_backend_netns
+
+# Stands in for lbaas.agent: any TCP listener on the management address will do here.
+FAKE_AGENT = [sys.executable, "-m", "http.server", "--bind", "{mgmt_ip}", "--directory",
+              "{agent_dir}", "{port}"]
+CREDS = AgentCredentials(ca_pem="CA\n", cert_pem="CERT\n", key_pem="KEY\n")
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+class Env:
+    def __init__(self, dp: Any, tmp: Path) -> None:
+        self.dp = dp
+        self.mgmt, self.vip, self.member = (dp.make_subnet() for _ in range(3))
+        self.network = LocalNetwork(tmp / "net")
+        self.compute = LocalCompute(tmp / "amps", self.network, agent_argv=FAKE_AGENT)
+        self.amphora_id = str(uuid.uuid4())
+        self.ns = names.amphora_netns(self.amphora_id)
+        self.backends: list[str] = []
+        self.before = dp.host_state()
+
+    def spec(self, role: str = "STANDALONE") -> AmphoraSpec:
+        return AmphoraSpec(
+            amphora_id=self.amphora_id, load_balancer_id=str(uuid.uuid4()), role=role,
+            vrrp_priority=None, vip_address=self.dp.host(self.vip, 100),
+            vip_subnet_id=self.vip.subnet_id, vip_network_id=self.vip.network_id,
+            mgmt=SubnetPlug(self.mgmt, self.dp.host(self.mgmt, 10)),
+            vip=SubnetPlug(self.vip, self.dp.host(self.vip, 11)), credentials=CREDS)
+
+    @property
+    def subnets(self) -> list[SubnetInfo]:
+        return [self.mgmt, self.vip, self.member]
+
+    def our_names(self) -> set[str]:
+        legs = [names.MGMT_LEG, names.VIP_LEG, names.member_leg(self.member.subnet_id)]
+        return ({self.ns} | {names.host_leg(self.ns, leg) for leg in legs}
+                | {names.bridge_name(s.network_id) for s in self.subnets}
+                | {names.backend_netns(a) for a in self.backends}
+                | {names.backend_host_leg(a) for a in self.backends})
+
+    def cleanup(self) -> None:
+        for address in self.backends:
+            run(remove_backend_netns(address))
+        run(self.compute.delete_amphora(self.ns))
+        for subnet in self.subnets:
+            run(self.network.remove_subnet(subnet))
+
+
+@pytest.fixture
+def env(dp: Any, tmp_path: Path) -> Iterator[Env]:
+    e = Env(dp, tmp_path)
+    yield e
+    e.cleanup()
+    dp.assert_no_leftovers(e.before, e.our_names(), [s.cidr for s in e.subnets])
+
+
+def addrs(dp: Any, ns: str, dev: str) -> str:
+    return dp.sh("ip", "-n", ns, "-o", "-4", "addr", "show", "dev", dev)
+
+
+def test_amphora_gets_legs_and_is_reachable(env: Env, dp: Any) -> None:
+    before_amps = run(env.compute.list_amphorae())
+    info = run(env.compute.create_amphora(env.spec()))
+    mgmt_ip = dp.host(env.mgmt, 10)
+    assert info == ComputeInfo(compute_id=env.ns, lb_network_ip=mgmt_ip)
+    assert run(env.compute.list_amphorae()) == sorted({*before_amps, env.ns})
+    # The host reaches the agent's port on the management address through the bridge.
+    assert dp.fetch_in_netns(None, f"http://{mgmt_ip}:9443/").startswith("200 ")
+    home = env.compute.amphora_dir(env.amphora_id)
+    assert (home / "tls" / "key.pem").read_text() == "KEY\n"
+    assert (home / "tls" / "key.pem").stat().st_mode & 0o777 == 0o600
+    agent_pid = (home / "agent.pid").read_text()
+    # Idempotent: a retry finds the running agent instead of starting another.
+    assert run(env.compute.create_amphora(env.spec())) == info
+    assert (home / "agent.pid").read_text() == agent_pid
+
+    plug = run(env.network.plug_vip(env.spec(), info))
+    vrrp_ip, vip = dp.host(env.vip, 11), dp.host(env.vip, 100)
+    assert (plug.vrrp_ip, plug.ha_ip, plug.vrrp_interface) == (vrrp_ip, vip, "eth1")
+    assert f"{vrrp_ip}/24" in addrs(dp, env.ns, "eth1") and f"{vip}/24" in addrs(dp, env.ns,
+                                                                                    "eth1")
+    assert f"default via {env.vip.gateway_ip} dev eth1" in dp.sh("ip", "-n", env.ns, "route")
+    # A listener on the VIP inside the amphora answers the host.
+    listener = subprocess.Popen(["ip", "netns", "exec", env.ns, sys.executable, "-m",
+                                 "http.server", "--bind", vip, "--directory", str(home / "agent"),
+                                 "8080"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert _eventually(lambda: dp.fetch_in_netns(None, f"http://{vip}:8080/"),
+                           "200 "), "VIP not reachable from the host"
+
+        # Member leg, and a backend in its own namespace on the member subnet.
+        member_ip, backend_ip = dp.host(env.member, 20), dp.host(env.member, 30)
+        run(env.network.plug_subnets(info, [SubnetPlug(env.member, member_ip)]))
+        run(env.network.plug_subnets(info, [SubnetPlug(env.member, member_ip)]))  # idempotent
+        leg = names.member_leg(env.member.subnet_id)
+        assert f"{member_ip}/24" in addrs(dp, env.ns, leg)
+        env.backends.append(backend_ip)
+        bns = run(create_backend_netns(env.network, env.member, backend_ip))
+        server = subprocess.Popen(["ip", "netns", "exec", bns, sys.executable, "-m",
+                                   "lbaas.demo.backend_server", "--address", backend_ip,
+                                   "--port", "8080"], stdout=subprocess.DEVNULL)
+        try:
+            url = f"http://{backend_ip}:8080/"
+            assert _eventually(lambda: dp.fetch_in_netns(env.ns, url), "200 ") == \
+                f"200 backend {backend_ip}\n"
+            # Plugging no member subnets removes the leg: the backend is out of reach.
+            run(env.network.plug_subnets(info, []))
+            assert leg not in dp.sh("ip", "-n", env.ns, "-o", "link")
+            assert names.host_leg(env.ns, leg) not in dp.sh("ip", "-o", "link")
+            if Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == "0":
+                # (a forwarding host would route it from the VIP subnet, like a Neutron router)
+                assert dp.fetch_in_netns(env.ns, url, 1.0).startswith("ERR")
+        finally:
+            server.terminate()
+            server.wait(5)
+
+        run(env.network.unplug_vip(env.spec(), plug))
+        assert "eth1" not in dp.sh("ip", "-n", env.ns, "-o", "link")
+        assert dp.fetch_in_netns(None, f"http://{vip}:8080/", 1.0).startswith("ERR")
+    finally:
+        # delete_amphora must end every process in the namespace, the listener included.
+        run(env.compute.delete_amphora(env.ns))
+        assert listener.wait(5) is not None
+    assert env.ns not in dp.sh("ip", "netns", "list")
+    assert not home.exists()
+    assert env.ns not in run(env.compute.list_amphorae())
+
+
+def test_agent_that_never_listens_is_reported(env: Env, dp: Any) -> None:
+    env.compute.agent_argv = [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"]
+    started = time.monotonic()
+    with pytest.raises(DriverError, match="boom"):
+        run(env.compute.create_amphora(env.spec()))
+    assert time.monotonic() - started < 5  # an exited agent is reported at once
+
+
+def test_subnet_routes_and_overlap(env: Env, dp: Any) -> None:
+    run(env.network.ensure_subnet(env.member))
+    run(env.network.ensure_subnet(env.member))
+    bridge = names.bridge_name(env.member.network_id)
+    assert f"{env.member.gateway_ip}/24" in dp.sh("ip", "-o", "addr", "show", "dev", bridge)
+    assert "unreachable " + env.member.cidr + " metric 4000" in dp.sh("ip", "route")
+    # Without its bridge the subnet's traffic is refused, not sent out of the machine.
+    dp.sh("ip", "link", "del", bridge)
+    probe = subprocess.run(["ip", "route", "get", dp.host(env.member, 50)], capture_output=True,
+                           text=True)
+    assert probe.returncode != 0 and "No route to host" in probe.stderr, probe.stdout
+    run(env.network.ensure_subnet(env.member))  # repairs it
+    assert bridge in dp.sh("ip", "-o", "link")
+    # Another network cannot take a CIDR the host already routes elsewhere.
+    clash = SubnetInfo(network_id=str(uuid.uuid4()), subnet_id=str(uuid.uuid4()),
+                       cidr=env.member.cidr.replace(".0/24", ".128/25"), gateway_ip=None)
+    with pytest.raises(DriverError, match="overlaps"):
+        run(env.network.ensure_subnet(clash))
+    assert names.bridge_name(clash.network_id) not in dp.sh("ip", "-o", "link")
+    run(env.network.remove_subnet(env.member))
+    assert bridge not in dp.sh("ip", "-o", "link")
+    assert env.member.cidr not in dp.sh("ip", "route")
+
+
+def _eventually(probe: Any, prefix: str, timeout: float = 5.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = str(probe())
+        if result.startswith(prefix) or time.monotonic() > deadline:
+            return result
+        time.sleep(0.1)
