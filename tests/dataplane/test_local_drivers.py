@@ -109,6 +109,9 @@ def test_amphora_gets_legs_and_is_reachable(env: Env, dp: Any) -> None:
     assert f"{vrrp_ip}/24" in addrs(dp, env.ns, "eth1") and f"{vip}/24" in addrs(dp, env.ns,
                                                                                     "eth1")
     assert f"default via {env.vip.gateway_ip} dev eth1" in dp.sh("ip", "-n", env.ns, "route")
+    vip_bridge = names.bridge_name(env.vip.network_id)
+    assert f"link/ether {names.bridge_mac(env.vip.network_id)}" in dp.sh(
+        "ip", "-o", "link", "show", "dev", vip_bridge)
     # A listener on the VIP inside the amphora answers the host.
     listener = subprocess.Popen(["ip", "netns", "exec", env.ns, sys.executable, "-m",
                                  "http.server", "--bind", vip, "--directory", str(home / "agent"),
@@ -155,6 +158,16 @@ def test_amphora_gets_legs_and_is_reachable(env: Env, dp: Any) -> None:
     assert env.ns not in run(env.compute.list_amphorae())
 
 
+def test_master_and_backup_leave_the_vip_to_keepalived(env: Env, dp: Any) -> None:
+    info = run(env.compute.create_amphora(env.spec("MASTER")))
+    plug = run(env.network.plug_vip(env.spec("MASTER"), info))
+    assert (plug.vrrp_ip, plug.ha_ip) == (dp.host(env.vip, 11), dp.host(env.vip, 100))
+    on_leg = addrs(dp, env.ns, "eth1")
+    assert f"{dp.host(env.vip, 11)}/24" in on_leg and dp.host(env.vip, 100) not in on_leg
+    assert dp.sh("ip", "netns", "exec", env.ns, "sysctl", "-n",
+                 "net.ipv4.ip_nonlocal_bind").strip() == "1"
+
+
 def test_agent_that_never_listens_is_reported(env: Env, dp: Any) -> None:
     env.compute.agent_argv = [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"]
     started = time.monotonic()
@@ -169,6 +182,9 @@ def test_subnet_routes_and_overlap(env: Env, dp: Any) -> None:
     bridge = names.bridge_name(env.member.network_id)
     assert f"{env.member.gateway_ip}/24" in dp.sh("ip", "-o", "addr", "show", "dev", bridge)
     assert "unreachable " + env.member.cidr + " metric 4000" in dp.sh("ip", "route")
+    # The gateway's MAC stays put when legs join (a bridge would take its lowest port MAC).
+    mac = names.bridge_mac(env.member.network_id)
+    assert f"link/ether {mac}" in dp.sh("ip", "-o", "link", "show", "dev", bridge)
     # Without its bridge the subnet's traffic is refused, not sent out of the machine.
     dp.sh("ip", "link", "del", bridge)
     probe = subprocess.run(["ip", "route", "get", dp.host(env.member, 50)], capture_output=True,

@@ -33,6 +33,12 @@ def bridge_name(network_id: str) -> str:
     return BRIDGE_PREFIX + _hex(f"network:{network_id}", 8)
 
 
+def bridge_mac(network_id: str) -> str:
+    """A fixed, locally administered MAC for the bridge (see LocalNetwork.ensure_subnet)."""
+    digest = _hex(f"mac:{network_id}", 10)
+    return "02:" + ":".join(digest[i:i + 2] for i in range(0, 10, 2))
+
+
 def amphora_netns(amphora_id: str) -> str:
     """``amp-`` + the first 12 hex digits of the amphora id (the compute_id)."""
     return AMP_NETNS_PREFIX + amphora_id.replace("-", "").lower()[:12]

@@ -80,7 +80,10 @@ class LocalNetwork:
                                           check=False)
                 if rc != 0 and "File exists" not in err:
                     raise DriverError(f"cannot create bridge {bridge}: {err.strip()}")
-            await nl.ip("link", "set", "dev", bridge, "up")
+            # A bridge otherwise takes its lowest port MAC: the gateway's MAC would change as
+            # amphorae come and go, and their ARP caches would point at the old one.
+            await nl.ip("link", "set", "dev", bridge, "address",
+                        names.bridge_mac(subnet.network_id), "up")
             if subnet.gateway_ip:
                 gw = with_prefix(subnet.gateway_ip, subnet.cidr)
                 if gw not in await nl.addresses(bridge):
