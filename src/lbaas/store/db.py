@@ -1,7 +1,8 @@
 """Engine creation and schema migration for SQLite, PostgreSQL and MariaDB.
 
 The API and controller use plain ``Engine.begin()`` transactions. SQLite runs in WAL mode with a
-busy timeout so the API and the reconciler can write from different threads.
+busy timeout so the API and the reconciler can write from different threads. JSON columns are
+decoded with orjson: with stdlib ``json`` their decoding was a third of a list query's time.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 
 from lbaas.store.tables import metadata
@@ -22,7 +24,7 @@ def make_engine(url: str) -> Engine:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=10,
-            max_overflow=20,
+            max_overflow=20, json_deserializer=orjson.loads,
         )
 
         @event.listens_for(engine, "connect")
@@ -41,7 +43,8 @@ def make_engine(url: str) -> Engine:
         # InnoDB's default REPEATABLE READ makes the reconciler re-read stale snapshots and
         # raises gap-lock deadlocks between concurrent creates; PostgreSQL's default matches.
         extra["isolation_level"] = "READ COMMITTED"
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **extra)
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True,
+                         json_deserializer=orjson.loads, **extra)
 
 
 def _alembic_config(engine: Engine):  # type: ignore[no-untyped-def]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -16,6 +17,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     DateTime,
+    Dialect,
     Float,
     Integer,
     Table,
@@ -120,7 +122,7 @@ def list_rows(conn: Connection, table: Table, q: ListQuery) -> list[Any]:
     stmt = stmt.order_by(*order)
     if q.limit is not None:
         stmt = stmt.limit(q.limit)
-    rows = list(conn.execute(stmt))
+    rows = list(conn.execute(stmt).all())
     if q.page_reverse:
         rows.reverse()
     return rows
@@ -130,9 +132,8 @@ def tags_for(conn: Connection, ids: Sequence[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {i: [] for i in ids}
     if not ids:
         return out
-    for rid, value in conn.execute(
-            select(t.tag.c.resource_id, t.tag.c.tag).where(t.tag.c.resource_id.in_(ids))
-            .order_by(t.tag.c.tag)):
+    for rid, value in _select_in(conn, t.tag, ("resource_id", "tag"), "resource_id", ("tag",),
+                                 ids):
         out[rid].append(value)
     return out
 
@@ -150,11 +151,35 @@ def ids_by(conn: Connection, table: Table, key: str, parents: Sequence[str],
     out: dict[str, list[str]] = {p: [] for p in parents}
     if not parents:
         return out
-    stmt = (select(table.c[key], table.c.id).where(table.c[key].in_(parents))
-            .order_by(table.c[order], table.c.id))
-    for parent, child in conn.execute(stmt):
+    for parent, child in _select_in(conn, table, (key, "id"), key, (order, "id"), parents):
         out[parent].append(child)
     return out
+
+
+@lru_cache(maxsize=256)
+def _in_sql(dialect: Dialect, table: Table, columns: tuple[str, ...], key: str,
+            order: tuple[str, ...]) -> str:
+    q = dialect.identifier_preparer.quote
+    return (f"SELECT {', '.join(q(c) for c in columns)} FROM {q(table.name)} "
+            f"WHERE {q(key)} IN (%s) ORDER BY {', '.join(q(c) for c in order)}")
+
+
+def _select_in(conn: Connection, table: Table, columns: tuple[str, ...], key: str,
+               order: tuple[str, ...], values: Sequence[str]) -> list[Any]:
+    """``SELECT columns FROM table WHERE key IN values ORDER BY order``, for string columns.
+
+    Sent on the connection's DBAPI cursor (same transaction): building, cache-keying and
+    expanding an ``in_()`` statement, then SQLAlchemy's result set-up, cost 3-4x the query
+    itself for a 100-id page. Only string columns are read, so no result processing is lost.
+    """
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = _in_sql(conn.dialect, table, columns, key, order) % ", ".join([mark] * len(values))
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, tuple(values))
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 def count(conn: Connection, table: Table, *where: ColumnElement[bool]) -> int:
