@@ -1,0 +1,14 @@
+"""Pure rendering of an amphora's configuration bundle from a load balancer aggregate.
+
+Imports only ``lbaas.domain`` and the standard library; no I/O. See docs/decisions/0004-render.md.
+"""
+
+from lbaas.render.bundle import HAPROXY_CFG, RenderedBundle, bundle_digest, render_bundle
+from lbaas.render.escaping import RenderError
+from lbaas.render.haproxy import render_haproxy_config
+from lbaas.render.options import RenderOptions
+
+__all__ = [
+    "HAPROXY_CFG", "RenderError", "RenderOptions", "RenderedBundle", "bundle_digest",
+    "render_bundle", "render_haproxy_config",
+]

@@ -1,0 +1,40 @@
+"""The bundle the controller pushes to an amphora: rendered files plus a content digest.
+
+Key choice: the digest covers file paths and contents only (no timestamps, no generation
+numbers), so the agent's reported digest equals the controller's iff the files are identical
+and an unchanged load balancer never causes a push or a reload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lbaas.render.haproxy import render_haproxy_config
+from lbaas.render.options import RenderOptions
+
+HAPROXY_CFG = "haproxy.cfg"
+
+
+@dataclass(frozen=True)
+class RenderedBundle:
+    files: dict[str, str]  # relative path -> content
+    digest: str  # bundle_digest(files)
+
+
+def bundle_digest(files: Mapping[str, str]) -> str:
+    """sha256 hex over, for each path in sorted order: path, NUL, content (UTF-8), NUL.
+
+    Unambiguous because neither paths nor rendered contents may contain NUL.
+    """
+    h = hashlib.sha256()
+    for path in sorted(files):
+        h.update(path.encode() + b"\0" + files[path].encode() + b"\0")
+    return h.hexdigest()
+
+
+def render_bundle(lb: Mapping[str, Any], options: RenderOptions) -> RenderedBundle:
+    files = {HAPROXY_CFG: render_haproxy_config(lb, options)}
+    return RenderedBundle(files=files, digest=bundle_digest(files))

@@ -1,0 +1,152 @@
+"""Render haproxy.cfg for one load balancer from its aggregate (plain dicts, store column names).
+
+Pure: no I/O, no clock; equal aggregates give byte-equal files. Objects are walked sorted by id.
+Naming: frontend = listener id, backend = pool id, server = member id, so the agent can address
+``<pool id>/<member id>`` through the runtime API. HTTP listeners are ``mode http``; HTTPS
+(pass-through) and TCP are ``mode tcp``. Protocols HAProxy does not serve here yet
+(TERMINATED_HTTPS, UDP, SCTP, PROMETHEUS), L7 policies and pool re-encryption are left out with
+a comment line naming the object, never with an error. ``master-worker``, the pid file and the
+foreground mode come from the agent's command line, not from this file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lbaas.domain import constants as c
+from lbaas.render import escaping as e
+from lbaas.render.backend import render_backend
+from lbaas.render.escaping import RenderError
+from lbaas.render.options import RenderOptions
+
+# HAProxy mode for each listener protocol rendered now; the others get a comment.
+LISTENER_MODES = {"HTTP": "http", "HTTPS": "tcp", "TCP": "tcp"}
+STATS_SOCKET = ('stats socket "${LBAAS_RUN_DIR}/haproxy.sock" '
+                "mode 600 level admin expose-fd listeners")
+# insert_headers key -> the lines it adds to an HTTP frontend (X-SSL-* need TERMINATED_HTTPS).
+HEADER_LINES = {
+    "X-Forwarded-For": "option forwardfor",
+    "X-Forwarded-Port": "http-request set-header X-Forwarded-Port %[dst_port]",
+    "X-Forwarded-Proto": "http-request set-header X-Forwarded-Proto http",
+    "X-Forwarded-IP": "http-request set-header X-Forwarded-IP %[src]",
+    "X-Client-IP": "http-request set-header X-Client-IP %[src]",
+    "X-Real-IP": "http-request set-header X-Real-IP %[src]",
+}
+
+
+def render_haproxy_config(lb: Mapping[str, Any], options: RenderOptions) -> str:
+    """The whole haproxy.cfg text for ``lb``; raises ``RenderError`` on any unsafe value."""
+    lb_id = e.ident("load_balancer id", lb.get("id"))
+    maxconn = e.integer("max_total_conn", options.max_total_conn, 1, 1_000_000)
+    lines = [
+        f"# load balancer {lb_id}: rendered by lbaas, replaced whole, never edited",
+        "global",
+        f"    maxconn {maxconn}",
+        f"    {STATS_SOCKET}",
+        "",
+        "defaults",
+        "    mode tcp",
+        "    retries 3",
+        "    option redispatch",
+        f"    timeout connect {_ms('timeout_member_connect', options.timeout_member_connect)}",
+        f"    timeout client {_ms('timeout_client_data', options.timeout_client_data)}",
+        f"    timeout server {_ms('timeout_member_data', options.timeout_member_data)}",
+    ]
+    listeners = e.objects("listeners", lb.get("listeners"))
+    pools = e.objects("pools", lb.get("pools"))
+    rendered_pools = {e.ident("pool id", p.get("id")) for p in pools
+                      if p.get("protocol") not in c.UDP_LIKE}
+    binds = _vip_addresses(lb) if any(li.get("protocol") in LISTENER_MODES
+                                      for li in listeners) else []
+    lb_up = e.flag("load_balancer admin_state_up", lb.get("admin_state_up", True))
+    owner: dict[str, Mapping[str, Any]] = {}
+    for listener in listeners:
+        lines.append("")
+        lines += _frontend(listener, binds, lb_up, rendered_pools, options)
+        pool_id = listener.get("default_pool_id")
+        if pool_id in rendered_pools and listener.get("protocol") in LISTENER_MODES:
+            owner.setdefault(pool_id, listener)
+    ipv6 = any(e.ip("vip_address", a).version == 6 for a in _raw_vips(lb))
+    for pool in pools:
+        lines.append("")
+        lines += render_backend(pool, owner.get(pool["id"]), ipv6, options)
+    return "\n".join(lines) + "\n"
+
+
+def _ms(field: str, value: Any) -> str:
+    return f"{e.integer(field, value, 0, c.MAX_TIMEOUT_MS)}ms"
+
+
+def _raw_vips(lb: Mapping[str, Any]) -> list[Any]:
+    extra = [v.get("ip_address") for v in e.objects("additional_vips", lb.get("additional_vips"))]
+    return [a for a in [lb.get("vip_address"), *extra] if a is not None]
+
+
+def _vip_addresses(lb: Mapping[str, Any]) -> list[str]:
+    if lb.get("vip_address") is None:
+        raise RenderError("vip_address: a load balancer with listeners needs a VIP address")
+    return [e.host("vip_address", a) for a in _raw_vips(lb)]
+
+
+def _frontend(listener: Mapping[str, Any], vips: list[str], lb_up: bool,
+              pools: set[str], options: RenderOptions) -> list[str]:
+    lid = e.ident("listener id", listener.get("id"))
+    protocol = e.choice("listener protocol", listener.get("protocol"), c.LISTENER_PROTOCOLS)
+    if protocol not in LISTENER_MODES:
+        return [f"# listener {lid}: {protocol} listeners are not rendered by HAProxy yet"]
+    mode = LISTENER_MODES[protocol]
+    port = e.port("listener protocol_port", listener.get("protocol_port"))
+    out = [f"frontend {lid}", f"    mode {mode}"]
+    out += [f"    bind {vip}:{port}" for vip in vips]
+    out.append(f"    maxconn {_connection_limit(listener.get('connection_limit'), options)}")
+    if not (lb_up and e.flag("listener admin_state_up", listener.get("admin_state_up"))):
+        out.append("    disabled")
+    out.append(f"    timeout client {_timeout(listener, 'timeout_client_data', options)}")
+    inspect = _value(listener, "timeout_tcp_inspect", options)
+    if e.integer("timeout_tcp_inspect", inspect, 0, c.MAX_TIMEOUT_MS) > 0:
+        out.append(f"    tcp-request inspect-delay {inspect}ms")
+    raw_cidrs = e.items("allowed_cidrs", listener.get("allowed_cidrs"))
+    cidrs = [e.cidr("allowed_cidrs", x) for x in raw_cidrs]
+    if cidrs:
+        out.append(f"    tcp-request connection reject if !{{ src {' '.join(cidrs)} }}")
+    if mode == "http":
+        headers = e.json_value("insert_headers", listener.get("insert_headers"))
+        out += [f"    {line}" for line in _header_lines(headers)]
+    for policy in e.objects("l7policies", listener.get("l7policies")):
+        pid = e.ident("l7policy id", policy.get("id"))
+        out.append(f"    # l7policy {pid}: L7 policies are not rendered yet")
+    pool_id = listener.get("default_pool_id")
+    if pool_id is not None:
+        pool_id = e.ident("listener default_pool_id", pool_id)
+        if pool_id in pools:
+            out.append(f"    default_backend {pool_id}")
+        else:
+            out.append(f"    # default pool {pool_id} is not rendered: no backend")
+    return out
+
+
+def _value(listener: Mapping[str, Any], field: str, options: RenderOptions) -> Any:
+    value = listener.get(field)
+    return getattr(options, field) if value is None else value
+
+
+def _timeout(listener: Mapping[str, Any], field: str, options: RenderOptions) -> str:
+    return _ms(field, _value(listener, field, options))
+
+
+def _connection_limit(value: Any, options: RenderOptions) -> int:
+    limit = options.default_connection_limit if value is None or value == -1 else value
+    return min(e.integer("connection_limit", limit, 0, 2**31 - 1), options.max_total_conn)
+
+
+def _header_lines(headers: Any) -> list[str]:
+    if headers is None:
+        return []
+    if not isinstance(headers, Mapping):
+        raise RenderError(f"insert_headers: expected an object, got {type(headers).__name__}")
+    for key in headers:
+        e.choice("insert_headers key", key, (*c.HTTP_INSERT_HEADERS, *c.SSL_CLIENT_HEADERS))
+    # X-SSL-* only make sense on TERMINATED_HTTPS listeners; they are skipped here.
+    return [line for key, line in HEADER_LINES.items()
+            if key in headers and e.header_flag(f"insert_headers {key}", headers[key])]

@@ -1,0 +1,190 @@
+"""No value in the aggregate can add, end or comment out a line of haproxy.cfg.
+
+Every field that reaches the file gets hostile payloads. The renderer must either raise
+RenderError, or produce a config with exactly the same shape (the directive words of each line,
+read with HAProxy's own quoting rules) as the clean config: a payload may only change the
+content of a quoted word. Configs that were accepted are also checked with ``haproxy -c``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from render_aggregates import http_site, l7policy
+
+from lbaas.render import RenderError, RenderOptions, render_haproxy_config
+
+EVIL = [
+    "x\n    server evil 1.2.3.4:80",
+    "x\r\n    server evil 1.2.3.4:80",
+    "x\rserver evil 1.2.3.4:80",
+    "x\x00server evil",
+    "x\u2028server evil 1.2.3.4:80",
+    "/ok' server evil 1.2.3.4:80 '",
+    "/ok #\n    server evil 1.2.3.4:80",
+    "/a'b#c$d$(HOME)%41",
+    "/ok\\\n    server evil 1.2.3.4:80",
+    "200\n",
+    "sess'#$id",
+    "a b",
+    "10.0.0.1:80 backup\n",
+    "10.0.0.1/8 }\n    server evil 1.2.3.4:80",
+    "ee000000-0000-4000-8000-000000000001 10.0.0.1:1\n    server evil",
+    "true\n    server evil 1.2.3.4:80",
+    "X-Real-IP\n    server evil",
+]
+
+Setter = Callable[[dict[str, Any], Any], None]
+
+
+def _listener(lb: dict[str, Any]) -> dict[str, Any]:
+    return lb["listeners"][0]
+
+
+def _pool(lb: dict[str, Any]) -> dict[str, Any]:
+    return lb["pools"][0]
+
+
+def _member(lb: dict[str, Any]) -> dict[str, Any]:
+    return lb["pools"][0]["members"][0]
+
+
+def _hm(lb: dict[str, Any]) -> dict[str, Any]:
+    return lb["pools"][0]["healthmonitor"]
+
+
+def _set(getter: Callable[[dict[str, Any]], dict[str, Any]], key: str) -> Setter:
+    def apply(lb: dict[str, Any], value: Any) -> None:
+        getter(lb)[key] = value
+    return apply
+
+
+FIELDS: dict[str, Setter] = {
+    "lb.id": _set(lambda lb: lb, "id"),
+    "lb.vip_address": _set(lambda lb: lb, "vip_address"),
+    "lb.additional_vips": lambda lb, v: lb.update(additional_vips=[{"ip_address": v}]),
+    **{f"listener.{k}": _set(_listener, k) for k in (
+        "id", "protocol", "protocol_port", "connection_limit", "default_pool_id",
+        "timeout_client_data", "timeout_member_connect", "timeout_member_data",
+        "timeout_tcp_inspect", "insert_headers", "allowed_cidrs")},
+    "listener.allowed_cidrs[0]": lambda lb, v: _listener(lb).update(allowed_cidrs=[v]),
+    "listener.insert_headers key": lambda lb, v: _listener(lb).update(insert_headers={v: "true"}),
+    "listener.insert_headers value":
+        lambda lb, v: _listener(lb).update(insert_headers={"X-Real-IP": v}),
+    "l7policy.id": lambda lb, v: _listener(lb).update(l7policies=[l7policy(1, 1, id=v)]),
+    **{f"pool.{k}": _set(_pool, k) for k in ("id", "protocol", "lb_algorithm")},
+    "pool.session_persistence.type":
+        lambda lb, v: _pool(lb).update(session_persistence={"type": v}),
+    "pool.session_persistence.cookie_name": lambda lb, v: _pool(lb).update(
+        session_persistence={"type": "APP_COOKIE", "cookie_name": v}),
+    "pool.session_persistence": _set(_pool, "session_persistence"),
+    **{f"member.{k}": _set(_member, k) for k in (
+        "id", "address", "protocol_port", "weight", "monitor_address", "monitor_port",
+        "admin_state_up", "backup")},
+    **{f"healthmonitor.{k}": _set(_hm, k) for k in (
+        "type", "http_method", "url_path", "expected_codes", "domain_name", "http_version",
+        "delay", "timeout", "max_retries", "max_retries_down", "admin_state_up")},
+}
+
+
+def _words(line: str) -> list[str]:
+    """Split one line as HAProxy 2.6 does: quotes, backslash escapes, '#' comments."""
+    words: list[str] = []
+    current: list[str] | None = None
+    quote = ""
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if quote:
+            if ch == quote:
+                quote = ""
+            else:
+                current.append(ch)  # type: ignore[union-attr]
+        elif ch in "'\"":
+            quote, current = ch, current if current is not None else []
+        elif ch == "\\" and i + 1 < len(line):
+            current = (current or []) + [line[i + 1]]
+            i += 1
+        elif ch.isspace():
+            if current is not None:
+                words.append("".join(current))
+            current = None
+        elif ch == "#":
+            break
+        else:
+            current = (current or []) + [ch]
+        i += 1
+    if current is not None:
+        words.append("".join(current))
+    return words
+
+
+def shape(config: str) -> list[tuple[str, ...]]:
+    """Per line: the directive words (the first two, or one for a server's options)."""
+    out = []
+    for line in config.splitlines():
+        words = _words(line)
+        if words:
+            out.append(tuple(words[:1] if words[0] in ("server", "bind") else words[:2]))
+    return out
+
+
+BASE = http_site()
+# What the clean config uses for fields whose legal values change the config's shape.
+BENIGN = {
+    "l7policy.id": l7policy(1, 1)["id"],
+    "pool.session_persistence.cookie_name": "sid",
+}
+OPTIONS = RenderOptions()
+ACCEPTED: list[str] = []
+
+
+@pytest.mark.parametrize("field", sorted(FIELDS))
+@pytest.mark.parametrize("payload", EVIL, ids=[f"p{i}" for i in range(len(EVIL))])
+def test_payload_is_refused_or_confined_to_one_word(field: str, payload: str) -> None:
+    from render_aggregates import clone
+    lb = clone(BASE)
+    FIELDS[field](lb, payload)
+    try:
+        config = render_haproxy_config(lb, OPTIONS)
+    except RenderError:
+        return
+    clean_lb = clone(BASE)
+    if field in BENIGN:
+        FIELDS[field](clean_lb, BENIGN[field])
+    assert shape(config) == shape(render_haproxy_config(clean_lb, OPTIONS)), config
+    assert not any(ch in config for ch in "\x00\r\u2028")
+    assert not any(_words(line)[1:2] == ["evil"] for line in config.splitlines())
+    ACCEPTED.append(config)
+
+
+def test_accepted_hostile_configs_pass_haproxy_check(tmp_path: Path) -> None:
+    if shutil.which("haproxy") is None:
+        pytest.skip("haproxy is not installed")
+    if not ACCEPTED:
+        pytest.skip("run together with the payload tests")
+    for i, config in enumerate(ACCEPTED):
+        path = tmp_path / f"{i}.cfg"
+        path.write_text(config)
+        result = subprocess.run(["haproxy", "-c", "-f", str(path)], capture_output=True,
+                                text=True, env={**os.environ, "LBAAS_RUN_DIR": str(tmp_path)})
+        assert result.returncode == 0, result.stderr + config
+
+
+def test_known_payloads_are_accepted_only_inside_quotes() -> None:
+    """The quoting path is really exercised: legal but HAProxy-special values get through."""
+    from render_aggregates import clone
+    lb = clone(BASE)
+    _hm(lb)["url_path"] = "/a'b#c$d$(HOME)%41"
+    _pool(lb)["session_persistence"] = {"type": "APP_COOKIE", "cookie_name": "sess'#$id"}
+    config = render_haproxy_config(lb, OPTIONS)
+    assert "uri '/a'\\''b#c$d$(HOME)%41' ver" in config
+    sends = [_words(x) for x in config.splitlines() if "http-check send" in x]
+    assert sends == [["http-check", "send", "meth", "GET", "uri", "/a'b#c$d$(HOME)%41", "ver",
+                      "HTTP/1.1", "hdr", "Host", "app.example.com"]]
