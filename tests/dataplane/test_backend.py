@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -86,6 +87,19 @@ def test_demo_backend_honours_connection_close(demo: int) -> None:
         while chunk := s.recv(4096):
             data += chunk
     assert data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"backend 127.0.0.1\n")
+
+
+def test_demo_backend_pipelines_and_skips_bodies(demo: int) -> None:
+    with socket.create_connection(("127.0.0.1", demo), timeout=5) as s:
+        s.sendall(b"POST /healthcheck/down HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
+                  b"GET /healthcheck HTTP/1.1\r\n\r\nGET / HTTP/1.0\r\n\r\n")
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+    statuses = re.findall(rb"HTTP/1\.1 \d+ [A-Za-z ]+", data)
+    assert statuses == [b"HTTP/1.1 200 OK", b"HTTP/1.1 503 Service Unavailable",
+                        b"HTTP/1.1 200 OK"]  # and HTTP/1.0 without keep-alive closes
+    assert data.endswith(b"backend 127.0.0.1\n")
 
 
 # --- lbaas backend (root) ---------------------------------------------------------------------

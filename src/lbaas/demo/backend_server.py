@@ -6,8 +6,8 @@
 - ``GET /healthcheck`` -> 200 ``ok`` or 503 ``down`` after ``POST /healthcheck/down``
 - ``POST /healthcheck/down`` / ``POST /healthcheck/up`` toggle it; anything else -> 404.
 
-asyncio streams with keep-alive: one parse loop per connection, no per-request allocations
-beyond the header lines, so a benchmark measures the load balancer and not this server.
+A bare ``asyncio.Protocol`` with keep-alive and pipelining (about twice the rate of asyncio
+streams), so a benchmark measures the load balancer rather than this server.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import asyncio
 import signal
 import sys
 
-MAX_HEADER_LINES = 100
+MAX_HEAD = 65536
 
 
 class Backend:
@@ -36,42 +36,60 @@ class Backend:
             return 200, b"ok\n" if self.healthy else b"down\n"
         return 404, b"not found\n"
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                request_line = await reader.readline()
-                if not request_line:
-                    break
-                parts = request_line.decode("latin-1").split()
-                if len(parts) != 3:
-                    writer.write(_response(400, b"bad request\n", False, "GET"))
-                    break
-                method, path, version = parts
-                keep_alive = version == "HTTP/1.1"
-                length = 0
-                for _ in range(MAX_HEADER_LINES):
-                    line = await reader.readline()
-                    if line in (b"\r\n", b"\n", b""):
-                        break
-                    name, _, value = line.decode("latin-1").partition(":")
+
+
+class HttpProtocol(asyncio.Protocol):
+    """HTTP/1.1 with keep-alive and pipelining; bodies are read and ignored."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        out: list[bytes] = []
+        close = False
+        while not close:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self.buffer) > MAX_HEAD:
+                    out.append(_response(400, b"bad request\n", False, "GET"))
+                    close = True
+                break
+            head = self.buffer[:end].decode("latin-1").split("\r\n")
+            parts = head[0].split()
+            length, keep_alive = 0, len(parts) == 3 and parts[2] == "HTTP/1.1"
+            try:
+                for line in head[1:]:
+                    name, _, value = line.partition(":")
                     name = name.strip().lower()
-                    value = value.strip().lower()
                     if name == "content-length":
-                        length = int(value or 0)
+                        length = int(value)
                     elif name == "connection":
+                        value = value.strip().lower()
                         keep_alive = value == "keep-alive" or (keep_alive and value != "close")
-                if length:
-                    await reader.readexactly(length)
-                status, body = self.respond(method, path)
-                writer.write(_response(status, body, keep_alive, method))
-                if not keep_alive:
-                    break
-                await writer.drain()
-            await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
-            pass
-        finally:
-            writer.close()
+            except ValueError:
+                parts = []
+            if len(parts) != 3:
+                out.append(_response(400, b"bad request\n", False, "GET"))
+                close = True
+                break
+            if len(self.buffer) < end + 4 + length:
+                break  # wait for the rest of the body
+            self.buffer = self.buffer[end + 4 + length:]
+            status, body = self.backend.respond(parts[0], parts[1])
+            out.append(_response(status, body, keep_alive, parts[0]))
+            close = not keep_alive
+        assert self.transport is not None
+        if out:
+            self.transport.write(b"".join(out))
+        if close:
+            self.transport.close()
 
 
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 503: "Service Unavailable"}
@@ -86,10 +104,10 @@ def _response(status: int, body: bytes, keep_alive: bool, method: str) -> bytes:
 
 async def serve(address: str, port: int, name: str | None = None) -> None:
     backend = Backend(address, name)
-    server = await asyncio.start_server(backend.handle, address, port, reuse_address=True,
-                                        backlog=1024)
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: HttpProtocol(backend), address, port,
+                                      reuse_address=True, backlog=1024)
+    stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     print(f"backend listening on {address}:{port}", flush=True)
