@@ -75,7 +75,7 @@ def _wipe(url: str) -> None:
 
 def make_service(database_url: str, tmp_path: Any, **overrides: Any) -> Service:
     base: dict[str, Any] = {"data_dir": str(tmp_path), "database_url": database_url,
-                            "controller": {"resync_interval": 0.5}}
+                            "controller": {"resync_interval": 0.5, "drivers": "fake"}}
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
             base[key] = {**base[key], **value}

@@ -101,9 +101,10 @@ class NetworkingSettings:
 @dataclass(frozen=True)
 class ControllerSettings:
     loadbalancer_topology: str = "SINGLE"
-    compute_driver: str = "fake"
-    network_driver: str = "fake"
-    amphora_driver: str = "fake"
+    # "local": amphorae are network namespaces on this host running lbaas-agent and HAProxy
+    # (needs root and HAProxy); "fake": upstream's noop behaviour; "auto": local when possible.
+    drivers: str = "auto"
+    agent_port: int = 9443
     lease_seconds: float = 30.0
     resync_interval: float = 30.0
     worker_concurrency: int = 8

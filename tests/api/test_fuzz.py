@@ -102,7 +102,7 @@ def fuzz_client(database_url: str, tmp_path_factory: pytest.TempPathFactory) \
     _wipe(database_url)
     data_dir = tmp_path_factory.mktemp("fuzz")
     overrides = {"data_dir": str(data_dir), "database_url": database_url,
-                 "controller": {"resync_interval": 0.5}}
+                 "controller": {"resync_interval": 0.5, "drivers": "fake"}}
     service = build_service(load_settings(overrides=overrides, environ={}), migrate=False)
     with TestClient(service.app, raise_server_exceptions=False) as client:
         yield Client(client)

@@ -13,13 +13,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, delete, select, update
 
 from lbaas.controller.aggregate import load_aggregate
+from lbaas.controller.provisioning import Provisioner
 from lbaas.domain import constants as c
 from lbaas.drivers.base import (
     AmphoraDriver,
@@ -38,17 +40,20 @@ CHILD_TABLES_DELETE_ORDER = (t.l7rule, t.l7policy, t.health_monitor, t.member, t
 MONITOR_LIKE = (t.health_monitor, t.l7policy, t.l7rule)
 
 
+def render_bundle(aggregate: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The configuration bundle for the fake amphora driver: the aggregate itself."""
+    payload = orjson.dumps(aggregate, option=orjson.OPT_SORT_KEYS, default=str)
+    return {"desired": aggregate}, hashlib.sha256(payload).hexdigest()
+
+
 @dataclass
 class Drivers:
     compute: ComputeDriver
     network: NetworkDriver
     amphora: AmphoraDriver
-
-
-def render_bundle(aggregate: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """The configuration bundle for the fake amphora driver: the aggregate itself."""
-    payload = orjson.dumps(aggregate, option=orjson.OPT_SORT_KEYS, default=str)
-    return {"desired": aggregate}, hashlib.sha256(payload).hexdigest()
+    # real drivers: ports, legs and certificates for each amphora (None with the fakes)
+    provisioner: Provisioner | None = None
+    render: Callable[[dict[str, Any]], tuple[dict[str, Any], str]] = render_bundle
 
 
 class Reconciler:
@@ -101,7 +106,7 @@ class Reconciler:
             amps = list(conn.execute(select(t.amphora).where(
                 t.amphora.c.load_balancer_id == lb.id, t.amphora.c.status != c.DELETED)))
             aggregate = load_aggregate(conn, lb.id)
-        bundle, digest = render_bundle(aggregate)
+        bundle, digest = self.drivers.render(aggregate)
         healthy = {a.role: a for a in amps if not a.failover_requested
                    and a.status == c.AMPHORA_ALLOCATED}
         for amp in amps:
@@ -111,8 +116,13 @@ class Reconciler:
             amp = healthy.get(role)
             if amp is None:
                 amp = await self._build(lb, role, priority)
+            info = ComputeInfo(compute_id=amp.compute_id, lb_network_ip=amp.lb_network_ip)
+            if self.drivers.provisioner is not None:
+                plugs = self.drivers.provisioner.member_plugs(lb, amp.id, aggregate)
+                for plug in plugs:
+                    await self.drivers.network.ensure_subnet(plug.subnet)
+                await self.drivers.network.plug_subnets(info, plugs)
             if amp.active_digest != digest:
-                info = ComputeInfo(compute_id=amp.compute_id, lb_network_ip=amp.lb_network_ip)
                 active = await self.drivers.amphora.apply(info, bundle, digest)
                 with self.engine.begin() as conn:
                     conn.execute(update(t.amphora).where(t.amphora.c.id == amp.id).values(
@@ -126,8 +136,19 @@ class Reconciler:
                 id=amp_id, load_balancer_id=lb.id, status=c.PENDING_CREATE, role=role,
                 vrrp_priority=priority, ha_ip=lb.vip_address, cert_busy=False,
                 failover_requested=False, created_at=_now()))
+        vrrp_port_id = None
+        provisioner = self.drivers.provisioner
+        if provisioner is not None:
+            mgmt, vip, vrrp_port_id = provisioner.base_ports(lb, amp_id)
+            spec = replace(spec, mgmt=mgmt, vip=vip,
+                           credentials=provisioner.credentials(amp_id, mgmt.address))
+            await self.drivers.network.ensure_subnet(mgmt.subnet)
+            await self.drivers.network.ensure_subnet(vip.subnet)
         compute = await self.drivers.compute.create_amphora(spec)
         plug = await self.drivers.network.plug_vip(spec, compute)
+        if provisioner is not None:
+            plug = replace(plug, vrrp_port_id=vrrp_port_id or plug.vrrp_port_id,
+                           ha_port_id=lb.vip_port_id or plug.ha_port_id)
         with self.engine.begin() as conn:
             conn.execute(update(t.amphora).where(t.amphora.c.id == amp_id).values(
                 compute_id=compute.compute_id, lb_network_ip=compute.lb_network_ip,
@@ -145,6 +166,8 @@ class Reconciler:
         if amp.compute_id:
             await self.drivers.amphora.forget(amp.compute_id)
             await self.drivers.compute.delete_amphora(amp.compute_id)
+        if self.drivers.provisioner is not None:
+            self.drivers.provisioner.release_ports(amp.id)
         with self.engine.begin() as conn:
             conn.execute(update(t.amphora).where(t.amphora.c.id == amp.id).values(
                 status=c.DELETED, updated_at=_now()))

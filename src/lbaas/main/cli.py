@@ -1,4 +1,4 @@
-"""``lbaas`` command line: serve, db upgrade, clouds-yaml."""
+"""``lbaas`` command line: serve, db upgrade, clouds-yaml, backend."""
 
 from __future__ import annotations
 
@@ -87,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     cy = sub.add_parser("clouds-yaml", help="print a clouds.yaml for the openstack CLI")
     _common(cy)
     cy.set_defaults(func=cmd_clouds_yaml)
+    from lbaas.main.backend import add_backend_parser
+
+    add_backend_parser(sub)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

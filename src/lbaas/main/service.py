@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import shutil
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,11 +26,30 @@ from lbaas.store.seed import seed_networks
 log = logging.getLogger(__name__)
 
 
-def build_drivers(settings: Settings) -> Drivers:
-    ctl = settings.controller
-    if (ctl.compute_driver, ctl.network_driver, ctl.amphora_driver) != ("fake", "fake", "fake"):
-        raise ValueError("only the fake drivers are available in this build")
-    return Drivers(compute=FakeCompute(), network=FakeNetwork(), amphora=FakeAmphora())
+def local_drivers_possible() -> tuple[bool, str]:
+    if os.geteuid() != 0:
+        return False, "not root (network namespaces need root)"
+    if shutil.which("haproxy") is None:
+        return False, "haproxy is not installed"
+    if shutil.which("ip") is None:
+        return False, "iproute2 is not installed"
+    return True, ""
+
+
+def build_drivers(settings: Settings, engine: Engine) -> Drivers:
+    choice = settings.controller.drivers
+    if choice == "auto":
+        possible, why = local_drivers_possible()
+        if not possible:
+            log.warning("using the fake drivers (no data plane): %s", why)
+        choice = "local" if possible else "fake"
+    if choice == "fake":
+        return Drivers(compute=FakeCompute(), network=FakeNetwork(), amphora=FakeAmphora())
+    if choice != "local":
+        raise ValueError(f"unknown controller.drivers {choice!r} (auto, local or fake)")
+    from lbaas.main.local_plane import build_local_drivers
+
+    return build_local_drivers(settings, engine)
 
 
 def build_authenticator(settings: Settings) -> Authenticator:
@@ -64,6 +85,9 @@ class Service:
                                     self.settings.controller.worker_concurrency)
         self.app.state.notify = self.queue.notify
         await self.queue.start()
+        if self.drivers.provisioner is not None:
+            for subnet in self.drivers.provisioner.all_subnets():
+                await self.drivers.network.ensure_subnet(subnet)
         for lb_id in unfinished(self.engine):
             self.queue.notify(lb_id)
         self.tasks.append(asyncio.create_task(self._resync_loop()))
@@ -95,7 +119,7 @@ def build_service(settings: Settings, drivers: Drivers | None = None,
     if migrate:
         db.upgrade(engine)
     seed_networks(engine, settings.networking.networks)
-    drivers = drivers or build_drivers(settings)
+    drivers = drivers or build_drivers(settings, engine)
     state = ApiState(settings=settings, engine=engine, policy=build_policy(settings))
     reconciler = Reconciler(engine, drivers, lease_seconds=settings.controller.lease_seconds)
     app = ApiApp(state, build_authenticator(settings))

@@ -1,0 +1,142 @@
+"""What real drivers need beyond the fakes: amphora ports, member-subnet legs and certificates.
+
+Octavia's controller creates a management port, a VRRP port on the VIP network and a port on
+every member subnet for each amphora, and hands the amphora a server certificate signed by its
+own CA. We do the same against our IPAM. Port ids are derived from (amphora, purpose) with
+uuid5, so a reconcile that was interrupted finds the ports it made instead of leaking new ones.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, select
+
+from lbaas.certs import CertificateAuthority
+from lbaas.drivers.base import AgentCredentials, SubnetInfo, SubnetPlug
+from lbaas.store import ipam
+from lbaas.store import tables as t
+
+PORT_OWNER = "compute:amphora"
+SERVER_CERT_DAYS = 365
+
+
+def port_id_for(amphora_id: str, purpose: str) -> str:
+    return str(uuid.uuid5(uuid.UUID(amphora_id), purpose))
+
+
+def subnet_info(subnet: Row[Any]) -> SubnetInfo:
+    return SubnetInfo(network_id=subnet.network_id, subnet_id=subnet.id, cidr=subnet.cidr,
+                      gateway_ip=subnet.gateway_ip)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Provisioner:
+    """Allocates an amphora's addresses and credentials (idempotent per amphora)."""
+
+    def __init__(self, engine: Engine, pki_dir: Path, management_network: str) -> None:
+        self.engine = engine
+        self.ca = CertificateAuthority.load_or_create(pki_dir)
+        self.management_network = management_network
+        self.client_cert, self.client_key = _client_files(self.ca, pki_dir)
+        self.ca_file = pki_dir / "ca-bundle.pem"  # what the controller trusts agents with
+        if not self.ca_file.exists() or self.ca_file.read_text() != self.ca.ca_pem:
+            self.ca_file.write_text(self.ca.ca_pem)
+
+    # subnets ------------------------------------------------------------------------------------
+    def all_subnets(self) -> list[SubnetInfo]:
+        with self.engine.connect() as conn:
+            return [subnet_info(s) for s in conn.execute(select(t.subnet)
+                                                         .where(t.subnet.c.ip_version == 4))]
+
+    def _mgmt_subnet(self, conn: Connection) -> Row[Any]:
+        net = conn.execute(select(t.network).where(
+            (t.network.c.name == self.management_network)
+            | (t.network.c.id == self.management_network))).first()
+        if net is None:
+            raise LookupError(f"management network {self.management_network!r} not found")
+        subnets = ipam.subnets_of(conn, net.id)
+        if not subnets:
+            raise LookupError(f"management network {self.management_network!r} has no subnet")
+        return subnets[0]
+
+    def _port(self, conn: Connection, amphora_id: str, purpose: str, subnet: Row[Any],
+              project_id: str | None) -> SubnetPlug:
+        port_id = port_id_for(amphora_id, purpose)
+        port = ipam.get_port(conn, port_id)
+        if port is None:
+            port = ipam.create_port(conn, port_id=port_id, subnet=subnet, address=None,
+                                    name=f"octavia-{purpose}-{amphora_id}",
+                                    device_owner=PORT_OWNER, device_id=amphora_id,
+                                    project_id=project_id, now=_now())
+        return SubnetPlug(subnet=subnet_info(subnet), address=port.fixed_ips[0]["ip_address"])
+
+    # amphora ports ------------------------------------------------------------------------------
+    def base_ports(self, lb: Any, amphora_id: str) -> tuple[SubnetPlug, SubnetPlug, str]:
+        """(management leg, VIP-subnet leg, VRRP port id) for a new amphora."""
+        with self.engine.begin() as conn:
+            mgmt = self._port(conn, amphora_id, "mgmt", self._mgmt_subnet(conn), None)
+            vip_subnet = ipam.get_subnet(conn, lb.vip_subnet_id)
+            if vip_subnet is None:
+                raise LookupError(f"VIP subnet {lb.vip_subnet_id} not found")
+            vip = self._port(conn, amphora_id, "vrrp", vip_subnet, lb.project_id)
+        return mgmt, vip, port_id_for(amphora_id, "vrrp")
+
+    def member_plugs(self, lb: Any, amphora_id: str, aggregate: dict[str, Any]) \
+            -> list[SubnetPlug]:
+        """A leg on every subnet the load balancer's members live on (VIP/mgmt excluded)."""
+        with self.engine.begin() as conn:
+            subnets = {s.id: s for s in conn.execute(select(t.subnet)
+                                                     .where(t.subnet.c.ip_version == 4))}
+            skip = {lb.vip_subnet_id, self._mgmt_subnet(conn).id}
+            wanted: dict[str, Row[Any]] = {}
+            for pool in aggregate["pools"]:
+                for member in pool["members"]:
+                    subnet = subnets.get(member.get("subnet_id") or "") \
+                        or _containing(subnets.values(), member["address"])
+                    if subnet is not None and subnet.id not in skip:
+                        wanted[subnet.id] = subnet
+            plugs = [self._port(conn, amphora_id, f"member-{sid}", subnet, lb.project_id)
+                     for sid, subnet in sorted(wanted.items())]
+            keep = {port_id_for(amphora_id, p) for p in
+                    ("mgmt", "vrrp", *(f"member-{sid}" for sid in wanted))}
+            for port in conn.execute(select(t.port.c.id).where(t.port.c.device_id == amphora_id)):
+                if port.id not in keep:
+                    ipam.delete_port(conn, port.id)
+        return plugs
+
+    def release_ports(self, amphora_id: str) -> None:
+        with self.engine.begin() as conn:
+            for port in conn.execute(select(t.port.c.id).where(t.port.c.device_id == amphora_id)):
+                ipam.delete_port(conn, port.id)
+
+    # certificates -------------------------------------------------------------------------------
+    def credentials(self, amphora_id: str, mgmt_ip: str) -> AgentCredentials:
+        cert, key = self.ca.issue_server(amphora_id, mgmt_ip, SERVER_CERT_DAYS)
+        return AgentCredentials(ca_pem=self.ca.ca_pem, cert_pem=cert, key_pem=key)
+
+
+def _containing(subnets: Any, address: str) -> Row[Any] | None:
+    ip = ipaddress.ip_address(address)
+    for subnet in subnets:
+        if ip in ipaddress.ip_network(subnet.cidr):
+            return subnet
+    return None
+
+
+def _client_files(ca: CertificateAuthority, pki_dir: Path) -> tuple[Path, Path]:
+    """The controller's client certificate for the agents (made once, renewed when expired)."""
+    cert, key = pki_dir / "controller.pem", pki_dir / "controller.key"
+    if not cert.exists() or not key.exists():
+        cert_pem, key_pem = ca.issue_client("lbaas-controller", 3650)
+        key.touch(mode=0o600)
+        key.write_text(key_pem)
+        cert.write_text(cert_pem)
+    return cert, key

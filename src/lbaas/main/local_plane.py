@@ -1,0 +1,46 @@
+"""Assemble the local data plane: namespaces, bridges, agents over two-way TLS, HAProxy render.
+
+Imported only when ``controller.drivers`` resolves to ``local``, so the fake-driver service
+(API tests, benchmarks of the API alone) never touches ``ip`` or HAProxy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine
+
+from lbaas.controller.provisioning import Provisioner
+from lbaas.controller.reconciler import Drivers
+from lbaas.drivers.agent_client import AgentAmphoraDriver
+from lbaas.drivers.local.compute import LocalCompute
+from lbaas.drivers.local.network import LocalNetwork
+from lbaas.render import RenderOptions, render_bundle
+from lbaas.settings import Settings
+
+
+def render_options(settings: Settings) -> RenderOptions:
+    h = settings.haproxy
+    return RenderOptions(timeout_client_data=h.timeout_client_data,
+                         timeout_member_connect=h.timeout_member_connect,
+                         timeout_member_data=h.timeout_member_data,
+                         timeout_tcp_inspect=h.timeout_tcp_inspect,
+                         default_connection_limit=h.default_connection_limit)
+
+
+def build_local_drivers(settings: Settings, engine: Engine) -> Drivers:
+    data_dir = settings.data_dir.resolve()
+    provisioner = Provisioner(engine, data_dir / "pki", settings.networking.management_network)
+    network = LocalNetwork(data_dir / "network")
+    compute = LocalCompute(data_dir / "amphorae", network)
+    amphora = AgentAmphoraDriver(ca_file=provisioner.ca_file, cert_file=provisioner.client_cert,
+                                 key_file=provisioner.client_key,
+                                 port=settings.controller.agent_port)
+    options = render_options(settings)
+
+    def render(aggregate: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        bundle = render_bundle(aggregate, options)
+        return {"files": bundle.files}, bundle.digest
+
+    return Drivers(compute=compute, network=network, amphora=amphora,
+                   provisioner=provisioner, render=render)
