@@ -46,6 +46,7 @@ class Env:
         self.amphora_id = str(uuid.uuid4())
         self.ns = names.amphora_netns(self.amphora_id)
         self.backends: list[str] = []
+        self.extra_ns: list[str] = []
         self.before = dp.host_state()
 
     def spec(self, role: str = "STANDALONE") -> AmphoraSpec:
@@ -62,7 +63,8 @@ class Env:
 
     def our_names(self) -> set[str]:
         legs = [names.MGMT_LEG, names.VIP_LEG, names.member_leg(self.member.subnet_id)]
-        return ({self.ns} | {names.host_leg(self.ns, leg) for leg in legs}
+        spaces = [self.ns, *self.extra_ns]
+        return (set(spaces) | {names.host_leg(ns, leg) for ns in spaces for leg in legs}
                 | {names.bridge_name(s.network_id) for s in self.subnets}
                 | {names.backend_netns(a) for a in self.backends}
                 | {names.backend_host_leg(a) for a in self.backends})
@@ -70,7 +72,8 @@ class Env:
     def cleanup(self) -> None:
         for address in self.backends:
             run(remove_backend_netns(address))
-        run(self.compute.delete_amphora(self.ns))
+        for ns in [self.ns, *self.extra_ns]:
+            run(self.compute.delete_amphora(ns))
         for subnet in self.subnets:
             run(self.network.remove_subnet(subnet))
 
@@ -166,6 +169,40 @@ def test_master_and_backup_leave_the_vip_to_keepalived(env: Env, dp: Any) -> Non
     assert f"{dp.host(env.vip, 11)}/24" in on_leg and dp.host(env.vip, 100) not in on_leg
     assert dp.sh("ip", "netns", "exec", env.ns, "sysctl", "-n",
                  "net.ipv4.ip_nonlocal_bind").strip() == "1"
+
+
+def test_two_amphorae_built_concurrently_see_each_other(env: Env, dp: Any) -> None:
+    second_id = str(uuid.uuid4())
+    second_ns = names.amphora_netns(second_id)
+    env.extra_ns.append(second_ns)
+    spec_b = AmphoraSpec(**{**env.spec("BACKUP").__dict__, "amphora_id": second_id,
+                            "mgmt": SubnetPlug(env.mgmt, dp.host(env.mgmt, 12)),
+                            "vip": SubnetPlug(env.vip, dp.host(env.vip, 13))})
+
+    async def build(spec: AmphoraSpec) -> ComputeInfo:
+        info = await env.compute.create_amphora(spec)
+        await env.network.plug_vip(spec, info)
+        return info
+
+    async def both() -> list[ComputeInfo]:
+        return list(await asyncio.gather(build(env.spec("MASTER")), build(spec_b)))
+
+    try:
+        a, b = run(both())
+        for info in (a, b):
+            assert dp.fetch_in_netns(None, f"http://{info.lb_network_ip}:9443/").startswith(
+                "200 ")
+        # The VRRP addresses see each other across the VIP bridge (keepalived needs that).
+        assert dp.fetch_in_netns(a.compute_id, f"http://{dp.host(env.mgmt, 12)}:9443/"
+                                 ).startswith("200 ")
+        probe = dp.sh("ip", "netns", "exec", a.compute_id, sys.executable, "-c",
+                      "import socket; s = socket.socket(); s.settimeout(2); "
+                      f"print(s.connect_ex(('{dp.host(env.vip, 13)}', 1)))")
+        assert probe.strip() == "111"  # ECONNREFUSED: B's kernel answered on the VIP leg
+    finally:
+        run(env.compute.delete_amphora(second_ns))
+    assert second_ns not in dp.sh("ip", "netns", "list")
+    assert names.host_leg(second_ns, "eth1") not in dp.sh("ip", "-o", "link")
 
 
 def test_agent_that_never_listens_is_reported(env: Env, dp: Any) -> None:
