@@ -24,6 +24,7 @@ import pytest
 from render_aggregates import listener, load_balancer, member, monitor, pool
 
 from lbaas.render import RenderOptions, render_haproxy_config
+from lbaas.render.escaping import quote
 
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy not installed")
 
@@ -166,3 +167,33 @@ def test_source_ip_port_spreads_one_clients_connections(members: list[Member],
     answers = [_get(port)[0] for _ in range(24)]
     # Same source address every time: only the source port can spread them.
     assert set(answers) == {"m0", "m1"}
+
+
+TRICKY = ["a'b", "''", "\\'", "a#b", "${HOME}", "$HOME", 'a"b', "a\\b", "a b", "\t", "%[src]"]
+
+
+def test_quote_round_trips_through_haproxys_parser(tmp_path: Path) -> None:
+    """Each quoted word reaches HAProxy as exactly the original string."""
+    ports = [_free_port() for _ in TRICKY]
+    lines = ["global", "    maxconn 100", "defaults", "    mode http", "    timeout client 5s",
+             "    timeout server 5s", "    timeout connect 5s"]
+    for port, value in zip(ports, TRICKY, strict=True):
+        lines += [f"frontend f{port}", f"    bind 127.0.0.1:{port}",
+                  f"    http-request return status 200 content-type text/plain string "
+                  f"{quote(value)}"]
+    cfg = tmp_path / "q.cfg"
+    cfg.write_text("\n".join(lines) + "\n")
+    proc = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stderr=subprocess.PIPE)
+    try:
+        for port, value in zip(ports, TRICKY, strict=True):
+            deadline = time.monotonic() + 5
+            while True:
+                try:
+                    assert _get(port)[0] == value
+                    break
+                except ConnectionRefusedError:
+                    assert proc.poll() is None and time.monotonic() < deadline
+                    time.sleep(0.05)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
