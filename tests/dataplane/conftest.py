@@ -53,7 +53,8 @@ def host_state() -> HostState:
     links = frozenset(line.split(":")[1].strip().split("@")[0]
                       for line in sh("ip", "-o", "link").splitlines())
     netns = frozenset(line.split()[0] for line in sh("ip", "netns", "list").splitlines())
-    routes = frozenset(sh("ip", "route", "show", "table", "all").splitlines())
+    routes = frozenset(sh("ip", "route", "show", "table", "all").splitlines()
+                       + sh("ip", "-6", "route", "show", "table", "all").splitlines())
     return HostState(links, netns, routes)
 
 
@@ -65,7 +66,8 @@ def assert_no_leftovers(before: HostState, names: Iterable[str], cidrs: Iterable
     new_routes = after.routes - before.routes
     assert not (new_links & ours), f"links left behind: {new_links & ours}"
     assert not (new_netns & ours), f"namespaces left behind: {new_netns & ours}"
-    prefixes = [c.rsplit(".", 1)[0] + "." for c in cidrs]
+    prefixes = [c.split("::/")[0] + "::" if ":" in c else c.rsplit(".", 1)[0] + "."
+                for c in cidrs]
     stale = {r for r in new_routes if any(p in r for p in prefixes)}
     assert not stale, f"routes left behind: {stale}"
 
@@ -86,7 +88,17 @@ def make_subnet(gateway: bool = True) -> SubnetInfo:
                       gateway_ip=gw)
 
 
+def make_subnet6() -> SubnetInfo:
+    """A fresh random fdXX:....::/64 subnet on its own network (gateway ::1)."""
+    words = [random.randint(0, 0xFFFF) for _ in range(3)]
+    prefix = "fd{:02x}:{:x}:{:x}:{:x}".format(random.randint(0x10, 0xFF), *words)
+    return SubnetInfo(network_id=str(uuid.uuid4()), subnet_id=str(uuid.uuid4()),
+                      cidr=f"{prefix}::/64", gateway_ip=f"{prefix}::1")
+
+
 def host(subnet: SubnetInfo, n: int) -> str:
+    if ":" in subnet.cidr:
+        return subnet.cidr.split("::/")[0] + f"::{n:x}"
     return subnet.cidr.rsplit(".", 1)[0] + f".{n}"
 
 
@@ -113,6 +125,7 @@ class DataPlane:
     host_state = staticmethod(host_state)
     assert_no_leftovers = staticmethod(assert_no_leftovers)
     make_subnet = staticmethod(make_subnet)
+    make_subnet6 = staticmethod(make_subnet6)
     host = staticmethod(host)
     fetch_in_netns = staticmethod(fetch_in_netns)
 

@@ -205,6 +205,21 @@ def test_two_amphorae_built_concurrently_see_each_other(env: Env, dp: Any) -> No
     assert names.host_leg(second_ns, "eth1") not in dp.sh("ip", "-o", "link")
 
 
+def test_ipv6_vip_subnet(env: Env, dp: Any) -> None:
+    env.vip = dp.make_subnet6()
+    run(env.network.ensure_subnet(env.vip))
+    run(env.network.ensure_subnet(env.vip))  # idempotent with IPv6's unreachable route too
+    info = run(env.compute.create_amphora(env.spec()))
+    plug = run(env.network.plug_vip(env.spec(), info))
+    vip = dp.host(env.vip, 100)
+    assert (plug.vrrp_ip, plug.ha_ip) == (dp.host(env.vip, 11), vip)
+    assert f"default via {env.vip.gateway_ip} dev eth1" in dp.sh("ip", "-6", "-n", env.ns,
+                                                                   "route")
+    probe = dp.sh(sys.executable, "-c", "import socket; s = socket.socket(socket.AF_INET6); "
+                  f"s.settimeout(3); print(s.connect_ex(('{vip}', 1)))")
+    assert probe.strip() == "111"  # refused by the amphora's kernel: the VIP is reachable
+
+
 def test_agent_that_never_listens_is_reported(env: Env, dp: Any) -> None:
     env.compute.agent_argv = [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"]
     started = time.monotonic()

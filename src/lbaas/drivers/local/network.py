@@ -28,6 +28,7 @@ from lbaas.drivers.local import names
 from lbaas.drivers.local import netlink as nl
 
 UNREACHABLE_METRIC = "4000"
+REFUSING_TYPES = {"unreachable", "blackhole", "prohibit"}  # IPv6 shows these on dev lo
 VIP_ROLES = {"STANDALONE", "SINGLE"}  # MASTER/BACKUP: keepalived owns the VIP
 
 
@@ -55,7 +56,8 @@ class LocalNetwork:
         cidr = ipaddress.ip_network(subnet.cidr)
         for route in await nl.ip_json(nl.family(subnet.cidr), "route", "show", "table", "all"):
             dev = route.get("dev")
-            if dev is None or dev == bridge or route.get("table") not in (None, "main", "local"):
+            if (dev is None or dev == bridge or route.get("type") in REFUSING_TYPES
+                    or route.get("table") not in (None, "main", "local")):
                 continue
             dst = route.get("dst", "")
             if dst != "default":
