@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from render_aggregates import clone
-from scenarios import SCENARIOS
+from render_scenarios import SCENARIOS
 
 from lbaas.render import RenderOptions, render_bundle, render_haproxy_config
 
