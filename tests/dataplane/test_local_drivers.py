@@ -167,6 +167,10 @@ def test_master_and_backup_leave_the_vip_to_keepalived(env: Env, dp: Any) -> Non
     assert (plug.vrrp_ip, plug.ha_ip) == (dp.host(env.vip, 11), dp.host(env.vip, 100))
     on_leg = addrs(dp, env.ns, "eth1")
     assert f"{dp.host(env.vip, 11)}/24" in on_leg and dp.host(env.vip, 100) not in on_leg
+    # A retry leaves the VIP alone once keepalived has added it.
+    dp.sh("ip", "-n", env.ns, "addr", "add", f"{dp.host(env.vip, 100)}/32", "dev", "eth1")
+    run(env.network.plug_vip(env.spec("MASTER"), info))
+    assert dp.host(env.vip, 100) in addrs(dp, env.ns, "eth1")
     assert dp.sh("ip", "netns", "exec", env.ns, "sysctl", "-n",
                  "net.ipv4.ip_nonlocal_bind").strip() == "1"
 

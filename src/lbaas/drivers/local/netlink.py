@@ -78,10 +78,14 @@ async def addresses(dev: str, ns: str | None = None) -> set[str]:
     return result
 
 
-async def set_addresses(dev: str, wanted: set[str], ns: str | None = None) -> None:
-    """Make the global addresses on ``dev`` exactly ``wanted`` (``addr/prefixlen``)."""
+async def set_addresses(dev: str, wanted: set[str], ns: str | None = None,
+                        keep: frozenset[str] = frozenset()) -> None:
+    """Make the global addresses on ``dev`` exactly ``wanted`` (``addr/prefixlen``), leaving
+    any address in ``keep`` (bare addresses, any prefix: another daemon manages them)."""
     have = await addresses(dev, ns)
     for extra in have - wanted:
+        if extra.split("/")[0] in keep:
+            continue
         await ip("addr", "del", extra, "dev", dev, ns=ns)
     for missing in sorted(wanted - have):
         extra_args = ["nodad"] if ":" in missing else []

@@ -111,11 +111,14 @@ class LocalNetwork:
                 await nl.delete_link(bridge)
 
     # amphora legs ------------------------------------------------------------------------------
-    async def plug_leg(self, ns: str, leg: str, subnet: SubnetInfo, addresses: list[str]) -> None:
-        """Make ``leg`` in ``ns`` a port of the subnet's bridge carrying exactly ``addresses``."""
+    async def plug_leg(self, ns: str, leg: str, subnet: SubnetInfo, addresses: list[str],
+                       keep: tuple[str, ...] = ()) -> None:
+        """Make ``leg`` in ``ns`` a port of the subnet's bridge carrying exactly ``addresses``
+        (plus any of ``keep`` already there)."""
         await self.ensure_subnet(subnet)
         await nl.ensure_veth(ns, leg, names.host_leg(ns, leg), names.bridge_name(subnet.network_id))
-        await nl.set_addresses(leg, {with_prefix(a, subnet.cidr) for a in addresses}, ns=ns)
+        await nl.set_addresses(leg, {with_prefix(a, subnet.cidr) for a in addresses}, ns=ns,
+                               keep=frozenset(str(ipaddress.ip_address(a)) for a in keep))
 
     async def plug_vip(self, spec: AmphoraSpec, compute: ComputeInfo) -> PlugInfo:
         if spec.vip is None:
@@ -123,10 +126,12 @@ class LocalNetwork:
         ns = compute.compute_id
         if not await nl.netns_exists(ns):
             raise DriverError(f"amphora namespace {ns} does not exist")
-        wanted = [spec.vip.address]
-        if spec.role in VIP_ROLES and spec.vip_address != spec.vip.address:
+        wanted, keep = [spec.vip.address], ()
+        if spec.role in VIP_ROLES:
             wanted.append(spec.vip_address)
-        await self.plug_leg(ns, names.VIP_LEG, spec.vip.subnet, wanted)
+        else:
+            keep = (spec.vip_address,)  # a retry must not take the VIP from keepalived
+        await self.plug_leg(ns, names.VIP_LEG, spec.vip.subnet, wanted, keep)
         if spec.vip.subnet.gateway_ip:
             await nl.ip(nl.family(spec.vip.subnet.cidr), "route", "replace", "default", "via",
                         spec.vip.subnet.gateway_ip, "dev", names.VIP_LEG, ns=ns)
