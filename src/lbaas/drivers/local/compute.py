@@ -67,7 +67,9 @@ class LocalCompute:
         mgmt_ip = spec.mgmt.address
         info = ComputeInfo(compute_id=ns, lb_network_ip=mgmt_ip)
         if not await nl.netns_exists(ns):
-            await nl.ip("netns", "add", ns)
+            rc, _, err = await nl.run(nl.IP, "netns", "add", ns, check=False)
+            if rc != 0 and not await nl.netns_exists(ns):  # (a concurrent retry made it)
+                raise DriverError(f"cannot create namespace {ns}: {err.strip()}")
         await nl.ip("link", "set", "dev", "lo", "up", ns=ns)
         # Backup amphorae bind the VIP before keepalived gives it to them.
         await nl.run(nl.IP, "netns", "exec", ns, "sysctl", "-qw",
@@ -83,6 +85,7 @@ class LocalCompute:
             path = tls / name
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
                          0o600 if name == "key.pem" else 0o644)
+            os.fchmod(fd, 0o600 if name == "key.pem" else 0o644)
             with os.fdopen(fd, "w") as fh:
                 fh.write(text)
         if not await self._agent_alive(ns, home):
