@@ -230,6 +230,10 @@ def test_agent_that_never_listens_is_reported(env: Env, dp: Any) -> None:
     with pytest.raises(DriverError, match="boom"):
         run(env.compute.create_amphora(env.spec()))
     assert time.monotonic() - started < 5  # an exited agent is reported at once
+    # A failed create leaves nothing the controller would have to find.
+    assert env.ns not in dp.sh("ip", "netns", "list")
+    assert names.host_leg(env.ns, "eth0") not in dp.sh("ip", "-o", "link")
+    assert not env.compute.amphora_dir(env.amphora_id).exists()
 
 
 def test_subnet_routes_and_overlap(env: Env, dp: Any) -> None:

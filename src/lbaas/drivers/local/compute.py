@@ -70,28 +70,39 @@ class LocalCompute:
             rc, _, err = await nl.run(nl.IP, "netns", "add", ns, check=False)
             if rc != 0 and not await nl.netns_exists(ns):  # (a concurrent retry made it)
                 raise DriverError(f"cannot create namespace {ns}: {err.strip()}")
-        await nl.ip("link", "set", "dev", "lo", "up", ns=ns)
-        # Backup amphorae bind the VIP before keepalived gives it to them.
-        await nl.run(nl.IP, "netns", "exec", ns, "sysctl", "-qw",
-                     "net.ipv4.ip_nonlocal_bind=1", "net.ipv6.ip_nonlocal_bind=1", check=False)
-        await self.network.plug_leg(ns, names.MGMT_LEG, spec.mgmt.subnet, [mgmt_ip])
-        home = self.amphora_dir(spec.amphora_id)
-        tls = home / "tls"
-        tls.mkdir(parents=True, exist_ok=True, mode=0o700)
-        (home / "agent").mkdir(exist_ok=True)
-        for name, text in (("ca.pem", spec.credentials.ca_pem),
-                           ("cert.pem", spec.credentials.cert_pem),
-                           ("key.pem", spec.credentials.key_pem)):
-            path = tls / name
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-                         0o600 if name == "key.pem" else 0o644)
-            os.fchmod(fd, 0o600 if name == "key.pem" else 0o644)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(text)
-        if not await self._agent_alive(ns, home):
-            self._start_agent(spec.amphora_id, ns, mgmt_ip, home)
-        await self._wait_listening(ns, mgmt_ip, home)
+        try:
+            await nl.ip("link", "set", "dev", "lo", "up", ns=ns)
+            # Backup amphorae bind the VIP before keepalived gives it to them.
+            await nl.run(nl.IP, "netns", "exec", ns, "sysctl", "-qw",
+                         "net.ipv4.ip_nonlocal_bind=1", "net.ipv6.ip_nonlocal_bind=1", check=False)
+            await self.network.plug_leg(ns, names.MGMT_LEG, spec.mgmt.subnet, [mgmt_ip])
+            home = self.amphora_dir(spec.amphora_id)
+            tls = home / "tls"
+            tls.mkdir(parents=True, exist_ok=True, mode=0o700)
+            (home / "agent").mkdir(exist_ok=True)
+            for name, text in (("ca.pem", spec.credentials.ca_pem),
+                               ("cert.pem", spec.credentials.cert_pem),
+                               ("key.pem", spec.credentials.key_pem)):
+                path = tls / name
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                             0o600 if name == "key.pem" else 0o644)
+                os.fchmod(fd, 0o600 if name == "key.pem" else 0o644)
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(text)
+            if not await self._agent_alive(ns, home):
+                self._start_agent(spec.amphora_id, ns, mgmt_ip, home)
+            await self._wait_listening(ns, mgmt_ip, home)
+        except BaseException:
+            # Leave nothing behind: the controller never learns a compute_id it could delete.
+            await asyncio.shield(self._rollback(ns))
+            raise
         return info
+
+    async def _rollback(self, ns: str) -> None:
+        try:
+            await self.delete_amphora(ns)
+        except Exception:  # the original error matters more
+            pass
 
     async def _agent_alive(self, ns: str, home: Path) -> bool:
         try:
