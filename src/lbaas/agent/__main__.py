@@ -1,0 +1,46 @@
+"""``python -m lbaas.agent``: the amphora agent (HTTPS API with client certificates).
+
+Example:
+  python -m lbaas.agent --base-dir /var/lib/lbaas-agent --listen 0.0.0.0:9443 \\
+      --ca-file ca.pem --cert-file server.pem --key-file server.key --amphora-id AMP_ID
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import sys
+from pathlib import Path
+
+from lbaas.agent.http import serve, server_ssl_context
+from lbaas.agent.service import Agent
+from lbaas.wire.agent_api import AGENT_PORT
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep:
+        return value, AGENT_PORT
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lbaas-agent", description=__doc__.splitlines()[0])
+    parser.add_argument("--base-dir", required=True, type=Path)
+    parser.add_argument("--listen", default=f"0.0.0.0:{AGENT_PORT}", type=_listen,
+                        help="HOST:PORT (default 0.0.0.0:%(default)s)")
+    parser.add_argument("--ca-file", required=True, help="CA that signs controller certificates")
+    parser.add_argument("--cert-file", required=True)
+    parser.add_argument("--key-file", required=True)
+    parser.add_argument("--amphora-id", default=socket.gethostname())
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    host, port = args.listen
+    ctx = server_ssl_context(args.ca_file, args.cert_file, args.key_file)
+    serve(Agent(args.base_dir.resolve(), args.amphora_id), host, port, ctx)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""The agent's HTTPS API: a bare ASGI app served by uvicorn with two-way TLS.
+
+Key choice: the TLS context requires a client certificate chaining to the controller's CA
+(``CERT_REQUIRED``, TLS >= 1.2), so an unauthenticated peer never reaches HTTP at all. Routing is
+four fixed paths; no framework is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import uvicorn
+
+from lbaas.agent.service import Agent, BundleRejected
+from lbaas.wire.agent_api import BUNDLE_PATH, INFO_PATH, STATS_PATH, STATUS_PATH, Bundle, WireError
+
+log = logging.getLogger("lbaas.agent.http")
+
+MAX_BODY = 32 * 1024 * 1024
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def server_ssl_context(ca_file: str, cert_file: str, key_file: str) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert_file, key_file)
+    ctx.load_verify_locations(cafile=ca_file)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+class AgentApp:
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            status, body = await self._handle(scope, receive)
+            data = json.dumps(body).encode()
+            await send({"type": "http.response.start", "status": status,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(data)).encode())]})
+            await send({"type": "http.response.body", "body": data})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.agent.startup()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.agent.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _handle(self, scope: Scope, receive: Receive) -> tuple[int, Any]:
+        method, path = scope["method"], scope["path"]
+        routes = {INFO_PATH: "GET", STATUS_PATH: "GET", STATS_PATH: "GET", BUNDLE_PATH: "PUT"}
+        if path not in routes:
+            return 404, {"error": "not found"}
+        if method != routes[path]:
+            return 405, {"error": f"use {routes[path]}"}
+        if path == INFO_PATH:
+            return 200, self.agent.info()
+        if path == STATUS_PATH:
+            return 200, self.agent.status()
+        if path == STATS_PATH:
+            return 200, await self.agent.stats()
+        try:
+            bundle = Bundle.from_json(json.loads(await _read_body(receive)))
+        except (ValueError, WireError) as exc:  # JSONDecodeError is a ValueError
+            return 400, {"error": f"invalid bundle: {exc}"}
+        try:
+            return 200, await self.agent.apply(bundle)
+        except BundleRejected as exc:
+            log.warning("bundle %s rejected: %s", bundle.digest, exc)
+            return 400, {"error": str(exc)}
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise WireError(f"body larger than {MAX_BODY} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def serve(agent: Agent, host: str, port: int, ctx: ssl.SSLContext) -> None:
+    """Run until SIGTERM/SIGINT; HAProxy is stopped on the way out (lifespan shutdown)."""
+    config = uvicorn.Config(
+        AgentApp(agent), host=host, port=port, lifespan="on", log_level="info",
+        access_log=False, timeout_graceful_shutdown=5,
+        ssl_context_factory=lambda _config, _default: ctx)
+    uvicorn.Server(config).run()

@@ -1,0 +1,162 @@
+"""What the agent does, without HTTP: apply a bundle, report status and statistics.
+
+Key choice: one lock serializes bundle applications. A bundle is staged and checked with
+``haproxy -c`` before anything changes; after the atomic swap it is applied by the cheapest safe
+means (start, runtime API, hitless reload). If HAProxy then refuses it, the previous version is
+put back so the files on disk always describe what serves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from lbaas.agent.haproxy import HAProxy, HAProxyError, cli, cli_ok
+from lbaas.agent.runtime_diff import runtime_plan
+from lbaas.agent.store import ConfigStore
+from lbaas.wire.agent_api import (
+    API_VERSION,
+    HAPROXY_CFG,
+    Applied,
+    ApplyResponse,
+    Bundle,
+    InfoResponse,
+    StatsResponse,
+    StatusResponse,
+)
+
+log = logging.getLogger("lbaas.agent")
+
+
+class BundleRejected(Exception):
+    """The bundle is invalid or HAProxy refused it; the previous config still serves."""
+
+
+class Agent:
+    def __init__(self, base_dir: Path, amphora_id: str) -> None:
+        self.amphora_id = amphora_id
+        self.store = ConfigStore(base_dir)
+        self.haproxy = HAProxy(self.store.conf, self.store.run)
+        self._lock = asyncio.Lock()
+
+    async def startup(self) -> None:
+        """Serve the last good config again, if there is one."""
+        if self.store.active_file(HAPROXY_CFG) is not None:
+            try:
+                await self.haproxy.start()
+            except HAProxyError as exc:
+                log.error("could not start haproxy with the last config: %s", exc)
+
+    async def shutdown(self) -> None:
+        async with self._lock:
+            await self.haproxy.stop()
+
+    def info(self) -> InfoResponse:
+        return InfoResponse(amphora_id=self.amphora_id, api_version=API_VERSION)
+
+    def status(self) -> StatusResponse:
+        return StatusResponse(digest=self.store.active_digest(),
+                              haproxy_running=self.haproxy.running,
+                              amphora_id=self.amphora_id)
+
+    async def apply(self, bundle: Bundle) -> ApplyResponse:
+        async with self._lock:
+            applied = await self._apply(bundle)
+            log.info("bundle %s applied: %s", bundle.digest, applied)
+            return ApplyResponse(digest=bundle.digest, applied=applied)
+
+    async def _apply(self, bundle: Bundle) -> Applied:
+        if bundle.digest == self.store.active_digest() and self.haproxy.running:
+            return "unchanged"
+        staging = self.store.stage(bundle)
+        try:
+            await self.haproxy.check(staging)
+        except HAProxyError as exc:
+            self.store.discard(staging)
+            raise BundleRejected(str(exc)) from exc
+        old_cfg = self.store.active_file(HAPROXY_CFG)
+        plan = None
+        if old_cfg is not None and self.haproxy.running:
+            plan = runtime_plan(old_cfg, bundle.files[HAPROXY_CFG])
+            if plan is not None and not self._same_other_files(bundle):
+                plan = None  # another file changed (a certificate...): HAProxy must re-read it
+        previous = self.store.activate(staging)
+        try:
+            if not self.haproxy.running:
+                await self.haproxy.start()
+                return "start"
+            if plan is not None and await self._runtime(plan):
+                return "runtime"
+            await self.haproxy.reload()
+            return "reload"
+        except HAProxyError as exc:
+            self.store.restore(previous)
+            if not self.haproxy.running and previous is not None:
+                await self._restart_previous()
+            raise BundleRejected(str(exc)) from exc
+
+    def _same_other_files(self, bundle: Bundle) -> bool:
+        active = self.store.conf.resolve()
+        names = {str(p.relative_to(active)) for p in active.rglob("*")
+                 if p.is_file() and not p.name.startswith(".")}
+        return names == set(bundle.files) and all(
+            self.store.active_file(name) == text
+            for name, text in bundle.files.items() if name != HAPROXY_CFG)
+
+    async def _runtime(self, plan: list[str]) -> bool:
+        """Run the commands; False (caller reloads) at the first one HAProxy refuses."""
+        sock = self.haproxy.stats_sock
+        for command in plan:
+            try:
+                if command.startswith("del server"):
+                    await self._del_server(command)
+                else:
+                    await cli_ok(sock, command)
+            except (TimeoutError, HAProxyError, OSError) as exc:
+                log.warning("runtime change refused, reloading instead: %s", exc)
+                return False
+        return True
+
+    async def _del_server(self, command: str) -> None:
+        # Connections closed by `shutdown sessions` take a moment to be released.
+        for _ in range(20):
+            try:
+                await cli_ok(self.haproxy.stats_sock, command)
+                return
+            except HAProxyError as exc:
+                last = exc
+            await asyncio.sleep(0.05)
+        raise last
+
+    async def _restart_previous(self) -> None:
+        try:
+            await self.haproxy.start()
+        except HAProxyError as exc:
+            log.error("previous config does not start either: %s", exc)
+
+    async def stats(self) -> StatsResponse:
+        if not self.haproxy.running:
+            return {}
+        text = await cli(self.haproxy.stats_sock, "show stat")
+        return parse_show_stat(text)
+
+
+def parse_show_stat(text: str) -> StatsResponse:
+    """``show stat`` CSV as {"pxname/svname": {field: int | str}}; empty fields dropped."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines or not lines[0].startswith("# "):
+        return {}
+    header = lines[0][2:].split(",")
+    result: dict[str, dict[str, Any]] = {}
+    for line in lines[1:]:
+        values = line.split(",")
+        row: dict[str, int | str] = {}
+        for key, value in zip(header, values, strict=False):
+            if not key or value == "":
+                continue
+            row[key] = int(value) if value.isdigit() else value
+        if "pxname" in row and "svname" in row:
+            result[f"{row['pxname']}/{row['svname']}"] = row
+    return result

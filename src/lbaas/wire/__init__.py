@@ -1,0 +1,1 @@
+"""Controller <-> amphora contracts (agent HTTP API), shared by the agent and its client."""

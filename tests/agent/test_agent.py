@@ -1,0 +1,168 @@
+"""The agent as the controller sees it: through AgentAmphoraDriver over two-way TLS, with real
+HAProxy serving traffic from a loopback frontend to HTTP backends started by the test."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+import pytest
+from agent_helpers import AgentProcess, free_port, get, haproxy_cfg, needs_haproxy, wait_for
+
+from lbaas.drivers.base import DriverError
+
+pytestmark = needs_haproxy
+
+
+def _bodies(port: int, n: int) -> Counter[str]:
+    return Counter(get(port)[0] for _ in range(n))
+
+
+def test_bundle_starts_haproxy_and_traffic_flows(agent: AgentProcess, backends: Any) -> None:
+    b1 = backends("member-a")
+    fe = free_port()
+    assert agent.call("status", agent.compute) == {
+        "digest": None, "haproxy_running": False, "amphora_id": "amp-test"}
+
+    assert agent.apply(haproxy_cfg(fe, [f"m1 127.0.0.1:{b1.port}"]), "d1") == "d1"
+
+    assert get(fe)[0] == "member-a"
+    status = agent.call("status", agent.compute)
+    assert status["digest"] == "d1" and status["haproxy_running"] is True
+    # Same digest again: nothing to do, same worker.
+    pid = agent.worker_pid()
+    assert agent.apply(haproxy_cfg(fe, [f"m1 127.0.0.1:{b1.port}"]), "d1") == "d1"
+    assert agent.worker_pid() == pid
+    stats = agent.call("stats", agent.compute)
+    assert stats["listener-1/FRONTEND"]["stot"] >= 1
+    assert stats["pool-1/m1"]["status"] == "no check"
+
+
+def test_bad_bundle_is_refused_and_old_config_keeps_serving(agent: AgentProcess,
+                                                            backends: Any) -> None:
+    b1 = backends("member-a")
+    fe = free_port()
+    agent.apply(haproxy_cfg(fe, [f"m1 127.0.0.1:{b1.port}"]), "good")
+
+    bad = haproxy_cfg(fe, [f"m1 127.0.0.1:{b1.port} wieght 3"])
+    with pytest.raises(DriverError) as err:
+        agent.apply(bad, "bad")
+
+    assert "wieght" in str(err.value) and "[ALERT]" in str(err.value)
+    assert agent.call("status", agent.compute)["digest"] == "good"
+    assert get(fe)[0] == "member-a"
+    assert "wieght" not in (agent.base / "conf" / "haproxy.cfg").read_text()
+
+
+def test_unsafe_paths_are_refused(agent: AgentProcess, backends: Any) -> None:
+    fe = free_port()
+    for path in ("../escape", "/etc/passwd", "a/../../b", "nul\x00byte", ".digest"):
+        with pytest.raises(DriverError, match="invalid bundle"):
+            agent.apply(haproxy_cfg(fe, []), "x", **{path: "data"})
+    assert not (agent.base.parent / "escape").exists()
+    assert agent.call("status", agent.compute)["digest"] is None
+
+
+def test_member_changes_use_runtime_api_without_new_worker(agent: AgentProcess,
+                                                            backends: Any) -> None:
+    a, b = backends("member-a"), backends("member-b")
+    fe = free_port()
+    m1, m2 = f"m1 127.0.0.1:{a.port}", f"m2 127.0.0.1:{b.port}"
+    assert agent.call("apply", agent.compute, {"files": {"haproxy.cfg": haproxy_cfg(fe, [m1])}},
+                      "v1") == "v1"
+    pid = agent.worker_pid()
+
+    def applied(cfg: str, digest: str) -> str:
+        result = agent.call("push", agent.compute, {"files": {"haproxy.cfg": cfg}}, digest)
+        assert result["digest"] == digest
+        return result["applied"]
+
+    # Add a member (with a health check, enabled at runtime).
+    assert applied(haproxy_cfg(fe, [m1, f"{m2} check inter 1s"]), "v2") == "runtime"
+    assert wait_for(lambda: set(_bodies(fe, 6)) == {"member-a", "member-b"})
+    # Weight change.
+    assert applied(haproxy_cfg(fe, [f"{m1} weight 3", f"{m2} check inter 1s"]), "v3") == "runtime"
+    assert agent.stats_cli("get weight pool-1/m1").startswith("3 (initial 1)")
+    assert "m1 127.0.0.1" in (agent.base / "conf" / "haproxy.cfg").read_text()
+    # Disable, then remove m1.
+    assert applied(haproxy_cfg(fe, [f"{m1} weight 3 disabled", f"{m2} check inter 1s"]),
+                   "v4") == "runtime"
+    assert _bodies(fe, 4) == Counter({"member-b": 4})
+    assert applied(haproxy_cfg(fe, [f"{m2} check inter 1s"]), "v5") == "runtime"
+    assert _bodies(fe, 4) == Counter({"member-b": 4})
+    assert "pool-1/m1" not in agent.call("stats", agent.compute)
+    assert f"127.0.0.1:{a.port}" not in (agent.base / "conf" / "haproxy.cfg").read_text()
+
+    assert agent.worker_pid() == pid
+    assert agent.call("status", agent.compute)["digest"] == "v5"
+    # A change outside server lines needs a reload: a new worker.
+    assert applied(haproxy_cfg(fe, [f"{m2} check inter 1s"], "http-response set-header X-G 6"),
+                   "v6") == "reload"
+    assert agent.worker_pid() != pid
+    assert get(fe)[1]["x-g"] == "6"
+
+
+def test_reload_keeps_serving(agent: AgentProcess, backends: Any) -> None:
+    a = backends("member-a")
+    fe = free_port()
+    agent.apply(haproxy_cfg(fe, [f"m1 127.0.0.1:{a.port}"]), "r0")
+    failures: list[str] = []
+    ok = [0]
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            try:
+                get(fe)
+                ok[0] += 1
+            except Exception as exc:
+                failures.append(repr(exc))
+
+    thread = threading.Thread(target=hammer)
+    thread.start()
+    try:
+        pids = set()
+        for i in range(1, 4):
+            cfg = haproxy_cfg(fe, [f"m1 127.0.0.1:{a.port}"], f"http-response set-header X-G {i}")
+            agent.apply(cfg, f"r{i}")
+            pids.add(agent.worker_pid())
+    finally:
+        stop.set()
+        thread.join()
+    assert failures == []
+    assert ok[0] > 20
+    assert len(pids) == 3
+    assert get(fe)[1]["x-g"] == "3"
+
+
+def test_restarted_agent_reports_digest_and_serves_last_config(agent: AgentProcess,
+                                                               backends: Any) -> None:
+    a = backends("member-a")
+    fe = free_port()
+    agent.apply(haproxy_cfg(fe, [f"m1 127.0.0.1:{a.port}"]), "keep-me")
+    agent.stop()
+    with pytest.raises(OSError):
+        get(fe, timeout=1)  # SIGTERM to the agent stopped HAProxy too
+
+    agent.start()
+
+    status = agent.call("status", agent.compute)
+    assert status == {"digest": "keep-me", "haproxy_running": True, "amphora_id": "amp-test"}
+    assert get(fe)[0] == "member-a"
+
+
+def test_refused_runtime_change_falls_back_to_reload(agent: AgentProcess, backends: Any) -> None:
+    # Dynamic servers in HAProxy 2.6 refuse the `cookie` keyword (used for session persistence).
+    a, b = backends("member-a"), backends("member-b")
+    fe = free_port()
+    m1, m2 = f"m1 127.0.0.1:{a.port} cookie m1", f"m2 127.0.0.1:{b.port} cookie m2"
+    agent.apply(haproxy_cfg(fe, [m1]), "c1")
+    pid = agent.worker_pid()
+
+    cfg = haproxy_cfg(fe, [m1, m2])
+    result = agent.call("push", agent.compute, {"files": {"haproxy.cfg": cfg}}, "c2")
+
+    assert result == {"digest": "c2", "applied": "reload"}
+    assert agent.worker_pid() != pid
+    assert set(_bodies(fe, 6)) == {"member-a", "member-b"}
