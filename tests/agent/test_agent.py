@@ -3,6 +3,7 @@ HAProxy serving traffic from a loopback frontend to HTTP backends started by the
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections import Counter
 from typing import Any
@@ -166,3 +167,59 @@ def test_refused_runtime_change_falls_back_to_reload(agent: AgentProcess, backen
     assert result == {"digest": "c2", "applied": "reload"}
     assert agent.worker_pid() != pid
     assert set(_bodies(fe, 6)) == {"member-a", "member-b"}
+
+
+def test_config_that_passes_check_but_cannot_bind_is_rolled_back(agent: AgentProcess,
+                                                                  backends: Any) -> None:
+    a = backends("member-a")
+    fe = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        # At first start: nothing served before, nothing served after.
+        with pytest.raises(DriverError, match=r"(?i)bind|address"):
+            agent.apply(haproxy_cfg(busy, [f"m1 127.0.0.1:{a.port}"]), "busy0")
+        assert agent.call("status", agent.compute)["digest"] is None
+
+        agent.apply(haproxy_cfg(fe, [f"m1 127.0.0.1:{a.port}"]), "ok")
+        # At reload: a second frontend on the busy port; the old config keeps serving.
+        cfg = haproxy_cfg(fe, [f"m1 127.0.0.1:{a.port}"]) + (
+            f"frontend listener-2\n    bind 127.0.0.1:{busy}\n    default_backend pool-1\n")
+        with pytest.raises(DriverError, match=r"(?i)bind|address") as err:
+            agent.apply(cfg, "busy1")
+        assert "listener-2" in str(err.value) and "listener-1" not in str(err.value)
+
+    assert agent.call("status", agent.compute) == {
+        "digest": "ok", "haproxy_running": True, "amphora_id": "amp-test"}
+    assert get(fe)[0] == "member-a"
+    assert "listener-2" not in (agent.base / "conf" / "haproxy.cfg").read_text()
+    # And the next good bundle still reloads fine.
+    cfg = haproxy_cfg(fe, [f"m1 127.0.0.1:{a.port}"], "http-response set-header X-G ok")
+    assert agent.call("push", agent.compute, {"files": {"haproxy.cfg": cfg}}, "ok2") == {
+        "digest": "ok2", "applied": "reload"}
+    assert get(fe)[1]["x-g"] == "ok"
+
+
+def test_killed_agent_takes_haproxy_down_and_restart_serves_again(agent: AgentProcess,
+                                                                   backends: Any) -> None:
+    a = backends("member-a")
+    fe = free_port()
+    agent.apply(haproxy_cfg(fe, [f"m1 127.0.0.1:{a.port}"]), "k1")
+    assert agent.proc is not None
+    agent.proc.kill()  # no SIGTERM handler runs: HAProxy goes down with its parent
+    agent.proc.wait()
+    assert wait_for(lambda: not _serves(fe))
+
+    agent.start()
+
+    assert agent.call("status", agent.compute)["digest"] == "k1"
+    assert get(fe)[0] == "member-a"
+
+
+def _serves(port: int) -> bool:
+    try:
+        get(port, timeout=0.5)
+    except OSError:
+        return False
+    return True

@@ -119,6 +119,7 @@ class HAProxy:
         self.kill_stale()
         for stale in (self.stats_sock, self.master_sock):
             stale.unlink(missing_ok=True)
+        mark = self._log_mark()
         logf = open(self.run_dir / "haproxy.log", "ab")
         try:
             self._proc = await asyncio.create_subprocess_exec(
@@ -131,12 +132,12 @@ class HAProxy:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.running:
-                raise HAProxyError(f"haproxy exited at start: {self._log_tail()}")
+                raise HAProxyError(f"haproxy exited at start: {self._log_tail(mark)}")
             with contextlib.suppress(OSError, TimeoutError):
                 if "Pid:" in await cli(self.stats_sock, "show info", timeout=1.0):
                     return
             await asyncio.sleep(0.05)
-        raise HAProxyError(f"haproxy did not answer on its stats socket: {self._log_tail()}")
+        raise HAProxyError(f"haproxy did not answer on its stats socket: {self._log_tail(mark)}")
 
     async def _show_proc(self) -> tuple[int, int, list[int]]:
         """(reloads, failed reloads, current worker pids) from the master CLI."""
@@ -158,23 +159,24 @@ class HAProxy:
         if not self.running or self._proc is None:
             raise HAProxyError("haproxy is not running")
         reloads, failed, before = await self._show_proc()
+        mark = self._log_mark()
         self._proc.send_signal(signal.SIGUSR2)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             await asyncio.sleep(0.05)
             if not self.running:
-                raise HAProxyError(f"haproxy exited during reload: {self._log_tail()}")
+                raise HAProxyError(f"haproxy exited during reload: {self._log_tail(mark)}")
             try:
                 now_reloads, now_failed, workers = await self._show_proc()
             except (TimeoutError, OSError, HAProxyError):
                 continue  # the master is re-executing itself
             if now_failed > failed:
-                raise HAProxyError(f"reload failed: {self._log_tail()}")
+                raise HAProxyError(f"reload failed: {self._log_tail(mark)}")
             new = [pid for pid in workers if pid not in before]
             if now_reloads > reloads and new:
                 await self._wait_stats_from(new[0], deadline)
                 return
-        raise HAProxyError(f"no new haproxy worker after reload: {self._log_tail()}")
+        raise HAProxyError(f"no new haproxy worker after reload: {self._log_tail(mark)}")
 
     async def _wait_stats_from(self, pid: int, deadline: float) -> None:
         # Later runtime commands must reach the new worker, not the one draining away.
@@ -198,9 +200,18 @@ class HAProxy:
             proc.kill()
             await proc.wait()
 
-    def _log_tail(self) -> str:
+    def _log_mark(self) -> int:
         try:
-            text = (self.run_dir / "haproxy.log").read_text(errors="replace")
+            return (self.run_dir / "haproxy.log").stat().st_size
+        except OSError:
+            return 0
+
+    def _log_tail(self, mark: int = 0) -> str:
+        """HAProxy's reason lines logged since ``mark`` (a size from ``_log_mark``)."""
+        try:
+            with open(self.run_dir / "haproxy.log", "rb") as f:
+                f.seek(mark)
+                text = f.read().decode(errors="replace")
         except OSError:
             return "(no log)"
         return reason_lines("\n".join(text.splitlines()[-20:]))

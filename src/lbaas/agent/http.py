@@ -15,6 +15,7 @@ from typing import Any
 
 import uvicorn
 
+from lbaas.agent.haproxy import HAProxyError
 from lbaas.agent.service import Agent, BundleRejected
 from lbaas.wire.agent_api import BUNDLE_PATH, INFO_PATH, STATS_PATH, STATUS_PATH, Bundle, WireError
 
@@ -73,7 +74,10 @@ class AgentApp:
         if path == STATUS_PATH:
             return 200, self.agent.status()
         if path == STATS_PATH:
-            return 200, await self.agent.stats()
+            try:
+                return 200, await self.agent.stats()
+            except (OSError, TimeoutError, HAProxyError) as exc:
+                return 503, {"error": f"haproxy stats unavailable: {exc}"}
         try:
             bundle = Bundle.from_json(json.loads(await _read_body(receive)))
         except (ValueError, WireError) as exc:  # JSONDecodeError is a ValueError

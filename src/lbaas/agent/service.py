@@ -70,7 +70,10 @@ class Agent:
     async def _apply(self, bundle: Bundle) -> Applied:
         if bundle.digest == self.store.active_digest() and self.haproxy.running:
             return "unchanged"
-        staging = self.store.stage(bundle)
+        try:
+            staging = self.store.stage(bundle)
+        except OSError as exc:
+            raise BundleRejected(f"cannot write the bundle: {exc}") from exc
         try:
             await self.haproxy.check(staging)
         except HAProxyError as exc:

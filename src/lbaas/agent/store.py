@@ -56,15 +56,16 @@ class ConfigStore:
         """Write the bundle into a fresh staging directory and return it."""
         staging = self.base / f"staging-{secrets.token_hex(4)}"
         staging.mkdir(mode=0o700)
-        for relpath, text in bundle.files.items():
-            path = staging / relpath
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-        fd = os.open(staging / DIGEST_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(bundle.digest + "\n")
+        try:
+            for relpath, text in [*bundle.files.items(), (DIGEST_FILE, bundle.digest + "\n")]:
+                path = staging / relpath
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(text)
+        except OSError:
+            self.discard(staging)
+            raise
         return staging
 
     def discard(self, staging: Path) -> None:
