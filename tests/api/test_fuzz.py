@@ -260,7 +260,7 @@ def describe(case: Any, resp: httpx.Response) -> str:
             f"request body: {text}\nresponse: {resp.text[:600]}")
 
 
-# 500s already reported to the owners of the code (see docs/compat/openapi-fuzz.md): a case
+# 500s already reported to the owners of the code (see docs/api-compat.md §3.4): a case
 # that hits one marks its test xfail (not strict, so the fix turns it green) instead of failing.
 KNOWN_SERVER_ERRORS: dict[str, str] = {}
 

@@ -66,6 +66,11 @@ def test_fully_populated_create_returns_the_whole_graph(api: Any) -> None:
     assert [r["type"] for r in policies[1]["rules"]] == ["PATH", "HEADER"]
     assert policies[1]["rules"][1]["invert"] is True
 
+    # upstream's *FullResponse types leave these unset, so they are absent (not null)
+    assert "loadbalancers" not in http and "loadbalancers" not in rr
+    assert "healthmonitor_id" not in rr and "pools" not in rr["healthmonitor"]
+    assert "healthmonitor" not in pools["api_pool"]
+
     active = api.wait_lb(lb["id"])
     assert sorted(x["id"] for x in active["listeners"]) == sorted(li["id"] for li in
                                                                    lb["listeners"])
@@ -115,3 +120,22 @@ def test_any_error_creates_nothing(api: Any, mutate: Any) -> None:
     # the VIP allocated for the failed attempt is free again
     code, body2 = api.post(LBS, full_body(api))
     assert code == 201, body2
+
+
+def test_graph_policies_name_pools_not_ids(api: Any) -> None:
+    body = full_body(api)
+    body["loadbalancer"]["listeners"][0]["l7policies"][1]["redirect_pool_id"] = \
+        "6d1cbd5e-2a2e-4c2d-9f1e-2b8d3d1f0a11"
+    code, answer = api.post(LBS, body)
+    assert code == 400 and "redirect_pool_id" in answer["faultstring"], answer
+
+
+def test_amphora_provider_checks_are_skipped_as_upstream(api: Any) -> None:
+    # Upstream's amphora driver only vets SOURCE_IP_PORT and L7-on-TCP on the single-object
+    # endpoints; a graph create carrying them is accepted.
+    body = full_body(api)
+    lb = body["loadbalancer"]
+    lb["pools"][0]["lb_algorithm"] = "SOURCE_IP_PORT"
+    lb["listeners"][1]["l7policies"] = [{"action": "REJECT"}]
+    code, answer = api.post(LBS, body)
+    assert code == 201, answer

@@ -4,9 +4,10 @@ Follows upstream's ``_graph_create``: every embedded pool is named; a pool carry
 name (and the two defaulted booleans) is a definition, a bare ``{"name": ...}`` a reference; all
 definitions are created before the listeners that use them. Each object goes through the same
 ``prepare_*``/``insert_*`` functions as its own endpoint, inside the load balancer's create
-transaction, so any error leaves nothing behind. This module registers itself in
-``loadbalancers.GRAPH_HOOK`` (the listener module imports the load balancer module, so the load
-balancer module cannot import this one).
+transaction, so any error leaves nothing behind. As upstream, the graph path skips the L7
+policy/rule quotas, the provider's per-object 501 checks and the member subnet lookup. This
+module registers itself in ``loadbalancers.GRAPH_HOOK`` (the listener module imports the load
+balancer module, so the load balancer module cannot import this one).
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ POOL = GraphPool((
     Field("members", ListOf(MEMBER)),
     Field("healthmonitor", HEALTH_MONITOR),
 ), name="pool")
-POLICY = Object((*_without(l7policies.FIELDS, "listener_id", "project_id"),
+POLICY = Object((*_without(l7policies.FIELDS, "listener_id", "project_id", "redirect_pool_id"),
                  Field("redirect_pool", POOL)), name="l7policies")
 LISTENER = Object((*_without(listeners.FIELDS, "loadbalancer_id", "project_id"),
                    Field("default_pool", POOL), Field("l7policies", ListOf(POLICY))),
@@ -116,7 +117,6 @@ def _create_pool(conn: Connection, req: ApiRequest, lb: Row[Any], body: dict[str
             raise ValidationFailure(f"Pool definition for '{body['name']}' missing required "
                                     f"attribute: {attr}")
     values = pools.prepare_pool(conn, req, lb, body, now)
-    pools.check_pool_provider(lb, values)
     pools.insert_pool(conn, values, body.get("tags"))
     monitor = body.get("healthmonitor")
     if monitor is not None:
@@ -126,11 +126,11 @@ def _create_pool(conn: Connection, req: ApiRequest, lb: Row[Any], body: dict[str
                                  monitor.get("tags"))
     member_bodies = body.get("members") or []
     common.check_quota(conn, req, lb.project_id, "member", len(member_bodies))
-    members.check_member_provider(lb, values["protocol"], [m["address"] for m in member_bodies])
     for i, member in enumerate(member_bodies):
         # a microsecond apart so listing keeps the request's order
         row = members.prepare_member(conn, req, lb, values["id"], member,
-                                     now + timedelta(microseconds=i), monitor is not None)
+                                     now + timedelta(microseconds=i), monitor is not None,
+                                     check_subnet=False)
         members.insert_member(conn, row, member.get("tags"))
     return str(values["id"])
 
@@ -145,22 +145,20 @@ def _create_listener(conn: Connection, req: ApiRequest, lb: Row[Any], body: dict
     values = listeners.prepare_listener(conn, req, lb, body, now)
     listeners.insert_listener(conn, values, body.get("tags"))
     listener = conn.execute(select(t.listener).where(t.listener.c.id == values["id"])).one()
-    common.check_quota(conn, req, lb.project_id, "l7policy", len(policy_bodies))
     for i, policy in enumerate(policy_bodies):
         policy = dict(policy)
         redirect_pool = policy.pop("redirect_pool", None)
         if redirect_pool is not None:
             policy["redirect_pool_id"] = pool_ids[redirect_pool["name"]]
         policy_values = l7policies.prepare_policy(conn, listener, policy)
-        l7policies.check_provider(lb, listener)
+        policy_id = common.new_id()
         rule_bodies = policy.get("rules") or []
         if len(rule_bodies) > c.MAX_L7_RULES_PER_POLICY:
-            raise Conflict("Too many rules on L7 policy")
-        common.check_quota(conn, req, lb.project_id, "l7rule", len(rule_bodies))
+            raise Conflict(f"Too many rules on L7 policy {policy_id}")
         rules = [{"values": l7rules.prepare_rule(r), "tags": r.get("tags")} for r in rule_bodies]
         l7policies.insert_policy(conn, policy_values, listener.id, lb.project_id,
                                  now + timedelta(microseconds=i), policy.get("position"),
-                                 policy.get("tags"), rules)
+                                 policy.get("tags"), rules, policy_id)
 
 
 def create_graph(conn: Connection, req: ApiRequest, lb_id: str, project_id: str,
@@ -181,17 +179,23 @@ def create_graph(conn: Connection, req: ApiRequest, lb_id: str, project_id: str,
 
 def _full_pool(conn: Connection, row: Row[Any]) -> dict[str, Any]:
     view = pools.render_pool(conn, row)
+    # upstream's PoolFullResponse leaves these unset, so they are not rendered at all
+    view.pop("loadbalancers", None)
+    view.pop("healthmonitor_id", None)
     member_rows = list(conn.execute(select(t.member).where(t.member.c.pool_id == row.id)
                                     .order_by(t.member.c.created_at, t.member.c.id)))
     view["members"] = members.render_many(conn, member_rows)
     hm = conn.execute(select(t.health_monitor).where(t.health_monitor.c.pool_id == row.id)) \
         .first()
-    view["healthmonitor"] = healthmonitors.render(hm, tags_for(conn, hm.id)) if hm else None
+    if hm is not None:
+        view["healthmonitor"] = healthmonitors.render(hm, tags_for(conn, hm.id))
+        view["healthmonitor"].pop("pools", None)
     return view
 
 
 def _full_listener(conn: Connection, row: Row[Any]) -> dict[str, Any]:
     view = listeners.render_many(conn, [row])[0]
+    view.pop("loadbalancers", None)
     policy_rows = list(conn.execute(select(t.l7policy).where(t.l7policy.c.listener_id == row.id)
                                     .order_by(t.l7policy.c.position)))
     policies = l7policies.render_many(conn, policy_rows)

@@ -132,23 +132,24 @@ def _flavor_allows_sriov(conn: Connection, lb: Row[Any]) -> bool:
 
 
 def validate_new_member(conn: Connection, req: ApiRequest, lb: Row[Any],
-                        body: dict[str, Any]) -> None:
+                        body: dict[str, Any], check_subnet: bool = True) -> None:
     """The checks a member being created must pass (single, batch and graph create)."""
     check_not_reserved(req, body["address"])
     subnet_id = body.get("subnet_id")
-    if subnet_id and ipam.get_subnet(conn, subnet_id) is None:
+    if check_subnet and subnet_id and ipam.get_subnet(conn, subnet_id) is None:
         raise BadRequest(f"Subnet {subnet_id} not found.")
     if body.get("request_sriov") and not _flavor_allows_sriov(conn, lb):
         raise BadRequest("The load balancer flavor does not allow SR-IOV member ports.")
 
 
 def prepare_member(conn: Connection, req: ApiRequest, lb: Row[Any], pool_id: str,
-                   body: dict[str, Any], now: Any, has_monitor: bool | None = None) \
-        -> dict[str, Any]:
+                   body: dict[str, Any], now: Any, has_monitor: bool | None = None,
+                   check_subnet: bool = True) -> dict[str, Any]:
     """Validate a parsed create body; return the row's values (PENDING_CREATE).
 
-    ``has_monitor`` None means "look it up" (the pool exists already)."""
-    validate_new_member(conn, req, lb, body)
+    ``has_monitor`` None means "look it up" (the pool exists already); the graph create skips
+    the subnet lookup as upstream does."""
+    validate_new_member(conn, req, lb, body, check_subnet)
     if has_monitor is None:
         has_monitor = conn.execute(select(t.health_monitor.c.id).where(
             t.health_monitor.c.pool_id == pool_id)).first() is not None
