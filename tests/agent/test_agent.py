@@ -3,6 +3,8 @@ HAProxy serving traffic from a loopback frontend to HTTP backends started by the
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import threading
 from collections import Counter
@@ -223,3 +225,17 @@ def _serves(port: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def test_haproxy_that_dies_is_restarted_with_the_active_config(agent: AgentProcess,
+                                                               backends: Any) -> None:
+    a = backends("member-a")
+    fe = free_port()
+    agent.apply(haproxy_cfg(fe, [f"m1 127.0.0.1:{a.port}"]), "w1")
+    master = int((agent.base / "run" / "haproxy.pid").read_text().split()[0])
+    os.kill(master, signal.SIGKILL)
+
+    assert wait_for(lambda: int((agent.base / "run" / "haproxy.pid").read_text()) != master)
+    assert wait_for(lambda: get(fe)[0] == "member-a")
+    assert agent.call("status", agent.compute) == {
+        "digest": "w1", "haproxy_running": True, "amphora_id": "amp-test"}

@@ -40,18 +40,40 @@ class Agent:
         self.store = ConfigStore(base_dir)
         self.haproxy = HAProxy(self.store.conf, self.store.run)
         self._lock = asyncio.Lock()
+        self._watchdog: asyncio.Task[None] | None = None
 
     async def startup(self) -> None:
-        """Serve the last good config again, if there is one."""
-        if self.store.active_file(HAPROXY_CFG) is not None:
-            try:
-                await self.haproxy.start()
-            except HAProxyError as exc:
-                log.error("could not start haproxy with the last config: %s", exc)
+        """Serve the last good config again, if there is one, and keep HAProxy up."""
+        async with self._lock:
+            await self._ensure_running()
+        self._watchdog = asyncio.create_task(self._watch())
 
     async def shutdown(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         async with self._lock:
             await self.haproxy.stop()
+
+    async def _ensure_running(self) -> bool:
+        if self.haproxy.running or self.store.active_file(HAPROXY_CFG) is None:
+            return True
+        try:
+            await self.haproxy.start()
+        except HAProxyError as exc:
+            log.error("could not start haproxy with the active config: %s", exc)
+            return False
+        return True
+
+    async def _watch(self, period: float = 1.0, max_backoff: float = 30.0) -> None:
+        """Restart HAProxy if it dies on its own (a crash, an OOM kill), backing off on failure."""
+        delay = period
+        while True:
+            await asyncio.sleep(delay)
+            async with self._lock:
+                if not self.haproxy.running and self.store.active_file(HAPROXY_CFG) is not None:
+                    log.warning("haproxy is not running; starting it with the active config")
+                ok = await self._ensure_running()
+            delay = period if ok else min(delay * 2, max_backoff)
 
     def info(self) -> InfoResponse:
         return InfoResponse(amphora_id=self.amphora_id, api_version=API_VERSION)
