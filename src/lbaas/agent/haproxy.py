@@ -27,15 +27,22 @@ _CLI_OK = ("", "New server registered.", "Server deleted.")
 _PROC_MASTER = re.compile(r"^(\d+)\s+master\s+(\d+)\s+\[failed:\s*(\d+)\]", re.M)
 
 
+_PR_SET_PDEATHSIG = 1
+try:
+    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
+except OSError:
+    _LIBC = None
+
+
 class HAProxyError(Exception):
     """HAProxy refused a config, a command or did not come up; the text is safe to show."""
 
 
 def _die_with_parent() -> None:
     # If the agent is killed outright, HAProxy must not keep serving a config nobody manages.
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    # Runs between fork and exec: only a call into the already loaded libc.
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 async def cli(sock: Path, command: str, timeout: float = 5.0) -> str:
@@ -137,6 +144,7 @@ class HAProxy:
                 if "Pid:" in await cli(self.stats_sock, "show info", timeout=1.0):
                     return
             await asyncio.sleep(0.05)
+        await self.stop()
         raise HAProxyError(f"haproxy did not answer on its stats socket: {self._log_tail(mark)}")
 
     async def _show_proc(self) -> tuple[int, int, list[int]]:
@@ -185,9 +193,6 @@ class HAProxy:
                 if f"\nPid: {pid}\n" in await cli(self.stats_sock, "show info", timeout=1.0):
                     return
             await asyncio.sleep(0.05)
-
-    async def worker_pids(self) -> list[int]:
-        return (await self._show_proc())[2] if self.running else []
 
     async def stop(self, timeout: float = 10.0) -> None:
         proc, self._proc = self._proc, None
