@@ -23,7 +23,7 @@ from lbaas.drivers.base import (
     SubnetPlug,
 )
 from lbaas.drivers.local import names
-from lbaas.drivers.local.compute import LocalCompute
+from lbaas.drivers.local.compute import DEFAULT_AGENT_ARGV, LocalCompute
 from lbaas.drivers.local.network import LocalNetwork
 from lbaas.main.backend import create_backend_netns, remove_backend_netns
 
@@ -222,6 +222,27 @@ def test_ipv6_vip_subnet(env: Env, dp: Any) -> None:
     probe = dp.sh(sys.executable, "-c", "import socket; s = socket.socket(socket.AF_INET6); "
                   f"s.settimeout(3); print(s.connect_ex(('{vip}', 1)))")
     assert probe.strip() == "111"  # refused by the amphora's kernel: the VIP is reachable
+
+
+def test_real_agent_answers_over_mutual_tls(env: Env, dp: Any, tmp_path: Path) -> None:
+    ca_mod = pytest.importorskip("lbaas.certs.ca")
+    client_mod = pytest.importorskip("lbaas.drivers.agent_client")
+    ca = ca_mod.CertificateAuthority.load_or_create(tmp_path / "ca")
+    client = ca.ensure_client_files("controller", tmp_path / "client")
+    cert, key = ca.issue_server(env.amphora_id, dp.host(env.mgmt, 10))
+    spec = AmphoraSpec(**{**env.spec().__dict__,
+                          "credentials": AgentCredentials(ca.ca_pem, cert, key)})
+    env.compute.agent_argv = DEFAULT_AGENT_ARGV  # the real lbaas.agent
+
+    async def scenario() -> Any:
+        driver = client_mod.AgentAmphoraDriver(str(client.ca_file), str(client.cert_file),
+                                               str(client.key_file))
+        try:
+            return await driver.info(await env.compute.create_amphora(spec))
+        finally:
+            await driver.aclose()
+
+    assert run(scenario())["amphora_id"] == env.amphora_id
 
 
 def test_agent_that_never_listens_is_reported(env: Env, dp: Any) -> None:
