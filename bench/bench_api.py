@@ -53,8 +53,11 @@ def server_command(data_dir: Path, port: int) -> list[str]:
     script = Path(sys.executable).with_name("lbaas")
     base = [str(script)] if script.exists() else [
         sys.executable, "-c", "import sys; from lbaas.main.cli import main; sys.exit(main())"]
-    return [*base, "serve", "--data-dir", str(data_dir), "--port", str(port),
-            "--host", "127.0.0.1", "--auth-strategy", "noauth"]
+    # The fake drivers always: "auto" would pick the local data plane when run as root.
+    config = data_dir / "bench.toml"
+    config.write_text('[controller]\ndrivers = "fake"\n')
+    return [*base, "serve", "--config", str(config), "--data-dir", str(data_dir),
+            "--port", str(port), "--host", "127.0.0.1", "--auth-strategy", "noauth"]
 
 
 @contextmanager
@@ -106,6 +109,12 @@ def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     # after "pid (comm)": state is fields[0]; utime and stime are stat fields 14 and 15
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent not idle (nor in iowait) since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(values[:8]) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
 
 
 # ---- building the fleet ---------------------------------------------------------------------
@@ -229,10 +238,11 @@ async def _worker(port: int, request: bytes, stop_at: float, measure_from: float
         writer.close()
 
 
-async def _sample_cpu(pid: int, at: list[float], out: list[float]) -> None:
+async def _sample_cpu(pid: int, at: list[float], out: list[tuple[float, float, float]]) -> None:
+    """(server, this generator, whole machine) busy CPU seconds at each moment of ``at``."""
     for moment in at:
         await asyncio.sleep(max(0.0, moment - time.perf_counter()))
-        out.append(cpu_seconds(pid))
+        out.append((cpu_seconds(pid), time.process_time(), machine_busy_seconds()))
 
 
 async def _load(port: int, path: str, concurrency: int, warmup: float, duration: float,
@@ -243,13 +253,14 @@ async def _load(port: int, path: str, concurrency: int, warmup: float, duration:
     measure_from, stop_at = now + warmup, now + warmup + duration
     latencies: list[float] = []
     errors: list[str] = []
-    cpu: list[float] = []
+    cpu: list[tuple[float, float, float]] = []
     await asyncio.gather(
         _sample_cpu(server_pid, [measure_from, stop_at], cpu),
         *(_worker(port, request, stop_at, measure_from, latencies, errors)
           for _ in range(concurrency)))
     return {"latencies": latencies, "errors": errors[:5], "error_count": len(errors),
-            "server_cpu_s": cpu[1] - cpu[0]}
+            "server_cpu_s": cpu[1][0] - cpu[0][0], "generator_cpu_s": cpu[1][1] - cpu[0][1],
+            "machine_cpu_s": cpu[1][2] - cpu[0][2]}
 
 
 def load_main(args: argparse.Namespace) -> int:
@@ -272,6 +283,13 @@ class LoadResult:
     p99_ms: float
     cpu_ms_per_request: float
     errors: int
+    server_cores: float  # CPU the server used, in cores (1.0 = one core all the time)
+    generator_cores: float
+    other_cores: float  # everything else on the machine during the window
+
+
+def machine_cores() -> int:
+    return os.cpu_count() or 1
 
 
 def run_load(proc: subprocess.Popen[bytes], port: int, args: argparse.Namespace) -> LoadResult:
@@ -294,7 +312,11 @@ def run_load(proc: subprocess.Popen[bytes], port: int, args: argparse.Namespace)
     return LoadResult(
         requests=n, rps=n / args.duration, p50_ms=lat[n // 2] * 1000,
         p99_ms=lat[min(n - 1, int(n * 0.99))] * 1000,
-        cpu_ms_per_request=data["server_cpu_s"] * 1000 / n, errors=data["error_count"])
+        cpu_ms_per_request=data["server_cpu_s"] * 1000 / n, errors=data["error_count"],
+        server_cores=data["server_cpu_s"] / args.duration,
+        generator_cores=data["generator_cpu_s"] / args.duration,
+        other_cores=max(0.0, data["machine_cpu_s"] - data["server_cpu_s"]
+                        - data["generator_cpu_s"]) / args.duration)
 
 
 # ---- report -----------------------------------------------------------------------------------
@@ -311,6 +333,9 @@ def report(fleet: Fleet, load: LoadResult, args: argparse.Namespace) -> dict[str
          f"{load.rps:.1f} req/s over {load.requests} requests, {load.errors} errors"),
         ("  latency p50 / p99", f"{load.p50_ms:.2f} ms / {load.p99_ms:.2f} ms"),
         ("  server CPU per request", f"{load.cpu_ms_per_request:.2f} ms"),
+        (f"  CPU used (of {machine_cores()} cores)",
+         f"server {load.server_cores:.2f}, load generator {load.generator_cores:.2f}, "
+         f"other processes {load.other_cores:.2f}"),
         ("  vs target >= 500 req/s", f"x{load.rps / TARGET_RPS:.2f}"),
         ("  vs upstream ~25 req/s", f"x{load.rps / UPSTREAM_RPS:.1f} faster"),
         ("  CPU vs upstream ~55 ms", f"x{UPSTREAM_CPU_MS / load.cpu_ms_per_request:.1f} less"),
@@ -332,6 +357,8 @@ def report(fleet: Fleet, load: LoadResult, args: argparse.Namespace) -> dict[str
     return {"lbs": fleet.lbs, "created": fleet.created, "skipped": fleet.skipped,
             "rps": load.rps, "p50_ms": load.p50_ms, "p99_ms": load.p99_ms,
             "cpu_ms_per_request": load.cpu_ms_per_request, "errors": load.errors,
+            "server_cores": load.server_cores, "generator_cores": load.generator_cores,
+            "other_cores": load.other_cores,
             "post_active_median_ms": active, **verdict}
 
 

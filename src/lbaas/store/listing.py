@@ -177,7 +177,7 @@ def _select_in(conn: Connection, table: Table, columns: tuple[str, ...], key: st
     cursor = conn.connection.cursor()
     try:
         cursor.execute(sql, tuple(values))
-        return list(cursor.fetchall())
+        return cursor.fetchall()
     finally:
         cursor.close()
 
