@@ -6,11 +6,14 @@ import asyncio
 import http.client
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -188,3 +191,100 @@ def test_lbaas_backend_outside_allocation_pool_is_allowed(site: dict[str, Any],
     proc.send_signal(signal.SIGINT)
     assert proc.wait(10) == 0
     assert names.backend_netns(address) not in dp.sh("ip", "netns", "list")
+
+
+# --- demo backends behind a real amphora (root, haproxy) --------------------------------------
+
+def _cfg(vip: str, backends: list[str]) -> str:
+    servers = [f"    server m{i} {ip}:8080 check inter 200ms fall 1 rise 1"
+               for i, ip in enumerate(backends)]
+    return "\n".join([
+        "global", '    stats socket "${LBAAS_RUN_DIR}/haproxy.sock" mode 600 level admin '
+        "expose-fd listeners", "    maxconn 2000",
+        "defaults", "    mode http", "    timeout connect 2s", "    timeout client 10s",
+        "    timeout server 10s",
+        "frontend listener-1", f"    bind {vip}:80", "    default_backend pool-1",
+        "backend pool-1", "    balance roundrobin", "    option httpchk GET /healthcheck",
+        *servers, ""])
+
+
+def test_demo_backends_behind_an_amphora(dp: Any, tmp_path: Path) -> None:
+    if shutil.which("haproxy") is None:
+        pytest.skip("needs haproxy")
+    from lbaas.certs.ca import CertificateAuthority
+    from lbaas.drivers.agent_client import AgentAmphoraDriver
+    from lbaas.drivers.base import AgentCredentials, AmphoraSpec, SubnetPlug
+    from lbaas.drivers.local.compute import LocalCompute
+    from lbaas.main.backend import create_backend_netns
+
+    mgmt, vip_net, member = dp.make_subnet(), dp.make_subnet(), dp.make_subnet()
+    network = LocalNetwork(tmp_path / "net")
+    short = Path(tempfile.mkdtemp(prefix="lbdp"))  # HAProxy's socket path limit (97)
+    compute = LocalCompute(short, network)
+    amp_id = str(uuid.uuid4())
+    ns = names.amphora_netns(amp_id)
+    backends = [dp.host(member, 30), dp.host(member, 31)]
+    ca = CertificateAuthority.load_or_create(tmp_path / "ca")
+    client = ca.ensure_client_files("controller", tmp_path / "client")
+    cert, key = ca.issue_server(amp_id, dp.host(mgmt, 10))
+    vip = dp.host(vip_net, 100)
+    spec = AmphoraSpec(amp_id, str(uuid.uuid4()), "STANDALONE", None, vip, vip_net.subnet_id,
+                       vip_net.network_id, SubnetPlug(mgmt, dp.host(mgmt, 10)),
+                       SubnetPlug(vip_net, dp.host(vip_net, 11)),
+                       AgentCredentials(ca.ca_pem, cert, key))
+    before = dp.host_state()
+    servers: list[subprocess.Popen[bytes]] = []
+
+    async def build() -> None:
+        info = await compute.create_amphora(spec)
+        await network.plug_vip(spec, info)
+        await network.plug_subnets(info, [SubnetPlug(member, dp.host(member, 20))])
+        for ip in backends:
+            bns = await create_backend_netns(network, member, ip)
+            servers.append(subprocess.Popen(
+                ["ip", "netns", "exec", bns, sys.executable, "-m", "lbaas.demo.backend_server",
+                 "--address", ip, "--port", "8080"], stdout=subprocess.DEVNULL))
+        driver = AgentAmphoraDriver(str(client.ca_file), str(client.cert_file),
+                                    str(client.key_file))
+        try:
+            assert await driver.apply(info, {"files": {"haproxy.cfg": _cfg(vip, backends)}},
+                                      "d1") == "d1"
+        finally:
+            await driver.aclose()
+
+    def bodies(n: int) -> set[str]:
+        return {dp.fetch_in_netns(None, f"http://{vip}/") for _ in range(n)}
+
+    try:
+        asyncio.run(build())
+        want = {f"200 backend {ip}\n" for ip in backends}
+        assert _until(lambda: bodies(4) == want), bodies(4)  # round robin over both
+        # The demo backend's health toggle takes it out of the pool, and back.
+        assert dp.sh("ip", "netns", "exec", ns, sys.executable, "-c",
+                     "import urllib.request as u; print(u.urlopen(u.Request("
+                     f"'http://{backends[0]}:8080/healthcheck/down', method='POST')).status)"
+                     ).strip() == "200"
+        assert _until(lambda: bodies(4) == {f"200 backend {backends[1]}\n"}), bodies(4)
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(5)
+        for ip in backends:
+            asyncio.run(remove_backend_netns(ip))
+        asyncio.run(compute.delete_amphora(ns))
+        for subnet in (mgmt, vip_net, member):
+            asyncio.run(network.remove_subnet(subnet))
+        shutil.rmtree(short, ignore_errors=True)
+    ours = {ns, *(names.bridge_name(s.network_id) for s in (mgmt, vip_net, member)),
+            *(names.backend_netns(ip) for ip in backends),
+            *(names.backend_host_leg(ip) for ip in backends)}
+    dp.assert_no_leftovers(before, ours, [mgmt.cidr, vip_net.cidr, member.cidr])
+
+
+def _until(check: Any, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True

@@ -4,8 +4,10 @@ management, VIP and member legs; reachability from the host and to a backend; fu
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -42,7 +44,8 @@ class Env:
         self.dp = dp
         self.mgmt, self.vip, self.member = (dp.make_subnet() for _ in range(3))
         self.network = LocalNetwork(tmp / "net")
-        self.compute = LocalCompute(tmp / "amps", self.network, agent_argv=FAKE_AGENT)
+        self.compute = LocalCompute(Path(tempfile.mkdtemp(prefix="lbdp")), self.network,
+                                    agent_argv=FAKE_AGENT)  # short: HAProxy socket path limit
         self.amphora_id = str(uuid.uuid4())
         self.ns = names.amphora_netns(self.amphora_id)
         self.backends: list[str] = []
@@ -76,6 +79,7 @@ class Env:
             run(self.compute.delete_amphora(ns))
         for subnet in self.subnets:
             run(self.network.remove_subnet(subnet))
+        shutil.rmtree(self.compute.base_dir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -243,6 +247,11 @@ def test_real_agent_answers_over_mutual_tls(env: Env, dp: Any, tmp_path: Path) -
             await driver.aclose()
 
     assert run(scenario())["amphora_id"] == env.amphora_id
+
+
+def test_base_dir_too_long_for_haproxy_socket_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="too long"):
+        LocalCompute(tmp_path / ("d" * 60), LocalNetwork(tmp_path / "net"))
 
 
 def test_agent_that_never_listens_is_reported(env: Env, dp: Any) -> None:

@@ -24,6 +24,9 @@ from lbaas.drivers.local import netlink as nl
 from lbaas.drivers.local.network import LocalNetwork
 
 AGENT_PORT = 9443
+# HAProxy refuses unix socket paths over 97 bytes; the agent keeps its runtime socket here.
+AGENT_SOCKET = "agent/run/haproxy.sock"
+MAX_SOCKET_PATH = 97
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 
@@ -52,7 +55,11 @@ class LocalCompute:
         """``agent_argv`` is a template; ``{mgmt_ip}``, ``{port}``, ``{listen}``,
         ``{agent_dir}``, ``{ca_file}``, ``{cert_file}``, ``{key_file}``, ``{amphora_id}`` are
         filled in per amphora."""
-        self.base_dir = Path(base_dir)
+        self.base_dir = Path(base_dir).absolute()
+        longest = self.base_dir / ("x" * 36) / AGENT_SOCKET
+        if len(str(longest)) > MAX_SOCKET_PATH:
+            raise ValueError(f"base_dir {self.base_dir} is too long: HAProxy's runtime socket "
+                             f"{longest} would exceed {MAX_SOCKET_PATH} characters")
         self.network = network
         self.agent_argv = agent_argv or DEFAULT_AGENT_ARGV
         self._children: dict[str, subprocess.Popen[bytes]] = {}
