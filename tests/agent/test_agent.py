@@ -3,6 +3,7 @@ HAProxy serving traffic from a loopback frontend to HTTP backends started by the
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -239,3 +240,32 @@ def test_haproxy_that_dies_is_restarted_with_the_active_config(agent: AgentProce
     assert wait_for(lambda: get(fe)[0] == "member-a")
     assert agent.call("status", agent.compute) == {
         "digest": "w1", "haproxy_running": True, "amphora_id": "amp-test"}
+
+
+def test_bundle_files_are_found_through_conf_dir_and_a_change_reloads(agent: AgentProcess) -> None:
+    fe = free_port()
+    cfg = haproxy_cfg(fe, [], 'errorfile 503 "${LBAAS_CONF_DIR}/errors/503.http"')
+
+    def page(text: str) -> str:
+        return (f"HTTP/1.0 503 Service Unavailable\r\nContent-Length: {len(text)}\r\n"
+                f"Content-Type: text/plain\r\n\r\n{text}")
+
+    assert agent.call("push", agent.compute, {"files": {
+        "haproxy.cfg": cfg, "errors/503.http": page("sorry-1")}}, "e1")["applied"] == "start"
+    assert _status_body(fe) == (503, "sorry-1")
+
+    result = agent.call("push", agent.compute, {"files": {
+        "haproxy.cfg": cfg, "errors/503.http": page("sorry-2")}}, "e2")
+
+    assert result == {"digest": "e2", "applied": "reload"}
+    assert _status_body(fe) == (503, "sorry-2")
+
+
+def _status_body(port: int) -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3)
+    try:
+        conn.request("GET", "/")
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode()
+    finally:
+        conn.close()
