@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ssl
+import time
 from pathlib import Path
 
 import httpx
 import pytest
-from agent_helpers import AgentProcess, Pki, needs_haproxy
+from agent_helpers import AgentProcess, Pki, free_port, needs_haproxy
 
 from lbaas.certs import CertificateAuthority
-
-pytestmark = needs_haproxy
+from lbaas.drivers.agent_client import AgentAmphoraDriver
+from lbaas.drivers.base import ComputeInfo, DriverError
 
 
 def _client(pki: Pki, tmp: Path, cert_key: tuple[str, str] | None) -> httpx.Client:
@@ -29,6 +31,7 @@ def _info(agent: AgentProcess, client: httpx.Client) -> httpx.Response:
         return client.get(f"https://127.0.0.1:{agent.port}/v1/info")
 
 
+@needs_haproxy
 def test_valid_client_certificate_is_served(agent: AgentProcess, pki: Pki, tmp_path: Path) -> None:
     response = _info(agent, _client(pki, tmp_path, pki.ca.issue_client("controller", 1)))
     assert response.status_code == 200
@@ -39,6 +42,7 @@ def _other_ca(tmp: Path) -> CertificateAuthority:
     return CertificateAuthority.load_or_create(tmp / "other-ca")
 
 
+@needs_haproxy
 @pytest.mark.parametrize("case", ["none", "self-signed", "other-ca", "expired", "server-cert"])
 def test_client_without_acceptable_certificate_is_refused(agent: AgentProcess, pki: Pki,
                                                            tmp_path: Path, case: str) -> None:
@@ -61,3 +65,21 @@ def test_client_without_acceptable_certificate_is_refused(agent: AgentProcess, p
 
     # The refusal did not take the agent down.
     assert _info(agent, _client(pki, tmp_path, pki.ca.issue_client("c", 1))).status_code == 200
+
+
+def test_driver_reports_an_unreachable_agent(pki: Pki, tmp_path: Path) -> None:
+    async def run() -> None:
+        driver = AgentAmphoraDriver(str(pki.ca_file), str(pki.client_cert), str(pki.client_key),
+                                    port=free_port(), timeout=2)
+        compute = ComputeInfo(compute_id="amp-gone", lb_network_ip="127.0.0.1")
+        try:
+            with pytest.raises(DriverError, match="amp-gone unreachable"):
+                await driver.apply(compute, {"files": {"haproxy.cfg": ""}}, "d")
+            with pytest.raises(DriverError, match=r"not ready after 0\.5s"):
+                await driver.wait_ready(compute, 0.5)
+        finally:
+            await driver.aclose()
+
+    started = time.monotonic()
+    asyncio.run(run())
+    assert time.monotonic() - started < 5
