@@ -26,14 +26,16 @@ def _listen(value: str) -> tuple[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="lbaas-agent", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="lbaas-agent", description="The amphora agent: HTTPS API (client certificates required) that applies "
+                    "configuration bundles to HAProxy.")
     parser.add_argument("--base-dir", required=True, type=Path)
     parser.add_argument("--listen", default=f"0.0.0.0:{AGENT_PORT}", type=_listen,
-                        help="HOST:PORT (default 0.0.0.0:%(default)s)")
+                        help=f"HOST:PORT or [V6]:PORT (default 0.0.0.0:{AGENT_PORT})")
     parser.add_argument("--ca-file", required=True, help="CA that signs controller certificates")
     parser.add_argument("--cert-file", required=True)
     parser.add_argument("--key-file", required=True)
-    parser.add_argument("--amphora-id", default=socket.gethostname())
+    parser.add_argument("--amphora-id", default=socket.gethostname(),
+                        help="reported by /v1/info and /v1/status (default: the host name)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     host, port = args.listen
