@@ -26,8 +26,10 @@ def _listen(value: str) -> tuple[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="lbaas-agent", description="The amphora agent: HTTPS API (client certificates required) that applies "
-                    "configuration bundles to HAProxy.")
+    parser = argparse.ArgumentParser(
+        prog="lbaas-agent",
+        description="The amphora agent: an HTTPS API (client certificates required) that "
+                    "applies configuration bundles to HAProxy.")
     parser.add_argument("--base-dir", required=True, type=Path)
     parser.add_argument("--listen", default=f"0.0.0.0:{AGENT_PORT}", type=_listen,
                         help=f"HOST:PORT or [V6]:PORT (default 0.0.0.0:{AGENT_PORT})")
