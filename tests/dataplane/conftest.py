@@ -13,8 +13,9 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import pytest
@@ -118,6 +119,16 @@ def fetch_in_netns(ns: str | None, url: str, timeout: float = 2.0) -> str:
     return sh(*prefix, sys.executable, "-c", FETCH, url, str(timeout))
 
 
+def until(check: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll ``check`` until it holds; False if it never did within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 class DataPlane:
     """The helpers above, handed to tests through the ``dp`` fixture."""
 
@@ -128,6 +139,7 @@ class DataPlane:
     make_subnet6 = staticmethod(make_subnet6)
     host = staticmethod(host)
     fetch_in_netns = staticmethod(fetch_in_netns)
+    until = staticmethod(until)
 
 
 @pytest.fixture

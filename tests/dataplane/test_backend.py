@@ -258,13 +258,13 @@ def test_demo_backends_behind_an_amphora(dp: Any, tmp_path: Path) -> None:
     try:
         asyncio.run(build())
         want = {f"200 backend {ip}\n" for ip in backends}
-        assert _until(lambda: bodies(4) == want), bodies(4)  # round robin over both
+        assert dp.until(lambda: bodies(4) == want), bodies(4)  # round robin over both
         # The demo backend's health toggle takes it out of the pool, and back.
         assert dp.sh("ip", "netns", "exec", ns, sys.executable, "-c",
                      "import urllib.request as u; print(u.urlopen(u.Request("
                      f"'http://{backends[0]}:8080/healthcheck/down', method='POST')).status)"
                      ).strip() == "200"
-        assert _until(lambda: bodies(4) == {f"200 backend {backends[1]}\n"}), bodies(4)
+        assert dp.until(lambda: bodies(4) == {f"200 backend {backends[1]}\n"}), bodies(4)
     finally:
         for server in servers:
             server.terminate()
@@ -280,11 +280,3 @@ def test_demo_backends_behind_an_amphora(dp: Any, tmp_path: Path) -> None:
             *(names.backend_host_leg(ip) for ip in backends)}
     dp.assert_no_leftovers(before, ours, [mgmt.cidr, vip_net.cidr, member.cidr])
 
-
-def _until(check: Any, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True

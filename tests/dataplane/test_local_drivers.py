@@ -29,9 +29,10 @@ from lbaas.drivers.local.compute import DEFAULT_AGENT_ARGV, LocalCompute
 from lbaas.drivers.local.network import LocalNetwork
 from lbaas.main.backend import create_backend_netns, remove_backend_netns
 
-# Stands in for lbaas.agent: any TCP listener on the management address will do here.
-FAKE_AGENT = [sys.executable, "-m", "http.server", "--bind", "{mgmt_ip}", "--directory",
-              "{agent_dir}", "{port}"]
+# Stands in for lbaas.agent: any HTTP listener on the management address will do here (not
+# http.server: its reverse DNS lookup of the address hangs in a namespace without DNS).
+FAKE_AGENT = [sys.executable, "-m", "lbaas.demo.backend_server", "--address", "{mgmt_ip}",
+              "--port", "{port}"]
 CREDS = AgentCredentials(ca_pem="CA\n", cert_pem="CERT\n", key_pem="KEY\n")
 
 
@@ -121,11 +122,11 @@ def test_amphora_gets_legs_and_is_reachable(env: Env, dp: Any) -> None:
         "ip", "-o", "link", "show", "dev", vip_bridge)
     # A listener on the VIP inside the amphora answers the host.
     listener = subprocess.Popen(["ip", "netns", "exec", env.ns, sys.executable, "-m",
-                                 "http.server", "--bind", vip, "--directory", str(home / "agent"),
-                                 "8080"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                 "lbaas.demo.backend_server", "--address", vip, "--port", "8080"],
+                                stdout=subprocess.DEVNULL)
     try:
-        assert _eventually(lambda: dp.fetch_in_netns(None, f"http://{vip}:8080/"),
-                           "200 "), "VIP not reachable from the host"
+        assert dp.until(lambda: dp.fetch_in_netns(None, f"http://{vip}:8080/").startswith(
+            "200 ")), "VIP not reachable from the host"
 
         # Member leg, and a backend in its own namespace on the member subnet.
         member_ip, backend_ip = dp.host(env.member, 20), dp.host(env.member, 30)
@@ -140,8 +141,8 @@ def test_amphora_gets_legs_and_is_reachable(env: Env, dp: Any) -> None:
                                    "--port", "8080"], stdout=subprocess.DEVNULL)
         try:
             url = f"http://{backend_ip}:8080/"
-            assert _eventually(lambda: dp.fetch_in_netns(env.ns, url), "200 ") == \
-                f"200 backend {backend_ip}\n"
+            assert dp.until(lambda: dp.fetch_in_netns(env.ns, url).startswith("200 "))
+            assert dp.fetch_in_netns(env.ns, url) == f"200 backend {backend_ip}\n"
             # Plugging no member subnets removes the leg: the backend is out of reach.
             run(env.network.plug_subnets(info, []))
             assert leg not in dp.sh("ip", "-n", env.ns, "-o", "link")
@@ -292,11 +293,3 @@ def test_subnet_routes_and_overlap(env: Env, dp: Any) -> None:
     assert bridge not in dp.sh("ip", "-o", "link")
     assert env.member.cidr not in dp.sh("ip", "route")
 
-
-def _eventually(probe: Any, prefix: str, timeout: float = 5.0) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = str(probe())
-        if result.startswith(prefix) or time.monotonic() > deadline:
-            return result
-        time.sleep(0.1)
