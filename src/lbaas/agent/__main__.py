@@ -17,6 +17,8 @@ from lbaas.agent.http import serve, server_ssl_context
 from lbaas.agent.service import Agent
 from lbaas.wire.agent_api import AGENT_PORT
 
+_MAX_UNIX_PATH = 100  # sun_path is 108 bytes; HAProxy appends suffixes for temporary sockets
+
 
 def _listen(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
@@ -41,8 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     host, port = args.listen
+    base = args.base_dir.resolve()
+    if len(str(base / "run" / "master.sock").encode()) > _MAX_UNIX_PATH:
+        parser.error(f"--base-dir {base} is too long for HAProxy's unix socket paths")
     ctx = server_ssl_context(args.ca_file, args.cert_file, args.key_file)
-    serve(Agent(args.base_dir.resolve(), args.amphora_id), host, port, ctx)
+    serve(Agent(base, args.amphora_id), host, port, ctx)
     return 0
 
 
