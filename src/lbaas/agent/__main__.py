@@ -17,7 +17,7 @@ from lbaas.agent.http import serve, server_ssl_context
 from lbaas.agent.service import Agent
 from lbaas.wire.agent_api import AGENT_PORT
 
-_MAX_UNIX_PATH = 100  # sun_path is 108 bytes; HAProxy appends suffixes for temporary sockets
+_MAX_UNIX_PATH = 92  # sun_path is 108 bytes; HAProxy binds "<path>.<pid>.tmp" first
 
 
 def _listen(value: str) -> tuple[str, int]:
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     host, port = args.listen
     base = args.base_dir.resolve()
-    if len(str(base / "run" / "master.sock").encode()) > _MAX_UNIX_PATH:
+    if len(str(base / "run" / "haproxy.sock").encode()) > _MAX_UNIX_PATH:
         parser.error(f"--base-dir {base} is too long for HAProxy's unix socket paths")
     ctx = server_ssl_context(args.ca_file, args.cert_file, args.key_file)
     serve(Agent(base, args.amphora_id), host, port, ctx)
