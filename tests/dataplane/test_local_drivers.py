@@ -131,9 +131,12 @@ def test_amphora_gets_legs_and_is_reachable(env: Env, dp: Any) -> None:
         # Member leg, and a backend in its own namespace on the member subnet.
         member_ip, backend_ip = dp.host(env.member, 20), dp.host(env.member, 30)
         run(env.network.plug_subnets(info, [SubnetPlug(env.member, member_ip)]))
-        run(env.network.plug_subnets(info, [SubnetPlug(env.member, member_ip)]))  # idempotent
+        run(env.network.plug_subnets(info, [SubnetPlug(env.member, member_ip),  # idempotent
+                                            SubnetPlug(env.vip, dp.host(env.vip, 12))]))
         leg = names.member_leg(env.member.subnet_id)
         assert f"{member_ip}/24" in addrs(dp, env.ns, leg)
+        # Members on the VIP subnet use the VIP leg, as in Octavia: no second leg there.
+        assert names.member_leg(env.vip.subnet_id) not in dp.sh("ip", "-n", env.ns, "-o", "link")
         env.backends.append(backend_ip)
         bns = run(create_backend_netns(env.network, env.member, backend_ip))
         server = subprocess.Popen(["ip", "netns", "exec", bns, sys.executable, "-m",
