@@ -296,3 +296,28 @@ def test_subnet_routes_and_overlap(env: Env, dp: Any) -> None:
     assert bridge not in dp.sh("ip", "-o", "link")
     assert env.member.cidr not in dp.sh("ip", "route")
 
+
+
+def test_subnet_the_host_already_uses_becomes_an_isolated_bridge(env: Env, dp: Any) -> None:
+    # This machine's uplink is 192.0.2.0/24, the range of the default "private" network: the
+    # bridge must then carry no host address or route, or the host would lose its uplink.
+    uplink = "tdum" + uuid.uuid4().hex[:8]
+    dp.sh("ip", "link", "add", uplink, "type", "veth", "peer", "name", uplink + "p")
+    try:
+        dp.sh("ip", "addr", "add", f"{dp.host(env.member, 1)}/24", "dev", uplink)
+        dp.sh("ip", "link", "set", uplink, "up")
+        run(env.network.ensure_subnet(env.member))
+        bridge = names.bridge_name(env.member.network_id)
+        assert bridge in dp.sh("ip", "-o", "link")
+        assert "inet " not in dp.sh("ip", "-o", "addr", "show", "dev", bridge)
+        routes = dp.sh("ip", "route")
+        assert f"dev {bridge}" not in routes and f"unreachable {env.member.cidr}" not in routes
+        assert f"{env.member.cidr} dev {uplink}" in routes  # the host keeps its own network
+        # amphorae and backends still get legs on it
+        info = run(env.compute.create_amphora(env.spec()))
+        run(env.network.plug_subnets(info, [SubnetPlug(env.member, dp.host(env.member, 20))]))
+        assert dp.host(env.member, 20) in addrs(dp, env.ns, names.member_leg(
+            env.member.subnet_id))
+    finally:
+        dp.sh("ip", "link", "del", uplink, check=False)
+        run(env.network.remove_subnet(env.member))

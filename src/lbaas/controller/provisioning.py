@@ -45,10 +45,8 @@ class Provisioner:
         self.engine = engine
         self.ca = CertificateAuthority.load_or_create(pki_dir)
         self.management_network = management_network
-        self.client_cert, self.client_key = _client_files(self.ca, pki_dir)
-        self.ca_file = pki_dir / "ca-bundle.pem"  # what the controller trusts agents with
-        if not self.ca_file.exists() or self.ca_file.read_text() != self.ca.ca_pem:
-            self.ca_file.write_text(self.ca.ca_pem)
+        # the controller's client certificate for the agents (renewed before it expires)
+        self.client_files = self.ca.ensure_client_files("controller", pki_dir / "client")
 
     # subnets ------------------------------------------------------------------------------------
     def all_subnets(self) -> list[SubnetInfo]:
@@ -129,14 +127,3 @@ def _containing(subnets: Any, address: str) -> Row[Any] | None:
         if ip in ipaddress.ip_network(subnet.cidr):
             return subnet
     return None
-
-
-def _client_files(ca: CertificateAuthority, pki_dir: Path) -> tuple[Path, Path]:
-    """The controller's client certificate for the agents (made once, renewed when expired)."""
-    cert, key = pki_dir / "controller.pem", pki_dir / "controller.key"
-    if not cert.exists() or not key.exists():
-        cert_pem, key_pem = ca.issue_client("lbaas-controller", 3650)
-        key.touch(mode=0o600)
-        key.write_text(key_pem)
-        cert.write_text(cert_pem)
-    return cert, key

@@ -1,4 +1,4 @@
-"""``lbaas`` command line: serve, db upgrade, clouds-yaml, backend."""
+"""``lbaas`` command line: serve, db upgrade, clouds-yaml, backend, teardown."""
 
 from __future__ import annotations
 
@@ -61,6 +61,16 @@ def cmd_clouds_yaml(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_teardown(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from lbaas.main.local_plane import teardown_local_plane
+
+    for item in asyncio.run(teardown_local_plane(_settings(args))):
+        print(f"removed {item}")
+    return 0
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="TOML settings file")
     p.add_argument("--data-dir", type=Path, help="where SQLite, certificates and state live")
@@ -73,6 +83,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
                         "%(message)s")
+    for noisy in ("alembic", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(prog="lbaas", description="Load balancing as a service "
                                      "speaking Octavia's v2 API")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -87,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     cy = sub.add_parser("clouds-yaml", help="print a clouds.yaml for the openstack CLI")
     _common(cy)
     cy.set_defaults(func=cmd_clouds_yaml)
+    td = sub.add_parser("teardown", help="remove the namespaces, bridges and routes of a data "
+                        "directory (the service must be stopped)")
+    _common(td)
+    td.set_defaults(func=cmd_teardown)
     from lbaas.main.backend import add_backend_parser
 
     add_backend_parser(sub)

@@ -33,9 +33,9 @@ def build_local_drivers(settings: Settings, engine: Engine) -> Drivers:
     provisioner = Provisioner(engine, data_dir / "pki", settings.networking.management_network)
     network = LocalNetwork(data_dir / "network")
     compute = LocalCompute(data_dir / "amphorae", network)
-    amphora = AgentAmphoraDriver(ca_file=provisioner.ca_file, cert_file=provisioner.client_cert,
-                                 key_file=provisioner.client_key,
-                                 port=settings.controller.agent_port)
+    files = provisioner.client_files
+    amphora = AgentAmphoraDriver(ca_file=str(files.ca_file), cert_file=str(files.cert_file),
+                                 key_file=str(files.key_file), port=settings.controller.agent_port)
     options = render_options(settings)
 
     def render(aggregate: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -44,3 +44,21 @@ def build_local_drivers(settings: Settings, engine: Engine) -> Drivers:
 
     return Drivers(compute=compute, network=network, amphora=amphora,
                    provisioner=provisioner, render=render)
+
+
+async def teardown_local_plane(settings: Settings) -> list[str]:
+    """Remove every amphora namespace, bridge and route this data directory made.
+
+    For ``lbaas teardown`` and test fixtures; the database keeps its rows, so a later
+    ``lbaas serve`` rebuilds the amphorae (their load balancers resync)."""
+    data_dir = settings.data_dir.resolve()
+    network = LocalNetwork(data_dir / "network")
+    compute = LocalCompute(data_dir / "amphorae", network)
+    removed: list[str] = []
+    for ns in await compute.list_amphorae():
+        await compute.delete_amphora(ns)
+        removed.append(ns)
+    for subnet in network.ensured_subnets():
+        await network.remove_subnet(subnet)
+        removed.append(subnet.cidr)
+    return removed

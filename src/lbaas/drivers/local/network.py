@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import logging
 from dataclasses import asdict
 from pathlib import Path
 
@@ -27,6 +28,8 @@ from lbaas.drivers.base import (
 from lbaas.drivers.local import names
 from lbaas.drivers.local import netlink as nl
 
+log = logging.getLogger(__name__)
+
 UNREACHABLE_METRIC = "4000"
 REFUSING_TYPES = {"unreachable", "blackhole", "prohibit"}  # IPv6 shows these on dev lo
 VIP_ROLES = {"STANDALONE", "SINGLE"}  # MASTER/BACKUP: keepalived owns the VIP
@@ -40,6 +43,7 @@ class LocalNetwork:
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = Path(state_dir)
         self._lock = asyncio.Lock()
+        self._warned: set[str] = set()
 
     # managed subnets ---------------------------------------------------------------------------
     def _state_file(self, subnet_id: str) -> Path:
@@ -51,8 +55,14 @@ class LocalNetwork:
             return []
         return [SubnetInfo(**json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
 
-    async def _check_no_overlap(self, subnet: SubnetInfo, bridge: str) -> None:
-        """Refuse a CIDR the host already routes elsewhere: taking it would cut the host off."""
+    async def _host_conflict(self, subnet: SubnetInfo, bridge: str) -> str | None:
+        """Why the host must stay out of this subnet (None: it may hold the gateway).
+
+        Overlap with another lbaas bridge is an error. Overlap with one of the host's own
+        networks (on this machine eth0 is 192.0.2.0/24, the documentation range the default
+        ``private`` network uses) makes the bridge *isolated*: no host address and no host
+        route, so the host keeps its uplink and only amphorae and backends talk on it.
+        """
         cidr = ipaddress.ip_network(subnet.cidr)
         for route in await nl.ip_json(nl.family(subnet.cidr), "route", "show", "table", "all"):
             dev = route.get("dev")
@@ -60,6 +70,7 @@ class LocalNetwork:
                     or route.get("table") not in (None, "main", "local")):
                 continue
             dst = route.get("dst", "")
+            reason = None
             if dst != "default":
                 try:
                     net = ipaddress.ip_network(dst, strict=False)
@@ -68,15 +79,24 @@ class LocalNetwork:
                 if net.version == cidr.version and net.overlaps(cidr) and net.prefixlen > 0:
                     if route.get("type") == "local" and net.prefixlen < net.max_prefixlen:
                         continue
-                    raise DriverError(f"subnet {subnet.cidr} overlaps host route {dst} on {dev}")
+                    reason = f"subnet {subnet.cidr} overlaps host route {dst} on {dev}"
             gateway = route.get("gateway")
-            if gateway and ipaddress.ip_address(gateway) in cidr:
-                raise DriverError(f"subnet {subnet.cidr} contains host gateway {gateway} ({dev})")
+            if reason is None and gateway and ipaddress.ip_address(gateway) in cidr:
+                reason = f"subnet {subnet.cidr} contains host gateway {gateway} ({dev})"
+            if reason is None:
+                continue
+            if str(dev).startswith(names.BRIDGE_PREFIX) or str(dev).startswith("lv"):
+                raise DriverError(reason)
+            return reason
+        return None
 
     async def ensure_subnet(self, subnet: SubnetInfo) -> None:
         bridge = names.bridge_name(subnet.network_id)
         async with self._lock:
-            await self._check_no_overlap(subnet, bridge)
+            isolated = await self._host_conflict(subnet, bridge)
+            if isolated and subnet.subnet_id not in self._warned:
+                self._warned.add(subnet.subnet_id)
+                log.warning("%s: bridge %s stays isolated from the host", isolated, bridge)
             if not await nl.link_exists(bridge):
                 rc, _, err = await nl.run(nl.IP, "link", "add", "name", bridge, "type", "bridge",
                                           check=False)
@@ -86,13 +106,14 @@ class LocalNetwork:
             # amphorae come and go, and their ARP caches would point at the old one.
             await nl.ip("link", "set", "dev", bridge, "address",
                         names.bridge_mac(subnet.network_id), "up")
-            if subnet.gateway_ip:
+            if subnet.gateway_ip and not isolated:
                 gw = with_prefix(subnet.gateway_ip, subnet.cidr)
                 if gw not in await nl.addresses(bridge):
                     extra = ["nodad"] if ":" in gw else []
                     await nl.ip("addr", "replace", gw, "dev", bridge, *extra)
-            await nl.ip(nl.family(subnet.cidr), "route", "replace", "unreachable", subnet.cidr,
-                        "metric", UNREACHABLE_METRIC)
+            if not isolated:
+                await nl.ip(nl.family(subnet.cidr), "route", "replace", "unreachable",
+                            subnet.cidr, "metric", UNREACHABLE_METRIC)
             path = self._state_file(subnet.subnet_id)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(asdict(subnet)))
