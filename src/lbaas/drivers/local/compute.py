@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 from lbaas.drivers.base import AmphoraSpec, ComputeInfo, DriverError
@@ -56,7 +57,7 @@ class LocalCompute:
         ``{agent_dir}``, ``{ca_file}``, ``{cert_file}``, ``{key_file}``, ``{amphora_id}`` are
         filled in per amphora."""
         self.base_dir = Path(base_dir).absolute()
-        longest = self.base_dir / ("x" * 36) / AGENT_SOCKET
+        longest = self.base_dir / names.amphora_netns(str(uuid.UUID(int=0))) / AGENT_SOCKET
         if len(str(longest)) > MAX_SOCKET_PATH:
             raise ValueError(f"base_dir {self.base_dir} is too long: HAProxy's runtime socket "
                              f"{longest} would exceed {MAX_SOCKET_PATH} characters")
@@ -65,7 +66,8 @@ class LocalCompute:
         self._children: dict[str, subprocess.Popen[bytes]] = {}
 
     def amphora_dir(self, amphora_id: str) -> Path:
-        return self.base_dir / amphora_id
+        # named after the namespace, not the 36-character id: HAProxy's socket path limit
+        return self.base_dir / names.amphora_netns(amphora_id)
 
     async def create_amphora(self, spec: AmphoraSpec) -> ComputeInfo:
         if spec.mgmt is None or spec.credentials is None:
@@ -184,7 +186,7 @@ class LocalCompute:
             await nl.ip("netns", "delete", ns)
         if self.base_dir.is_dir():
             for home in self.base_dir.iterdir():
-                if home.is_dir() and names.amphora_netns(home.name) == ns:
+                if home.is_dir() and home.name == ns:
                     shutil.rmtree(home, ignore_errors=True)
 
     async def list_amphorae(self) -> list[str]:
@@ -192,5 +194,5 @@ class LocalCompute:
         existing = set(await nl.netns_list())
         if not self.base_dir.is_dir():
             return []
-        made = {names.amphora_netns(p.name) for p in self.base_dir.iterdir() if p.is_dir()}
+        made = {p.name for p in self.base_dir.iterdir() if p.is_dir()}
         return sorted(made & existing)
