@@ -18,7 +18,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 setup: $(VENV)/.installed ## create .venv, install the project (and, as root, Debian packages)
-	@if [ "$$(id -u)" = 0 ] && ! command -v haproxy >/dev/null; then \
+	@if [ "$$(id -u)" = 0 ] && ! { command -v haproxy && command -v keepalived && command -v ip \
+	    && command -v nft; } >/dev/null; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy keepalived iproute2 nftables; fi
 
 run: setup ## run every role in one process (SQLite in $(DATA_DIR), API on 127.0.0.1:9876)
