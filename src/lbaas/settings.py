@@ -111,6 +111,19 @@ class ControllerSettings:
 
 
 @dataclass(frozen=True)
+class HousekeepingSettings:
+    """Upstream's [house_keeping]: purge DELETED rows, rotate amphora certs, full resync."""
+
+    purge_interval: float = 3600.0
+    # Octavia: load_balancer_expiry_age and amphora_expiry_age, one week each
+    deleted_expiry_seconds: float = 7 * 24 * 3600.0
+    cert_rotate_interval: float = 3600.0
+    cert_renew_before_days: float = 14.0
+    # every live load balancer is re-checked against its amphorae (repairs drift)
+    full_resync_interval: float = 600.0
+
+
+@dataclass(frozen=True)
 class HaproxySettings:
     timeout_client_data: int = 50000
     timeout_member_connect: int = 5000
@@ -139,6 +152,7 @@ class Settings:
     networking: NetworkingSettings = field(default_factory=NetworkingSettings)
     controller: ControllerSettings = field(default_factory=ControllerSettings)
     haproxy: HaproxySettings = field(default_factory=HaproxySettings)
+    housekeeping: HousekeepingSettings = field(default_factory=HousekeepingSettings)
     quotas: QuotaSettings = field(default_factory=QuotaSettings)
 
     @property
