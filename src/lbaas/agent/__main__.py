@@ -13,6 +13,7 @@ import socket
 import sys
 from pathlib import Path
 
+from lbaas.agent.heartbeat import HeartbeatSender, parse_target, read_key
 from lbaas.agent.http import serve, server_ssl_context
 from lbaas.agent.service import Agent
 from lbaas.wire.agent_api import AGENT_PORT
@@ -40,14 +41,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--key-file", required=True)
     parser.add_argument("--amphora-id", default=socket.gethostname(),
                         help="reported by /v1/info and /v1/status (default: the host name)")
+    parser.add_argument("--heartbeat-target", action="append", default=[], type=parse_target,
+                        metavar="HOST:PORT", help="a health manager (repeatable; used in turn)")
+    parser.add_argument("--heartbeat-key-file", type=Path,
+                        help="file holding the HMAC key that signs heartbeats")
+    parser.add_argument("--heartbeat-interval", type=float, default=1.0, metavar="S",
+                        help="seconds between heartbeats (default 1.0)")
     args = parser.parse_args(argv)
+    if args.heartbeat_target and args.heartbeat_key_file is None:
+        parser.error("--heartbeat-target needs --heartbeat-key-file")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     host, port = args.listen
     base = args.base_dir.resolve()
     if len(str(base / "run" / "haproxy.sock").encode()) > _MAX_UNIX_PATH:
         parser.error(f"--base-dir {base} is too long for HAProxy's unix socket paths")
     ctx = server_ssl_context(args.ca_file, args.cert_file, args.key_file)
-    serve(Agent(base, args.amphora_id), host, port, ctx)
+    agent = Agent(base, args.amphora_id)
+    if args.heartbeat_target:
+        agent.companions.append(HeartbeatSender(agent, args.heartbeat_target,
+                                                read_key(args.heartbeat_key_file),
+                                                args.heartbeat_interval))
+    serve(agent, host, port, ctx)
     return 0
 
 

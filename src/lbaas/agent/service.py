@@ -41,14 +41,20 @@ class Agent:
         self.haproxy = HAProxy(self.store.conf, self.store.run)
         self._lock = asyncio.Lock()
         self._watchdog: asyncio.Task[None] | None = None
+        # started and stopped with the agent (the heartbeat sender): start(), stop()
+        self.companions: list[Any] = []
 
     async def startup(self) -> None:
         """Serve the last good config again, if there is one, and keep HAProxy up."""
         async with self._lock:
             await self._ensure_running()
         self._watchdog = asyncio.create_task(self._watch())
+        for companion in self.companions:
+            await companion.start()
 
     async def shutdown(self) -> None:
+        for companion in self.companions:
+            await companion.stop()
         if self._watchdog is not None:
             self._watchdog.cancel()
         async with self._lock:
