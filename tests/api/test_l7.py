@@ -262,7 +262,7 @@ def test_listener_protocol_rules(env):
         400, "Protocol PROMETHEUS listeners cannot have child objects.")
     tcp = add_listener(api, lb, "TCP", 81)
     assert fault(post_policy(api, tcp)) == (
-        501, "Provider 'amphora' does not support a requested action: TCP protocol listeners "
+        501, "Provider 'amphora' does not support a requested option: TCP protocol listeners "
              "do not support L7 policies")
     assert status_of(api, t.load_balancer, lb["id"]) == "ACTIVE"  # rolled back
     tls = insert_listener(api, lb, "TERMINATED_HTTPS", 443)

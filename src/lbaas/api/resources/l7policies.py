@@ -22,7 +22,7 @@ from lbaas.api.errors import (
     InvalidInput,
     NotFound,
     ValidationFailure,
-    provider_unsupported_action,
+    provider_unsupported_option,
 )
 from lbaas.api.http import ApiRequest, Response, Router
 from lbaas.api.resources import l7rules
@@ -187,7 +187,7 @@ def check_provider(lb: Row[Any], listener: Row[Any]) -> None:
     """The amphora provider only runs L7 policies on HTTP and TERMINATED_HTTPS listeners."""
     if (lb.provider or "amphora") in ("amphora", "octavia") \
             and listener.protocol not in L7_LISTENER_PROTOCOLS:
-        raise provider_unsupported_action(
+        raise provider_unsupported_option(
             "amphora", f"{listener.protocol} protocol listeners do not support L7 policies")
 
 

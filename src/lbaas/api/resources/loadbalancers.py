@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from functools import lru_cache
 from operator import itemgetter
@@ -15,7 +16,6 @@ from lbaas.api.errors import (
     BadRequest,
     Conflict,
     InvalidState,
-    NotFound,
     ValidationFailure,
 )
 from lbaas.api.http import ApiRequest, Response, Router
@@ -163,12 +163,11 @@ def _flavor_topology(conn: Connection, req: ApiRequest, body: dict[str, Any],
     topology = req.app.settings.controller.loadbalancer_topology
     flavor_id = body.get("flavor_id")
     if flavor_id:
-        if flavor_id == c.NIL_UUID:
-            raise NotFound("Flavor", flavor_id)
         flavor = conn.execute(select(t.flavor).where(t.flavor.c.id == flavor_id)).first()
-        if flavor is None:
-            raise BadRequest(f"Validation failure: Invalid flavor_id {flavor_id}.")
-        if not flavor.enabled:
+        if flavor is None and flavor_id != c.NIL_UUID:
+            raise ValidationFailure("Invalid flavor_id.")
+        # upstream's nil-UUID flavor is a disabled placeholder row
+        if flavor is None or not flavor.enabled:
             raise BadRequest("The selected flavor is not allowed in this deployment: "
                              f"{flavor_id}")
         profile = conn.execute(select(t.flavor_profile).where(
@@ -189,7 +188,7 @@ def _flavor_topology(conn: Connection, req: ApiRequest, body: dict[str, Any],
         az = conn.execute(select(t.availability_zone).where(
             t.availability_zone.c.name == az_name)).first()
         if az is None:
-            raise BadRequest(f"Validation failure: Invalid availability zone name {az_name}.")
+            raise ValidationFailure("Invalid availability zone.")
         if not az.enabled:
             raise BadRequest("The selected availability_zone is not allowed in this "
                              f"deployment: {az_name}")
@@ -198,66 +197,118 @@ def _flavor_topology(conn: Connection, req: ApiRequest, body: dict[str, Any],
 
 def _choose_vip(conn: Connection, req: ApiRequest, body: dict[str, Any], topology: str) \
         -> tuple[Row[Any], str | None, Row[Any] | None]:
-    """Return (subnet, wanted address, existing port)."""
+    """Return (subnet, wanted address, existing port), with upstream's checks and messages:
+    a port wins over a network, a network over a subnet."""
     net = req.app.settings.networking
-    allowed = [name for name, ok in (("vip_port_id", net.allow_vip_port_id),
-                                     ("vip_network_id", net.allow_vip_network_id),
-                                     ("vip_subnet_id", net.allow_vip_subnet_id)) if ok]
-    given = [k for k in ("vip_port_id", "vip_network_id", "vip_subnet_id") if body.get(k)]
-    if not any(k in allowed for k in given):
-        raise ValidationFailure(f"VIP must contain one of: {', '.join(allowed)}.")
-    for k in given:
-        if k not in allowed:
-            raise BadRequest(f"The selected {k} is not allowed in this deployment: {body[k]}")
+    switches = (("vip_port_id", net.allow_vip_port_id),
+                ("vip_network_id", net.allow_vip_network_id),
+                ("vip_subnet_id", net.allow_vip_subnet_id))
+    for key, ok in switches:
+        if body.get(key) and not ok:
+            raise ValidationFailure(f"use of {key} is disallowed by this deployment's "
+                                    "configuration.")
+    if not any(body.get(key) for key, _ in switches):
+        raise ValidationFailure(
+            f"VIP must contain one of: {', '.join(k for k, ok in switches if ok)}.")
     address = body.get("vip_address")
     port = None
-    subnet = None
     if body.get("vip_port_id"):
-        port = ipam.get_port(conn, body["vip_port_id"])
-        if port is None:
-            raise BadRequest(f"Port {body['vip_port_id']} not found.")
-        if port.device_id:
-            raise BadRequest(f"Validation failure: Port {port.id} is already bound.")
-        fixed = port.fixed_ips or []
-        match = [f for f in fixed if (not body.get("vip_subnet_id")
-                                      or f["subnet_id"] == body["vip_subnet_id"])
-                 and (not address or f["ip_address"] == address)]
-        if not match:
-            raise BadRequest("Validation failure: The VIP address or subnet is not on the port.")
-        subnet = ipam.get_subnet(conn, match[0]["subnet_id"])
-        address = match[0]["ip_address"]
-    elif body.get("vip_subnet_id"):
-        subnet = ipam.get_subnet(conn, body["vip_subnet_id"])
-        if subnet is None:
-            raise BadRequest(f"Subnet {body['vip_subnet_id']} not found.")
-        if body.get("vip_network_id") and subnet.network_id != body["vip_network_id"]:
-            raise BadRequest("Validation failure: vip_subnet_id is not in vip_network_id.")
+        subnet, address, port = _vip_from_port(conn, body)
+    elif body.get("vip_network_id"):
+        subnet = _vip_from_network(conn, body, topology)
     else:
-        network = ipam.get_network(conn, body["vip_network_id"])
-        if network is None:
-            raise BadRequest(f"Network {body['vip_network_id']} not found.")
-        need = 3 if topology == c.TOPOLOGY_ACTIVE_STANDBY else 2
-        candidates = ipam.subnets_of(conn, network.id)
-        if address:
-            candidates = [s for s in candidates if ipam.in_subnet(s, address)]
-        else:
-            candidates = [s for s in candidates if ipam.free_count(conn, s) >= need]
-        if not candidates:
-            raise BadRequest("Validation failure: Supplied network does not contain a subnet "
-                             "with enough free IP addresses.")
-        subnet = candidates[0]
-    assert subnet is not None
-    if net.valid_vip_networks and subnet.network_id not in net.valid_vip_networks:
-        raise BadRequest(f"Validation failure: Supplied VIP network_id is not allowed: "
-                         f"{subnet.network_id}")
-    if subnet.network_id in net.denylist_vip_networks:
-        raise BadRequest(f"Validation failure: Supplied VIP network_id is not allowed: "
-                         f"{subnet.network_id}")
-    if address and port is None:
-        if not ipam.in_subnet(subnet, address):
-            raise BadRequest(f"Validation failure: VIP address {address} is not in subnet "
-                             f"{subnet.id}.")
+        subnet = _subnet(conn, body["vip_subnet_id"])
+    if (net.valid_vip_networks and subnet.network_id not in net.valid_vip_networks) \
+            or subnet.network_id in net.denylist_vip_networks:
+        raise ValidationFailure("Supplied VIP network_id is not allowed by the configuration "
+                                "of this deployment.")
+    if address and port is None and not ipam.in_subnet(subnet, address):
+        raise ValidationFailure(f"VIP address {address} is not in subnet {subnet.id}.")
     return subnet, address, port
+
+
+def _same_ip(a: str, b: str) -> bool:
+    return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+
+
+def _subnet(conn: Connection, subnet_id: str) -> Row[Any]:
+    subnet = ipam.get_subnet(conn, subnet_id)
+    if subnet is None:
+        raise BadRequest(f"Subnet {subnet_id} not found.")
+    return subnet
+
+
+def _vip_from_port(conn: Connection, body: dict[str, Any]) -> tuple[Row[Any], str, Row[Any]]:
+    port = ipam.get_port(conn, body["vip_port_id"])
+    if port is None:
+        raise BadRequest(f"Port {body['vip_port_id']} not found.")
+    if port.device_id:
+        # upstream's message ends with a space
+        raise ValidationFailure(f"Port {port.id} is already used by device {port.device_id} ")
+    fixed = port.fixed_ips or []
+    address = body.get("vip_address")
+    if body.get("vip_subnet_id"):
+        _subnet(conn, body["vip_subnet_id"])
+        match = [f for f in fixed if f["subnet_id"] == body["vip_subnet_id"]
+                 and (not address or _same_ip(f["ip_address"], address))]
+        if not match:
+            raise ValidationFailure("No VIP address found on the specified VIP port within "
+                                    "the specified subnet.")
+    elif address:
+        match = [f for f in fixed if _same_ip(f["ip_address"], address)]
+        if not match:
+            raise ValidationFailure("Specified VIP address not found on the specified VIP "
+                                    "port.")
+    elif len(fixed) == 1:
+        match = fixed
+    else:
+        raise ValidationFailure("VIP port's subnet could not be determined. Please specify "
+                                "either a VIP subnet or address.")
+    return _subnet(conn, match[0]["subnet_id"]), match[0]["ip_address"], port
+
+
+def _vip_from_network(conn: Connection, body: dict[str, Any], topology: str) -> Row[Any]:
+    network = ipam.get_network(conn, body["vip_network_id"])
+    if network is None:
+        raise BadRequest(f"Network {body['vip_network_id']} not found.")
+    subnets = ipam.subnets_of(conn, network.id)  # IPv4 first, as upstream prefers
+    if body.get("vip_subnet_id"):
+        match = [s for s in subnets if s.id == body["vip_subnet_id"]]
+        if not match:
+            raise BadRequest(f"Subnet {body['vip_subnet_id']} not found.")
+        return match[0]
+    if body.get("vip_address"):
+        match = [s for s in subnets if ipam.in_subnet(s, body["vip_address"])]
+        if not match:
+            raise ValidationFailure("Supplied network does not contain a subnet for VIP "
+                                    "address specified.")
+        return match[0]
+    if not subnets:
+        raise ValidationFailure("Supplied network does not contain a subnet.")
+    need = 3 if topology == c.TOPOLOGY_ACTIVE_STANDBY else 2
+    match = [s for s in subnets if ipam.free_count(conn, s) >= need]
+    if not match:
+        raise ValidationFailure("Subnet(s) in the supplied network do not contain enough "
+                                "available IPs.")
+    return match[0]
+
+
+def _additional_subnets(conn: Connection, primary: Row[Any], extras: list[dict[str, Any]]) \
+        -> list[Row[Any]]:
+    """Upstream's order: duplicates, then existence, then one network for all."""
+    ids = [primary.id] + [e["subnet_id"] for e in extras]
+    if len(set(ids)) != len(ids):
+        raise ValidationFailure("Duplicate VIP subnet(s) specified. Only one IP can be bound "
+                                "per subnet.")
+    subnets = []
+    for subnet_id in ids[1:]:
+        subnet = ipam.get_subnet(conn, subnet_id)
+        if subnet is None:
+            raise ValidationFailure(f"Subnet {subnet_id} not found")  # sic: no period
+        subnets.append(subnet)
+    if any(s.network_id != primary.network_id for s in subnets):
+        raise ValidationFailure("All VIP subnets must belong to the same network.")
+    return subnets
 
 
 def allocate_vip(conn: Connection, req: ApiRequest, lb_id: str, project_id: str,
@@ -286,15 +337,9 @@ def allocate_vip(conn: Connection, req: ApiRequest, lb_id: str, project_id: str,
         address = port.fixed_ips[0]["ip_address"]
         qos = body.get("vip_qos_policy_id")
     additional = []
-    seen = {subnet.id}
-    for extra in body.get("additional_vips") or []:
-        extra_subnet = ipam.get_subnet(conn, extra["subnet_id"])
-        if extra_subnet is None:
-            raise BadRequest(f"Subnet {extra['subnet_id']} not found.")
-        if extra_subnet.id in seen or extra_subnet.network_id != subnet.network_id:
-            raise ValidationFailure("Additional VIP subnets must all belong to the same "
-                                    "network as the primary VIP and be unique.")
-        seen.add(extra_subnet.id)
+    extras = body.get("additional_vips") or []
+    for extra, extra_subnet in zip(extras, _additional_subnets(conn, subnet, extras),
+                                   strict=True):
         try:
             ip = ipam.pick_address(conn, extra_subnet, extra.get("ip_address"))
         except ipam.AddressInUse:
@@ -394,14 +439,15 @@ async def delete(req: ApiRequest) -> Response:
     with state.engine.begin() as conn:
         lb = common.lock_lb(conn, lb_id)
         common.authorize(req, RESOURCE, "delete", lb.project_id)
-        if lb.provisioning_status not in (c.ACTIVE, c.ERROR):
-            raise InvalidState(lb.provisioning_status, lb_id)
+        # As upstream: the children check (400) comes before the state check (409).
         has_children = any(
             conn.execute(select(func.count()).select_from(tb)
                          .where(tb.c.load_balancer_id == lb_id)).scalar_one()
             for tb in (t.listener, t.pool))
         if has_children and not cascade:
             raise ValidationFailure(f"Cannot delete Load Balancer {lb_id} - it has children")
+        if lb.provisioning_status not in (c.ACTIVE, c.ERROR):
+            raise InvalidState(lb.provisioning_status, lb_id)
         if cascade:
             cascade_mark_deleted(conn, lb_id)
         common.mark_lb_changed(conn, lb_id, c.PENDING_DELETE)
