@@ -8,6 +8,7 @@ upstream Octavia's sections so operators can map their octavia.conf.
 from __future__ import annotations
 
 import os
+import secrets
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
@@ -124,6 +125,22 @@ class HousekeepingSettings:
 
 
 @dataclass(frozen=True)
+class HealthSettings:
+    """Octavia's [health_manager]: heartbeat receiver, status updates, stale-amphora failover."""
+
+    # "" = generated on first start and kept in data_dir/heartbeat_key (mode 600)
+    heartbeat_key: str = field(default="", repr=False)
+    bind_ip: str = ""  # "" = the management network's gateway address (on this host)
+    bind_port: int = 5555
+    heartbeat_interval: float = 1.0  # agents send one heartbeat this often
+    heartbeat_timeout: float = 3.0  # no heartbeat for this long: the amphora is failed over
+    health_check_interval: float = 0.25  # how often stale amphorae are looked for
+    # a new amphora (or a just-started health manager) is given this long before staleness
+    build_grace: float = 10.0
+    enabled: bool = True  # only with the local drivers
+
+
+@dataclass(frozen=True)
 class HaproxySettings:
     timeout_client_data: int = 50000
     timeout_member_connect: int = 5000
@@ -160,6 +177,26 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'lbaas.sqlite').resolve()}"
+
+
+def heartbeat_key(settings: Settings) -> str:
+    """``health.heartbeat_key``, or the one generated on first start and kept in data_dir."""
+    if settings.health.heartbeat_key:
+        return settings.health.heartbeat_key
+    path = settings.data_dir / "heartbeat_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    return key
 
 
 def _coerce(template: Any, value: Any) -> Any:

@@ -41,8 +41,15 @@ def _now() -> datetime:
 class Provisioner:
     """Allocates an amphora's addresses and credentials (idempotent per amphora)."""
 
-    def __init__(self, engine: Engine, pki_dir: Path, management_network: str) -> None:
+    def __init__(self, engine: Engine, pki_dir: Path, management_network: str,
+                 heartbeat_key: str = "", health_port: int = 0, health_ip: str = "",
+                 heartbeat_interval: float = 1.0) -> None:
+        """``health_port`` 0: no heartbeats; ``health_ip`` "": the management gateway."""
         self.engine = engine
+        self.heartbeat_key = heartbeat_key
+        self.health_port = health_port
+        self.health_ip = health_ip
+        self.heartbeat_interval = heartbeat_interval
         self.ca = CertificateAuthority.load_or_create(pki_dir)
         self.management_network = management_network
         # the controller's client certificate for the agents (renewed before it expires)
@@ -116,9 +123,23 @@ class Provisioner:
                 ipam.delete_port(conn, port.id)
 
     # certificates -------------------------------------------------------------------------------
+    def health_address(self) -> str | None:
+        """Where the health manager listens: the configured address or the mgmt gateway."""
+        if self.health_ip:
+            return self.health_ip
+        with self.engine.connect() as conn:
+            return self._mgmt_subnet(conn).gateway_ip
+
     def credentials(self, amphora_id: str, mgmt_ip: str) -> AgentCredentials:
         cert, key = self.ca.issue_server(amphora_id, mgmt_ip, SERVER_CERT_DAYS)
-        return AgentCredentials(ca_pem=self.ca.ca_pem, cert_pem=cert, key_pem=key)
+        targets: tuple[str, ...] = ()
+        address = self.health_address() if self.health_port and self.heartbeat_key else None
+        if address:
+            host = f"[{address}]" if ":" in address else address
+            targets = (f"{host}:{self.health_port}",)
+        return AgentCredentials(ca_pem=self.ca.ca_pem, cert_pem=cert, key_pem=key,
+                                heartbeat_key=self.heartbeat_key, health_targets=targets,
+                                heartbeat_interval=self.heartbeat_interval)
 
 
 def _containing(subnets: Any, address: str) -> Row[Any] | None:

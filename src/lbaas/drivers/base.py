@@ -35,6 +35,10 @@ class AgentCredentials:
     ca_pem: str
     cert_pem: str
     key_pem: str = field(repr=False)
+    # signed heartbeats to the health manager(s): HMAC key and "HOST:PORT" destinations
+    heartbeat_key: str = field(default="", repr=False)
+    health_targets: tuple[str, ...] = ()
+    heartbeat_interval: float = 1.0
 
 
 @dataclass(frozen=True)

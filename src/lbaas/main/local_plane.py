@@ -16,7 +16,7 @@ from lbaas.drivers.agent_client import AgentAmphoraDriver
 from lbaas.drivers.local.compute import LocalCompute
 from lbaas.drivers.local.network import LocalNetwork
 from lbaas.render import RenderOptions, render_bundle
-from lbaas.settings import Settings
+from lbaas.settings import Settings, heartbeat_key
 
 
 def render_options(settings: Settings) -> RenderOptions:
@@ -30,7 +30,12 @@ def render_options(settings: Settings) -> RenderOptions:
 
 def build_local_drivers(settings: Settings, engine: Engine) -> Drivers:
     data_dir = settings.data_dir.resolve()
-    provisioner = Provisioner(engine, data_dir / "pki", settings.networking.management_network)
+    health = settings.health
+    provisioner = Provisioner(
+        engine, data_dir / "pki", settings.networking.management_network,
+        heartbeat_key=heartbeat_key(settings) if health.enabled else "",
+        health_port=health.bind_port if health.enabled else 0, health_ip=health.bind_ip,
+        heartbeat_interval=health.heartbeat_interval)
     network = LocalNetwork(data_dir / "network")
     compute = LocalCompute(data_dir / "amphorae", network)
     files = provisioner.client_files

@@ -63,6 +63,8 @@ class LocalCompute:
                              f"{longest} would exceed {MAX_SOCKET_PATH} characters")
         self.network = network
         self.agent_argv = agent_argv or DEFAULT_AGENT_ARGV
+        # heartbeat options are ours to add only to the real agent's command line
+        self.heartbeat_args = agent_argv is None
         self._children: dict[str, subprocess.Popen[bytes]] = {}
 
     def amphora_dir(self, amphora_id: str) -> Path:
@@ -89,17 +91,19 @@ class LocalCompute:
             tls = home / "tls"
             tls.mkdir(parents=True, exist_ok=True, mode=0o700)
             (home / "agent").mkdir(exist_ok=True)
-            for name, text in (("ca.pem", spec.credentials.ca_pem),
-                               ("cert.pem", spec.credentials.cert_pem),
-                               ("key.pem", spec.credentials.key_pem)):
+            creds = spec.credentials
+            for name, text in (("ca.pem", creds.ca_pem), ("cert.pem", creds.cert_pem),
+                               ("key.pem", creds.key_pem),
+                               ("heartbeat.key", creds.heartbeat_key + "\n")):
                 path = tls / name
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-                             0o600 if name == "key.pem" else 0o644)
-                os.fchmod(fd, 0o600 if name == "key.pem" else 0o644)
+                mode = 0o600 if name.endswith(".key") or name == "key.pem" else 0o644
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+                os.fchmod(fd, mode)
                 with os.fdopen(fd, "w") as fh:
                     fh.write(text)
             if not await self._agent_alive(ns, home):
-                self._start_agent(spec.amphora_id, ns, mgmt_ip, home)
+                self._start_agent(spec.amphora_id, ns, mgmt_ip, home, creds.health_targets,
+                                  creds.heartbeat_interval)
             await self._wait_listening(ns, mgmt_ip, home)
         except BaseException:
             # Leave nothing behind: the controller never learns a compute_id it could delete.
@@ -123,13 +127,19 @@ class LocalCompute:
             return False
         return pid in await nl.netns_pids(ns)
 
-    def _start_agent(self, amphora_id: str, ns: str, mgmt_ip: str, home: Path) -> None:
+    def _start_agent(self, amphora_id: str, ns: str, mgmt_ip: str, home: Path,
+                     health_targets: tuple[str, ...] = (), interval: float = 1.0) -> None:
         tls = home / "tls"
         values = {"mgmt_ip": mgmt_ip, "port": str(AGENT_PORT), "listen": _listen(mgmt_ip,
                   AGENT_PORT), "agent_dir": str(home / "agent"), "ca_file": str(tls / "ca.pem"),
                   "cert_file": str(tls / "cert.pem"), "key_file": str(tls / "key.pem"),
                   "amphora_id": amphora_id}
         argv = [part.format(**values) for part in self.agent_argv]
+        if self.heartbeat_args and health_targets:
+            for target in health_targets:
+                argv += ["--heartbeat-target", target]
+            argv += ["--heartbeat-key-file", str(tls / "heartbeat.key"),
+                     "--heartbeat-interval", str(interval)]
         with open(home / "agent.log", "ab") as log:
             child = subprocess.Popen(
                 [nl.IP, "netns", "exec", ns, *argv], stdin=subprocess.DEVNULL, stdout=log,
