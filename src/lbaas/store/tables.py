@@ -273,6 +273,8 @@ amphora = Table(
     Column("compute_flavor", String(255)),
     Column("active_digest", String(128)),
     Column("last_heartbeat", DateTime),
+    # sequence number of the last accepted heartbeat: older or equal ones are replays
+    Column("heartbeat_seq", BigInteger),
     Column("failover_requested", Boolean, nullable=False, default=False),
     *_audit(),
 )
