@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from lbaas.agent.haproxy import HAProxy, HAProxyError, cli, cli_ok
+from lbaas.agent.keepalived import Keepalived, KeepalivedError
 from lbaas.agent.runtime_diff import runtime_plan
 from lbaas.agent.store import ConfigStore
 from lbaas.wire.agent_api import (
     API_VERSION,
     HAPROXY_CFG,
+    KEEPALIVED_CONF,
     Applied,
     ApplyResponse,
     Bundle,
@@ -39,6 +41,7 @@ class Agent:
         self.amphora_id = amphora_id
         self.store = ConfigStore(base_dir)
         self.haproxy = HAProxy(self.store.conf, self.store.run)
+        self.keepalived = Keepalived(self.store.conf, self.store.run)
         self._lock = asyncio.Lock()
         self._watchdog: asyncio.Task[None] | None = None
         # started and stopped with the agent (the heartbeat sender): start(), stop()
@@ -48,6 +51,7 @@ class Agent:
         """Serve the last good config again, if there is one, and keep HAProxy up."""
         async with self._lock:
             await self._ensure_running()
+            await self._ensure_keepalived()
         self._watchdog = asyncio.create_task(self._watch())
         for companion in self.companions:
             await companion.start()
@@ -58,6 +62,7 @@ class Agent:
         if self._watchdog is not None:
             self._watchdog.cancel()
         async with self._lock:
+            await self.keepalived.stop()  # first: the peer takes the VIP while HAProxy still serves
             await self.haproxy.stop()
 
     async def _ensure_running(self) -> bool:
@@ -79,7 +84,24 @@ class Agent:
                 if not self.haproxy.running and self.store.active_file(HAPROXY_CFG) is not None:
                     log.warning("haproxy is not running; starting it with the active config")
                 ok = await self._ensure_running()
+                ok = await self._ensure_keepalived() and ok
             delay = period if ok else min(delay * 2, max_backoff)
+
+    async def _ensure_keepalived(self) -> bool:
+        """Run keepalived iff the active config has keepalived.conf (ACTIVE_STANDBY)."""
+        wanted = self.store.active_file(KEEPALIVED_CONF) is not None
+        if wanted == self.keepalived.running:
+            return True
+        try:
+            if wanted:
+                log.info("starting keepalived")
+                await self.keepalived.start()
+            else:
+                await self.keepalived.stop()
+        except KeepalivedError as exc:
+            log.error("could not start keepalived: %s", exc)
+            return False
+        return True
 
     def info(self) -> InfoResponse:
         return InfoResponse(amphora_id=self.amphora_id, api_version=API_VERSION)
@@ -96,7 +118,8 @@ class Agent:
             return ApplyResponse(digest=bundle.digest, applied=applied)
 
     async def _apply(self, bundle: Bundle) -> Applied:
-        if bundle.digest == self.store.active_digest() and self.haproxy.running:
+        if bundle.digest == self.store.active_digest() and self.haproxy.running \
+                and self.keepalived.running == (KEEPALIVED_CONF in bundle.files):
             return "unchanged"
         try:
             staging = self.store.stage(bundle)
@@ -104,10 +127,13 @@ class Agent:
             raise BundleRejected(f"cannot write the bundle: {exc}") from exc
         try:
             await self.haproxy.check(staging)
-        except HAProxyError as exc:
+            if KEEPALIVED_CONF in bundle.files:
+                await self.keepalived.check(staging)
+        except (HAProxyError, KeepalivedError) as exc:
             self.store.discard(staging)
             raise BundleRejected(str(exc)) from exc
         old_cfg = self.store.active_file(HAPROXY_CFG)
+        old_vrrp = self.store.active_file(KEEPALIVED_CONF)
         plan = None
         if old_cfg is not None and self.haproxy.running:
             plan = runtime_plan(old_cfg, bundle.files[HAPROXY_CFG])
@@ -115,18 +141,27 @@ class Agent:
                 plan = None  # another file changed (a certificate...): HAProxy must re-read it
         previous = self.store.activate(staging)
         try:
-            if not self.haproxy.running:
-                await self.haproxy.start()
-                return "start"
-            if plan is not None and await self._runtime(plan):
-                return "runtime"
-            await self.haproxy.reload()
-            return "reload"
+            applied = await self._apply_haproxy(plan)
         except HAProxyError as exc:
             self.store.restore(previous)
             if not self.haproxy.running and previous is not None:
                 await self._restart_previous()
             raise BundleRejected(str(exc)) from exc
+        if self.keepalived.running and old_vrrp != bundle.files.get(KEEPALIVED_CONF, old_vrrp):
+            await self.keepalived.reload()
+        if not await self._ensure_keepalived():
+            raise BundleRejected(f"HAProxy applied it but keepalived did not start: "
+                                 f"{self.keepalived.log_tail(5)}")
+        return applied
+
+    async def _apply_haproxy(self, plan: list[str] | None) -> Applied:
+        if not self.haproxy.running:
+            await self.haproxy.start()
+            return "start"
+        if plan is not None and await self._runtime(plan):
+            return "runtime"
+        await self.haproxy.reload()
+        return "reload"
 
     def _same_other_files(self, bundle: Bundle) -> bool:
         active = self.store.conf.resolve()

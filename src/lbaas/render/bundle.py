@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lbaas.render.haproxy import render_haproxy_config
+from lbaas.render.keepalived import KEEPALIVED_CONF, AmphoraView, render_keepalived_config
 from lbaas.render.options import RenderOptions
 
 HAPROXY_CFG = "haproxy.cfg"
@@ -35,6 +36,13 @@ def bundle_digest(files: Mapping[str, str]) -> str:
     return h.hexdigest()
 
 
-def render_bundle(lb: Mapping[str, Any], options: RenderOptions) -> RenderedBundle:
+def render_bundle(lb: Mapping[str, Any], options: RenderOptions,
+                  amphora: AmphoraView | None = None) -> RenderedBundle:
+    """The files for one amphora: haproxy.cfg, plus keepalived.conf for ACTIVE_STANDBY ones.
+
+    ``amphora`` None (SINGLE topology) gives the same bundle as before ACTIVE_STANDBY existed.
+    """
     files = {HAPROXY_CFG: render_haproxy_config(lb, options)}
+    if amphora is not None:
+        files[KEEPALIVED_CONF] = render_keepalived_config(lb, amphora)
     return RenderedBundle(files=files, digest=bundle_digest(files))

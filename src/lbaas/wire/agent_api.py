@@ -21,6 +21,8 @@ STATS_PATH = "/v1/stats"
 
 # The file HAProxy is started with; every bundle must carry it.
 HAPROXY_CFG = "haproxy.cfg"
+# Present only for ACTIVE_STANDBY amphorae: the agent then runs keepalived with it.
+KEEPALIVED_CONF = "keepalived.conf"
 # Environment variables the agent sets for HAProxy (usable as "${...}" in haproxy.cfg).
 ENV_RUN_DIR = "LBAAS_RUN_DIR"
 ENV_CONF_DIR = "LBAAS_CONF_DIR"

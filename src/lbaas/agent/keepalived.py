@@ -1,0 +1,116 @@
+"""Driving keepalived for an ACTIVE_STANDBY amphora: check, start, reload (SIGHUP), stop.
+
+Key choice: keepalived runs in the foreground as the agent's child (``-n``, VRRP only), dies with
+the agent (so a dead agent's amphora stops advertising and the peer takes the VIP), and reads
+``conf/keepalived.conf`` through the agent's ``conf`` symlink, so a SIGHUP after a bundle swap
+re-reads the new file. Its environment carries ``LBAAS_RUN_DIR`` for the HAProxy track script.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+
+from lbaas.agent.haproxy import _die_with_parent, reason_lines
+from lbaas.wire.agent_api import ENV_CONF_DIR, ENV_RUN_DIR, KEEPALIVED_CONF
+
+log = logging.getLogger("lbaas.agent.keepalived")
+
+KEEPALIVED_BIN = os.environ.get("LBAAS_KEEPALIVED_BIN", "keepalived")
+
+
+class KeepalivedError(Exception):
+    """keepalived refused a config or did not start; the text is safe to show."""
+
+
+class Keepalived:
+    """One keepalived (VRRP only) whose config is ``conf_dir/keepalived.conf``."""
+
+    def __init__(self, conf_dir: Path, run_dir: Path) -> None:
+        self.conf_dir = conf_dir
+        self.run_dir = run_dir
+        self.pid_file = run_dir / "keepalived.pid"
+        self.vrrp_pid_file = run_dir / "keepalived_vrrp.pid"
+        self.log_file = run_dir / "keepalived.log"
+        self._proc: asyncio.subprocess.Process | None = None
+
+    def env(self, conf_dir: Path) -> dict[str, str]:
+        return {**os.environ, ENV_RUN_DIR: str(self.run_dir), ENV_CONF_DIR: str(conf_dir)}
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.returncode is None
+
+    async def check(self, directory: Path) -> None:
+        """``keepalived --config-test`` on ``directory/keepalived.conf``."""
+        proc = await asyncio.create_subprocess_exec(
+            KEEPALIVED_BIN, "--config-test", "-f", str(directory / KEEPALIVED_CONF),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, env=self.env(directory))
+        out, _ = await proc.communicate()
+        if proc.returncode != 0:
+            text = out.decode(errors="replace")
+            raise KeepalivedError(f"keepalived refused the config: {reason_lines(text)}")
+
+    def kill_stale(self) -> None:
+        """Stop a keepalived left behind by a previous agent that died (its pid file is ours)."""
+        try:
+            pid = int(self.pid_file.read_text().split()[0])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            return
+        if b"keepalived" in cmdline and str(self.pid_file).encode() in cmdline:
+            log.warning("stopping stale keepalived %d", pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 5
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+    async def start(self, settle: float = 0.3) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.kill_stale()
+        logf = open(self.log_file, "ab")
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                KEEPALIVED_BIN, "--vrrp", "--dont-fork", "--log-console", "--log-detail",
+                "--no-syslog", "-f", str(self.conf_dir / KEEPALIVED_CONF),
+                "-p", str(self.pid_file), "-r", str(self.vrrp_pid_file),
+                stdin=asyncio.subprocess.DEVNULL, stdout=logf, stderr=logf,
+                env=self.env(self.conf_dir), preexec_fn=_die_with_parent)
+        finally:
+            logf.close()
+        # keepalived has no readiness signal; a config it rejects makes it exit at once.
+        await asyncio.sleep(settle)
+        if not self.running:
+            raise KeepalivedError(f"keepalived exited at start: {self.log_tail()}")
+
+    async def reload(self) -> None:
+        """SIGHUP: keepalived re-reads conf/keepalived.conf and keeps its VRRP state."""
+        if self._proc is None or not self.running:
+            raise KeepalivedError("keepalived is not running")
+        self._proc.send_signal(signal.SIGHUP)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM: keepalived sends a priority 0 advert, so the peer takes the VIP at once."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.returncode is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), timeout)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log_file.read_bytes()[-8000:].decode(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])

@@ -1,0 +1,111 @@
+"""Render keepalived.conf for one amphora of an ACTIVE_STANDBY load balancer.
+
+Pure: equal inputs give byte-equal files. Key choices:
+  - VRRPv3 with ``advert_int 0.1``: the standby takes the VIP about 0.35 s after the master
+    stops advertising (3 adverts plus skew). VRRPv3 has no authentication, so none is emitted.
+  - Unicast adverts to the peer's VRRP address on the VIP subnet (no multicast on the bridge;
+    load balancers sharing the bridge never see each other's adverts).
+  - Both amphorae start in ``state BACKUP`` with ``nopreempt``: priorities (100/90) decide the
+    first election, and a repaired amphora never takes the VIP back from one that serves.
+  - The track script asks the kernel whether HAProxy's master process is alive (its pid file in
+    ``$LBAAS_RUN_DIR``, which the agent puts in keepalived's environment); a failure puts the
+    instance in FAULT and the VIP moves. No script file, so no versioned path goes stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lbaas.domain import constants as c
+from lbaas.render import escaping as e
+from lbaas.render.escaping import RenderError
+
+KEEPALIVED_CONF = "keepalived.conf"
+ADVERT_INT = "0.1"
+VRRP_ROLES = (c.ROLE_MASTER, c.ROLE_BACKUP)
+# HAProxy's master (started with -p) is alive; keepalived runs it with /bin/sh, no file needed.
+CHECK_SCRIPT = ("/bin/sh -c 'kill -0 \\\"$(cat \\\"$LBAAS_RUN_DIR/haproxy.pid\\\")\\\"'")
+_INTERFACE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+
+
+@dataclass(frozen=True)
+class AmphoraView:
+    """What one amphora of an ACTIVE_STANDBY pair needs beyond the load balancer itself."""
+
+    role: str  # MASTER or BACKUP
+    priority: int
+    vrrp_ip: str  # this amphora's own address on the VIP subnet
+    peer_ips: tuple[str, ...]  # the other amphorae's vrrp_ip
+    vrrp_interface: str
+    vrrp_id: int = 1
+
+
+def interface(value: Any) -> str:
+    """A Linux interface name (at most 15 characters, no spaces or quotes)."""
+    if (not isinstance(value, str) or not 0 < len(value) <= 15
+            or not set(value) <= _INTERFACE_CHARS or value in (".", "..")):
+        raise RenderError(f"vrrp_interface: {value!r} is not an interface name")
+    return value
+
+
+def render_keepalived_config(lb: Mapping[str, Any], amp: AmphoraView) -> str:
+    """The whole keepalived.conf text for ``amp``; raises ``RenderError`` on any unsafe value."""
+    lb_id = e.ident("load_balancer id", lb.get("id"))
+    role = e.choice("amphora role", amp.role, VRRP_ROLES)
+    priority = e.integer("vrrp_priority", amp.priority, 1, 254)
+    vrrp_id = e.integer("vrrp_id", amp.vrrp_id, 1, 255)
+    own = e.ip("vrrp_ip", amp.vrrp_ip)
+    peers = sorted({e.ip("peer vrrp_ip", p) for p in amp.peer_ips if p != amp.vrrp_ip},
+                   key=lambda a: (a.version, int(a)))
+    if not peers:
+        raise RenderError("peer_ips: an ACTIVE_STANDBY amphora needs its peer's vrrp_ip")
+    if any(p.version != own.version for p in peers):
+        raise RenderError("peer_ips: peers must have the vrrp_ip's address family")
+    vips = [e.ip("vip_address", lb.get("vip_address"))]
+    vips += [e.ip("additional_vips ip_address", v.get("ip_address"))
+             for v in e.objects("additional_vips", lb.get("additional_vips"))]
+    lines = [
+        f"# load balancer {lb_id}: amphora role {role}, rendered by lbaas, replaced whole",
+        "global_defs {",
+        "    vrrp_version 3",
+        "    enable_script_security",
+        "    script_user root",
+        "}",
+        "",
+        "vrrp_script check_haproxy {",
+        f'    script "{CHECK_SCRIPT}"',
+        "    interval 1",
+        "    timeout 1",
+        "    fall 1",
+        "    rise 2",
+        "}",
+        "",
+        "vrrp_instance lbaas {",
+        "    state BACKUP",
+        f"    interface {interface(amp.vrrp_interface)}",
+        f"    virtual_router_id {vrrp_id}",
+        f"    priority {priority}",
+        "    nopreempt",
+        "    accept",
+        f"    advert_int {ADVERT_INT}",
+        "    garp_master_refresh 5",
+        f"    unicast_src_ip {own}",
+        "    unicast_peer {",
+        *(f"        {p}" for p in peers),
+        "    }",
+        "    virtual_ipaddress {",
+        *(f"        {v}" for v in vips if v.version == own.version),
+        "    }",
+    ]
+    other = [v for v in vips if v.version != own.version]
+    if other:  # VRRPv3 adverts carry one address family; the rest move along, unadvertised
+        lines += ["    virtual_ipaddress_excluded {", *(f"        {v}" for v in other), "    }"]
+    lines += [
+        "    track_script {",
+        "        check_haproxy",
+        "    }",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"
