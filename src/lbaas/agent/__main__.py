@@ -13,6 +13,7 @@ import socket
 import sys
 from pathlib import Path
 
+from lbaas.agent.certificate import ServerCertificate
 from lbaas.agent.heartbeat import HeartbeatSender, parse_target, read_key
 from lbaas.agent.http import serve, server_ssl_context
 from lbaas.agent.service import Agent
@@ -61,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         agent.companions.append(HeartbeatSender(agent, args.heartbeat_target,
                                                 read_key(args.heartbeat_key_file),
                                                 args.heartbeat_interval))
-    serve(agent, host, port, ctx)
+    certificate = ServerCertificate(ctx, args.cert_file, args.key_file, args.ca_file)
+    serve(agent, host, port, ctx, certificate)
     return 0
 
 

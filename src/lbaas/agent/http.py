@@ -15,9 +15,11 @@ from typing import Any
 
 import uvicorn
 
+from lbaas.agent.certificate import CertificateRefused, ServerCertificate
 from lbaas.agent.haproxy import HAProxyError
 from lbaas.agent.service import Agent, BundleRejected
 from lbaas.wire.agent_api import BUNDLE_PATH, INFO_PATH, STATS_PATH, STATUS_PATH, Bundle, WireError
+from lbaas.wire.certificate import CERTIFICATE_PATH, CertificateRequest
 
 log = logging.getLogger("lbaas.agent.http")
 
@@ -37,8 +39,9 @@ def server_ssl_context(ca_file: str, cert_file: str, key_file: str) -> ssl.SSLCo
 
 
 class AgentApp:
-    def __init__(self, agent: Agent) -> None:
+    def __init__(self, agent: Agent, certificate: ServerCertificate | None = None) -> None:
         self.agent = agent
+        self.certificate = certificate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -64,6 +67,8 @@ class AgentApp:
 
     async def _handle(self, scope: Scope, receive: Receive) -> tuple[int, Any]:
         method, path = scope["method"], scope["path"]
+        if path == CERTIFICATE_PATH and self.certificate is not None:
+            return await self._certificate(method, receive)
         routes = {INFO_PATH: "GET", STATUS_PATH: "GET", STATS_PATH: "GET", BUNDLE_PATH: "PUT"}
         if path not in routes:
             return 404, {"error": "not found"}
@@ -88,6 +93,18 @@ class AgentApp:
             log.warning("bundle %s rejected: %s", bundle.digest, exc)
             return 400, {"error": str(exc)}
 
+    async def _certificate(self, method: str, receive: Receive) -> tuple[int, Any]:
+        assert self.certificate is not None
+        if method == "GET":
+            return 200, self.certificate.current()
+        if method != "PUT":
+            return 405, {"error": "use GET or PUT"}
+        try:
+            request = CertificateRequest.from_json(json.loads(await _read_body(receive)))
+            return 200, self.certificate.replace(request)
+        except (ValueError, WireError, CertificateRefused) as exc:
+            return 400, {"error": f"certificate refused: {exc}"}
+
 
 async def _read_body(receive: Receive) -> bytes:
     chunks: list[bytes] = []
@@ -103,10 +120,11 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-def serve(agent: Agent, host: str, port: int, ctx: ssl.SSLContext) -> None:
+def serve(agent: Agent, host: str, port: int, ctx: ssl.SSLContext,
+          certificate: ServerCertificate | None = None) -> None:
     """Run until SIGTERM/SIGINT; HAProxy is stopped on the way out (lifespan shutdown)."""
     config = uvicorn.Config(
-        AgentApp(agent), host=host, port=port, lifespan="on", log_level="info",
+        AgentApp(agent, certificate), host=host, port=port, lifespan="on", log_level="info",
         access_log=False, timeout_graceful_shutdown=5,
         ssl_context_factory=lambda _config, _default: ctx)
     uvicorn.Server(config).run()

@@ -33,6 +33,12 @@ from lbaas.wire.agent_api import (
     parse_info_response,
     parse_status_response,
 )
+from lbaas.wire.certificate import (
+    CERTIFICATE_PATH,
+    CertificateRequest,
+    CertificateResponse,
+    parse_certificate_response,
+)
 
 _RETRY_DELAYS = (0.1, 0.3, 0.7)
 
@@ -50,8 +56,9 @@ class AgentAmphoraDriver:
     def __init__(self, ca_file: str, cert_file: str, key_file: str, port: int = AGENT_PORT,
                  timeout: float = 30.0) -> None:
         self.port = port
+        self._ssl = client_ssl_context(str(ca_file), str(cert_file), str(key_file))
         self._client = httpx.AsyncClient(
-            verify=client_ssl_context(str(ca_file), str(cert_file), str(key_file)),
+            verify=self._ssl,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)))
 
     async def aclose(self) -> None:
@@ -126,6 +133,31 @@ class AgentAmphoraDriver:
         if not isinstance(data, dict):
             raise DriverError("unexpected stats response")
         return data
+
+    async def replace_certificate(self, compute: ComputeInfo, cert_pem: str,
+                                  key_pem: str) -> CertificateResponse:
+        """Give the agent a new server certificate; it serves it to new connections."""
+        body = CertificateRequest(cert_pem=cert_pem, key_pem=key_pem).to_json()
+        try:
+            return parse_certificate_response(
+                await self._request("PUT", compute, CERTIFICATE_PATH, body))
+        except WireError as exc:
+            raise DriverError(str(exc)) from exc
+
+    async def served_certificate(self, compute: ComputeInfo) -> dict[str, Any]:
+        """The certificate a fresh TLS handshake with the agent shows (``getpeercert()``)."""
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(
+                compute.lb_network_ip, self.port, ssl=self._ssl), timeout=5.0)
+        except (OSError, TimeoutError, ssl.SSLError) as exc:
+            raise DriverError(f"agent {compute.compute_id} unreachable: {exc}") from exc
+        try:
+            peer = writer.get_extra_info("peercert")
+        finally:
+            writer.close()
+        if not isinstance(peer, dict):
+            raise DriverError(f"agent {compute.compute_id} showed no certificate")
+        return peer
 
     async def wait_ready(self, compute: ComputeInfo, timeout: float = 60.0) -> InfoResponse:
         """Poll /v1/info until the agent answers (DriverError after ``timeout`` seconds)."""
