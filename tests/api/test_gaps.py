@@ -6,6 +6,7 @@ paths. Expected codes and messages are upstream Octavia 19.0.0's (``load_balance
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -250,6 +251,21 @@ def test_flavor_availability_zone_and_provider_errors_on_create(api):
         assert (body["loadbalancer"]["provider"], body["loadbalancer"]["flavor_id"]) == (
             "noop", noop)
 
+
+@pytest.mark.parametrize(("count", "status"), [(50, 201), (51, 409)])
+def test_graph_create_caps_rules_per_policy(api, count, status):
+    rules = [{"type": "PATH", "compare_type": "STARTS_WITH", "value": f"/p{i}"}
+             for i in range(count)]
+    code, body = create(api, vip_subnet_id=api.subnet_id("public-subnet"), listeners=[{
+        "protocol": "HTTP", "protocol_port": 80,
+        "l7policies": [{"action": "REJECT", "rules": rules}]}])
+    assert code == status, body
+    if status == 201:
+        policy = body["loadbalancer"]["listeners"][0]["l7policies"][0]
+        assert len(policy["rules"]) == 50
+        return
+    assert re.fullmatch(r"Too many rules on L7 policy [0-9a-f-]{36}", body["faultstring"])
+    assert api.get(LBS)[1]["loadbalancers"] == []
 
 def test_statuses_alias_answers_the_status_tree(api):
     lb = api.create_lb(name="tree")
