@@ -30,6 +30,7 @@ from lbaas.drivers.base import (
     ComputeInfo,
     NetworkDriver,
 )
+from lbaas.render import AmphoraView
 from lbaas.store import ipam, leases
 from lbaas.store import tables as t
 
@@ -40,10 +41,22 @@ CHILD_TABLES_DELETE_ORDER = (t.l7rule, t.l7policy, t.health_monitor, t.member, t
 MONITOR_LIKE = (t.health_monitor, t.l7policy, t.l7rule)
 
 
-def render_bundle(aggregate: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """The configuration bundle for the fake amphora driver: the aggregate itself."""
+def render_bundle(aggregate: dict[str, Any], amphora: AmphoraView | None = None) \
+        -> tuple[dict[str, Any], str]:
+    """The configuration bundle for the fake amphora driver: the aggregate itself (the same
+    for both amphorae of a pair: the fake network driver gives them no VRRP addresses)."""
     payload = orjson.dumps(aggregate, option=orjson.OPT_SORT_KEYS, default=str)
     return {"desired": aggregate}, hashlib.sha256(payload).hexdigest()
+
+
+def amphora_view(amp: Any, pair: list[Any]) -> AmphoraView | None:
+    """What keepalived needs about ``amp`` (None outside ACTIVE_STANDBY); peers are the other
+    amphorae's VRRP addresses on the VIP subnet, from their rows."""
+    if amp.role not in (c.ROLE_MASTER, c.ROLE_BACKUP):
+        return None
+    return AmphoraView(role=amp.role, priority=amp.vrrp_priority or 1, vrrp_ip=amp.vrrp_ip,
+                       peer_ips=tuple(a.vrrp_ip for a in pair if a.id != amp.id and a.vrrp_ip),
+                       vrrp_interface=amp.vrrp_interface, vrrp_id=amp.vrrp_id or 1)
 
 
 @dataclass
@@ -53,7 +66,9 @@ class Drivers:
     amphora: AmphoraDriver
     # real drivers: ports, legs and certificates for each amphora (None with the fakes)
     provisioner: Provisioner | None = None
-    render: Callable[[dict[str, Any]], tuple[dict[str, Any], str]] = render_bundle
+    # (aggregate, amphora view or None) -> (bundle, digest)
+    render: Callable[[dict[str, Any], AmphoraView | None], tuple[dict[str, Any], str]] = \
+        render_bundle
 
 
 class Reconciler:
@@ -106,16 +121,17 @@ class Reconciler:
             amps = list(conn.execute(select(t.amphora).where(
                 t.amphora.c.load_balancer_id == lb.id, t.amphora.c.status != c.DELETED)))
             aggregate = load_aggregate(conn, lb.id)
-        bundle, digest = self.drivers.render(aggregate)
+        self.drivers.render(aggregate, None)  # a config that cannot render builds nothing
         healthy = {a.role: a for a in amps if not a.failover_requested
                    and a.status == c.AMPHORA_ALLOCATED}
         for amp in amps:
             if amp.role not in healthy or healthy[amp.role].id != amp.id:
                 await self._retire(lb, amp)
-        for role, priority in roles:
-            amp = healthy.get(role)
-            if amp is None:
-                amp = await self._build(lb, role, priority)
+        pair = [healthy.get(role) or await self._build(lb, role, priority)
+                for role, priority in roles]
+        for amp in pair:
+            # per amphora: ACTIVE_STANDBY bundles differ in keepalived.conf (priority, peer)
+            bundle, digest = self.drivers.render(aggregate, amphora_view(amp, pair))
             info = ComputeInfo(compute_id=amp.compute_id, lb_network_ip=amp.lb_network_ip)
             if self.drivers.provisioner is not None:
                 plugs = self.drivers.provisioner.member_plugs(lb, amp.id, aggregate)

@@ -15,7 +15,7 @@ from lbaas.controller.reconciler import Drivers
 from lbaas.drivers.agent_client import AgentAmphoraDriver
 from lbaas.drivers.local.compute import LocalCompute
 from lbaas.drivers.local.network import LocalNetwork
-from lbaas.render import RenderOptions, render_bundle
+from lbaas.render import AmphoraView, RenderOptions, render_bundle
 from lbaas.settings import Settings, heartbeat_key
 
 
@@ -43,8 +43,9 @@ def build_local_drivers(settings: Settings, engine: Engine) -> Drivers:
                                  key_file=str(files.key_file), port=settings.controller.agent_port)
     options = render_options(settings)
 
-    def render(aggregate: dict[str, Any]) -> tuple[dict[str, Any], str]:
-        bundle = render_bundle(aggregate, options)
+    def render(aggregate: dict[str, Any], amphora: AmphoraView | None = None) \
+            -> tuple[dict[str, Any], str]:
+        bundle = render_bundle(aggregate, options, amphora)
         return {"files": bundle.files}, bundle.digest
 
     return Drivers(compute=compute, network=network, amphora=amphora,
