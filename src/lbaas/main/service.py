@@ -79,6 +79,7 @@ class Service:
     reconciler: Reconciler
     queue: ReconcileQueue | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    health: Any = None  # the health manager (local drivers only)
 
     async def start(self) -> None:
         self.queue = ReconcileQueue(self.reconciler.reconcile,
@@ -91,8 +92,15 @@ class Service:
         for lb_id in unfinished(self.engine):
             self.queue.notify(lb_id)
         self.tasks.append(asyncio.create_task(self._resync_loop()))
+        if self.drivers.provisioner is not None and self.settings.health.enabled:
+            from lbaas.main.health import start_health_manager
+
+            self.health = await start_health_manager(self, self.queue.notify)
 
     async def stop(self) -> None:
+        if self.health is not None:
+            await self.health.stop()
+            self.health = None
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:

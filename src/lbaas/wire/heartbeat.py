@@ -74,19 +74,33 @@ def unwrap_envelope(envelope: bytes, key: str) -> dict[str, Any]:
         old_payload = envelope[:-BIN_HMAC_LEN]
         if hmac.compare_digest(envelope[-BIN_HMAC_LEN:], get_hmac(old_payload, key, False)):
             payload = old_payload
-        elif set(tail) <= _HEX:
-            raise HeartbeatRejected(BAD_SIGNATURE)
-        else:  # the datagram lost its end: what should be the hex digest is not hex
+        elif not set(tail) <= _HEX:  # the end is lost: what should be the digest is not hex
             raise HeartbeatRejected(TRUNCATED, "no trailing hex HMAC")
+        else:  # a whole message signed with another key, or one that lost its last bytes
+            try:
+                _inflate(payload)
+            except HeartbeatRejected as exc:
+                why = TRUNCATED if exc.reason == TRUNCATED else BAD_SIGNATURE
+                raise HeartbeatRejected(why) from None
+            raise HeartbeatRejected(BAD_SIGNATURE)
     try:
-        inflater = zlib.decompressobj()
-        text = inflater.decompress(payload, MAX_JSON)
-        if inflater.unconsumed_tail or not inflater.eof:
-            raise ValueError("incomplete or oversized zlib stream")
-        obj = json.loads(text)
-    except (zlib.error, ValueError) as exc:
+        obj = json.loads(_inflate(payload))
+    except ValueError as exc:
         raise HeartbeatRejected(MALFORMED, str(exc)) from exc
     return check_message(obj)
+
+
+def _inflate(payload: bytes) -> bytes:
+    inflater = zlib.decompressobj()
+    try:
+        text = inflater.decompress(payload, MAX_JSON)
+    except zlib.error as exc:
+        raise HeartbeatRejected(MALFORMED, str(exc)) from exc
+    if inflater.unconsumed_tail:
+        raise HeartbeatRejected(MALFORMED, "message too large")
+    if not inflater.eof:
+        raise HeartbeatRejected(TRUNCATED, "incomplete zlib stream")
+    return text
 
 
 def check_message(obj: Any) -> dict[str, Any]:

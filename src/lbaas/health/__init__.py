@@ -1,0 +1,1 @@
+"""The health manager: signed heartbeats in, operating statuses and statistics out, failover."""

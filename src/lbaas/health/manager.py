@@ -1,0 +1,155 @@
+"""The health manager: UDP receiver, heartbeat processing and the stale-amphora loop.
+
+Key choices: the datagram callback only queues bytes (bounded; overflow is counted), one
+consumer verifies them and runs the database work in a thread, so neither the API's event loop
+nor a slow database stalls the socket. Replays are rejected from an in-memory sequence cache
+first and then by the database's conditional update (authoritative across processes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from lbaas.health import stale
+from lbaas.health.metrics import HealthMetrics
+from lbaas.health.writer import apply_heartbeat
+from lbaas.wire.heartbeat import MAX_DATAGRAM, REPLAY, HeartbeatRejected, unwrap_envelope
+
+log = logging.getLogger(__name__)
+QUEUE_SIZE = 4096
+DRIFT_HEARTBEATS = 3  # consecutive heartbeats with another digest before we act
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, manager: HealthManager) -> None:
+        self.manager = manager
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.manager.received(data, addr)
+
+
+class HealthManager:
+    def __init__(self, engine: Engine, key: str, notify: Callable[[str], None], *,
+                 bind_ip: str, bind_port: int, heartbeat_timeout: float = 3.0,
+                 check_interval: float = 0.25, build_grace: float = 10.0,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.engine = engine
+        self.key = key
+        self.notify = notify
+        self.bind = (bind_ip, bind_port)
+        self.timeout = heartbeat_timeout
+        self.check_interval = check_interval
+        self.build_grace = build_grace
+        self.clock = clock
+        self.metrics = HealthMetrics()
+        self.last_seq: dict[str, int] = {}
+        self.drift: dict[str, int] = {}
+        self.listening_since = clock()
+        self._queue: asyncio.Queue[tuple[bytes, Any, float]] = asyncio.Queue(QUEUE_SIZE)
+        self._transport: asyncio.DatagramTransport | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def address(self) -> tuple[str, int]:
+        assert self._transport is not None
+        return self._transport.get_extra_info("sockname")[:2]
+
+    async def start(self, stale_detection: bool = True) -> None:
+        loop = asyncio.get_running_loop()
+        self._transport, _ = await loop.create_datagram_endpoint(
+            lambda: _Protocol(self), local_addr=self.bind)
+        self.listening_since = self.clock()
+        self._tasks.append(asyncio.create_task(self._consume()))
+        if stale_detection:
+            self._tasks.append(asyncio.create_task(self._stale_loop()))
+        log.info("health manager listening on %s:%s", *self.address)
+
+    async def stop(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    def received(self, data: bytes, addr: Any) -> None:
+        self.metrics.received += 1
+        try:
+            self._queue.put_nowait((data[:MAX_DATAGRAM], addr, time.time()))
+        except asyncio.QueueFull:
+            self.metrics.dropped += 1
+
+    async def _consume(self) -> None:
+        while True:
+            data, addr, _ = await self._queue.get()
+            try:
+                await self.process(data)
+            except HeartbeatRejected as exc:
+                self.metrics.reject(exc.reason)
+                log.warning("heartbeat from %s rejected: %s", addr[0], exc)
+            except Exception:
+                log.exception("heartbeat from %s could not be applied", addr[0])
+
+    async def process(self, data: bytes) -> None:
+        health = unwrap_envelope(data, self.key)
+        amp_id, seq = health["id"], health["seq"]
+        if seq <= self.last_seq.get(amp_id, -1):
+            raise HeartbeatRejected(REPLAY, f"{amp_id} seq {seq}")
+        applied = await asyncio.to_thread(apply_heartbeat, self.engine, health, self.clock())
+        self.last_seq[amp_id] = seq
+        self.metrics.accepted += 1
+        self.metrics.status_changes += applied.changes
+        await self._check_digest(applied, health.get("digest"))
+
+    async def _check_digest(self, applied: Any, reported: Any) -> None:
+        amp_id = applied.amphora_id
+        if not isinstance(reported, str | None) or reported == applied.stored_digest \
+                or applied.load_balancer_id is None:
+            self.drift.pop(amp_id, None)
+            return
+        self.drift[amp_id] = self.drift.get(amp_id, 0) + 1
+        if self.drift[amp_id] >= DRIFT_HEARTBEATS:
+            self.drift.pop(amp_id, None)
+            log.warning("amphora %s serves bundle %s, not %s: reconciling", amp_id, reported,
+                        applied.stored_digest)
+            await asyncio.to_thread(stale.forget_digest, self.engine, amp_id, reported)
+            self.metrics.drift_reconciles += 1
+            self.notify(applied.load_balancer_id)
+
+    async def check_stale(self) -> list[str]:
+        """Flag every stale amphora and wake its load balancer; the ids flagged."""
+        due = await asyncio.to_thread(stale.find_stale, self.engine, self.clock(), self.timeout,
+                                      self.build_grace, self.listening_since)
+        flagged = []
+        for amp_id, lb_id in due:
+            if await asyncio.to_thread(stale.request_failover, self.engine, amp_id, lb_id):
+                log.warning("amphora %s sent no heartbeat for %.1f s: failing it over",
+                            amp_id, self.timeout)
+                self.metrics.failovers += 1
+                self.last_seq.pop(amp_id, None)
+                flagged.append(amp_id)
+                self.notify(lb_id)
+        return flagged
+
+    async def _stale_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.check_interval)
+            try:
+                await self.check_stale()
+            except Exception:
+                log.exception("stale amphora check failed")

@@ -1,0 +1,83 @@
+"""The heartbeat envelope matches upstream's byte for byte; the agent's message shape."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import zlib
+
+import pytest
+
+from lbaas.agent.heartbeat import StatsDeltas, build_message, pool_owners
+from lbaas.wire.heartbeat import HeartbeatRejected, unwrap_envelope, wrap_envelope
+
+KEY = "insecure"
+MSG = {"id": "amp", "seq": 7, "ver": 3, "listeners": {}, "pools": {}}
+
+
+def upstream_wrap(obj: dict, key: str, hex: bool = True) -> bytes:
+    """octavia.amphorae.backends.health_daemon.status_message.wrap_envelope, inlined."""
+    payload = zlib.compress(json.dumps(obj).encode("utf-8"), 9)
+    mac = hmac.new(key.encode("utf-8"), payload, hashlib.sha256)
+    return payload + (mac.hexdigest().encode("utf-8") if hex else mac.digest())
+
+
+def test_upstream_envelopes_are_accepted_hex_and_legacy_binary() -> None:
+    assert unwrap_envelope(upstream_wrap(MSG, KEY), KEY) == MSG
+    assert unwrap_envelope(upstream_wrap(MSG, KEY, hex=False), KEY) == MSG
+
+
+def test_our_envelope_is_upstreams_format() -> None:
+    data = wrap_envelope(MSG, KEY)
+    payload, mac = data[:-64], data[-64:]
+    assert mac == hmac.new(KEY.encode(), payload, hashlib.sha256).hexdigest().encode()
+    assert json.loads(zlib.decompress(payload)) == MSG
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    (wrap_envelope(MSG, "other"), "bad_signature"),
+    (wrap_envelope(MSG, KEY)[:-1], "truncated"),
+    (wrap_envelope(MSG, KEY)[:40], "truncated"),
+    (upstream_wrap([1, 2], KEY), "malformed"),
+    (upstream_wrap({**MSG, "seq": "7"}, KEY), "malformed"),
+    (b"not zlib" + hmac.new(KEY.encode(), b"not zlib", hashlib.sha256).hexdigest().encode(),
+     "malformed"),
+])
+def test_rejections_carry_a_reason(data: bytes, reason: str) -> None:
+    with pytest.raises(HeartbeatRejected) as err:
+        unwrap_envelope(data, KEY)
+    assert err.value.reason == reason
+
+
+CFG = """global
+frontend L1
+    mode http
+    default_backend P1
+
+backend P1
+    server M1 192.0.2.5:80 check
+"""
+
+
+def rows(bin_: int, status: str = "UP", weight: int = 1) -> dict:
+    return {"L1/FRONTEND": {"pxname": "L1", "svname": "FRONTEND", "status": "OPEN", "bin": bin_,
+                            "bout": 2 * bin_, "stot": 1, "ereq": 0, "scur": 4},
+            "P1/BACKEND": {"pxname": "P1", "svname": "BACKEND", "status": "UP"},
+            "P1/M1": {"pxname": "P1", "svname": "M1", "status": status, "weight": weight}}
+
+
+def test_agent_message_is_upstreams_v3_shape_with_deltas() -> None:
+    assert pool_owners(CFG) == {"P1": "L1"}
+    deltas = StatsDeltas()
+    first = build_message("amp", 1, "d1", rows(100), CFG, deltas)
+    assert first["listeners"] == {"L1": {"status": "OPEN", "stats": {
+        "rx": 100, "tx": 200, "totconns": 1, "ereq": 0, "conns": 4}}}
+    assert first["pools"] == {"P1:L1": {"status": "UP", "members": {"M1": "UP"}}}
+    assert (first["id"], first["seq"], first["ver"], first["digest"]) == ("amp", 1, 3, "d1")
+    again = build_message("amp", 2, "d1", rows(150), CFG, deltas)
+    assert again["listeners"]["L1"]["stats"]["rx"] == 50
+    # HAProxy reloaded: its counters restarted from zero; the new value is the delta
+    reset = build_message("amp", 3, "d1", rows(30, weight=0), CFG, deltas)
+    assert reset["listeners"]["L1"]["stats"]["rx"] == 30
+    assert reset["pools"]["P1:L1"]["members"] == {"M1": "DRAIN"}
