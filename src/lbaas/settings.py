@@ -170,6 +170,7 @@ class Settings:
     controller: ControllerSettings = field(default_factory=ControllerSettings)
     haproxy: HaproxySettings = field(default_factory=HaproxySettings)
     housekeeping: HousekeepingSettings = field(default_factory=HousekeepingSettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
     quotas: QuotaSettings = field(default_factory=QuotaSettings)
 
     @property
