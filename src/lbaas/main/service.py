@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import shutil
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +20,7 @@ from lbaas.api.policy import Policy
 from lbaas.api.state import ApiState
 from lbaas.controller.reconciler import Drivers, Reconciler
 from lbaas.drivers.fake import FakeAmphora, FakeCompute, FakeNetwork
+from lbaas.housekeeping.tasks import Housekeeping
 from lbaas.queue.memory import ReconcileQueue, unfinished
 from lbaas.settings import Settings
 from lbaas.store import db
@@ -79,9 +82,12 @@ class Service:
     reconciler: Reconciler
     queue: ReconcileQueue | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-    health: Any = None  # the health manager (local drivers only)
+    housekeeping: Housekeeping | None = None
 
     async def start(self) -> None:
+        self.housekeeping = Housekeeping(self.settings.housekeeping, self.engine, self.drivers,
+                                         self.reconciler.holder)
+        recovered = await self.housekeeping.recover()  # before any reconcile runs
         self.queue = ReconcileQueue(self.reconciler.reconcile,
                                     self.settings.controller.worker_concurrency)
         self.app.state.notify = self.queue.notify
@@ -89,18 +95,14 @@ class Service:
         if self.drivers.provisioner is not None:
             for subnet in self.drivers.provisioner.all_subnets():
                 await self.drivers.network.ensure_subnet(subnet)
-        for lb_id in unfinished(self.engine):
+        for lb_id in sorted({*unfinished(self.engine), *recovered.load_balancers}):
             self.queue.notify(lb_id)
         self.tasks.append(asyncio.create_task(self._resync_loop()))
-        if self.drivers.provisioner is not None and self.settings.health.enabled:
-            from lbaas.main.health import start_health_manager
-
-            self.health = await start_health_manager(self, self.queue.notify)
+        self.housekeeping.start(self.queue.notify)
 
     async def stop(self) -> None:
-        if self.health is not None:
-            await self.health.stop()
-            self.health = None
+        if self.housekeeping is not None:
+            await self.housekeeping.stop()
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
@@ -121,6 +123,13 @@ class Service:
                 log.exception("resync failed")
 
 
+def lease_holder(settings: Settings) -> str:
+    """Stable per host and data directory: a restarted process (after SIGKILL) takes its own
+    leases back at once, while another process still waits for them to expire."""
+    where = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:16]
+    return f"{socket.gethostname()[:64]}:{where}"
+
+
 def build_service(settings: Settings, drivers: Drivers | None = None,
                   migrate: bool = True) -> Service:
     engine = db.make_engine(settings.effective_database_url)
@@ -129,7 +138,8 @@ def build_service(settings: Settings, drivers: Drivers | None = None,
     seed_networks(engine, settings.networking.networks)
     drivers = drivers or build_drivers(settings, engine)
     state = ApiState(settings=settings, engine=engine, policy=build_policy(settings))
-    reconciler = Reconciler(engine, drivers, lease_seconds=settings.controller.lease_seconds)
+    reconciler = Reconciler(engine, drivers, holder=lease_holder(settings),
+                            lease_seconds=settings.controller.lease_seconds)
     app = ApiApp(state, build_authenticator(settings))
     service = Service(settings, engine, drivers, app, reconciler)
     app.on_startup.append(service.start)
