@@ -1,4 +1,4 @@
-"""The agent's HTTPS API: a bare ASGI app served by uvicorn with two-way TLS.
+"""The agent's HTTPS API: a bare ASGI app served by ``lbaas.agent.server`` with two-way TLS.
 
 Key choice: the TLS context requires a client certificate chaining to the controller's CA
 (``CERT_REQUIRED``, TLS >= 1.2), so an unauthenticated peer never reaches HTTP at all. Routing is
@@ -13,10 +13,9 @@ import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import uvicorn
-
 from lbaas.agent.certificate import CertificateRefused, ServerCertificate
 from lbaas.agent.haproxy import HAProxyError
+from lbaas.agent.server import serve_forever
 from lbaas.agent.service import Agent, BundleRejected
 from lbaas.wire.agent_api import BUNDLE_PATH, INFO_PATH, STATS_PATH, STATUS_PATH, Bundle, WireError
 from lbaas.wire.certificate import CERTIFICATE_PATH, CertificateRequest
@@ -123,8 +122,4 @@ async def _read_body(receive: Receive) -> bytes:
 def serve(agent: Agent, host: str, port: int, ctx: ssl.SSLContext,
           certificate: ServerCertificate | None = None) -> None:
     """Run until SIGTERM/SIGINT; HAProxy is stopped on the way out (lifespan shutdown)."""
-    config = uvicorn.Config(
-        AgentApp(agent, certificate), host=host, port=port, lifespan="on", log_level="info",
-        access_log=False, timeout_graceful_shutdown=5,
-        ssl_context_factory=lambda _config, _default: ctx)
-    uvicorn.Server(config).run()
+    serve_forever(AgentApp(agent, certificate), host, port, ctx, MAX_BODY, grace=5.0)
