@@ -124,8 +124,14 @@ class Reconciler:
         self.drivers.render(aggregate, None)  # a config that cannot render builds nothing
         healthy = {a.role: a for a in amps if not a.failover_requested
                    and a.status == c.AMPHORA_ALLOCATED}
+        if lb.topology == c.TOPOLOGY_ACTIVE_STANDBY and c.ROLE_MASTER not in healthy \
+                and c.ROLE_BACKUP in healthy:
+            # The survivor already holds the VIP (nopreempt): it becomes the MASTER, and the
+            # replacement is built as the new BACKUP.
+            healthy = {c.ROLE_MASTER: self._promote(healthy[c.ROLE_BACKUP])}
+        keep = {a.id for a in healthy.values()}
         for amp in amps:
-            if amp.role not in healthy or healthy[amp.role].id != amp.id:
+            if amp.id not in keep:
                 await self._retire(lb, amp)
         pair = [healthy.get(role) or await self._build(lb, role, priority)
                 for role, priority in roles]
@@ -143,6 +149,12 @@ class Reconciler:
                 with self.engine.begin() as conn:
                     conn.execute(update(t.amphora).where(t.amphora.c.id == amp.id).values(
                         active_digest=active, updated_at=_now()))
+
+    def _promote(self, amp: Any) -> Any:
+        with self.engine.begin() as conn:
+            conn.execute(update(t.amphora).where(t.amphora.c.id == amp.id).values(
+                role=c.ROLE_MASTER, vrrp_priority=100, updated_at=_now()))
+            return conn.execute(select(t.amphora).where(t.amphora.c.id == amp.id)).one()
 
     async def _build(self, lb: Any, role: str, priority: int | None) -> Any:
         amp_id = str(uuid.uuid4())
