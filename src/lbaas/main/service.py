@@ -83,6 +83,7 @@ class Service:
     queue: ReconcileQueue | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     housekeeping: Housekeeping | None = None
+    health: Any = None  # the health manager (local drivers only)
 
     async def start(self) -> None:
         self.housekeeping = Housekeeping(self.settings.housekeeping, self.engine, self.drivers,
@@ -99,10 +100,17 @@ class Service:
             self.queue.notify(lb_id)
         self.tasks.append(asyncio.create_task(self._resync_loop()))
         self.housekeeping.start(self.queue.notify)
+        if self.drivers.provisioner is not None and self.settings.health.enabled:
+            from lbaas.main.health import start_health_manager
+
+            self.health = await start_health_manager(self, self.queue.notify)
 
     async def stop(self) -> None:
         if self.housekeeping is not None:
             await self.housekeeping.stop()
+        if self.health is not None:
+            await self.health.stop()
+            self.health = None
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
