@@ -356,7 +356,26 @@ secret = Table(
     "secret", metadata, _id(),
     Column("project_id", String(36), index=True),
     Column("name", String(255)),
+    # Fernet token of the payload bytes (key in data_dir/secrets_key), never the plain bytes.
     Column("payload", Text),
     Column("content_type", String(255)),
+    Column("secret_type", String(32)),
+    Column("algorithm", String(255)),
+    Column("bit_length", Integer),
+    Column("mode", String(255)),
+    Column("expiration", Timestamp),
+    Column("creator_id", String(255)),
+    *_audit(),
+)
+
+# Barbican containers: named references to secrets (certificate: certificate, private_key,
+# private_key_passphrase, intermediates).
+secret_container = Table(
+    "secret_container", metadata, _id(),
+    Column("project_id", String(36), index=True),
+    Column("name", String(255)),
+    Column("type", String(32), nullable=False),
+    Column("secret_refs", JSON, nullable=False),  # [{"name": .., "secret_id": ..}]
+    Column("creator_id", String(255)),
     *_audit(),
 )
