@@ -150,6 +150,19 @@ class HaproxySettings:
 
 
 @dataclass(frozen=True)
+class CertificateSettings:
+    """Octavia's [certificates]: where TLS secrets live.
+
+    ``local``: this server's key-manager API (Barbican subset under /key-manager), payloads
+    encrypted with a key generated in data_dir/secrets_key. ``barbican``: a real Barbican at
+    ``barbican_endpoint`` (the user's Keystone token on the API, the service's in the controller).
+    """
+
+    cert_manager: str = "local"  # local | barbican
+    barbican_endpoint: str = ""  # e.g. https://barbican.example:9311 (without /v1)
+
+
+@dataclass(frozen=True)
 class QuotaSettings:
     default_load_balancer_quota: int = -1
     default_listener_quota: int = -1
@@ -172,6 +185,7 @@ class Settings:
     housekeeping: HousekeepingSettings = field(default_factory=HousekeepingSettings)
     health: HealthSettings = field(default_factory=HealthSettings)
     quotas: QuotaSettings = field(default_factory=QuotaSettings)
+    certificates: CertificateSettings = field(default_factory=CertificateSettings)
 
     @property
     def effective_database_url(self) -> str:
