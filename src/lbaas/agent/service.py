@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ from lbaas.wire.agent_api import (
 )
 
 log = logging.getLogger("lbaas.agent")
+# How long a member being removed at runtime may finish its requests before they are cut.
+DRAIN_SECONDS = 2.0
 
 
 class BundleRejected(Exception):
@@ -178,12 +181,25 @@ class Agent:
             try:
                 if command.startswith("del server"):
                     await self._del_server(command)
+                elif command.startswith("shutdown sessions server "):
+                    await self._drain(command.rsplit(" ", 1)[1])
+                    await cli_ok(sock, command)
                 else:
                     await cli_ok(sock, command)
             except (TimeoutError, HAProxyError, OSError) as exc:
                 log.warning("runtime change refused, reloading instead: %s", exc)
                 return False
         return True
+
+    async def _drain(self, target: str, timeout: float = DRAIN_SECONDS) -> None:
+        """Let the requests in flight on ``target`` (already in maintenance) finish, so that
+        ``shutdown sessions`` only cuts what outlives ``timeout`` (long-lived connections)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            row = parse_show_stat(await cli(self.haproxy.stats_sock, "show stat")).get(target)
+            if row is None or not row.get("scur"):
+                return
+            await asyncio.sleep(0.01)
 
     async def _del_server(self, command: str) -> None:
         # Connections closed by `shutdown sessions` take a moment to be released.
