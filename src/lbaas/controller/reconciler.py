@@ -78,6 +78,9 @@ class Reconciler:
         self.drivers = drivers
         self.holder = holder or f"worker-{uuid.uuid4()}"
         self.lease_seconds = lease_seconds
+        # Member-subnet legs last plugged per amphora, trusted like ``active_digest``: plugging
+        # costs a dozen ``ip`` calls, too slow to repeat on every member change.
+        self._plugged: dict[str, tuple[tuple[str, str], ...]] = {}
 
     async def reconcile(self, lb_id: str) -> bool:
         """Return False when another worker holds the lease (caller retries later)."""
@@ -141,9 +144,13 @@ class Reconciler:
             info = ComputeInfo(compute_id=amp.compute_id, lb_network_ip=amp.lb_network_ip)
             if self.drivers.provisioner is not None:
                 plugs = self.drivers.provisioner.member_plugs(lb, amp.id, aggregate)
-                for plug in plugs:
-                    await self.drivers.network.ensure_subnet(plug.subnet)
-                await self.drivers.network.plug_subnets(info, plugs)
+                wanted = tuple(sorted((p.subnet.subnet_id, p.address) for p in plugs))
+                if self._plugged.get(amp.id) != wanted:
+                    self._plugged.pop(amp.id, None)
+                    for plug in plugs:
+                        await self.drivers.network.ensure_subnet(plug.subnet)
+                    await self.drivers.network.plug_subnets(info, plugs)
+                    self._plugged[amp.id] = wanted
             if amp.active_digest != digest:
                 active = await self.drivers.amphora.apply(info, bundle, digest)
                 with self.engine.begin() as conn:
@@ -189,6 +196,7 @@ class Reconciler:
             return conn.execute(select(t.amphora).where(t.amphora.c.id == amp_id)).one()
 
     async def _retire(self, lb: Any, amp: Any) -> None:
+        self._plugged.pop(amp.id, None)
         spec = self._spec(lb, amp.id, amp.role or c.ROLE_STANDALONE, amp.vrrp_priority)
         await self.drivers.network.unplug_vip(spec, None)
         if amp.compute_id:
