@@ -250,16 +250,25 @@ class Reconciler:
                 provisioning_status=c.ACTIVE, applied_generation=generation))
 
     def _mark_failed(self, lb_id: str, lb_was_new: bool) -> None:
+        """The changed objects go ERROR; parents the API only locked (PENDING_UPDATE because
+        a child changed) go back to ACTIVE, as upstream's ``*ToErrorOnRevertTask`` do, so a
+        refused health monitor value does not leave its pool and listener immutable."""
         with self.engine.begin() as conn:
             scope = _child_ids(conn, lb_id)
+            locked = _locked_parents(conn, scope)
             any_child = False
             for table in (t.listener, t.pool, t.member, *MONITOR_LIKE):
                 ids = scope[table.name]
-                if ids:
-                    any_child |= bool(conn.execute(
-                        update(table).where(table.c.id.in_(ids),
-                                            table.c.provisioning_status.in_(c.PENDING_STATUSES))
-                        .values(provisioning_status=c.ERROR)).rowcount)
+                if not ids:
+                    continue
+                pending = table.c.provisioning_status.in_(c.PENDING_STATUSES)
+                parents = locked.get(table.name, set())
+                if parents:
+                    conn.execute(update(table).where(table.c.id.in_(parents), pending)
+                                 .values(provisioning_status=c.ACTIVE))
+                any_child |= bool(conn.execute(
+                    update(table).where(table.c.id.in_(ids), pending)
+                    .values(provisioning_status=c.ERROR)).rowcount)
             status = c.ERROR if lb_was_new or not any_child else c.ACTIVE
             conn.execute(update(t.load_balancer).where(t.load_balancer.c.id == lb_id).values(
                 provisioning_status=status, applied_generation=t.load_balancer.c.generation))
@@ -269,6 +278,40 @@ def _on_off(table: Any) -> Any:
     from sqlalchemy import case
 
     return case((table.c.admin_state_up.is_(True), c.ONLINE), else_=c.OFFLINE)
+
+
+def _locked_parents(conn: Connection, scope: dict[str, list[str]]) -> dict[str, set[str]]:
+    """PENDING_UPDATE pools, policies and listeners with a pending child (member, monitor,
+    rule, policy or pool): the API marked them only to lock them."""
+
+    def pending(table: Any, *columns: Any) -> list[Any]:
+        ids = scope[table.name]
+        if not ids:
+            return []
+        return list(conn.execute(select(table.c.id, table.c.provisioning_status, *columns)
+                                 .where(table.c.id.in_(ids),
+                                        table.c.provisioning_status.in_(c.PENDING_STATUSES))))
+
+    pools = pending(t.pool)
+    policies = pending(t.l7policy, t.l7policy.c.listener_id)
+    busy_pools = {r.pool_id for r in (*pending(t.member, t.member.c.pool_id),
+                                      *pending(t.health_monitor, t.health_monitor.c.pool_id))}
+    busy_policies = {r.l7policy_id for r in pending(t.l7rule, t.l7rule.c.l7policy_id)}
+    pending_pools = {r.id for r in pools}
+    busy_listeners = {r.listener_id for r in policies}
+    for row in pending(t.listener, t.listener.c.default_pool_id):
+        if row.default_pool_id in pending_pools:
+            busy_listeners.add(row.id)
+    if pending_pools and scope["listener"]:
+        busy_listeners |= {r[0] for r in conn.execute(select(t.l7policy.c.listener_id).where(
+            t.l7policy.c.listener_id.in_(scope["listener"]),
+            t.l7policy.c.redirect_pool_id.in_(pending_pools)))}
+
+    def locked(rows: list[Any], busy: set[str]) -> set[str]:
+        return {r.id for r in rows if r.id in busy and r.provisioning_status == c.PENDING_UPDATE}
+
+    return {"pool": locked(pools, busy_pools), "l7policy": locked(policies, busy_policies),
+            "listener": locked(pending(t.listener), busy_listeners)}
 
 
 def _child_ids(conn: Connection, lb_id: str) -> dict[str, list[str]]:
