@@ -134,7 +134,7 @@ class HealthSettings:
     bind_port: int = 5555
     heartbeat_interval: float = 1.0  # agents send one heartbeat this often
     heartbeat_timeout: float = 3.0  # no heartbeat for this long: the amphora is failed over
-    health_check_interval: float = 0.25  # how often stale amphorae are looked for
+    health_check_interval: float = 0.1  # how often stale amphorae are looked for
     # a new amphora (or a just-started health manager) is given this long before staleness
     build_grace: float = 10.0
     enabled: bool = True  # only with the local drivers
