@@ -21,7 +21,13 @@ from sqlalchemy import Engine
 from lbaas.health import stale
 from lbaas.health.metrics import HealthMetrics
 from lbaas.health.writer import apply_heartbeat
-from lbaas.wire.heartbeat import MAX_DATAGRAM, REPLAY, HeartbeatRejected, unwrap_envelope
+from lbaas.wire.heartbeat import (
+    MAX_DATAGRAM,
+    REPLAY,
+    UNKNOWN_AMPHORA,
+    HeartbeatRejected,
+    unwrap_envelope,
+)
 
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 4096
@@ -101,7 +107,10 @@ class HealthManager:
                 await self.process(data)
             except HeartbeatRejected as exc:
                 self.metrics.reject(exc.reason)
-                log.warning("heartbeat from %s rejected: %s", addr[0], exc)
+                # unknown: deleted amphorae, or another instance's on a shared network (upstream
+                # logs these at debug too); the others are worth an operator's attention
+                level = logging.DEBUG if exc.reason == UNKNOWN_AMPHORA else logging.WARNING
+                log.log(level, "heartbeat from %s rejected: %s", addr[0], exc)
             except Exception:
                 log.exception("heartbeat from %s could not be applied", addr[0])
 
