@@ -6,10 +6,10 @@ PIP := $(VENV)/bin/pip
 DATA_DIR ?= .data
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test test-api test-dbs test-e2e lint bench-api clean
+.PHONY: help setup run test test-api test-dbs test-e2e lint bench bench-api bench-dataplane clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -43,8 +43,15 @@ lint: setup ## ruff and the import-layer contract
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/lint-imports
 
+bench: setup ## both benchmarks: bench-api, then bench-dataplane (root)
+	$(PY) bench/bench_api.py
+	$(PY) bench/bench_dataplane.py
+
 bench-api: setup ## API requests/s, latency, CPU per request, POST->ACTIVE (fake drivers)
 	$(PY) bench/bench_api.py
+
+bench-dataplane: setup ## amphora POST->ACTIVE, req/s via VIP vs hand HAProxy vs direct, memory
+	$(PY) bench/bench_dataplane.py
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) $(DATA_DIR)
