@@ -2,7 +2,10 @@
 clouds-yaml``, so the openstack CLI and openstacksdk talk to it exactly as a user's would.
 
 The server gets a free port and its own data directory (SQLite); teardown stops the process
-(SIGTERM, then SIGKILL) and removes the directory.
+(SIGTERM, then SIGKILL), runs ``lbaas teardown`` on the data directory (as root the server
+builds real amphorae: namespaces, bridges, routes) and removes the directory. The fixture is
+per module so the default networks' bridges are gone before another module starts its own
+server on them (tests/dataplane/test_e2e_traffic.py).
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ class Cloud:
         return proc
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cloud() -> Iterator[Cloud]:
     root = Path(tempfile.mkdtemp(prefix="lbaas-e2e-"))
     port = free_port()
@@ -102,7 +105,11 @@ def cloud() -> Iterator[Cloud]:
         yield Cloud(url=url, root=root, env=env)
     finally:
         stop(proc)
+        teardown = subprocess.run([LBAAS, "teardown", "--data-dir", str(data_dir)],
+                                  env=base_env, capture_output=True, text=True, timeout=120,
+                                  check=False)
         shutil.rmtree(root, ignore_errors=True)
+        assert teardown.returncode == 0, f"lbaas teardown failed:\n{teardown.stderr}"
 
 
 @pytest.fixture()
