@@ -126,6 +126,54 @@ def skipped_features() -> dict[str, Any]:
     return load_balancer(listeners=listeners, pools=[proxy, proxy2, udp, tls, unused])
 
 
+def _rule(n: int, policy_n: int, kind: str, compare: str, value: str,
+          **over: Any) -> dict[str, Any]:
+    rule = l7policy(policy_n, 1)["rules"][0]
+    rule.update(id=uid("rule", n), type=kind, compare_type=compare, value=value, **over)
+    return rule
+
+
+def l7_policies() -> dict[str, Any]:
+    """Every action and rule type, disabled objects, and positions out of id order."""
+    lb = http_site()
+    static = pool(2, members=[member(3, 2, "10.0.1.13")])
+    off = pool(3, admin_state_up=False, members=[member(4, 3, "10.0.1.14")])
+    lb["pools"] += [static, off]
+    policies = [
+        l7policy(1, 1, 3, action="REDIRECT_TO_POOL", redirect_pool_id=static["id"], rules=[
+            _rule(1, 1, "PATH", "STARTS_WITH", "/js"),
+            _rule(2, 1, "FILE_TYPE", "EQUAL_TO", "js"),
+            _rule(3, 1, "HOST_NAME", "ENDS_WITH", ".example.com", invert=True)]),
+        l7policy(2, 1, 1, action="REJECT", rules=[
+            _rule(4, 2, "HEADER", "EQUAL_TO", "bad", key="X-Client"),
+            _rule(5, 2, "COOKIE", "CONTAINS", "evil", key="session"),
+            _rule(6, 2, "PATH", "REGEX", r"^/admin/(a|b)\.php$"),
+            _rule(7, 2, "HEADER", "EQUAL_TO", '"two words"', key="X-Quoted"),
+            _rule(8, 2, "PATH", "EQUAL_TO", "/never", admin_state_up=False)]),
+        l7policy(3, 1, 2, action="REDIRECT_PREFIX", redirect_prefix="https://www.example.com",
+                 redirect_http_code=301, rules=[
+                     _rule(9, 3, "HOST_NAME", "EQUAL_TO", "www.example.com")]),
+        l7policy(4, 1, 4, action="REDIRECT_TO_URL", redirect_http_code=308,
+                 redirect_url="https://example.com/moved?x=%41'#$(HOME)", rules=[
+                     _rule(10, 4, "SSL_CONN_HAS_CERT", "EQUAL_TO", "True"),
+                     _rule(11, 4, "SSL_VERIFY_RESULT", "EQUAL_TO", "0"),
+                     _rule(12, 4, "SSL_DN_FIELD", "STARTS_WITH", "ops", key="OU")]),
+        l7policy(5, 1, 5, action="REDIRECT_TO_URL", redirect_url="http://x.example/",
+                 rules=[_rule(13, 5, "PATH", "CONTAINS", "x")]),
+        l7policy(6, 1, 6, admin_state_up=False, rules=[_rule(14, 6, "PATH", "CONTAINS", "y")]),
+        l7policy(7, 1, 7, rules=[]),
+        l7policy(8, 1, 8, action="REDIRECT_TO_POOL", redirect_pool_id=off["id"],
+                 rules=[_rule(15, 8, "PATH", "CONTAINS", "z")]),
+    ]
+    lb["listeners"][0]["l7policies"] = policies
+    return lb
+
+
+def prometheus() -> dict[str, Any]:
+    return load_balancer(listeners=[listener(1, "PROMETHEUS", 9100,
+                                             allowed_cidrs=["198.51.100.0/24"])])
+
+
 def empty() -> dict[str, Any]:
     return load_balancer(vip_address=None)
 
@@ -134,6 +182,6 @@ SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
     f.__name__: f for f in (
         http_headers_cidrs_timeouts, tcp_leastconn_source_ip, https_passthrough_tls_hello,
         ipv6_source_ip_port_ping, http_cookie, app_cookie, disabled_objects, lb_admin_down,
-        skipped_features, empty,
+        skipped_features, l7_policies, prometheus, empty,
     )
 }

@@ -38,6 +38,8 @@ EVIL = [
     "ee000000-0000-4000-8000-000000000001 10.0.0.1:1\n    server evil",
     "true\n    server evil 1.2.3.4:80",
     "X-Real-IP\n    server evil",
+    "-f /etc/passwd",
+    "%[src] %{+Q}o",
 ]
 
 Setter = Callable[[dict[str, Any], Any], None]
@@ -93,6 +95,57 @@ FIELDS: dict[str, Setter] = {
 }
 
 
+# L7 fields: field -> (policy overrides, rule overrides, attribute the payload goes to, the
+# legal value the clean config uses). The payload lands in a policy of the matching shape.
+L7_FIELDS: dict[str, tuple[dict[str, Any], dict[str, Any], str, Any]] = {
+    "l7policy.redirect_url": ({"action": "REDIRECT_TO_URL"}, {}, "redirect_url",
+                              "https://example.com/"),
+    "l7policy.redirect_prefix": ({"action": "REDIRECT_PREFIX"}, {}, "redirect_prefix",
+                                 "https://example.com"),
+    "l7policy.redirect_http_code": ({"action": "REDIRECT_TO_URL",
+                                     "redirect_url": "https://example.com/"}, {},
+                                    "redirect_http_code", 302),
+    "l7policy.redirect_pool_id": ({"action": "REDIRECT_TO_POOL"}, {}, "redirect_pool_id",
+                                  http_site()["pools"][0]["id"]),
+    "l7policy.action": ({}, {}, "action", "REJECT"),
+    "l7policy.position": ({}, {}, "position", 1),
+    "l7policy.admin_state_up": ({}, {}, "admin_state_up", True),
+    "l7rule.id": ({}, {}, "rule:id", l7policy(1, 1)["rules"][0]["id"]),
+    "l7rule.type": ({}, {}, "rule:type", "PATH"),
+    "l7rule.compare_type": ({}, {}, "rule:compare_type", "EQUAL_TO"),
+    "l7rule.invert": ({}, {}, "rule:invert", True),
+    "l7rule.admin_state_up": ({}, {}, "rule:admin_state_up", True),
+    "l7rule.value path": ({}, {}, "rule:value", "/admin"),
+    "l7rule.value regex": ({}, {"compare_type": "REGEX"}, "rule:value", "^/a"),
+    "l7rule.value file type": ({}, {"type": "FILE_TYPE", "compare_type": "EQUAL_TO"},
+                               "rule:value", "js"),
+    "l7rule.value host": ({}, {"type": "HOST_NAME"}, "rule:value", "example.com"),
+    "l7rule.value verify result": ({}, {"type": "SSL_VERIFY_RESULT",
+                                        "compare_type": "EQUAL_TO"}, "rule:value", "0"),
+    "l7rule.key header": ({}, {"type": "HEADER", "value": "x"}, "rule:key", "X-Test"),
+    "l7rule.value header": ({}, {"type": "HEADER", "key": "X-Test"}, "rule:value", "x"),
+    "l7rule.key cookie": ({}, {"type": "COOKIE", "value": "x"}, "rule:key", "sid"),
+    "l7rule.value cookie": ({}, {"type": "COOKIE", "key": "sid"}, "rule:value", "x"),
+    "l7rule.key dn": ({}, {"type": "SSL_DN_FIELD", "value": "x"}, "rule:key", "OU"),
+    "l7rule.value dn": ({}, {"type": "SSL_DN_FIELD", "key": "OU"}, "rule:value", "x"),
+}
+
+
+def _l7_setter(policy_over: dict[str, Any], rule_over: dict[str, Any], attr: str) -> Setter:
+    def apply(lb: dict[str, Any], value: Any) -> None:
+        pol = l7policy(1, 1, **policy_over)
+        pol["rules"][0].update(rule_over)
+        if attr.startswith("rule:"):
+            pol["rules"][0][attr[5:]] = value
+        else:
+            pol[attr] = value
+        _listener(lb)["l7policies"] = [pol]
+    return apply
+
+
+FIELDS.update({k: _l7_setter(p, r, a) for k, (p, r, a, _) in L7_FIELDS.items()})
+
+
 def _words(line: str) -> list[str]:
     """Split one line as HAProxy 2.6 does: quotes, backslash escapes, '#' comments."""
     words: list[str] = []
@@ -140,6 +193,7 @@ BASE = http_site()
 BENIGN = {
     "l7policy.id": l7policy(1, 1)["id"],
     "pool.session_persistence.cookie_name": "sid",
+    **{k: v[3] for k, v in L7_FIELDS.items()},
 }
 OPTIONS = RenderOptions()
 
@@ -191,3 +245,20 @@ def test_known_payloads_are_accepted_only_inside_quotes() -> None:
     sends = [_words(x) for x in config.splitlines() if "http-check send" in x]
     assert sends == [["http-check", "send", "meth", "GET", "uri", "/a'b#c$d$(HOME)%41", "ver",
                       "HTTP/1.1", "hdr", "Host", "app.example.com"]]
+
+
+@pytest.mark.parametrize("field", sorted(k for k in L7_FIELDS if "value" in k))
+def test_rule_values_can_never_become_acl_flags(field: str) -> None:
+    """``-f /etc/passwd`` as a pattern would load a file: values always follow ``--``."""
+    config = _render_with(field, "-f /etc/passwd")
+    if config is None:
+        return
+    acls = [_words(x) for x in config.splitlines() if x.strip().startswith("acl ")]
+    assert acls and all(w[-2:] == ["--", "-f /etc/passwd"] for w in acls), acls
+
+
+def test_redirect_targets_are_not_log_format_expressions() -> None:
+    lb = clone(BASE)
+    FIELDS["l7policy.redirect_url"](lb, "https://example.com/%[src]?a=%H")
+    config = render_haproxy_config(lb, OPTIONS)
+    assert "location 'https://example.com/%%[src]?a=%%H' if" in config

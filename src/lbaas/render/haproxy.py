@@ -4,8 +4,9 @@ Pure: no I/O, no clock; equal aggregates give byte-equal files. Objects are walk
 Naming: frontend = listener id, backend = pool id, server = member id, so the agent can address
 ``<pool id>/<member id>`` through the runtime API. HTTP listeners are ``mode http``; HTTPS
 (pass-through) and TCP are ``mode tcp``. Protocols HAProxy does not serve here yet
-(TERMINATED_HTTPS, UDP, SCTP, PROMETHEUS), L7 policies and pool re-encryption are left out with
-a comment line naming the object, never with an error. ``master-worker``, the pid file and the
+(TERMINATED_HTTPS, UDP, SCTP) and pool re-encryption are left out with a comment line naming the
+object, never with an error. L7 policies come from ``render.l7``; PROMETHEUS listeners serve
+HAProxy's built-in exporter on ``/metrics``. ``master-worker``, the pid file and the
 foreground mode come from the agent's command line, not from this file.
 """
 
@@ -18,10 +19,13 @@ from lbaas.domain import constants as c
 from lbaas.render import escaping as e
 from lbaas.render.backend import render_backend
 from lbaas.render.escaping import RenderError
+from lbaas.render.l7 import redirect_pool_ids, render_l7_policies
 from lbaas.render.options import RenderOptions
 
 # HAProxy mode for each listener protocol rendered now; the others get a comment.
-LISTENER_MODES = {"HTTP": "http", "HTTPS": "tcp", "TCP": "tcp"}
+LISTENER_MODES = {"HTTP": "http", "HTTPS": "tcp", "TCP": "tcp", "PROMETHEUS": "http"}
+PROMETHEUS_LINES = ["http-request use-service prometheus-exporter if { path /metrics }",
+                    "http-request deny deny_status 404"]
 STATS_SOCKET = ('stats socket "${LBAAS_RUN_DIR}/haproxy.sock" '
                 "mode 600 level admin expose-fd listeners")
 # insert_headers key -> the lines it adds to an HTTP frontend (X-SSL-* need TERMINATED_HTTPS).
@@ -55,8 +59,9 @@ def render_haproxy_config(lb: Mapping[str, Any], options: RenderOptions) -> str:
     ]
     listeners = e.objects("listeners", lb.get("listeners"))
     pools = e.objects("pools", lb.get("pools"))
-    rendered_pools = {e.ident("pool id", p.get("id")) for p in pools
-                      if p.get("protocol") not in c.UDP_LIKE}
+    rendered_pools = {e.ident("pool id", p.get("id")): e.flag("pool admin_state_up",
+                                                              p.get("admin_state_up"))
+                      for p in pools if p.get("protocol") not in c.UDP_LIKE}
     binds = _vip_addresses(lb) if any(li.get("protocol") in LISTENER_MODES
                                       for li in listeners) else []
     lb_up = e.flag("load_balancer admin_state_up", lb.get("admin_state_up", True))
@@ -67,6 +72,10 @@ def render_haproxy_config(lb: Mapping[str, Any], options: RenderOptions) -> str:
         pool_id = listener.get("default_pool_id")
         if pool_id in rendered_pools and listener.get("protocol") in LISTENER_MODES:
             owner.setdefault(pool_id, listener)
+    for listener in listeners:  # pools reached only through L7 policies take their listener's
+        if LISTENER_MODES.get(listener.get("protocol")) == "http":
+            for pool_id in redirect_pool_ids(listener):
+                owner.setdefault(pool_id, listener)
     ipv6 = any(e.ip("vip_address", a).version == 6 for a in _raw_vips(lb))
     for pool in pools:
         lines.append("")
@@ -90,7 +99,7 @@ def _vip_addresses(lb: Mapping[str, Any]) -> list[str]:
 
 
 def _frontend(listener: Mapping[str, Any], vips: list[str], lb_up: bool,
-              pools: set[str], options: RenderOptions) -> list[str]:
+              pools: dict[str, bool], options: RenderOptions) -> list[str]:
     lid = e.ident("listener id", listener.get("id"))
     protocol = e.choice("listener protocol", listener.get("protocol"), c.LISTENER_PROTOCOLS)
     if protocol not in LISTENER_MODES:
@@ -113,9 +122,10 @@ def _frontend(listener: Mapping[str, Any], vips: list[str], lb_up: bool,
     if mode == "http":
         headers = e.json_value("insert_headers", listener.get("insert_headers"))
         out += [f"    {line}" for line in _header_lines(headers)]
-    for policy in e.objects("l7policies", listener.get("l7policies")):
-        pid = e.ident("l7policy id", policy.get("id"))
-        out.append(f"    # l7policy {pid}: L7 policies are not rendered yet")
+    if protocol == "PROMETHEUS":
+        out += [f"    {line}" for line in PROMETHEUS_LINES]
+    elif mode == "http":
+        out += render_l7_policies(listener, pools)
     pool_id = listener.get("default_pool_id")
     if pool_id is not None:
         pool_id = e.ident("listener default_pool_id", pool_id)

@@ -1,0 +1,149 @@
+"""Render a listener's L7 policies and rules as HTTP frontend lines (ACLs, redirects, denies).
+
+Key choice: Octavia promises "the first matching policy by position wins", but HAProxy runs
+every ``http-request`` rule before any ``use_backend``, so rendering actions directly (as
+upstream does) lets a later REJECT beat an earlier REDIRECT_TO_POOL. Instead each enabled
+policy, in position order, claims the transaction (``set-var(txn.lbaas_l7)`` to its id) when
+all its rules match and no earlier policy claimed it; actions then test that variable. One ACL
+per enabled rule (named by rule id), ``!`` for inverted rules. Policies without enabled rules
+never match (as upstream) and are left out. Values are written as single-quoted words after
+``--`` (a value such as ``-f /etc/passwd`` cannot become a flag); redirect targets are HAProxy
+log-format strings, so ``%`` is doubled; keys go through ``sample_arg``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from lbaas.domain import constants as c
+from lbaas.render import escaping as e
+from lbaas.render.escaping import RenderError
+
+VAR = "txn.lbaas_l7"
+MATCH = {"REGEX": "-m reg", "STARTS_WITH": "-m beg", "ENDS_WITH": "-m end",
+         "CONTAINS": "-m sub", "EQUAL_TO": "-m str"}
+# rule type -> (sample fetch, flags); ``{key}`` is the escaped rule key
+FETCH = {"HOST_NAME": ("req.hdr(host)", "-i "), "PATH": ("path", ""),
+         "FILE_TYPE": ("path_end", ""), "HEADER": ("req.hdr({key})", ""),
+         "COOKIE": ("req.cook({key})", ""), "SSL_DN_FIELD": ("ssl_c_s_dn({key})", "")}
+KEYED = ("HEADER", "COOKIE", "SSL_DN_FIELD")
+# RFC 7230 token (header and cookie names). The API's class also lets ',' through (a range
+# typo kept from upstream); no real header has one, and inside req.hdr() it splits arguments.
+_KEY = re.compile(r"\A[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,255}\Z")
+_DN_FIELD = re.compile(r"\A[A-Za-z][A-Za-z0-9-]*\Z")
+# RFC 3986 characters, as the API accepts for redirect_url and redirect_prefix.
+_URL = re.compile(r"\A[A-Za-z][A-Za-z0-9+.\-]*://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+\Z")
+
+
+def redirect_pool_ids(listener: Mapping[str, Any]) -> list[str]:
+    """Pools this listener's enabled REDIRECT_TO_POOL policies send traffic to."""
+    return [e.ident("redirect_pool_id", p["redirect_pool_id"]) for p in _policies(listener)
+            if p.get("action") == "REDIRECT_TO_POOL" and p.get("redirect_pool_id") is not None]
+
+
+def render_l7_policies(listener: Mapping[str, Any], pools: Mapping[str, bool]) -> list[str]:
+    """Frontend lines (indented) for ``listener``'s policies; ``pools`` maps each rendered
+    backend's id to its admin_state_up."""
+    acls: list[str] = []
+    claims: list[str] = []
+    actions: list[str] = []
+    backends: list[str] = []
+    for policy in _policies(listener):
+        pid = e.ident("l7policy id", policy.get("id"))
+        action = e.choice("l7policy action", policy.get("action"), c.L7_ACTIONS)
+        rules = [r for r in e.objects("l7rules", policy.get("rules"))
+                 if e.flag("l7rule admin_state_up", r.get("admin_state_up"))]
+        if not rules:
+            acls.append(f"# l7policy {pid}: no enabled rules, never matches")
+            continue
+        target = _action(policy, pid, action, pools)
+        if target is None:
+            pool_id = policy.get("redirect_pool_id")
+            acls.append(f"# l7policy {pid}: redirect pool {pool_id} is not enabled or rendered")
+            continue
+        names = []
+        for rule in rules:
+            rid = e.ident("l7rule id", rule.get("id"))
+            acls.append(f"acl {rid} {_condition(rule)}")
+            names.append(("!" if e.flag("l7rule invert", rule.get("invert")) else "") + rid)
+        claims.append(f"http-request set-var({VAR}) str({pid}) "
+                      f"if !{{ var({VAR}) -m found }} {' '.join(names)}")
+        chosen = f"{{ var({VAR}) -m str {pid} }}"
+        (backends if action == "REDIRECT_TO_POOL" else actions).append(f"{target} if {chosen}")
+    # http-request rules first: HAProxy warns about any placed after a use_backend.
+    return [f"    {line}" for line in (*acls, *claims, *actions, *backends)]
+
+
+def _policies(listener: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    enabled = [p for p in e.objects("l7policies", listener.get("l7policies"))
+               if e.flag("l7policy admin_state_up", p.get("admin_state_up"))]
+    for p in enabled:
+        e.integer("l7policy position", p.get("position"), 1, 2**31 - 1)
+    return sorted(enabled, key=lambda p: (p["position"], str(p.get("id"))))
+
+
+def _action(policy: Mapping[str, Any], pid: str, action: str,
+            pools: Mapping[str, bool]) -> str | None:
+    if action == "REJECT":
+        return "http-request deny"
+    if action == "REDIRECT_TO_POOL":
+        pool_id = e.ident("redirect_pool_id", policy.get("redirect_pool_id"))
+        return f"use_backend {pool_id}" if pools.get(pool_id) else None
+    field = "redirect_url" if action == "REDIRECT_TO_URL" else "redirect_prefix"
+    target = _url(f"l7policy {field}", policy.get(field))
+    code = policy.get("redirect_http_code")
+    code_part = "" if code is None else \
+        f" code {e.choice('redirect_http_code', code, c.REDIRECT_HTTP_CODES)}"
+    kind = "location" if action == "REDIRECT_TO_URL" else "prefix"
+    return f"http-request redirect{code_part} {kind} {e.quote(target.replace('%', '%%'))}"
+
+
+def _url(field: str, value: Any) -> str:
+    if value is None:
+        raise RenderError(f"{field}: the action needs it")
+    text = _string(field, value)
+    if not _URL.match(text):
+        raise RenderError(f"{field}: {value!r} is not an absolute RFC 3986 URL")
+    return text
+
+
+def _condition(rule: Mapping[str, Any]) -> str:
+    kind = e.choice("l7rule type", rule.get("type"), c.L7_RULE_TYPES)
+    compare = e.choice("l7rule compare_type", rule.get("compare_type"), c.L7_COMPARE_TYPES)
+    if kind == "SSL_CONN_HAS_CERT":
+        return "ssl_c_used"
+    value = _value(rule.get("value"))
+    if kind == "SSL_VERIFY_RESULT":
+        if not (value.isascii() and value.isdigit()):
+            raise RenderError(f"l7rule value: {value!r} is not a verify result number")
+        return f"ssl_c_verify eq {int(value)}"
+    key = ""
+    if kind in KEYED:
+        key = _string("l7rule key", rule.get("key"))
+        if not (_DN_FIELD if kind == "SSL_DN_FIELD" else _KEY).match(key):
+            raise RenderError(f"l7rule key: {key!r} is not a valid {kind} key")
+    fetch, flags = FETCH[kind]
+    # path_end already compares the end; "-m str" would override it (haproxy issue 2567).
+    match = "" if kind == "FILE_TYPE" and compare == "EQUAL_TO" else MATCH[compare] + " "
+    return f"{e.quote(fetch.format(key=e.sample_arg(key)))} {flags}{match}-- {e.quote(value)}"
+
+
+def _string(field: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise RenderError(f"{field}: expected a string, got {type(value).__name__}")
+    return value
+
+
+def _value(value: Any) -> str:
+    """The pattern to compare with: the API's ``"quoted value"`` form means the inner text
+    (upstream writes it into the file unquoted, so HAProxy strips the double quotes)."""
+    text = _string("l7rule value", value)
+    # Printable text only (tab is legal in a quoted header value): no line or paragraph
+    # separators, no control characters, whatever a later reader makes of them.
+    if not text or not all(ch.isprintable() or ch == "\t" for ch in text):
+        raise RenderError("l7rule value: empty, or not printable text")
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return text[1:-1]
+    return text
