@@ -61,7 +61,8 @@ def test_version_document_points_at_v2_0(api, path):
 def test_v2_index_lists_the_collections(api):
     code, body = api.get(f"{NET}/")
     assert code == 200
-    assert {r["collection"] for r in body["resources"]} == {"networks", "subnets", "ports"}
+    assert {r["collection"] for r in body["resources"]} == {"networks", "subnets", "ports",
+                                                           "floatingips"}
     code, body = api.get(f"{NET}/extensions")
     assert code == 200 and body == {"extensions": []}
 

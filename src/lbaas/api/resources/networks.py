@@ -628,7 +628,8 @@ async def delete_subnet(req: ApiRequest) -> Response:
 
 # ------------------------------------------------------------------------------- discovery --
 
-RESOURCES = (("network", "networks"), ("subnet", "subnets"), ("port", "ports"))
+RESOURCES = (("network", "networks"), ("subnet", "subnets"), ("port", "ports"),
+             ("floatingip", "floatingips"))
 
 
 async def versions(req: ApiRequest) -> Response:
@@ -661,3 +662,6 @@ def register(router: Router) -> None:
     router.add("DELETE", f"{API}/networks/{{id}}", delete_network)
     router.add("POST", f"{API}/subnets", create_subnet)
     router.add("DELETE", f"{API}/subnets/{{id}}", delete_subnet)
+    from lbaas.api.resources import floatingips  # it builds on this module's helpers
+
+    floatingips.register(router)
