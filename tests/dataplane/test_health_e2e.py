@@ -33,7 +33,7 @@ from lbaas.wire.heartbeat import wrap_envelope
 
 LBAAS = str(Path(sys.executable).parent / "lbaas")
 HEARTBEAT_INTERVAL = 0.5
-HEARTBEAT_TIMEOUT = 2.0
+HEARTBEAT_TIMEOUT = 1.5  # three missed heartbeats
 PROBE_TIMEOUT = 0.25  # a request that hangs longer counts as failed (and blurs the outage)
 pytestmark = pytest.mark.slow
 
