@@ -122,6 +122,9 @@ class CrashServer:
                 self.proc.kill()
                 self.proc.wait(10)
         subprocess.run(self.argv("teardown"), capture_output=True, check=False)
+        keep = os.environ.get("LBAAS_CRASH_KEEP_LOG")  # a path: where to copy the server log
+        if keep:
+            shutil.copy(self.dir / "server.log", keep)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     # API -----------------------------------------------------------------------------------

@@ -112,14 +112,18 @@ class Provisioner:
                      for sid, subnet in sorted(wanted.items())]
             keep = {port_id_for(amphora_id, p) for p in
                     ("mgmt", "vrrp", *(f"member-{sid}" for sid in wanted))}
-            for port in conn.execute(select(t.port.c.id).where(t.port.c.device_id == amphora_id)):
+            # fetched in full first: deleting while a SELECT is still open makes SQLite (WAL)
+            # answer "database is locked" at once if another writer committed meanwhile
+            for port in list(conn.execute(select(t.port.c.id)
+                                          .where(t.port.c.device_id == amphora_id))):
                 if port.id not in keep:
                     ipam.delete_port(conn, port.id)
         return plugs
 
     def release_ports(self, amphora_id: str) -> None:
         with self.engine.begin() as conn:
-            for port in conn.execute(select(t.port.c.id).where(t.port.c.device_id == amphora_id)):
+            for port in list(conn.execute(select(t.port.c.id)
+                                          .where(t.port.c.device_id == amphora_id))):
                 ipam.delete_port(conn, port.id)
 
     # certificates -------------------------------------------------------------------------------

@@ -54,7 +54,9 @@ def purge_deleted(engine: Engine, expiry_seconds: float,
 def _purge_amphorae(conn: Connection, ids: list[str]) -> None:
     if not ids:
         return
-    for (port_id,) in conn.execute(select(t.port.c.id).where(t.port.c.device_id.in_(ids))):
+    # lists fetched in full before deleting: an open SELECT during a write makes SQLite (WAL)
+    # fail with "database is locked" when another writer committed meanwhile
+    for port_id in _ids(conn, t.port, t.port.c.device_id, ids):
         ipam.delete_port(conn, port_id)
     conn.execute(delete(t.listener_statistics).where(
         t.listener_statistics.c.amphora_id.in_(ids)))
@@ -83,8 +85,8 @@ def _purge_load_balancers(conn: Connection, ids: list[str]) -> None:
         conn.execute(delete(t.listener).where(t.listener.c.id.in_(listeners)))
     tagged = [*ids, *listeners, *pools, *members, *monitors, *policies, *rules]
     conn.execute(delete(t.tag).where(t.tag.c.resource_id.in_(tagged)))
-    for (port_id,) in conn.execute(select(t.load_balancer.c.vip_port_id).where(
-            t.load_balancer.c.id.in_(ids), t.load_balancer.c.vip_port_id.is_not(None))):
+    for (port_id,) in list(conn.execute(select(t.load_balancer.c.vip_port_id).where(
+            t.load_balancer.c.id.in_(ids), t.load_balancer.c.vip_port_id.is_not(None)))):
         ipam.delete_port(conn, port_id)
     conn.execute(delete(t.lease).where(t.lease.c.load_balancer_id.in_(ids)))
     conn.execute(delete(t.load_balancer).where(t.load_balancer.c.id.in_(ids)))
