@@ -43,7 +43,7 @@ def _free_port() -> int:
 class Site:
     """A running ``lbaas serve`` on private networks, its demo backends and its data dir."""
 
-    def __init__(self, dp: Any) -> None:
+    def __init__(self, dp: Any, heartbeat_timeout: float) -> None:
         self.dp = dp
         tag = f"as{os.getpid() % 1000}{random.randint(0, 999)}"
         blocks = random.sample(range(256), 3)
@@ -62,8 +62,7 @@ class Site:
             f"allocation_end = '{p}.200'}}" for k, p in self.cidr.items())
         self.config.write_text(
             f"[controller]\nloadbalancer_topology = \"ACTIVE_STANDBY\"\n"
-            # a dead amphora is noticed 2 s after its last heartbeat (default 3 s)
-            f"[health]\nheartbeat_interval = 0.5\nheartbeat_timeout = 2.0\n"
+            f"[health]\nheartbeat_interval = 0.5\nheartbeat_timeout = {heartbeat_timeout}\n"
             f"[networking]\nmanagement_network = '{self.net['mgmt']}'\n"
             f"networks = [{networks}]\n")
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -131,11 +130,13 @@ class Site:
 
 
 @pytest.fixture
-def site(dp: Any) -> Iterator[Site]:
+def site(dp: Any, request: pytest.FixtureRequest) -> Iterator[Site]:
+    """A site whose health manager fails over an amphora 1.5 s after its last heartbeat
+    (default 3 s), or after ``request.param`` seconds."""
     for program in ("haproxy", "keepalived"):
         if shutil.which(program) is None:
             pytest.skip(f"needs {program}")
-    s = Site(dp)
+    s = Site(dp, getattr(request, "param", 1.5))
     try:
         yield s
     finally:
@@ -190,7 +191,10 @@ def _vip_holder(dp: Any, amps: list[dict[str, Any]], vip: str) -> list[str]:
         "ip", "-n", a["compute_id"], "-o", "-4", "addr", "show", check=False)]
 
 
-def test_vip_moves_within_a_second_when_the_master_dies(site: Site, dp: Any) -> None:
+def _serving_pair(site: Site, dp: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any],
+                                                Probe]:
+    """An ACTIVE_STANDBY HTTP load balancer over both backends, checked through the API and the
+    kernel; returns (load balancer, MASTER, BACKUP, a started probe that has seen both)."""
     site.start()
     lb = site.api("POST", "/v2/lbaas/loadbalancers", {"loadbalancer": {
         "name": "ha", "vip_subnet_id": site.subnet_id("pub")}})["loadbalancer"]
@@ -224,20 +228,38 @@ def test_vip_moves_within_a_second_when_the_master_dies(site: Site, dp: Any) -> 
         _vip_holder(dp, amps, vip)
     probe = Probe(vip)
     probe.start()
+    assert dp.until(lambda: sum(r is not None for _, r in probe.results) >= 10, 10)
+    seen = {r for _, r in probe.results if r is not None}
+    assert seen == {f"backend {a}" for a in site.backends}, seen
+    return lb, master, backup, probe
+
+
+def _signal_all(pids: list[int], *signals: signal.Signals) -> None:
+    for sig in signals:
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+
+def _pids(dp: Any, ns: str, word: str | None = None) -> list[int]:
+    """Processes in ``ns`` (those with ``word`` in their command line)."""
+    pids = [int(p) for p in dp.sh("ip", "netns", "pids", ns).split()]
+    if word is None:
+        return pids
+    return [p for p in pids if word.encode() in Path(f"/proc/{p}/cmdline").read_bytes()]
+
+
+def test_vip_moves_within_a_second_when_the_master_dies(site: Site, dp: Any) -> None:
+    lb, master, backup, probe = _serving_pair(site, dp)
+    vip = lb["vip_address"]
+    amps = [master, backup]
     try:
-        assert dp.until(lambda: sum(r is not None for _, r in probe.results) >= 10, 10)
-        seen = {r for _, r in probe.results if r is not None}
-        assert seen == {f"backend {a}" for a in site.backends}, seen
         killed_at = time.monotonic()
         # Frozen first, then killed: no process gets to say goodbye (keepalived would send a
         # priority 0 advert on the SIGTERM its dying parent's pdeathsig sends), like a crash.
-        pids = [int(p) for p in dp.sh("ip", "netns", "pids", master["compute_id"]).split()]
-        for sig in (signal.SIGSTOP, signal.SIGKILL):
-            for pid in pids:
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
+        _signal_all(_pids(dp, master["compute_id"]), signal.SIGSTOP, signal.SIGKILL)
         time.sleep(2)
         outage = probe.outage_after(killed_at)
         print(f"\nACTIVE_STANDBY: outage after killing the MASTER amphora's processes: "
@@ -268,3 +290,28 @@ def _replaced(site: Site, lb_id: str, survivor: str) -> bool:
     return (len(amps) == 2 and roles.get("MASTER", {}).get("id") == survivor
             and roles.get("BACKUP", {}).get("id") not in (None, survivor)
             and roles["MASTER"]["vrrp_priority"] == 100)
+
+
+@pytest.mark.parametrize("site", [60.0], indirect=True)  # no failover: keepalived alone
+def test_vip_moves_when_the_masters_haproxy_dies(site: Site, dp: Any) -> None:
+    """HAProxy dead for good on the MASTER (its agent frozen, so nothing restarts it): the
+    track script fails within its 1 s interval and the BACKUP takes the VIP."""
+    lb, master, backup, probe = _serving_pair(site, dp)
+    agent = _pids(dp, master["compute_id"], "lbaas.agent")
+    assert len(agent) == 1
+    try:
+        _signal_all(agent, signal.SIGSTOP)
+        killed_at = time.monotonic()
+        _signal_all(_pids(dp, master["compute_id"], "haproxy"), signal.SIGKILL)
+        time.sleep(3)
+        outage = probe.outage_after(killed_at, window=3.0)
+        print(f"\nACTIVE_STANDBY: outage after killing the MASTER's HAProxy: {outage:.3f} s")
+        holder = _vip_holder(dp, [master, backup], lb["vip_address"])
+    finally:
+        probe.stop.set()
+        probe.join(5)
+        _signal_all(agent, signal.SIGCONT)
+    assert holder == [backup["compute_id"]]
+    assert outage <= 1.5
+    last = [r for t, r in probe.results if t > killed_at + outage + 0.5]
+    assert last and all(r is not None for r in last), last
