@@ -192,6 +192,15 @@ class Server:
                 await asyncio.wait_for(self.idle.wait(), grace)
         for writer in list(self.writers):
             writer.close()
+        # A TLS close waits for the peer's close_notify, which an idle keep-alive client (the
+        # controller) never sends: without the abort, SIGTERM hung until the sender's SIGKILL.
+        for _ in range(10):
+            if not any(not w.transport.is_closing() or w.transport.get_write_buffer_size()
+                       for w in self.writers):
+                break
+            await asyncio.sleep(0.02)
+        for writer in list(self.writers):
+            writer.transport.abort()
 
 
 async def _respond(writer: asyncio.StreamWriter, status: int, body: bytes, keep_alive: bool,
