@@ -315,3 +315,8 @@ def test_vip_moves_when_the_masters_haproxy_dies(site: Site, dp: Any) -> None:
     assert outage <= 1.5
     last = [r for t, r in probe.results if t > killed_at + outage + 0.5]
     assert last and all(r is not None for r in last), last
+
+    # Deleting the load balancer removes both amphorae.
+    site.api("DELETE", f"/v2/lbaas/loadbalancers/{lb['id']}?cascade=true")
+    spaces = (master["compute_id"], backup["compute_id"])
+    assert dp.until(lambda: not set(spaces) & set(dp.sh("ip", "netns", "list").split()), 30)
