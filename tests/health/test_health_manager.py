@@ -205,3 +205,26 @@ def test_stale_amphora_is_failed_over_after_grace(api: Any, health: Any) -> None
     assert metric(api, 'lbaas_health_heartbeats_rejected_total{reason="unknown_amphora"}') == 1
     time.sleep(1.6)
     assert len(hm.run(hm.manager.check_stale())) == 1  # grace over, still silent
+
+
+def test_heartbeats_lost_to_a_database_error_postpone_staleness(api: Any, health: Any,
+                                                               monkeypatch: Any) -> None:
+    ids = build(api)
+    hm = health(heartbeat_timeout=0.4, build_grace=0.4)
+    hm.send(message(ids, 1))
+    time.sleep(0.5)
+    failed: list[int] = []
+
+    def broken(*_args: Any) -> None:
+        failed.append(1)
+        raise OSError("database is down")
+
+    monkeypatch.setattr("lbaas.health.manager.apply_heartbeat", broken)
+    since = hm.manager.listening_since
+    hm.sock.sendto(wrap_envelope(message(ids, 2), "test-heartbeat-key"), hm.manager.address)
+    assert until(lambda: bool(failed) and hm.manager.listening_since != since)
+    monkeypatch.undo()
+    # the amphora's last recorded heartbeat is old, but its latest one was lost to us
+    assert hm.run(hm.manager.check_stale()) == []
+    time.sleep(0.5)
+    assert hm.run(hm.manager.check_stale()) == [ids["amphora"]]

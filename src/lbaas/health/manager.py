@@ -32,6 +32,7 @@ from lbaas.wire.heartbeat import (
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 4096
 DRIFT_HEARTBEATS = 3  # consecutive heartbeats with another digest before we act
+LOG_EVERY = 30.0
 
 
 def utcnow() -> datetime:
@@ -66,6 +67,8 @@ class HealthManager:
         self._queue: asyncio.Queue[tuple[bytes, Any, float]] = asyncio.Queue(QUEUE_SIZE)
         self._transport: asyncio.DatagramTransport | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._last_failure_log = -LOG_EVERY
+        self._suppressed = 0
 
     @property
     def address(self) -> tuple[str, int]:
@@ -111,8 +114,11 @@ class HealthManager:
                 # logs these at debug too); the others are worth an operator's attention
                 level = logging.DEBUG if exc.reason == UNKNOWN_AMPHORA else logging.WARNING
                 log.log(level, "heartbeat from %s rejected: %s", addr[0], exc)
-            except Exception:
-                log.exception("heartbeat from %s could not be applied", addr[0])
+            except Exception as exc:
+                # Heartbeats are being lost (the database is down?): like upstream after a
+                # database outage, judge nobody stale until a whole timeout has passed again.
+                self.listening_since = self.clock()
+                self._log_failure(f"heartbeat from {addr[0]} could not be applied: {exc!r}")
 
     async def process(self, data: bytes) -> None:
         health = unwrap_envelope(data, self.key)
@@ -158,7 +164,20 @@ class HealthManager:
     async def _stale_loop(self) -> None:
         while True:
             await asyncio.sleep(self.check_interval)
+            if self._queue.qsize() >= QUEUE_SIZE // 4:
+                # heartbeats are waiting to be applied: last_heartbeat lags, judge nobody
+                self._log_failure(f"{self._queue.qsize()} heartbeats queued: stale check skipped")
+                continue
             try:
                 await self.check_stale()
-            except Exception:
-                log.exception("stale amphora check failed")
+            except Exception as exc:
+                self._log_failure(f"stale amphora check failed: {exc!r}")
+
+    def _log_failure(self, text: str) -> None:
+        """At most one line per LOG_EVERY seconds: a broken database must not flood the log."""
+        now = time.monotonic()
+        self._suppressed += 1
+        if now - self._last_failure_log >= LOG_EVERY:
+            more = f" ({self._suppressed - 1} similar suppressed)" if self._suppressed > 1 else ""
+            log.error("%s%s", text, more)
+            self._last_failure_log, self._suppressed = now, 0
