@@ -137,6 +137,8 @@ class HealthSettings:
     health_check_interval: float = 0.1  # how often stale amphorae are looked for
     # a new amphora (or a just-started health manager) is given this long before staleness
     build_grace: float = 10.0
+    # this many stale amphorae at once: no automatic failover (0 = no limit, upstream's None)
+    failover_threshold: int = 0
     enabled: bool = True  # only with the local drivers
 
 

@@ -228,3 +228,12 @@ def test_heartbeats_lost_to_a_database_error_postpone_staleness(api: Any, health
     assert hm.run(hm.manager.check_stale()) == []
     time.sleep(0.5)
     assert hm.run(hm.manager.check_stale()) == [ids["amphora"]]
+
+
+def test_failover_threshold_stops_mass_failover(api: Any, health: Any) -> None:
+    ids = build(api)
+    hm = health(heartbeat_timeout=0.3, build_grace=0.3, failover_threshold=1)
+    hm.send(message(ids, 1))
+    time.sleep(0.4)
+    assert hm.run(hm.manager.check_stale()) == []
+    assert metric(api, "lbaas_health_failovers_requested_total") == 0

@@ -51,7 +51,7 @@ class HealthManager:
     def __init__(self, engine: Engine, key: str, notify: Callable[[str], None], *,
                  bind_ip: str, bind_port: int, heartbeat_timeout: float = 3.0,
                  check_interval: float = 0.25, build_grace: float = 10.0,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 failover_threshold: int = 0, clock: Callable[[], datetime] = utcnow) -> None:
         self.engine = engine
         self.key = key
         self.notify = notify
@@ -59,6 +59,7 @@ class HealthManager:
         self.timeout = heartbeat_timeout
         self.check_interval = check_interval
         self.build_grace = build_grace
+        self.failover_threshold = failover_threshold
         self.clock = clock
         self.metrics = HealthMetrics()
         self.last_seq: dict[str, int] = {}
@@ -150,6 +151,12 @@ class HealthManager:
         """Flag every stale amphora and wake its load balancer; the ids flagged."""
         due = await asyncio.to_thread(stale.find_stale, self.engine, self.clock(), self.timeout,
                                       self.build_grace, self.listening_since)
+        if self.failover_threshold and len(due) >= self.failover_threshold:
+            # upstream's failover_threshold: this many at once smells of a broken management
+            # network, where rebuilding everything would not help
+            self._log_failure(f"{len(due)} amphorae are stale (threshold "
+                              f"{self.failover_threshold}): no automatic failover")
+            return []
         flagged = []
         for amp_id, lb_id in due:
             if await asyncio.to_thread(stale.request_failover, self.engine, amp_id, lb_id):

@@ -29,7 +29,8 @@ async def start_health_manager(service: Any, notify: Callable[[str], None]) \
     manager = HealthManager(
         service.engine, heartbeat_key(settings), notify, bind_ip=address,
         bind_port=health.bind_port, heartbeat_timeout=health.heartbeat_timeout,
-        check_interval=health.health_check_interval, build_grace=health.build_grace)
+        check_interval=health.health_check_interval, build_grace=health.build_grace,
+        failover_threshold=health.failover_threshold)
     try:
         await manager.start()
     except OSError as exc:
