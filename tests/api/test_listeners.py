@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 
 from lbaas.settings import SUITE_B_CIPHERS
 from lbaas.store import tables as t
+from tls_material import seal_secret, universal
 
 LBS = "/v2/lbaas/loadbalancers"
 LISTENERS = "/v2/lbaas/listeners"
@@ -42,10 +43,7 @@ def add_pool(api: Any, lb: dict[str, Any], protocol: str = "HTTP") -> str:
 
 
 def add_secret(api: Any, project_id: str) -> str:
-    secret_id = str(uuid.uuid4())
-    with api.service.engine.begin() as conn:
-        conn.execute(t.secret.insert().values(id=secret_id, project_id=project_id,
-                                              name="cert", payload="x", created_at=_now()))
+    secret_id = seal_secret(api.service, project_id, universal())
     return f"https://keymanager.example/v1/secrets/{secret_id}"
 
 

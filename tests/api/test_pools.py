@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from lbaas.api.policy import RequestContext
 from lbaas.settings import SUITE_B_CIPHERS
 from lbaas.store import tables as t
+from tls_material import seal_secret, universal
 
 POOLS = "/v2/lbaas/pools"
 LISTENERS = "/v2/lbaas/listeners"
@@ -66,10 +67,7 @@ def make_l7policy(api: Any, lb_id: str, listener_id: str, pool_id: str) -> str:
 
 
 def make_secret(api: Any, project: str = "admin") -> str:
-    secret_id = str(uuid.uuid4())
-    with api.service.engine.begin() as conn:
-        conn.execute(t.secret.insert().values(id=secret_id, project_id=project, name="s",
-                                              payload="x", created_at=t_now()))
+    secret_id = seal_secret(api.service, project, universal())
     return f"http://barbican.example/v1/secrets/{secret_id}"
 
 

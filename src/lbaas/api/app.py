@@ -29,6 +29,7 @@ RESOURCE_MODULES = (
     "loadbalancers", "listeners", "pools", "members", "healthmonitors", "l7policies", "l7rules",
     "quotas", "providers", "flavors", "flavorprofiles", "availabilityzones",
     "availabilityzoneprofiles", "amphorae", "networks", "graph", "openapi", "metrics",
+    "secrets",
 )
 
 NOT_ACCEPTABLE = {"code": 406, "title": "Not Acceptable",
@@ -37,7 +38,10 @@ NOT_ACCEPTABLE = {"code": 406, "title": "Not Acceptable",
 # Paths answered without authentication.
 PUBLIC_PATHS = frozenset({
     "/", "/v2", "/healthcheck", "/openapi", "/openapi.json", "/networking", "/networking/v2.0",
+    "/key-manager", "/key-manager/v1",
 })
+# Barbican's payload GET negotiates the payload's own media type.
+ANY_ACCEPT_PREFIXES = ("/healthcheck", "/key-manager/")
 
 
 def build_router() -> Router:
@@ -78,7 +82,8 @@ class ApiApp:
         await send_response(send, status, headers, payload, head=head)
 
     async def handle(self, req: ApiRequest) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        if req.path not in ("/healthcheck",) and not accepts_json(req.headers.get("accept")):
+        if not req.path.startswith(ANY_ACCEPT_PREFIXES) \
+                and not accepts_json(req.headers.get("accept")):
             return json_response(406, NOT_ACCEPTABLE)
         handler, params, known = self.router.match(req.method, req.path)
         if handler is None:

@@ -16,6 +16,9 @@ from lbaas.settings import Settings
 
 CLOUD = "lbaas"
 NETWORK_PREFIX = "/networking"
+# python-barbicanclient asks keystoneauth for service type key-manager, version v1: the override
+# names the versioned root, which answers the version document it discovers from.
+KEY_MANAGER_PREFIX = "/key-manager/v1"
 
 
 def base_url(settings: Settings) -> str:
@@ -40,8 +43,13 @@ def cloud_config(settings: Settings) -> dict[str, Any]:
         }
     else:
         cloud["auth_type"] = "none"
+        # barbicanclient's OSC plugin ignores *_endpoint_override and asks the session, whose
+        # noauth plugin answers with this fixed endpoint (the others keep their overrides).
+        # With keystone, the catalog must list a key-manager endpoint.
+        cloud["auth"] = {"endpoint": url + KEY_MANAGER_PREFIX}
     cloud["load_balancer_endpoint_override"] = url
     cloud["network_endpoint_override"] = url + NETWORK_PREFIX
+    cloud["key_manager_endpoint_override"] = url + KEY_MANAGER_PREFIX
     return {"clouds": {CLOUD: cloud}}
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select, update
 
-from lbaas.api import common, listing
+from lbaas.api import certificates, common, listing
 from lbaas.api.errors import BadRequest, Conflict, InvalidInput, NotFound, ValidationFailure
 from lbaas.api.http import ApiRequest, Response, Router
 from lbaas.api.resources.loadbalancers import sum_stats
@@ -214,23 +214,6 @@ def _check_ciphers_allowed(req: ApiRequest, ciphers: str) -> None:
                                 "administrator: " + ", ".join(rejected))
 
 
-def _secret_id(ref: str) -> str:
-    return ref.rstrip("/").rsplit("/", 1)[-1]
-
-
-def _check_refs(conn: Connection, project_id: str | None, refs: list[str]) -> None:
-    """400 unless every ref names a secret of the load balancer's project."""
-    if not refs:
-        return
-    ids = {_secret_id(r) for r in refs}
-    owned = {row.id for row in conn.execute(
-        select(t.secret.c.id, t.secret.c.project_id).where(t.secret.c.id.in_(ids)))
-        if row.project_id == project_id}
-    bad = [r for r in refs if _secret_id(r) not in owned]
-    if bad:
-        raise BadRequest(f"Could not retrieve certificate: {bad}")
-
-
 def _vip_addresses(lb: Row[Any]) -> list[str]:
     vips = [lb.vip_address] if lb.vip_address else []
     vips.extend(v["ip_address"] for v in (lb.additional_vips or []) if v.get("ip_address"))
@@ -313,9 +296,10 @@ def validate_listener(conn: Connection, req: ApiRequest, lb: Row[Any], v: dict[s
     cert_refs = list(given.get("sni_container_refs") or [])
     if given.get("default_tls_container_ref"):
         cert_refs.append(given["default_tls_container_ref"])
-    _check_refs(conn, lb.project_id, cert_refs)
-    _check_refs(conn, lb.project_id, [given[k] for k in (
-        "client_ca_tls_container_ref", "client_crl_container_ref") if given.get(k)])
+    certificates.check_server_refs(req, conn, lb.project_id, cert_refs)
+    if given.get("client_ca_tls_container_ref") or given.get("client_crl_container_ref"):
+        certificates.check_ca_refs(req, conn, lb.project_id, v.get("client_ca_tls_container_ref"),
+                                   v.get("client_crl_container_ref"))
     if creating:
         _check_port_free(conn, lb.id, protocol, v["protocol_port"])
     if v.get("allowed_cidrs"):

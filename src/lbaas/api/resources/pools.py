@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select, update
 
-from lbaas.api import common, listing
+from lbaas.api import certificates, common, listing
 from lbaas.api.errors import (
     BadRequest,
     Conflict,
@@ -210,25 +210,6 @@ def validate_session_persistence(protocol: str, sp: dict[str, Any] | None) -> No
                                 '"APP_COOKIE" session persistence type.')
 
 
-def missing_secrets(conn: Connection, project_id: str, refs: Sequence[str]) -> list[str]:
-    """Refs whose secret (the ref's last path segment) is not a secret of ``project_id``;
-    upstream fetches them from the key manager as the user, so other projects' are unreadable."""
-    bad = []
-    for ref in refs:
-        secret_id = ref.rstrip("/").rsplit("/", 1)[-1]
-        found = conn.execute(select(t.secret.c.id).where(
-            t.secret.c.id == secret_id, t.secret.c.project_id == project_id)).first()
-        if found is None:
-            bad.append(ref)
-    return bad
-
-
-def check_refs(conn: Connection, project_id: str, refs: Sequence[str | None]) -> None:
-    bad = missing_secrets(conn, project_id, [r for r in refs if r])
-    if bad:
-        raise BadRequest(f"Could not retrieve certificate: {bad!r}")
-
-
 def check_ciphers(req: ApiRequest, ciphers: str | None) -> None:
     if not ciphers:
         return
@@ -287,10 +268,9 @@ def prepare_pool(conn: Connection, req: ApiRequest, lb_row: Row[Any], body: dict
     if body.get("crl_container_ref") and not body.get("ca_tls_container_ref"):
         raise ValidationFailure("A CA certificate reference is required to specify a "
                                 "revocation list.")
-    check_refs(conn, lb_row.project_id, [body.get("tls_container_ref")])
-    if body.get("ca_tls_container_ref"):
-        check_refs(conn, lb_row.project_id,
-                   [body.get("ca_tls_container_ref"), body.get("crl_container_ref")])
+    certificates.check_server_refs(req, conn, lb_row.project_id, [body.get("tls_container_ref")])
+    certificates.check_ca_refs(req, conn, lb_row.project_id, body.get("ca_tls_container_ref"),
+                               body.get("crl_container_ref"))
     check_ciphers(req, body.get("tls_ciphers"))
     api = req.app.settings.api
     ciphers, versions, alpn = (body.get("tls_ciphers"), body.get("tls_versions"),
@@ -441,9 +421,9 @@ def _update_values(conn: Connection, req: ApiRequest, pool: Row[Any],
     if crl and not ca:
         raise ValidationFailure("A CA reference is required to specify a certificate "
                                 "revocation list.")
-    check_refs(conn, pool.project_id, [body.get("tls_container_ref")])
+    certificates.check_server_refs(req, conn, pool.project_id, [body.get("tls_container_ref")])
     if ca and ("ca_tls_container_ref" in body or "crl_container_ref" in body):
-        check_refs(conn, pool.project_id, [ca, crl])
+        certificates.check_ca_refs(req, conn, pool.project_id, ca, crl)
     api = req.app.settings.api
     if "tls_ciphers" in body:
         check_ciphers(req, body["tls_ciphers"])
