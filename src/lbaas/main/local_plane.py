@@ -6,15 +6,18 @@ Imported only when ``controller.drivers`` resolves to ``local``, so the fake-dri
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import Engine
 
+from lbaas.controller.floating_ips import FloatingIPSync
 from lbaas.controller.provisioning import Provisioner
 from lbaas.controller.reconciler import Drivers
 from lbaas.drivers.agent_client import AgentAmphoraDriver
 from lbaas.drivers.local.compute import LocalCompute
 from lbaas.drivers.local.network import LocalNetwork
+from lbaas.drivers.local.router import LocalRouters
 from lbaas.render import AmphoraView, RenderOptions, render_bundle
 from lbaas.settings import Settings, heartbeat_key
 
@@ -52,6 +55,16 @@ def build_local_drivers(settings: Settings, engine: Engine) -> Drivers:
                    provisioner=provisioner, render=render)
 
 
+def start_floating_ip_sync(settings: Settings, engine: Engine, extras: dict[str, Any]) \
+        -> asyncio.Task[None]:
+    """Run the floating IP routers' sync; the API wakes it through ``extras``."""
+    data_dir = settings.data_dir.resolve()
+    routers = LocalRouters(data_dir / "routers", LocalNetwork(data_dir / "network"))
+    sync = FloatingIPSync(engine, routers, settings.controller.resync_interval)
+    extras["floating_ips_changed"] = sync.wake
+    return asyncio.create_task(sync.run())
+
+
 async def teardown_local_plane(settings: Settings) -> list[str]:
     """Remove every amphora namespace, bridge and route this data directory made.
 
@@ -64,6 +77,7 @@ async def teardown_local_plane(settings: Settings) -> list[str]:
     for ns in await compute.list_amphorae():
         await compute.delete_amphora(ns)
         removed.append(ns)
+    removed += await LocalRouters(data_dir / "routers", network).teardown()
     for subnet in network.ensured_subnets():
         await network.remove_subnet(subnet)
         removed.append(subnet.cidr)

@@ -96,6 +96,10 @@ class Service:
         if self.drivers.provisioner is not None:
             for subnet in self.drivers.provisioner.all_subnets():
                 await self.drivers.network.ensure_subnet(subnet)
+            from lbaas.main.local_plane import start_floating_ip_sync
+
+            self.tasks.append(start_floating_ip_sync(self.settings, self.engine,
+                                                     self.app.state.extras))
         for lb_id in sorted({*unfinished(self.engine), *recovered.load_balancers}):
             self.queue.notify(lb_id)
         self.tasks.append(asyncio.create_task(self._resync_loop()))

@@ -12,7 +12,6 @@ subnet releases it. The kernel side (router namespaces, NAT) is converged afterw
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from sqlalchemy import Connection, Row, delete, select, update
@@ -22,20 +21,13 @@ from lbaas.api.http import ApiRequest, Response, Router
 from lbaas.api.resources import networks as n
 from lbaas.store import ipam
 from lbaas.store import tables as t
+from lbaas.store.floating import FIP_OWNER, ROUTER_OWNER, associations, router_id, router_ports
 
-FIP_OWNER = "network:floatingip"
-ROUTER_OWNER = "network:router_interface"
-ROUTER_NAMESPACE = uuid.UUID("0e8f3a52-3c1d-4b8e-9a57-41d3c7f0b6a2")
 CREATE_ATTRS = frozenset({"floating_network_id", "floating_ip_address", "subnet_id", "port_id",
                           "fixed_ip_address", "description", "project_id", "tenant_id",
                           "qos_policy_id", "dns_domain", "dns_name"})
 UPDATE_ATTRS = frozenset({"port_id", "fixed_ip_address", "description", "qos_policy_id"})
 WAKE = "floating_ips_changed"  # ApiState.extras key: set by the service with real drivers
-
-
-def router_id(subnet_id: str) -> str:
-    """The implicit router that connects ``subnet_id`` to the external network."""
-    return str(uuid.uuid5(ROUTER_NAMESPACE, f"router:{subnet_id}"))
 
 
 def _not_found(ident: str) -> n.NeutronError:
@@ -153,14 +145,8 @@ def _association(conn: Connection, req: ApiRequest, fip: dict[str, Any], port_id
 
 def sync_router_ports(conn: Connection) -> None:
     """Exactly one router port on each internal subnet that has an associated floating IP."""
-    wanted: set[str] = set()
-    for fip in conn.execute(select(t.floating_ip).where(t.floating_ip.c.port_id.is_not(None))):
-        port = ipam.get_port(conn, fip.port_id)
-        for f in port.fixed_ips if port is not None else []:
-            if f["ip_address"] == fip.fixed_ip_address:
-                wanted.add(f["subnet_id"])
-    have = {p.device_id: p for p in conn.execute(
-        select(t.port).where(t.port.c.device_owner == ROUTER_OWNER))}
+    wanted = {a.subnet_id for a in associations(conn)}
+    have = router_ports(conn)
     for subnet_id in sorted(wanted):
         if router_id(subnet_id) in have:
             continue
