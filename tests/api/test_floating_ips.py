@@ -159,3 +159,32 @@ def test_projects_see_only_their_floating_ips(api: Any) -> None:
     assert api.get(f"{FIPS}/{mine['id']}")[0] == 404
     api.service.app.authenticator = StaticAuth(mine["project_id"])
     assert [f["id"] for f in api.get(FIPS)[1]["floatingips"]] == [mine["id"]]
+
+
+def test_desired_routers_follow_the_rows(api: Any) -> None:
+    """What the data plane converges to (no kernel needed): one router per internal subnet
+    with live associations, DNAT floating -> VIP, inside address = the router port."""
+    from lbaas.controller.floating_ips import desired_routers
+    from lbaas.drivers.local.router import nft_ruleset
+
+    engine = api.service.engine
+    lb = private_lb(api)
+    make(api)  # unassociated: no router
+    with engine.connect() as conn:
+        assert desired_routers(conn) == []
+    fip = make(api, port_id=lb["vip_port_id"])
+    with engine.connect() as conn:
+        [router] = desired_routers(conn)
+    [port] = router_ports(api)
+    assert router.router_id == fip["router_id"] == port["device_id"]
+    assert router.inside.subnet_id == api.subnet_id("private-subnet")
+    assert router.outside.subnet_id == api.subnet_id("public-subnet")
+    assert router.inside_address == port["fixed_ips"][0]["ip_address"]
+    assert router.nat == ((fip["floating_ip_address"], lb["vip_address"]),)
+    rules = nft_ruleset(router)
+    assert f"ip daddr {fip['floating_ip_address']} dnat to {lb['vip_address']}" in rules
+    assert f"snat to {router.inside_address}" in rules
+    assert api.delete(f"/v2/lbaas/loadbalancers/{lb['id']}")[0] == 204
+    api.wait_lb(lb["id"], "DELETED")
+    with engine.connect() as conn:
+        assert desired_routers(conn) == []  # the VIP port is gone: nothing to route
