@@ -99,3 +99,18 @@ def test_agent_stops_keepalived_on_shutdown(vrrp_agent: Any, backends: Any) -> N
     assert _events(log) == ["start"]
     agent.stop()
     assert _events(log) == ["start", "term"]
+
+
+def test_missing_keepalived_refuses_the_bundle(tmp_path: Path, pki: Any, backends: Any) -> None:
+    agent = AgentProcess(tmp_path / "amp", pki)
+    agent.env["LBAAS_KEEPALIVED_BIN"] = str(tmp_path / "no-such-keepalived")
+    try:
+        agent.start()
+        b1, fe = backends("member-a"), free_port()
+        with pytest.raises(DriverError) as err:
+            agent.apply(haproxy_cfg(fe, [f"m1 127.0.0.1:{b1.port}"]), "v1",
+                        **{"keepalived.conf": "v1\n"})
+        assert "no-such-keepalived" in str(err.value)
+        assert agent.call("status", agent.compute)["digest"] is None
+    finally:
+        agent.stop()

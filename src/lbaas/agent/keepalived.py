@@ -15,6 +15,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 from lbaas.agent.haproxy import _die_with_parent, reason_lines
 from lbaas.wire.agent_api import ENV_CONF_DIR, ENV_RUN_DIR, KEEPALIVED_CONF
@@ -48,10 +49,13 @@ class Keepalived:
 
     async def check(self, directory: Path) -> None:
         """``keepalived --config-test`` on ``directory/keepalived.conf``."""
-        proc = await asyncio.create_subprocess_exec(
-            KEEPALIVED_BIN, "--config-test", "-f", str(directory / KEEPALIVED_CONF),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, env=self.env(directory))
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                KEEPALIVED_BIN, "--config-test", "-f", str(directory / KEEPALIVED_CONF),
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT, env=self.env(directory))
+        except OSError as exc:
+            raise KeepalivedError(f"cannot run {KEEPALIVED_BIN}: {exc.strerror}") from None
         out, _ = await proc.communicate()
         if proc.returncode != 0:
             text = out.decode(errors="replace")
@@ -77,18 +81,23 @@ class Keepalived:
         self.kill_stale()
         logf = open(self.log_file, "ab")
         try:
-            self._proc = await asyncio.create_subprocess_exec(
-                KEEPALIVED_BIN, "--vrrp", "--dont-fork", "--log-console", "--log-detail",
-                "--no-syslog", "-f", str(self.conf_dir / KEEPALIVED_CONF),
-                "-p", str(self.pid_file), "-r", str(self.vrrp_pid_file),
-                stdin=asyncio.subprocess.DEVNULL, stdout=logf, stderr=logf,
-                env=self.env(self.conf_dir), preexec_fn=_die_with_parent)
+            self._proc = await self._spawn(logf)
+        except OSError as exc:
+            raise KeepalivedError(f"cannot run {KEEPALIVED_BIN}: {exc.strerror}") from None
         finally:
             logf.close()
         # keepalived has no readiness signal; a config it rejects makes it exit at once.
         await asyncio.sleep(settle)
         if not self.running:
             raise KeepalivedError(f"keepalived exited at start: {self.log_tail()}")
+
+    async def _spawn(self, logf: Any) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            KEEPALIVED_BIN, "--vrrp", "--dont-fork", "--log-console", "--log-detail",
+            "--no-syslog", "-f", str(self.conf_dir / KEEPALIVED_CONF),
+            "-p", str(self.pid_file), "-r", str(self.vrrp_pid_file),
+            stdin=asyncio.subprocess.DEVNULL, stdout=logf, stderr=logf,
+            env=self.env(self.conf_dir), preexec_fn=_die_with_parent)
 
     async def reload(self) -> None:
         """SIGHUP: keepalived re-reads conf/keepalived.conf and keeps its VRRP state."""
