@@ -166,6 +166,7 @@ class LocalCompute:
             await asyncio.sleep(0.05)
 
     async def _stop_processes(self, ns: str) -> None:
+        await self._stop_agent(ns)
         for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, 2.0)):
             pids = await nl.netns_pids(ns)
             for pid in pids:
@@ -181,6 +182,24 @@ class LocalCompute:
             if not pids:
                 break
         self._reap(ns)
+
+    async def _stop_agent(self, ns: str) -> None:
+        """SIGTERM the agent alone first: it stops keepalived and HAProxy itself, whereas an
+        HAProxy signalled beside it could be restarted by its watchdog and outlive the delete."""
+        try:
+            pid = int((self.base_dir / ns / "agent.pid").read_text())
+        except (OSError, ValueError):
+            return
+        if pid not in await nl.netns_pids(ns):
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while time.monotonic() < deadline and pid in await nl.netns_pids(ns):
+            self._reap(ns)
+            await asyncio.sleep(0.05)
 
     def _reap(self, ns: str) -> None:
         child = self._children.get(ns)
