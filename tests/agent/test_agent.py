@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -105,6 +106,54 @@ def test_member_changes_use_runtime_api_without_new_worker(agent: AgentProcess,
                    "v6") == "reload"
     assert agent.worker_pid() != pid
     assert get(fe)[1]["x-g"] == "6"
+
+
+def _keepalive_bodies(port: int, n: int) -> Counter[str]:
+    """``n`` GETs on one client connection (HAProxy reuses server connections from its 2nd)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3)
+    try:
+        seen: Counter[str] = Counter()
+        for _ in range(n):
+            conn.request("GET", "/")
+            seen[conn.getresponse().read().decode()] += 1
+        return seen
+    finally:
+        conn.close()
+
+
+def _server_row(agent: AgentProcess, target: str) -> dict[str, Any]:
+    row = agent.call("stats", agent.compute).get(target)
+    assert row is not None, target
+    return row
+
+
+def test_runtime_added_http_member_is_reloaded_from_file_and_reuses_connections(
+        agent: AgentProcess, backends: Any) -> None:
+    agent.stop()
+    agent.env["LBAAS_AGENT_RELOAD_QUIET"] = "0.5"
+    agent.start()
+    a, b = backends("member-a"), backends("member-b")
+    fe = free_port()
+    m1, m2 = f"m1 127.0.0.1:{a.port}", f"m2 127.0.0.1:{b.port}"
+    agent.apply(haproxy_cfg(fe, [m1]), "u1")
+    pid = agent.worker_pid()
+    pushed = agent.call("push", agent.compute,
+                        {"files": {"haproxy.cfg": haproxy_cfg(fe, [m1, m2])}}, "u2")
+    assert pushed["applied"] == "runtime"
+    assert _keepalive_bodies(fe, 2) == Counter({"member-a": 1, "member-b": 1})  # at once
+    # HAProxy 2.6 gives a runtime-added server no connection reuse, so the agent reloads on
+    # its own once changes pause: the same config, now file-born, reuses server connections.
+    assert wait_for(lambda: agent.worker_pid() != pid, timeout=10)
+    assert agent.call("status", agent.compute)["digest"] == "u2"
+    assert _keepalive_bodies(fe, 20) == Counter({"member-a": 10, "member-b": 10})
+    row = _server_row(agent, "pool-1/m2")
+    assert row.get("reuse", 0) >= 8, row
+    # A member change that adds nothing (a weight) does not reload again.
+    pid = agent.worker_pid()
+    assert agent.call("push", agent.compute, {"files": {"haproxy.cfg": haproxy_cfg(
+        fe, [m1, f"{m2} weight 2"])}}, "u3")["applied"] == "runtime"
+    time.sleep(1.5)
+    assert agent.worker_pid() == pid
 
 
 def test_reload_keeps_serving(agent: AgentProcess, backends: Any) -> None:

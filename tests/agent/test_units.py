@@ -10,7 +10,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from lbaas.agent.runtime_diff import runtime_plan
+from lbaas.agent.runtime_diff import adds_http_server, runtime_plan
 from lbaas.agent.service import parse_show_stat
 from lbaas.certs import CertificateAuthority
 from lbaas.wire.agent_api import Bundle, WireError, check_relpath
@@ -66,6 +66,17 @@ def test_runtime_plan_for_member_changes() -> None:
 ])
 def test_runtime_plan_refuses_what_it_cannot_prove(new: str) -> None:
     assert runtime_plan(_cfg(["m1 10.0.0.1:80 weight 1"]), new) is None
+
+
+def test_reload_follows_only_additions_to_http_backends() -> None:
+    add = ["add server pool/m3 10.0.0.3:80 weight 1", "enable server pool/m3"]
+    tcp, http = _cfg([]), _cfg([], extra="mode http")
+    assert adds_http_server(http, add)
+    assert not adds_http_server(tcp, add)
+    assert adds_http_server("defaults\n  mode http\n" + tcp, add)
+    assert not adds_http_server("defaults\n  mode http\n" + _cfg([], extra="mode tcp"), add)
+    assert not adds_http_server(http, ["set server pool/m1 weight 2"])
+    assert not adds_http_server(http, [])
 
 
 def test_show_stat_parsing() -> None:

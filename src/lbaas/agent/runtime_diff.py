@@ -126,3 +126,26 @@ def runtime_plan(old_text: str, new_text: str) -> list[str] | None:
             removes += [f"set server {target} state maint", f"shutdown sessions server {target}",
                         f"del server {target}"]
     return adds + changes + removes
+
+
+def adds_http_server(new_text: str, plan: list[str]) -> bool:
+    """Whether ``plan`` adds a server to a backend of ``new_text`` in `mode http`.
+
+    HAProxy 2.6 never reuses idle server connections of a server added at runtime (each
+    request opens a new connection to it), so the caller reloads from the file soon after.
+    """
+    sections = _parse(new_text)
+    if sections is None:
+        return True
+    http: set[str] = set()
+    default_mode = "tcp"
+    for section in sections:
+        kind, _, name = section.header.partition(" ")
+        modes = [ln.split()[1] for ln in section.others
+                 if ln.startswith("mode ") and len(ln.split()) == 2]
+        if kind == "defaults":
+            default_mode = modes[-1] if modes else default_mode
+        elif kind in _WITH_SERVERS and (modes[-1] if modes else default_mode) == "http":
+            http.add(name)
+    return any(cmd.startswith("add server ") and cmd.split()[2].rsplit("/", 1)[0] in http
+               for cmd in plan)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 from lbaas.agent.haproxy import HAProxy, HAProxyError, cli, cli_ok
 from lbaas.agent.keepalived import Keepalived, KeepalivedError
-from lbaas.agent.runtime_diff import runtime_plan
+from lbaas.agent.runtime_diff import adds_http_server, runtime_plan
 from lbaas.agent.store import ConfigStore
 from lbaas.wire.agent_api import (
     API_VERSION,
@@ -33,6 +34,10 @@ from lbaas.wire.agent_api import (
 log = logging.getLogger("lbaas.agent")
 # How long a member being removed at runtime may finish its requests before they are cut.
 DRAIN_SECONDS = 2.0
+# Servers added at runtime to an HTTP backend never reuse server connections (HAProxy 2.6): once
+# runtime changes pause this long (at most REUSE_RELOAD_MAX after the first), reload from the file.
+REUSE_RELOAD_QUIET = float(os.environ.get("LBAAS_AGENT_RELOAD_QUIET", "1.5"))
+REUSE_RELOAD_MAX = 10.0
 
 
 class BundleRejected(Exception):
@@ -47,6 +52,8 @@ class Agent:
         self.keepalived = Keepalived(self.store.conf, self.store.run)
         self._lock = asyncio.Lock()
         self._watchdog: asyncio.Task[None] | None = None
+        self._reload_task: asyncio.Task[None] | None = None
+        self._reload_window: tuple[float, float] | None = None  # (first change, reload at)
         # started and stopped with the agent (the heartbeat sender): start(), stop()
         self.companions: list[Any] = []
 
@@ -62,8 +69,9 @@ class Agent:
     async def shutdown(self) -> None:
         for companion in self.companions:
             await companion.stop()
-        if self._watchdog is not None:
-            self._watchdog.cancel()
+        for task in (self._watchdog, self._reload_task):
+            if task is not None:
+                task.cancel()
         async with self._lock:
             await self.keepalived.stop()  # first: the peer takes the VIP while HAProxy still serves
             await self.haproxy.stop()
@@ -150,6 +158,7 @@ class Agent:
             if not self.haproxy.running and previous is not None:
                 await self._restart_previous()
             raise BundleRejected(str(exc)) from exc
+        self._after_applied(applied, adds_http_server(bundle.files[HAPROXY_CFG], plan or []))
         if self.keepalived.running and old_vrrp != bundle.files.get(KEEPALIVED_CONF, old_vrrp):
             await self.keepalived.reload()
         if not await self._ensure_keepalived():
@@ -165,6 +174,35 @@ class Agent:
             return "runtime"
         await self.haproxy.reload()
         return "reload"
+
+    def _after_applied(self, applied: Applied, http_added: bool) -> None:
+        """Schedule, postpone or forget the reload that makes runtime-added servers file-born."""
+        if applied != "runtime":
+            self._reload_window = None  # HAProxy re-read the file: nothing runtime-born is left
+            return
+        if self._reload_window is None and not http_added:
+            return
+        now = time.monotonic()
+        first = self._reload_window[0] if self._reload_window else now
+        self._reload_window = (first, min(now + REUSE_RELOAD_QUIET, first + REUSE_RELOAD_MAX))
+        if self._reload_task is None or self._reload_task.done():
+            self._reload_task = asyncio.create_task(self._deferred_reload())
+
+    async def _deferred_reload(self) -> None:
+        while self._reload_window is not None:
+            await asyncio.sleep(max(0.0, self._reload_window[1] - time.monotonic()))
+            async with self._lock:
+                window = self._reload_window
+                if window is None or time.monotonic() < window[1]:
+                    continue  # another bundle reloaded, or more changes came meanwhile
+                self._reload_window = None
+                if not self.haproxy.running:
+                    return
+                try:
+                    await self.haproxy.reload()
+                    log.info("reloaded so that runtime-added servers reuse connections")
+                except HAProxyError as exc:
+                    log.warning("deferred reload failed: %s", exc)
 
     def _same_other_files(self, bundle: Bundle) -> bool:
         active = self.store.conf.resolve()
