@@ -6,7 +6,8 @@ it is (operator defaults when no listener uses it). SOURCE_IP_PORT hashes "src:s
 variables only). TLS-HELLO is a real TLS handshake (``check-ssl verify none``), not
 ``option ssl-hello-chk`` (an SSLv3 hello). PING becomes a TCP connect check: HAProxy has no
 ICMP check and the amphora has no ``ping`` binary. A disabled health monitor means no ``check``.
-Re-encrypting pools (tls_enabled) fail closed: the backend is rendered without servers.
+Re-encrypting pools (tls_enabled) get ``render.tls.server_options`` on every server when the
+caller passes ``certificates``; without them they fail closed (a backend without servers).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from lbaas.domain import constants as c
 from lbaas.render import escaping as e
 from lbaas.render.escaping import RenderError
 from lbaas.render.options import RenderOptions
+from lbaas.render.tls import server_options as tls_server_options
 
 BALANCE = {
     "ROUND_ROBIN": ["balance roundrobin"],
@@ -33,7 +35,8 @@ PROXY_PROTOCOL = {"PROXY": "send-proxy", "PROXYV2": "send-proxy-v2"}
 
 
 def render_backend(pool: Mapping[str, Any], listener: Mapping[str, Any] | None, ipv6: bool,
-                   options: RenderOptions) -> list[str]:
+                   options: RenderOptions,
+                   certificates: Mapping[str, str] | None = None) -> list[str]:
     pid = e.ident("pool id", pool.get("id"))
     protocol = e.choice("pool protocol", pool.get("protocol"), c.POOL_PROTOCOLS)
     if protocol in c.UDP_LIKE:
@@ -61,14 +64,17 @@ def render_backend(pool: Mapping[str, Any], listener: Mapping[str, Any] | None, 
                                            monitor.get("admin_state_up"))
     if check:
         out += [f"    {line}" for line in _monitor_lines(monitor)]
+    tls = ""
     if e.flag("pool tls_enabled", pool.get("tls_enabled")):
-        out.append(f"    # pool {pid}: TLS to members is not rendered yet: no servers")
-        return out
+        if certificates is None:
+            out.append(f"    # pool {pid}: TLS to members is not rendered yet: no servers")
+            return out
+        tls = tls_server_options(pool, certificates)
     members = e.objects("members", pool.get("members"))
     server_options = _check_options(monitor) if check else ""
     for member in members:
         out.append("    " + _server(member, cookie, PROXY_PROTOCOL.get(protocol),
-                                    server_options if check else None))
+                                    server_options if check else None) + tls)
     return out
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from lbaas.render.haproxy import render_haproxy_config
 from lbaas.render.keepalived import KEEPALIVED_CONF, AmphoraView, render_keepalived_config
 from lbaas.render.options import RenderOptions
+from lbaas.render.tls import certificate_files
 
 HAPROXY_CFG = "haproxy.cfg"
 
@@ -37,12 +38,16 @@ def bundle_digest(files: Mapping[str, str]) -> str:
 
 
 def render_bundle(lb: Mapping[str, Any], options: RenderOptions,
-                  amphora: AmphoraView | None = None) -> RenderedBundle:
-    """The files for one amphora: haproxy.cfg, plus keepalived.conf for ACTIVE_STANDBY ones.
+                  amphora: AmphoraView | None = None,
+                  certificates: Mapping[str, str] | None = None) -> RenderedBundle:
+    """The files for one amphora: haproxy.cfg, plus keepalived.conf for ACTIVE_STANDBY ones,
+    plus ``certs/<stem>.pem`` for TLS (``certificates``: PEM texts by stem, see render.tls).
 
     ``amphora`` None (SINGLE topology) gives the same bundle as before ACTIVE_STANDBY existed.
     """
-    files = {HAPROXY_CFG: render_haproxy_config(lb, options)}
+    files = {HAPROXY_CFG: render_haproxy_config(lb, options, certificates)}
+    if certificates is not None:
+        files.update(certificate_files(lb, certificates))
     if amphora is not None:
         files[KEEPALIVED_CONF] = render_keepalived_config(lb, amphora)
     return RenderedBundle(files=files, digest=bundle_digest(files))

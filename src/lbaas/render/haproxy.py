@@ -3,10 +3,11 @@
 Pure: no I/O, no clock; equal aggregates give byte-equal files. Objects are walked sorted by id.
 Naming: frontend = listener id, backend = pool id, server = member id, so the agent can address
 ``<pool id>/<member id>`` through the runtime API. HTTP listeners are ``mode http``; HTTPS
-(pass-through) and TCP are ``mode tcp``. Protocols HAProxy does not serve here yet
-(TERMINATED_HTTPS, UDP, SCTP) and pool re-encryption are left out with a comment line naming the
-object, never with an error. L7 policies come from ``render.l7``; PROMETHEUS listeners serve
-HAProxy's built-in exporter on ``/metrics``. ``master-worker``, the pid file and the
+(pass-through) and TCP are ``mode tcp``; TERMINATED_HTTPS is ``mode http`` with the TLS options
+of ``render.tls`` (only when the caller passes ``certificates``; without them TLS listeners and
+re-encrypting pools are left out with a comment). UDP and SCTP are left out with a comment
+line naming the object, never with an error. L7 policies come from ``render.l7``; PROMETHEUS
+listeners serve HAProxy's built-in exporter on ``/metrics``. ``master-worker``, the pid file and the
 foreground mode come from the agent's command line, not from this file.
 """
 
@@ -21,9 +22,11 @@ from lbaas.render.backend import render_backend
 from lbaas.render.escaping import RenderError
 from lbaas.render.l7 import redirect_pool_ids, render_l7_policies
 from lbaas.render.options import RenderOptions
+from lbaas.render.tls import bind_options, frontend_lines, terminates_tls
 
 # HAProxy mode for each listener protocol rendered now; the others get a comment.
-LISTENER_MODES = {"HTTP": "http", "HTTPS": "tcp", "TCP": "tcp", "PROMETHEUS": "http"}
+LISTENER_MODES = {"HTTP": "http", "HTTPS": "tcp", "TCP": "tcp", "PROMETHEUS": "http",
+                  "TERMINATED_HTTPS": "http"}
 PROMETHEUS_LINES = ["http-request use-service prometheus-exporter if { path /metrics }",
                     "http-request deny deny_status 404"]
 STATS_SOCKET = ('stats socket "${LBAAS_RUN_DIR}/haproxy.sock" '
@@ -39,8 +42,11 @@ HEADER_LINES = {
 }
 
 
-def render_haproxy_config(lb: Mapping[str, Any], options: RenderOptions) -> str:
-    """The whole haproxy.cfg text for ``lb``; raises ``RenderError`` on any unsafe value."""
+def render_haproxy_config(lb: Mapping[str, Any], options: RenderOptions,
+                          certificates: Mapping[str, str] | None = None) -> str:
+    """The whole haproxy.cfg text for ``lb``; raises ``RenderError`` on any unsafe value.
+
+    ``certificates``: PEM texts by file stem (``render.tls.certificate_needs``)."""
     lb_id = e.ident("load_balancer id", lb.get("id"))
     maxconn = e.integer("max_total_conn", options.max_total_conn, 1, 1_000_000)
     lines = [
@@ -68,7 +74,7 @@ def render_haproxy_config(lb: Mapping[str, Any], options: RenderOptions) -> str:
     owner: dict[str, Mapping[str, Any]] = {}
     for listener in listeners:
         lines.append("")
-        lines += _frontend(listener, binds, lb_up, rendered_pools, options)
+        lines += _frontend(listener, binds, lb_up, rendered_pools, options, certificates)
         pool_id = listener.get("default_pool_id")
         if pool_id in rendered_pools and listener.get("protocol") in LISTENER_MODES:
             owner.setdefault(pool_id, listener)
@@ -79,7 +85,7 @@ def render_haproxy_config(lb: Mapping[str, Any], options: RenderOptions) -> str:
     ipv6 = any(e.ip("vip_address", a).version == 6 for a in _raw_vips(lb))
     for pool in pools:
         lines.append("")
-        lines += render_backend(pool, owner.get(pool["id"]), ipv6, options)
+        lines += render_backend(pool, owner.get(pool["id"]), ipv6, options, certificates)
     return "\n".join(lines) + "\n"
 
 
@@ -99,15 +105,22 @@ def _vip_addresses(lb: Mapping[str, Any]) -> list[str]:
 
 
 def _frontend(listener: Mapping[str, Any], vips: list[str], lb_up: bool,
-              pools: dict[str, bool], options: RenderOptions) -> list[str]:
+              pools: dict[str, bool], options: RenderOptions,
+              certificates: Mapping[str, str] | None = None) -> list[str]:
     lid = e.ident("listener id", listener.get("id"))
     protocol = e.choice("listener protocol", listener.get("protocol"), c.LISTENER_PROTOCOLS)
     if protocol not in LISTENER_MODES:
         return [f"# listener {lid}: {protocol} listeners are not rendered by HAProxy yet"]
     mode = LISTENER_MODES[protocol]
+    # Without certificates (no data plane, e.g. golden files) TERMINATED_HTTPS is left out and
+    # a PROMETHEUS listener is served without TLS.
+    tls = terminates_tls(listener) and certificates is not None
+    if protocol == "TERMINATED_HTTPS" and certificates is None:
+        return [f"# listener {lid}: {protocol} listeners are not rendered by HAProxy yet"]
+    ssl = bind_options(listener, certificates) if tls and certificates is not None else ""
     port = e.port("listener protocol_port", listener.get("protocol_port"))
     out = [f"frontend {lid}", f"    mode {mode}"]
-    out += [f"    bind {vip}:{port}" for vip in vips]
+    out += [f"    bind {vip}:{port}{ssl}" for vip in vips]
     out.append(f"    maxconn {_connection_limit(listener.get('connection_limit'), options)}")
     if not (lb_up and e.flag("listener admin_state_up", listener.get("admin_state_up"))):
         out.append("    disabled")
@@ -120,11 +133,9 @@ def _frontend(listener: Mapping[str, Any], vips: list[str], lb_up: bool,
     if cidrs:
         out.append(f"    tcp-request connection reject if !{{ src {' '.join(cidrs)} }}")
     if mode == "http":
-        # On a reload the old worker otherwise closes idle keep-alive connections at once, and a
-        # client sending its next request at that moment gets no answer.
-        out.append("    option idle-close-on-response")
         headers = e.json_value("insert_headers", listener.get("insert_headers"))
-        out += [f"    {line}" for line in _header_lines(headers)]
+        out += [f"    {line}" for line in _header_lines(headers, https=tls)]
+        out += [f"    {line}" for line in (frontend_lines(listener) if tls else [])]
     if protocol == "PROMETHEUS":
         out += [f"    {line}" for line in PROMETHEUS_LINES]
     elif mode == "http":
@@ -153,7 +164,7 @@ def _connection_limit(value: Any, options: RenderOptions) -> int:
     return min(e.integer("connection_limit", limit, 0, 2**31 - 1), options.max_total_conn)
 
 
-def _header_lines(headers: Any) -> list[str]:
+def _header_lines(headers: Any, https: bool = False) -> list[str]:
     if headers is None:
         return []
     if not isinstance(headers, Mapping):
@@ -161,5 +172,6 @@ def _header_lines(headers: Any) -> list[str]:
     for key in headers:
         e.choice("insert_headers key", key, (*c.HTTP_INSERT_HEADERS, *c.SSL_CLIENT_HEADERS))
     # X-SSL-* only make sense on TERMINATED_HTTPS listeners; they are skipped here.
-    return [line for key, line in HEADER_LINES.items()
-            if key in headers and e.header_flag(f"insert_headers {key}", headers[key])]
+    lines = [line for key, line in HEADER_LINES.items()
+             if key in headers and e.header_flag(f"insert_headers {key}", headers[key])]
+    return [f"{line}s" if https and "X-Forwarded-Proto" in line else line for line in lines]
