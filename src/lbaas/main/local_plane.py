@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from lbaas.controller.certificates import CertificateLoader
 from lbaas.controller.floating_ips import FloatingIPSync
 from lbaas.controller.provisioning import Provisioner
 from lbaas.controller.reconciler import Drivers
@@ -45,10 +46,12 @@ def build_local_drivers(settings: Settings, engine: Engine) -> Drivers:
     amphora = AgentAmphoraDriver(ca_file=str(files.ca_file), cert_file=str(files.cert_file),
                                  key_file=str(files.key_file), port=settings.controller.agent_port)
     options = render_options(settings)
+    certificates = CertificateLoader(settings, engine)
 
     def render(aggregate: dict[str, Any], amphora: AmphoraView | None = None) \
             -> tuple[dict[str, Any], str]:
-        bundle = render_bundle(aggregate, options, amphora)
+        bundle = render_bundle(aggregate, options, amphora,
+                               certificates=certificates.load(aggregate))
         return {"files": bundle.files}, bundle.digest
 
     return Drivers(compute=compute, network=network, amphora=amphora,

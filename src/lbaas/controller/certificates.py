@@ -1,0 +1,84 @@
+"""Fetch and decrypt the TLS material a load balancer's config names, for ``render_bundle``.
+
+Key choice: a certificate that cannot be read (secret deleted, unparsable, Barbican down) is
+left out of the mapping, so rendering refuses the config ("certificate ...: not available")
+and the reconciler marks the changed objects ERROR while the amphora keeps serving its last
+good bundle. Log lines name refs and the parser's words only, never material.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine
+
+from lbaas.certs import tls
+from lbaas.drivers.barbican import BarbicanCertManager, BarbicanUnavailable
+from lbaas.render.tls import certificate_needs
+from lbaas.settings import Settings
+from lbaas.store import secrets as store
+
+log = logging.getLogger(__name__)
+
+
+def _pem(role: str, material: Mapping[str, bytes]) -> str:
+    if role == "server":
+        return tls.server_certificate(material).pem
+    if role == "ca":
+        return tls.ca_bundle(material)
+    return tls.crl_pem(material)
+
+
+def service_token(settings: Settings, client: httpx.Client | None = None) -> str:
+    """A Keystone v3 token for the service user (the controller reads Barbican as itself)."""
+    ks = settings.keystone
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": ks.username, "password": ks.password,
+        "domain": {"name": ks.user_domain_name}}}},
+        "scope": {"project": {"name": ks.project_name,
+                              "domain": {"name": ks.project_domain_name}}}}}
+    http = client or httpx.Client(timeout=10.0)
+    resp = http.post(ks.auth_url.rstrip("/") + "/auth/tokens", json=body)
+    if resp.status_code != 201:
+        raise BarbicanUnavailable(f"Keystone answered {resp.status_code} for the service token")
+    return resp.headers["X-Subject-Token"]
+
+
+class CertificateLoader:
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+
+    def _reader(self, conn: Any, project_id: str | None) -> Callable[[str], dict[str, bytes]]:
+        certs = self.settings.certificates
+        if certs.cert_manager == "barbican":
+            manager = BarbicanCertManager(certs.barbican_endpoint, service_token(self.settings),
+                                          store.parse_ref)
+            return manager.read_ref
+        box = store.secret_box(self.settings.data_dir)
+        return lambda ref: store.read_ref(conn, box, project_id, ref)
+
+    def load(self, aggregate: Mapping[str, Any]) -> dict[str, str]:
+        """PEM texts by file stem for every certificate the aggregate's config names."""
+        needs = certificate_needs(aggregate)
+        if not needs:
+            return {}
+        out: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            try:
+                read = self._reader(conn, aggregate.get("project_id"))
+            except (BarbicanUnavailable, httpx.HTTPError) as exc:
+                log.warning("load balancer %s: no certificates: %s", aggregate.get("id"),
+                            type(exc).__name__)
+                return out
+            for need in needs:
+                try:
+                    out[need.stem] = _pem(need.role, read(need.ref))
+                except (store.SecretUnavailable, BarbicanUnavailable,
+                        tls.UnreadableCertificate) as exc:
+                    log.warning("load balancer %s: certificate %s unavailable: %s",
+                                aggregate.get("id"), need.ref, exc)
+        return out
