@@ -38,14 +38,15 @@ while :; do sleep 1 & wait $!; done
 
 
 @pytest.fixture
-def vrrp_agent(tmp_path: Path, pki: Any) -> Any:
+def vrrp_agent(tmp_path: Path, pki: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     fake = tmp_path / "fake-keepalived"
     fake.write_text(FAKE)
     fake.chmod(0o755)
     log = tmp_path / "keepalived-events"
     log.touch()
+    monkeypatch.setenv("LBAAS_KEEPALIVED_BIN", str(fake))  # the agent process inherits these
+    monkeypatch.setenv("FAKE_KA_LOG", str(log))
     a = AgentProcess(tmp_path / "amp", pki)
-    a.env.update(LBAAS_KEEPALIVED_BIN=str(fake), FAKE_KA_LOG=str(log))
     try:
         a.start()
         yield a, log
@@ -101,9 +102,10 @@ def test_agent_stops_keepalived_on_shutdown(vrrp_agent: Any, backends: Any) -> N
     assert _events(log) == ["start", "term"]
 
 
-def test_missing_keepalived_refuses_the_bundle(tmp_path: Path, pki: Any, backends: Any) -> None:
+def test_missing_keepalived_refuses_the_bundle(tmp_path: Path, pki: Any, backends: Any,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LBAAS_KEEPALIVED_BIN", str(tmp_path / "no-such-keepalived"))
     agent = AgentProcess(tmp_path / "amp", pki)
-    agent.env["LBAAS_KEEPALIVED_BIN"] = str(tmp_path / "no-such-keepalived")
     try:
         agent.start()
         b1, fe = backends("member-a"), free_port()
