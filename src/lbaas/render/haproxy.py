@@ -133,6 +133,9 @@ def _frontend(listener: Mapping[str, Any], vips: list[str], lb_up: bool,
     if cidrs:
         out.append(f"    tcp-request connection reject if !{{ src {' '.join(cidrs)} }}")
     if mode == "http":
+        # On a reload the old worker otherwise closes idle keep-alive connections at once, and a
+        # client sending its next request at that moment gets no answer.
+        out.append("    option idle-close-on-response")
         headers = e.json_value("insert_headers", listener.get("insert_headers"))
         out += [f"    {line}" for line in _header_lines(headers, https=tls)]
         out += [f"    {line}" for line in (frontend_lines(listener) if tls else [])]
