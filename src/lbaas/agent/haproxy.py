@@ -143,7 +143,7 @@ class HAProxy:
             with contextlib.suppress(OSError, TimeoutError):
                 if "Pid:" in await cli(self.stats_sock, "show info", timeout=1.0):
                     return
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.01)
         await self.stop()
         raise HAProxyError(f"haproxy did not answer on its stats socket: {self._log_tail(mark)}")
 

@@ -77,39 +77,52 @@ class LocalCompute:
         ns = names.amphora_netns(spec.amphora_id)
         mgmt_ip = spec.mgmt.address
         info = ComputeInfo(compute_id=ns, lb_network_ip=mgmt_ip)
+        fresh = False
         if not await nl.netns_exists(ns):
             rc, _, err = await nl.run(nl.IP, "netns", "add", ns, check=False)
             if rc != 0 and not await nl.netns_exists(ns):  # (a concurrent retry made it)
                 raise DriverError(f"cannot create namespace {ns}: {err.strip()}")
+            fresh = rc == 0
         try:
-            await nl.ip("link", "set", "dev", "lo", "up", ns=ns)
-            # Backup amphorae bind the VIP before keepalived gives it to them.
-            await nl.run(nl.IP, "netns", "exec", ns, "sysctl", "-qw",
-                         "net.ipv4.ip_nonlocal_bind=1", "net.ipv6.ip_nonlocal_bind=1", check=False)
-            await self.network.plug_leg(ns, names.MGMT_LEG, spec.mgmt.subnet, [mgmt_ip])
+            # Backup amphorae bind the VIP before keepalived gives it to them; the agent binds
+            # its management address before the leg carries it, so its start overlaps the leg's.
+            rc, _, _ = await nl.run(nl.IP, "netns", "exec", ns, "sysctl", "-qw",
+                                    "net.ipv4.ip_nonlocal_bind=1", "net.ipv6.ip_nonlocal_bind=1",
+                                    check=False)
             home = self.amphora_dir(spec.amphora_id)
-            tls = home / "tls"
-            tls.mkdir(parents=True, exist_ok=True, mode=0o700)
-            (home / "agent").mkdir(exist_ok=True)
-            creds = spec.credentials
-            for name, text in (("ca.pem", creds.ca_pem), ("cert.pem", creds.cert_pem),
-                               ("key.pem", creds.key_pem),
-                               ("heartbeat.key", creds.heartbeat_key + "\n")):
-                path = tls / name
-                mode = 0o600 if name.endswith(".key") or name == "key.pem" else 0o644
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-                os.fchmod(fd, mode)
-                with os.fdopen(fd, "w") as fh:
-                    fh.write(text)
-            if not await self._agent_alive(ns, home):
-                self._start_agent(spec.amphora_id, ns, mgmt_ip, home, creds.health_targets,
-                                  creds.heartbeat_interval)
+            early = rc == 0
+            if early:
+                await self._start_unless_alive(spec, ns, mgmt_ip, home)
+            await self.network.plug_leg(ns, names.MGMT_LEG, spec.mgmt.subnet, [mgmt_ip],
+                                        then=("link set dev lo up",), fresh_ns=fresh)
+            if not early:
+                await self._start_unless_alive(spec, ns, mgmt_ip, home)
             await self._wait_listening(ns, mgmt_ip, home)
         except BaseException:
             # Leave nothing behind: the controller never learns a compute_id it could delete.
             await asyncio.shield(self._rollback(ns))
             raise
         return info
+
+    async def _start_unless_alive(self, spec: AmphoraSpec, ns: str, mgmt_ip: str,
+                                  home: Path) -> None:
+        creds = spec.credentials
+        assert creds is not None
+        tls = home / "tls"
+        tls.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (home / "agent").mkdir(exist_ok=True)
+        for name, text in (("ca.pem", creds.ca_pem), ("cert.pem", creds.cert_pem),
+                           ("key.pem", creds.key_pem),
+                           ("heartbeat.key", creds.heartbeat_key + "\n")):
+            path = tls / name
+            mode = 0o600 if name.endswith(".key") or name == "key.pem" else 0o644
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+            os.fchmod(fd, mode)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+        if not await self._agent_alive(ns, home):
+            self._start_agent(spec.amphora_id, ns, mgmt_ip, home, creds.health_targets,
+                              creds.heartbeat_interval)
 
     async def _rollback(self, ns: str) -> None:
         try:
@@ -163,7 +176,7 @@ class LocalCompute:
                 why = "exited" if exited else f"is not listening after {START_TIMEOUT:.0f} s"
                 raise DriverError(f"agent in {ns} {why} on {mgmt_ip}:{AGENT_PORT}; log tail:\n"
                                   f"{_tail(home / 'agent.log')}")
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.01)
 
     async def _stop_processes(self, ns: str) -> None:
         await self._stop_agent(ns)

@@ -44,6 +44,7 @@ class LocalNetwork:
         self.state_dir = Path(state_dir)
         self._lock = asyncio.Lock()
         self._warned: set[str] = set()
+        self._ensured: dict[str, SubnetInfo] = {}  # ensured by this process (bridge re-checked)
 
     # managed subnets ---------------------------------------------------------------------------
     def _state_file(self, subnet_id: str) -> Path:
@@ -92,6 +93,8 @@ class LocalNetwork:
 
     async def ensure_subnet(self, subnet: SubnetInfo) -> None:
         bridge = names.bridge_name(subnet.network_id)
+        if self._ensured.get(subnet.subnet_id) == subnet and await nl.link_exists(bridge):
+            return  # every amphora step ensures its subnets: a dozen ip calls saved each time
         async with self._lock:
             isolated = await self._host_conflict(subnet, bridge)
             if isolated and subnet.subnet_id not in self._warned:
@@ -117,9 +120,11 @@ class LocalNetwork:
             path = self._state_file(subnet.subnet_id)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(asdict(subnet)))
+            self._ensured[subnet.subnet_id] = subnet
 
     async def remove_subnet(self, subnet: SubnetInfo) -> None:
         bridge = names.bridge_name(subnet.network_id)
+        self._ensured.pop(subnet.subnet_id, None)
         async with self._lock:
             if subnet.gateway_ip and await nl.link_exists(bridge):
                 gw = with_prefix(subnet.gateway_ip, subnet.cidr)
@@ -133,13 +138,17 @@ class LocalNetwork:
 
     # amphora legs ------------------------------------------------------------------------------
     async def plug_leg(self, ns: str, leg: str, subnet: SubnetInfo, addresses: list[str],
-                       keep: tuple[str, ...] = ()) -> None:
+                       keep: tuple[str, ...] = (), then: tuple[str, ...] = (),
+                       fresh_ns: bool = False) -> None:
         """Make ``leg`` in ``ns`` a port of the subnet's bridge carrying exactly ``addresses``
-        (plus any of ``keep`` already there)."""
+        (plus any of ``keep`` already there); ``then``: ``ip`` commands to run in ``ns`` after
+        (routes over the leg); ``fresh_ns``: ``ns`` was just made and has no such leg yet."""
         await self.ensure_subnet(subnet)
-        await nl.ensure_veth(ns, leg, names.host_leg(ns, leg), names.bridge_name(subnet.network_id))
+        created = await nl.ensure_veth(ns, leg, names.host_leg(ns, leg),
+                                       names.bridge_name(subnet.network_id), fresh_ns, False)
         await nl.set_addresses(leg, {with_prefix(a, subnet.cidr) for a in addresses}, ns=ns,
-                               keep=frozenset(str(ipaddress.ip_address(a)) for a in keep))
+                               keep=frozenset(str(ipaddress.ip_address(a)) for a in keep),
+                               fresh=created, before=(f"link set dev {leg} up",), then=then)
 
     async def plug_vip(self, spec: AmphoraSpec, compute: ComputeInfo) -> PlugInfo:
         if spec.vip is None:
@@ -152,10 +161,10 @@ class LocalNetwork:
             wanted.append(spec.vip_address)
         else:
             keep = (spec.vip_address,)  # a retry must not take the VIP from keepalived
-        await self.plug_leg(ns, names.VIP_LEG, spec.vip.subnet, wanted, keep)
-        if spec.vip.subnet.gateway_ip:
-            await nl.ip(nl.family(spec.vip.subnet.cidr), "route", "replace", "default", "via",
-                        spec.vip.subnet.gateway_ip, "dev", names.VIP_LEG, ns=ns)
+        gateway = spec.vip.subnet.gateway_ip
+        # (a batch line takes no -4/-6: the family follows from the gateway address)
+        route = (f"route replace default via {gateway} dev {names.VIP_LEG}",) if gateway else ()
+        await self.plug_leg(ns, names.VIP_LEG, spec.vip.subnet, wanted, keep, then=route)
         return PlugInfo(vrrp_ip=spec.vip.address, vrrp_port_id="", ha_ip=spec.vip_address,
                         ha_port_id="", vrrp_interface=names.VIP_LEG)
 
@@ -172,7 +181,7 @@ class LocalNetwork:
         # Octavia reuses the VIP port for members on the VIP subnet; so do we.
         on_vip = {ipaddress.ip_interface(a).network
                   for a in (await nl.addresses(names.VIP_LEG, ns=ns)
-                            if await nl.link_exists(names.VIP_LEG, ns) else set())}
+                            if plugs and await nl.link_exists(names.VIP_LEG, ns) else set())}
         wanted: dict[str, tuple[SubnetInfo, list[str]]] = {}
         for plug in plugs:
             if ipaddress.ip_network(plug.subnet.cidr) in on_vip:
