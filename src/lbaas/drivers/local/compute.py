@@ -97,7 +97,17 @@ class LocalCompute:
                                         then=("link set dev lo up",), fresh_ns=fresh)
             if not early:
                 await self._start_unless_alive(spec, ns, mgmt_ip, home)
-            await self._wait_listening(ns, mgmt_ip, home)
+            # The VIP leg is plugged while the agent starts (the controller's plug_vip then
+            # finds it done).
+            steps = [asyncio.ensure_future(self._wait_listening(ns, mgmt_ip, home))]
+            if spec.vip is not None:
+                steps.append(asyncio.ensure_future(self.network.plug_vip(spec, info)))
+            try:
+                await asyncio.gather(*steps)
+            finally:
+                for step in steps:
+                    step.cancel()
+                await asyncio.gather(*steps, return_exceptions=True)
         except BaseException:
             # Leave nothing behind: the controller never learns a compute_id it could delete.
             await asyncio.shield(self._rollback(ns))

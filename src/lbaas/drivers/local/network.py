@@ -45,6 +45,9 @@ class LocalNetwork:
         self._lock = asyncio.Lock()
         self._warned: set[str] = set()
         self._ensured: dict[str, SubnetInfo] = {}  # ensured by this process (bridge re-checked)
+        # ns -> the VIP plug just made (the compute driver plugs during the agent's start; the
+        # controller's own plug_vip right after then finds it done): used once
+        self._vip_plugged: dict[str, tuple[object, ...]] = {}
 
     # managed subnets ---------------------------------------------------------------------------
     def _state_file(self, subnet_id: str) -> Path:
@@ -161,15 +164,26 @@ class LocalNetwork:
             wanted.append(spec.vip_address)
         else:
             keep = (spec.vip_address,)  # a retry must not take the VIP from keepalived
+        key = (tuple(wanted), keep, spec.vip.subnet)
+        if self._vip_plugged.pop(ns, None) == key \
+                and await nl.link_exists(names.host_leg(ns, names.VIP_LEG)):
+            return self._vip_info(spec)
         gateway = spec.vip.subnet.gateway_ip
         # (a batch line takes no -4/-6: the family follows from the gateway address)
         route = (f"route replace default via {gateway} dev {names.VIP_LEG}",) if gateway else ()
         await self.plug_leg(ns, names.VIP_LEG, spec.vip.subnet, wanted, keep, then=route)
+        self._vip_plugged[ns] = key
+        return self._vip_info(spec)
+
+    @staticmethod
+    def _vip_info(spec: AmphoraSpec) -> PlugInfo:
+        assert spec.vip is not None
         return PlugInfo(vrrp_ip=spec.vip.address, vrrp_port_id="", ha_ip=spec.vip_address,
                         ha_port_id="", vrrp_interface=names.VIP_LEG)
 
     async def unplug_vip(self, spec: AmphoraSpec, plug: PlugInfo | None) -> None:
         ns = names.amphora_netns(spec.amphora_id)
+        self._vip_plugged.pop(ns, None)
         if await nl.netns_exists(ns):
             await nl.delete_link(names.VIP_LEG, ns=ns)
         await nl.delete_link(names.host_leg(ns, names.VIP_LEG))
@@ -196,6 +210,7 @@ class LocalNetwork:
 
     async def unplug_all(self, ns: str) -> None:
         """Remove every leg of ``ns`` (the host peers go with them)."""
+        self._vip_plugged.pop(ns, None)
         if await nl.netns_exists(ns):
             for leg in await nl.links(ns):
                 if leg != "lo":
