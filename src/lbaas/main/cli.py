@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 from pathlib import Path
@@ -39,6 +40,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     service = build_service(settings)
     print(f"lbaas: API on http://{settings.api.host}:{settings.api.port} "
           f"(database {settings.effective_database_url.split('@')[-1]})", flush=True)
+    # The service keeps ~80k long-lived objects; one list response makes ~1.6k more, so the
+    # default thresholds ran two collections per request (measured: 2.1 -> 1.5 ms CPU each).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
     uvicorn.run(service.app, host=settings.api.host, port=settings.api.port,
                 log_level="warning", access_log=False, lifespan="on")
     return 0
