@@ -48,6 +48,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def leftovers(cidrs: list[str]) -> list[str]:
+    """Host routes and addresses still mentioning any of ``cidrs`` (all /24s)."""
+    prefixes = [c.rsplit(".", 1)[0] + "." for c in cidrs]
+    lines = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True).stdout
+    lines += subprocess.run(["ip", "route", "show", "table", "all"], capture_output=True,
+                            text=True).stdout
+    return [ln for ln in lines.splitlines() if any(p in ln for p in prefixes)]
+
+
 def own_networks() -> tuple[str, dict[str, str]]:
     """TOML for three fresh networks; returns (toml, {role: subnet name})."""
     run = secrets.token_hex(2)

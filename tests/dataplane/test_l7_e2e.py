@@ -14,7 +14,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from l7_helpers import Server, http_get, own_networks, skip_reason, start_server, stop_server
+from l7_helpers import (
+    Server,
+    http_get,
+    leftovers,
+    own_networks,
+    skip_reason,
+    start_server,
+    stop_server,
+)
 
 from lbaas.drivers.local import names
 from lbaas.drivers.local.router import ROUTER_NETNS_PREFIX
@@ -43,8 +51,10 @@ def eventually(check: Any, timeout: float = 20, interval: float = 0.2) -> Any:
 def cookbook() -> Iterator[tuple[Server, dict[str, str], dict[str, Any]]]:
     toml, subnets = own_networks()
     server = start_server(toml)
+    cidrs: list[str] = []
     try:
-        net = server.show("subnet", "show", subnets["priv"])["cidr"].rsplit(".", 1)[0]
+        cidrs += [server.show("subnet", "show", s)["cidr"] for s in subnets.values()]
+        net = cidrs[1].rsplit(".", 1)[0]
         web, static = f"{net}.51", f"{net}.52"
         server.backend(subnets["priv"], web)
         server.backend(subnets["priv"], static)
@@ -91,10 +101,10 @@ def cookbook() -> Iterator[tuple[Server, dict[str, str], dict[str, Any]]]:
             server.wait_active("lb1")
         ids = {n: server.show("loadbalancer", "pool", "show", n)["id"]
                for n in ("default_pool", "static_pool")}
-        yield server, {"vip": lb["vip_address"], "web": web, "static": static,
-                       }, ids
+        yield server, {"vip": lb["vip_address"], "web": web, "static": static}, ids
     finally:
         stop_server(server)
+    assert not leftovers(cidrs), leftovers(cidrs)
 
 
 def test_l7_cookbook(cookbook: tuple[Server, dict[str, str], dict[str, Any]]) -> None:
@@ -166,11 +176,13 @@ def test_floating_ip_on_own_networks() -> None:
     toml, subnets = own_networks()
     before = netns()
     server = start_server(toml)
+    cidrs: list[str] = []
     try:
         ext = subnets["priv"].replace("priv-subnet", "ext")
         block = server.show("subnet", "show", subnets["pub"])["cidr"].rsplit(".", 2)[0]
         third = int(server.show("subnet", "show", subnets["pub"])["cidr"].split(".")[2])
         cidr = f"{block}.{(third + 3) % 256}.0/24"
+        cidrs += [server.show("subnet", "show", s)["cidr"] for s in subnets.values()] + [cidr]
         server.openstack("network", "create", "--external", ext)
         server.openstack("subnet", "create", "--network", ext, "--subnet-range", cidr,
                          f"{ext}-subnet")
@@ -180,6 +192,7 @@ def test_floating_ip_on_own_networks() -> None:
         stop_server(server)
     left = {n for n in netns() - before if n.startswith(ROUTER_NETNS_PREFIX)}
     assert not left, f"teardown left router namespaces {left}"
+    assert not leftovers(cidrs), leftovers(cidrs)
 
 
 def floating_scenario(server: Server, private: str, public: str, net: str) -> None:
