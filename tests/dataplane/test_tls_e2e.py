@@ -39,8 +39,17 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 3 -subj "/CN=new.example.com" \
 openssl pkcs12 -export -inkey new.key -in new.crt -passout pass: -out new.p12
 openssl req -x509 -newkey rsa:2048 -nodes -days 3 -subj "/CN=client CA" \
     -addext "basicConstraints=critical,CA:TRUE" -keyout ca.key -out ca.crt
-openssl req -newkey rsa:2048 -nodes -subj "/CN=client1" -keyout client.key -out client.csr
-openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3 -out client.crt
+cp ca.crt client_ca.pem
+for c in client revoked; do
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=$c" -keyout $c.key -out $c.csr
+    openssl x509 -req -in $c.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3 -out $c.crt
+done
+touch index.txt
+echo 1000 > crlnumber
+printf '[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\ncrlnumber = crlnumber\n' > ca.cnf
+printf 'default_md = sha256\ndefault_crl_days = 3\n' >> ca.cnf
+openssl ca -config ca.cnf -revoke revoked.crt -keyfile ca.key -cert ca.crt
+openssl ca -config ca.cnf -gencrl -keyfile ca.key -cert ca.crt -out client_ca.crl
 """
 
 # The cookbook's commands, verbatim but for the names of our own subnets.
@@ -68,13 +77,19 @@ key=$(openstack secret store --name www2_key -t text/plain --payload "$(cat www2
     -f value -c 'Secret href')
 container=$(openstack secret container create --name www2 --type certificate \
     --secret "certificate=$cert" --secret "private_key=$key" -f value -c 'Container href')
-default=$(openstack secret list | awk '/ tls_secret1 / {print $2}')
+
 openstack loadbalancer listener set --wait listener1 --sni-container-refs "$container"
-ca=$(openstack secret store --name client_ca -t text/plain --payload "$(cat ca.crt)" \
-    -f value -c 'Secret href')
+openstack secret store --name='client_ca_cert' -t 'application/octet-stream' -e 'base64' \
+    --payload="$(base64 < client_ca.pem)"
+openstack secret store --name='client_ca_crl' -t 'application/octet-stream' -e 'base64' \
+    --payload="$(base64 < client_ca.crl)"
+tls=$(openstack secret list | awk '/ tls_secret1 / {print $2}')
+ca=$(openstack secret list | awk '/ client_ca_cert / {print $2}')
+crl=$(openstack secret list | awk '/ client_ca_crl / {print $2}')
 openstack loadbalancer listener create --protocol-port 8443 --protocol TERMINATED_HTTPS \
-    --name listener2 --default-tls-container="$default" --client-authentication MANDATORY \
-    --client-ca-tls-container-ref "$ca" --wait lb1
+    --name listener2 --default-tls-container=$tls --client-authentication=MANDATORY \
+    --client-ca-tls-container-ref=$ca --client-crl-container=$crl \
+    --alpn-protocol h2 --alpn-protocol http/1.1 --wait lb1
 openstack loadbalancer pool create --name pool2 --lb-algorithm ROUND_ROBIN \
     --listener listener2 --protocol HTTP --wait
 openstack loadbalancer member create --subnet-id "$PRIV" --address "$WEB1" \
@@ -158,6 +173,14 @@ def test_sni_container_and_mandatory_client_certificate(site: dict[str, Any]) ->
     assert answer.startswith("HTTP/1.") and " 200 " in answer.splitlines()[0], answer
     assert "backend " in answer
     assert "backend " not in s_client(work, vip)  # no client certificate: refused
+    revoked = s_client(work, vip, "-cert", "revoked.crt", "-key", "revoked.key")
+    assert "backend " not in revoked  # revoked by the CRL: refused
+    h2 = subprocess.run(["curl", "-sS", "--http2", "-o", "/dev/null", "-w", "%{http_version}",
+                         "--resolve", f"www.example.com:8443:{vip}", "--cacert", "server.crt",
+                         "--cert", "client.crt", "--key", "client.key",
+                         "https://www.example.com:8443/"], cwd=work, capture_output=True,
+                        text=True, timeout=30)
+    assert h2.stdout == "2", h2.stderr  # ALPN negotiated HTTP/2
 
 
 def test_certificate_replaced_under_traffic(site: dict[str, Any]) -> None:

@@ -81,7 +81,8 @@ def render_backend(pool: Mapping[str, Any], listener: Mapping[str, Any] | None, 
 def _mode(protocol: str, listener: Mapping[str, Any] | None) -> str:
     if protocol == "HTTP":
         return "http"
-    if protocol in PROXY_PROTOCOL and listener is not None and listener.get("protocol") == "HTTP":
+    if protocol in PROXY_PROTOCOL and listener is not None \
+            and listener.get("protocol") in ("HTTP", "TERMINATED_HTTPS"):
         return "http"
     return "tcp"
 
