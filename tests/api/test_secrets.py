@@ -59,6 +59,14 @@ def test_store_list_get_payload_delete(api: Any, pki: dict[str, Any]) -> None:
     assert code == 404 and body["code"] == 404 and body["title"] == "Not Found"
 
 
+def test_expiration_is_kept(api: Any) -> None:
+    code, data = api.post(f"{KM}/secrets", {"payload": "x", "payload_content_type": "text/plain",
+                                            "expiration": "2999-01-02T03:04:05Z"})
+    assert code == 201, data
+    shown = api.get(data["secret_ref"].split("testserver", 1)[1])[1]
+    assert shown["expiration"].startswith("2999-01-02T03:04:05")
+
+
 def test_secrets_are_scoped_to_the_project(api: Any, pki: dict[str, Any]) -> None:
     ref = store(api, pki["server"].cert_pem, "text/plain", **{"X-Project-Id": "alice"})
     path = ref.split("testserver", 1)[1]
@@ -78,6 +86,8 @@ def test_secrets_are_scoped_to_the_project(api: Any, pki: dict[str, Any]) -> Non
     ({"payload": "", "payload_content_type": "text/plain"}, 400, "must be non empty"),
     ({"payload": "YQ==", "payload_content_type": "application/octet-stream"}, 400, "base64"),
     ({"secret_type": "banana"}, 400, "secret_type"),
+    ({"expiration": "2001-01-01T00:00:00Z"}, 400, "before current time"),
+    ({"expiration": "soon"}, 400, "Invalid date"),
     ({"payload": "A" * 30000, "payload_content_type": "text/plain"}, 413, "too large"),
 ])
 def test_store_rejects_bad_bodies(api: Any, body: dict[str, Any], status: int,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -146,6 +147,21 @@ def _text(body: dict[str, Any], key: str) -> str | None:
     return value
 
 
+def _expiration(body: dict[str, Any]) -> datetime | None:
+    value = body.get("expiration")
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise _bad("Invalid date for 'expiration'") from None
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC).replace(tzinfo=None)
+    if when <= common.utcnow():
+        raise _bad("'expiration' is before current time")
+    return when
+
+
 async def create_secret(req: ApiRequest) -> Response:
     body = json_body(req)
     project = _project(req)
@@ -157,7 +173,8 @@ async def create_secret(req: ApiRequest) -> Response:
     if "payload" in body:
         payload, content_type = _decode_payload(body)
     values = {"name": _text(body, "name"), "algorithm": _text(body, "algorithm"),
-              "mode": _text(body, "mode"), "bit_length": _optional_int(body, "bit_length")}
+              "mode": _text(body, "mode"), "bit_length": _optional_int(body, "bit_length"),
+              "expiration": _expiration(body)}
     box = store.secret_box(req.app.settings.data_dir)
     ident = common.new_id()
     with req.app.engine.begin() as conn:
