@@ -237,3 +237,19 @@ def test_private_keys_never_reach_the_logs(site: dict[str, Any]) -> None:
     for key in ("server.key", "www2.key", "new.key", "client.key"):
         lines = (work / key).read_text().splitlines()[1:-1]
         assert lines and not any(line in text for line in lines), key
+
+
+def test_secret_cli_round_trip(site: dict[str, Any]) -> None:
+    server, work = site["server"], site["work"]
+    script = r"""
+set -e
+ref=$(openstack secret store --name scratch -t application/octet-stream -e base64 \
+    --payload="$(base64 < server.p12)" -f value -c 'Secret href')
+openstack secret get -t application/octet-stream --file scratch.p12 "$ref"
+cmp scratch.p12 server.p12
+openstack secret get "$ref" -f value -c 'Content types'
+openstack secret delete "$ref"
+openstack secret get "$ref" 2>&1 || echo GONE
+"""
+    out = sh(server, script, work)
+    assert "application/octet-stream" in out and out.rstrip().endswith("GONE"), out
