@@ -112,6 +112,11 @@ class LocalNetwork:
             # amphorae come and go, and their ARP caches would point at the old one.
             await nl.ip("link", "set", "dev", bridge, "address",
                         names.bridge_mac(subnet.network_id), "up")
+            # Linux answers ARP on any interface for any host address (arp_ignore 0): on an
+            # isolated bridge the host would claim eth0's 192.0.2.2, a VIP there, for itself.
+            arp_ignore = Path(f"/proc/sys/net/ipv4/conf/{bridge}/arp_ignore")
+            if arp_ignore.exists():
+                arp_ignore.write_text("1")
             if subnet.gateway_ip and not isolated:
                 gw = with_prefix(subnet.gateway_ip, subnet.cidr)
                 if gw not in await nl.addresses(bridge):
