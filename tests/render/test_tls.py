@@ -69,7 +69,14 @@ def reencrypting_pools() -> dict[str, Any]:
     return load_balancer(listeners=[li, li2], pools=[verified, unverified])
 
 
+def prometheus_with_tls() -> dict[str, Any]:
+    li = listener(1, "PROMETHEUS", 9443, default_tls_container_ref=ref(1),
+                  tls_versions=["TLSv1.2", "TLSv1.3"], allowed_cidrs=["192.0.2.0/24"])
+    return load_balancer(listeners=[li])
+
+
 SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
+    "tls_prometheus": prometheus_with_tls,
     "tls_terminated_sni_mtls": terminated_sni_mtls,
     "tls_terminated_optional_client_auth": terminated_optional_client_auth,
     "tls_reencrypting_pools": reencrypting_pools,
