@@ -17,6 +17,7 @@ from tls_material import crl, issue
 
 KM = "/key-manager/v1"
 ENDPOINT = "https://barbican.test:9311"
+CERT, KEY, P12, BOX = (f"c1000000-0000-4000-8000-00000000000{n}" for n in range(1, 5))
 
 
 def _store(api: Any, payload: bytes, content_type: str = "text/plain") -> str:
@@ -56,18 +57,18 @@ def test_loader_decrypts_what_the_config_names(api: Any) -> None:
 
 def fake_barbican(seen: list[httpx.Request]) -> httpx.Client:
     leaf = issue("www.example.com")
-    secrets = {"c1": (leaf.cert_pem, "text/plain"), "k1": (leaf.key_pem, "text/plain"),
-               "p1": (leaf.pkcs12(), "application/octet-stream")}
+    secrets = {CERT: (leaf.cert_pem, "text/plain"), KEY: (leaf.key_pem, "text/plain"),
+               P12: (leaf.pkcs12(), "application/octet-stream")}
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         if request.headers.get("x-auth-token") != "tok":
             return httpx.Response(401)
         parts = request.url.path.strip("/").split("/")
-        if parts[:2] == ["v1", "containers"] and parts[2] == "box":
+        if parts[:2] == ["v1", "containers"] and parts[2] == BOX:
             return httpx.Response(200, json={"type": "certificate", "secret_refs": [
-                {"name": "certificate", "secret_ref": f"{ENDPOINT}/v1/secrets/c1"},
-                {"name": "private_key", "secret_ref": f"{ENDPOINT}/v1/secrets/k1"}]})
+                {"name": "certificate", "secret_ref": f"{ENDPOINT}/v1/secrets/{CERT}"},
+                {"name": "private_key", "secret_ref": f"{ENDPOINT}/v1/secrets/{KEY}"}]})
         if parts[:2] == ["v1", "secrets"] and parts[2] in secrets:
             data, kind = secrets[parts[2]]
             if len(parts) == 4:
@@ -81,8 +82,9 @@ def fake_barbican(seen: list[httpx.Request]) -> httpx.Client:
 def test_barbican_driver_reads_secrets_and_containers() -> None:
     seen: list[httpx.Request] = []
     manager = BarbicanCertManager(ENDPOINT, "tok", store.parse_ref, fake_barbican(seen))
-    assert manager.read_ref("https://elsewhere.example/v1/secrets/p1")["payload"][:1] == b"0"
-    container = manager.read_ref(f"{ENDPOINT}/v1/containers/box")
+    foreign_host = manager.read_ref(f"https://elsewhere.example/v1/secrets/{P12}")
+    assert foreign_host["payload"][:1] == b"0"  # DER
+    container = manager.read_ref(f"{ENDPOINT}/v1/containers/{BOX}")
     assert container["certificate"].startswith(b"-----BEGIN CERTIFICATE")
     assert set(container) == {"certificate", "private_key"}
     # a ref naming another host is read from the configured endpoint: the token stays home
@@ -92,4 +94,28 @@ def test_barbican_driver_reads_secrets_and_containers() -> None:
         manager.read_ref(f"{ENDPOINT}/v1/secrets/missing")
     with pytest.raises(BarbicanUnavailable):
         BarbicanCertManager(ENDPOINT, "bad", store.parse_ref,
-                            fake_barbican([])).read_ref(f"{ENDPOINT}/v1/secrets/p1")
+                            fake_barbican([])).read_ref(f"{ENDPOINT}/v1/secrets/{P12}")
+
+
+def test_loader_in_barbican_mode_reads_with_one_service_token(
+        service_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lbaas.controller import certificates as loader_module
+
+    api = service_factory(certificates={"cert_manager": "barbican",
+                                        "barbican_endpoint": ENDPOINT})
+    seen: list[httpx.Request] = []
+    tokens: list[str] = []
+    monkeypatch.setattr(loader_module, "service_token",
+                        lambda settings: tokens.append("tok") or "tok")
+    monkeypatch.setattr(loader_module, "BarbicanCertManager",
+                        lambda endpoint, token, parse: BarbicanCertManager(
+                            endpoint, token, parse, fake_barbican(seen)))
+    aggregate = {"id": "lb", "project_id": "p", "pools": [], "listeners": [{
+        "protocol": "TERMINATED_HTTPS",
+        "default_tls_container_ref": f"{ENDPOINT}/v1/secrets/{P12}",
+        "sni_container_refs": [f"{ENDPOINT}/v1/containers/{BOX}"]}]}
+    loader = CertificateLoader(api.service.settings, api.service.engine)
+    first = loader.load(aggregate)
+    assert set(loader.load(aggregate)) == set(first) and len(first) == 2
+    assert all("PRIVATE KEY" in pem for pem in first.values())
+    assert tokens == ["tok"]  # reused across passes

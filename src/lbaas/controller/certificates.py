@@ -9,6 +9,7 @@ good bundle. Log lines name refs and the parser's words only, never material.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ from lbaas.settings import Settings
 from lbaas.store import secrets as store
 
 log = logging.getLogger(__name__)
+TOKEN_REUSE_SECONDS = 600.0  # Keystone tokens live an hour by default
 
 
 def _pem(role: str, material: Mapping[str, bytes]) -> str:
@@ -51,11 +53,19 @@ class CertificateLoader:
     def __init__(self, settings: Settings, engine: Engine) -> None:
         self.settings = settings
         self.engine = engine
+        self._token: tuple[str, float] | None = None
+
+    def _service_token(self) -> str:
+        # render runs once per amphora per pass: one token serves many passes
+        now = time.monotonic()
+        if self._token is None or now - self._token[1] > TOKEN_REUSE_SECONDS:
+            self._token = (service_token(self.settings), now)
+        return self._token[0]
 
     def _reader(self, conn: Any, project_id: str | None) -> Callable[[str], dict[str, bytes]]:
         certs = self.settings.certificates
         if certs.cert_manager == "barbican":
-            manager = BarbicanCertManager(certs.barbican_endpoint, service_token(self.settings),
+            manager = BarbicanCertManager(certs.barbican_endpoint, self._service_token(),
                                           store.parse_ref)
             return manager.read_ref
         box = store.secret_box(self.settings.data_dir)
