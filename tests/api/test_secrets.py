@@ -67,6 +67,20 @@ def test_expiration_is_kept(api: Any) -> None:
     assert shown["expiration"].startswith("2999-01-02T03:04:05")
 
 
+def test_two_step_store(api: Any, pki: dict[str, Any]) -> None:
+    code, data = api.post(f"{KM}/secrets", {"name": "later"})
+    assert code == 201, data
+    path = data["secret_ref"].split("testserver", 1)[1]
+    assert "content_types" not in api.get(path)[1]
+    assert api.get(path + "/payload")[0] == 404
+    p12 = pki["server"].pkcs12()
+    resp = api.client.put(path, content=p12, headers={"Content-Type": "application/octet-stream"})
+    assert resp.status_code == 204, resp.text
+    assert api.client.get(path + "/payload").content == p12
+    again = api.client.put(path, content=b"x", headers={"Content-Type": "text/plain"})
+    assert again.status_code == 409 and again.json()["title"] == "Conflict"
+
+
 def test_secrets_are_scoped_to_the_project(api: Any, pki: dict[str, Any]) -> None:
     ref = store(api, pki["server"].cert_pem, "text/plain", **{"X-Project-Id": "alice"})
     path = ref.split("testserver", 1)[1]

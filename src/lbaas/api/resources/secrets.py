@@ -15,7 +15,7 @@ import binascii
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from lbaas.api import common
 from lbaas.api.errors import ApiError
@@ -35,7 +35,7 @@ CONTAINER_SECRETS = {
     "generic": None,
 }
 TITLES = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 406: "Not Acceptable",
-          413: "Request Entity Too Large"}
+          409: "Conflict", 413: "Request Entity Too Large"}
 
 
 class BarbicanError(ApiError):
@@ -267,6 +267,28 @@ async def secret_metadata(req: ApiRequest) -> Response:
     return Response(200, {"metadata": {}})
 
 
+async def upload_payload(req: ApiRequest) -> Response:
+    """Barbican's two-step store: PUT the payload of a secret created without one."""
+    content_type = (req.headers.get("content-type") or "").replace(" ", "").lower()
+    raw = req.body_bytes
+    body: dict[str, Any] = {"payload_content_type": content_type}
+    if content_type.startswith("text/plain"):
+        body["payload"] = raw.decode("utf-8", "replace")
+    elif (req.headers.get("content-encoding") or "").lower() == "base64":
+        body.update(payload=raw.decode("ascii", "replace"), payload_content_encoding="base64")
+    else:  # the bytes themselves
+        body.update(payload=base64.b64encode(raw).decode(), payload_content_encoding="base64")
+    payload, content_type = _decode_payload(body)
+    box = store.secret_box(req.app.settings.data_dir)
+    with req.app.engine.begin() as conn:
+        row = _secret(req, conn)
+        if row.payload:
+            raise BarbicanError("Secret already has data, cannot modify it.", 409)
+        conn.execute(update(t.secret).where(t.secret.c.id == row.id).values(
+            payload=box.seal(payload), content_type=content_type, updated_at=common.utcnow()))
+    return Response(204)
+
+
 async def delete_secret(req: ApiRequest) -> Response:
     with req.app.engine.begin() as conn:
         row = _secret(req, conn)
@@ -283,6 +305,7 @@ def register(router: Router) -> None:
     router.add("GET", f"{API}/secrets", list_secrets)
     router.add("GET", f"{API}/secrets/{{id}}", show_secret)
     router.add("DELETE", f"{API}/secrets/{{id}}", delete_secret)
+    router.add("PUT", f"{API}/secrets/{{id}}", upload_payload)
     router.add("GET", f"{API}/secrets/{{id}}/payload", show_payload)
     router.add("GET", f"{API}/secrets/{{id}}/metadata", secret_metadata)
     secret_containers.register(router)
