@@ -17,51 +17,52 @@ from lbaas.api.resources.secrets import (
     API,
     CONTAINER_SECRETS,
     BarbicanError,
-    _bad,
-    _links,
-    _page,
-    _project,
-    _ref,
-    _stamp,
+    caller_project,
+    fail,
     json_body,
+    page_links,
+    page_params,
+    ref_url,
+    stamp,
 )
 from lbaas.store import secrets as store
 from lbaas.store import tables as t
 
 
 def render_container(req: ApiRequest, row: Any) -> dict[str, Any]:
-    return {"status": "ACTIVE", "created": _stamp(row.created_at),
-            "updated": _stamp(row.updated_at or row.created_at), "name": row.name,
-            "type": row.type, "container_ref": _ref(req, "containers", row.id),
+    return {"status": "ACTIVE", "created": stamp(row.created_at),
+            "updated": stamp(row.updated_at or row.created_at), "name": row.name,
+            "type": row.type, "container_ref": ref_url(req, "containers", row.id),
             "creator_id": row.creator_id, "consumers": [],
-            "secret_refs": [{"name": s["name"], "secret_ref": _ref(req, "secrets", s["secret_id"])}
+            "secret_refs": [{"name": s["name"],
+                             "secret_ref": ref_url(req, "secrets", s["secret_id"])}
                             for s in row.secret_refs]}
 
 
 def _secret_refs(body: dict[str, Any], kind: str) -> list[dict[str, str]]:
     refs = body.get("secret_refs") or []
     if not isinstance(refs, list) or not all(isinstance(r, dict) for r in refs):
-        raise _bad("Provided object does not match schema 'Container': secret_refs must be "
+        raise fail("Provided object does not match schema 'Container': secret_refs must be "
                    "a list of objects.")
     allowed = CONTAINER_SECRETS[kind]
     out = []
     for ref in refs:
         name, secret_ref = ref.get("name"), ref.get("secret_ref")
         if not isinstance(secret_ref, str) or (name is not None and not isinstance(name, str)):
-            raise _bad("Provided object does not match schema 'Container': each secret_ref "
+            raise fail("Provided object does not match schema 'Container': each secret_ref "
                        "needs a string secret_ref.")
         if allowed is not None and name not in allowed:
-            raise _bad(f"Provided object does not match schema 'Container': {name!r} is not a "
+            raise fail(f"Provided object does not match schema 'Container': {name!r} is not a "
                        f"valid secret name for a {kind} container.")
         kind_of, ident = store.parse_ref(secret_ref)
         if kind_of != "secrets":
-            raise _bad(f"Secret provided for '{name}' is not a secret reference.")
+            raise fail(f"Secret provided for '{name}' is not a secret reference.")
         out.append({"name": name or "", "secret_id": ident})
     names = [r["name"] for r in out]
     if allowed is not None and len(set(names)) != len(names):
-        raise _bad("Duplicate secret names in the container.")
+        raise fail("Duplicate secret names in the container.")
     if kind == "certificate" and "certificate" not in names:
-        raise _bad("Provided object does not match schema 'Container': a certificate "
+        raise fail("Provided object does not match schema 'Container': a certificate "
                    "container needs a 'certificate' secret.")
     return out
 
@@ -69,13 +70,13 @@ def _secret_refs(body: dict[str, Any], kind: str) -> list[dict[str, str]]:
 async def create_container(req: ApiRequest) -> Response:
     body = json_body(req)
     if body.get("type") not in CONTAINER_SECRETS:
-        raise _bad("Provided object does not match schema 'Container': type must be one of "
+        raise fail("Provided object does not match schema 'Container': type must be one of "
                    "generic, rsa, certificate.")
-    project = _project(req)
+    project = caller_project(req)
     refs = _secret_refs(body, body["type"])
     name = body.get("name")
     if name is not None and (not isinstance(name, str) or len(name) > 255):
-        raise _bad("Provided object does not match schema 'Container': name is invalid.")
+        raise fail("Provided object does not match schema 'Container': name is invalid.")
     ident = common.new_id()
     with req.app.engine.begin() as conn:
         for ref in refs:
@@ -87,14 +88,14 @@ async def create_container(req: ApiRequest) -> Response:
         conn.execute(t.secret_container.insert().values(
             id=ident, project_id=project, name=name, type=body["type"], secret_refs=refs,
             creator_id=req.context.user_id, created_at=common.utcnow()))
-    ref = _ref(req, "containers", ident)
+    ref = ref_url(req, "containers", ident)
     return Response(201, {"container_ref": ref}, [(b"location", ref.encode())])
 
 
 async def list_containers(req: ApiRequest) -> Response:
-    limit, offset = _page(req)
+    limit, offset = page_params(req)
     c = t.secret_container.c
-    cond = [c.project_id == _project(req)]
+    cond = [c.project_id == caller_project(req)]
     for param, column in (("name", c.name), ("type", c.type)):
         if req.param(param):
             cond.append(column == req.param(param))
@@ -104,13 +105,13 @@ async def list_containers(req: ApiRequest) -> Response:
         rows = conn.execute(select(t.secret_container).where(*cond).order_by(
             c.created_at, c.id).limit(limit).offset(offset)).all()
     body = {"containers": [render_container(req, r) for r in rows], "total": total}
-    body.update(_links(req, "containers", total, limit, offset))
+    body.update(page_links(req, "containers", total, limit, offset))
     return Response(200, body)
 
 
 def _container(req: ApiRequest, conn: Any) -> Any:
     try:
-        return store.container_row(conn, _project(req), req.path_params["id"])
+        return store.container_row(conn, caller_project(req), req.path_params["id"])
     except store.SecretUnavailable:
         raise BarbicanError("Not Found. Sorry but your container is in another castle.",
                             404) from None

@@ -11,51 +11,32 @@ returns one, and nothing here logs a payload.
 from __future__ import annotations
 
 import base64
-import binascii
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
 from lbaas.api import common
-from lbaas.api.errors import ApiError
 from lbaas.api.http import ApiRequest, Response, Router
+from lbaas.api.resources.secret_input import (
+    BarbicanError,
+    decode_payload,
+    fail,
+    json_body,
+    optional_int,
+    parse_expiration,
+    text_field,
+)
 from lbaas.store import secrets as store
 from lbaas.store import tables as t
 
 PREFIX = "/key-manager"
 API = PREFIX + "/v1"
-MAX_PAYLOAD = 20000  # Barbican's max_allowed_secret_in_bytes
 SECRET_TYPES = ("symmetric", "public", "private", "passphrase", "certificate", "opaque")
-CONTENT_TYPES = ("text/plain", "application/octet-stream", "application/pkcs8",
-                 "application/pkix-cert")
 CONTAINER_SECRETS = {
     "certificate": ("certificate", "private_key", "private_key_passphrase", "intermediates"),
     "rsa": ("public_key", "private_key", "private_key_passphrase"),
     "generic": None,
 }
-TITLES = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 406: "Not Acceptable",
-          409: "Conflict", 413: "Request Entity Too Large"}
-
-
-class BarbicanError(ApiError):
-    def body(self) -> dict[str, Any]:
-        title = TITLES.get(self.status, "Error")
-        return {"code": self.status, "title": title, "description": self.faultstring}
-
-
-def _bad(message: str) -> BarbicanError:
-    return BarbicanError(message, 400)
-
-
-def json_body(req: ApiRequest) -> dict[str, Any]:
-    try:
-        body = req.json()
-    except ApiError as exc:
-        raise _bad(exc.faultstring) from None
-    if not isinstance(body, dict):
-        raise _bad("Provided object does not match schema: expected a JSON object.")
-    return body
 
 
 def _version(req: ApiRequest) -> dict[str, Any]:
@@ -73,108 +54,46 @@ async def v1_index(req: ApiRequest) -> Response:
     return Response(200, {"version": _version(req)})
 
 
-def _project(req: ApiRequest) -> str:
+def caller_project(req: ApiRequest) -> str:
     project = req.context.project_id
     if not project:
         raise BarbicanError("No project id found in the request.", 403)
     return project
 
 
-def _ref(req: ApiRequest, kind: str, ident: str) -> str:
+def ref_url(req: ApiRequest, kind: str, ident: str) -> str:
     return f"{req.base_url}{API}/{kind}/{ident}"
 
 
-def _stamp(value: Any) -> str | None:
+def stamp(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
 def render_secret(req: ApiRequest, row: Any) -> dict[str, Any]:
-    out = {"status": "ACTIVE", "created": _stamp(row.created_at),
-           "updated": _stamp(row.updated_at or row.created_at),
-           "expiration": _stamp(row.expiration), "algorithm": row.algorithm,
+    out = {"status": "ACTIVE", "created": stamp(row.created_at),
+           "updated": stamp(row.updated_at or row.created_at),
+           "expiration": stamp(row.expiration), "algorithm": row.algorithm,
            "bit_length": row.bit_length, "mode": row.mode, "name": row.name,
-           "secret_ref": _ref(req, "secrets", row.id), "secret_type": row.secret_type or "opaque",
-           "creator_id": row.creator_id}
+           "secret_ref": ref_url(req, "secrets", row.id),
+           "secret_type": row.secret_type or "opaque", "creator_id": row.creator_id}
     if row.payload:
         out["content_types"] = {"default": row.content_type}
     return out
 
 
-def _decode_payload(body: dict[str, Any]) -> tuple[bytes, str]:
-    payload = body.get("payload")
-    content_type = body.get("payload_content_type")
-    encoding = body.get("payload_content_encoding")
-    if not isinstance(payload, str) or not payload.strip():
-        raise _bad("If 'payload' specified, must be non empty")
-    if not isinstance(content_type, str):
-        raise _bad("If 'payload' is supplied, 'payload_content_type' must also be supplied.")
-    content_type = content_type.replace(" ", "").lower()
-    if content_type.split(";")[0] not in CONTENT_TYPES:
-        raise _bad("Provided object does not match schema 'Secret': payload_content_type "
-                   "is not one of the supported types.")
-    if content_type.startswith("text/plain"):
-        if encoding:
-            raise _bad("payload_content_encoding is not allowed for text/plain payloads.")
-        data = payload.encode("utf-8")
-    else:
-        if (encoding or "").lower() != "base64":
-            raise _bad("Invalid payload for payload_content_encoding: it must be 'base64' "
-                       f"for {content_type}.")
-        try:
-            # `base64` wraps its output at 76 columns; Barbican accepts that.
-            data = base64.b64decode("".join(payload.split()).encode("ascii"), validate=True)
-        except (binascii.Error, ValueError, UnicodeEncodeError):
-            raise _bad("Invalid payload for payload_content_encoding") from None
-    if len(data) > MAX_PAYLOAD:
-        raise BarbicanError("Could not add secret data as it was too large", 413)
-    return data, content_type
-
-
-def _optional_int(body: dict[str, Any], key: str) -> int | None:
-    value = body.get(key)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                              or value < 0):
-        raise _bad(f"Provided object does not match schema 'Secret': {key} must be a "
-                   "non-negative integer.")
-    return value
-
-
-def _text(body: dict[str, Any], key: str) -> str | None:
-    value = body.get(key)
-    if value is not None and (not isinstance(value, str) or len(value) > 255):
-        raise _bad(f"Provided object does not match schema 'Secret': {key} must be a string "
-                   "of at most 255 characters.")
-    return value
-
-
-def _expiration(body: dict[str, Any]) -> datetime | None:
-    value = body.get("expiration")
-    if value is None:
-        return None
-    try:
-        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise _bad("Invalid date for 'expiration'") from None
-    if when.tzinfo is not None:
-        when = when.astimezone(UTC).replace(tzinfo=None)
-    if when <= common.utcnow():
-        raise _bad("'expiration' is before current time")
-    return when
-
-
 async def create_secret(req: ApiRequest) -> Response:
     body = json_body(req)
-    project = _project(req)
+    project = caller_project(req)
     secret_type = body.get("secret_type") or "opaque"
     if secret_type not in SECRET_TYPES:
-        raise _bad("Provided object does not match schema 'Secret': secret_type is not one "
+        raise fail("Provided object does not match schema 'Secret': secret_type is not one "
                    "of " + ", ".join(SECRET_TYPES))
     payload, content_type = (None, None)
     if "payload" in body:
-        payload, content_type = _decode_payload(body)
-    values = {"name": _text(body, "name"), "algorithm": _text(body, "algorithm"),
-              "mode": _text(body, "mode"), "bit_length": _optional_int(body, "bit_length"),
-              "expiration": _expiration(body)}
+        payload, content_type = decode_payload(body)
+    values = {"name": text_field(body, "name"), "algorithm": text_field(body, "algorithm"),
+              "mode": text_field(body, "mode"), "bit_length": optional_int(body, "bit_length"),
+              "expiration": parse_expiration(body)}
     box = store.secret_box(req.app.settings.data_dir)
     ident = common.new_id()
     with req.app.engine.begin() as conn:
@@ -182,20 +101,20 @@ async def create_secret(req: ApiRequest) -> Response:
             id=ident, project_id=project, secret_type=secret_type, content_type=content_type,
             payload=box.seal(payload) if payload is not None else None,
             creator_id=req.context.user_id, created_at=common.utcnow(), **values))
-    ref = _ref(req, "secrets", ident)
+    ref = ref_url(req, "secrets", ident)
     return Response(201, {"secret_ref": ref}, [(b"location", ref.encode())])
 
 
-def _page(req: ApiRequest) -> tuple[int, int]:
+def page_params(req: ApiRequest) -> tuple[int, int]:
     try:
         limit = int(req.param("limit") or 10)
         offset = int(req.param("offset") or 0)
     except ValueError:
-        raise _bad("limit and offset must be integers") from None
+        raise fail("limit and offset must be integers") from None
     return max(0, min(limit, 100)), max(offset, 0)
 
 
-def _links(req: ApiRequest, kind: str, total: int, limit: int, offset: int) -> dict[str, str]:
+def page_links(req: ApiRequest, kind: str, total: int, limit: int, offset: int) -> dict[str, str]:
     out = {}
     extra = "".join(f"&{k}={v}" for k, v in req.query if k not in ("limit", "offset"))
     if offset + limit < total:
@@ -207,8 +126,8 @@ def _links(req: ApiRequest, kind: str, total: int, limit: int, offset: int) -> d
 
 
 async def list_secrets(req: ApiRequest) -> Response:
-    limit, offset = _page(req)
-    cond = [t.secret.c.project_id == _project(req)]
+    limit, offset = page_params(req)
+    cond = [t.secret.c.project_id == caller_project(req)]
     for param, column in (("name", t.secret.c.name), ("secret_type", t.secret.c.secret_type),
                           ("alg", t.secret.c.algorithm), ("mode", t.secret.c.mode)):
         if req.param(param):
@@ -218,13 +137,13 @@ async def list_secrets(req: ApiRequest) -> Response:
         rows = conn.execute(select(t.secret).where(*cond).order_by(
             t.secret.c.created_at, t.secret.c.id).limit(limit).offset(offset)).all()
     body = {"secrets": [render_secret(req, r) for r in rows], "total": total or 0}
-    body.update(_links(req, "secrets", total or 0, limit, offset))
+    body.update(page_links(req, "secrets", total or 0, limit, offset))
     return Response(200, body)
 
 
 def _secret(req: ApiRequest, conn: Any) -> Any:
     try:
-        return store.secret_row(conn, _project(req), req.path_params["id"])
+        return store.secret_row(conn, caller_project(req), req.path_params["id"])
     except store.SecretUnavailable:
         raise BarbicanError("Not Found. Sorry but your secret is in another castle.",
                             404) from None
@@ -278,7 +197,7 @@ async def upload_payload(req: ApiRequest) -> Response:
         body.update(payload=raw.decode("ascii", "replace"), payload_content_encoding="base64")
     else:  # the bytes themselves
         body.update(payload=base64.b64encode(raw).decode(), payload_content_encoding="base64")
-    payload, content_type = _decode_payload(body)
+    payload, content_type = decode_payload(body)
     box = store.secret_box(req.app.settings.data_dir)
     with req.app.engine.begin() as conn:
         row = _secret(req, conn)
