@@ -199,9 +199,11 @@ class Reconciler:
         self._plugged.pop(amp.id, None)
         spec = self._spec(lb, amp.id, amp.role or c.ROLE_STANDALONE, amp.vrrp_priority)
         await self.drivers.network.unplug_vip(spec, None)
-        if amp.compute_id:
-            await self.drivers.amphora.forget(amp.compute_id)
-            await self.drivers.compute.delete_amphora(amp.compute_id)
+        # a build that failed after the compute was made has no compute_id recorded yet
+        compute_id = amp.compute_id or self.drivers.compute.compute_id_for(amp.id)
+        if compute_id:
+            await self.drivers.amphora.forget(compute_id)
+            await self.drivers.compute.delete_amphora(compute_id)
         if self.drivers.provisioner is not None:
             self.drivers.provisioner.release_ports(amp.id)
         with self.engine.begin() as conn:

@@ -83,6 +83,10 @@ class ComputeDriver(Protocol):
 
     async def delete_amphora(self, compute_id: str) -> None: ...
 
+    def compute_id_for(self, amphora_id: str) -> str | None:
+        """The compute id an amphora would have, when the driver derives it (else None)."""
+        ...
+
 
 class NetworkDriver(Protocol):
     async def plug_vip(self, spec: AmphoraSpec, compute: ComputeInfo) -> PlugInfo: ...

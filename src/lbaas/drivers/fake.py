@@ -39,6 +39,9 @@ class FakeCompute:
     async def delete_amphora(self, compute_id: str) -> None:
         self.instances.pop(compute_id, None)
 
+    def compute_id_for(self, amphora_id: str) -> str | None:
+        return None  # random ids, as upstream's noop compute
+
 
 class FakeNetwork:
     async def plug_vip(self, spec: AmphoraSpec, compute: ComputeInfo) -> PlugInfo:

@@ -229,6 +229,9 @@ class LocalCompute:
         if child is not None and child.poll() is not None:
             del self._children[ns]
 
+    def compute_id_for(self, amphora_id: str) -> str | None:
+        return names.amphora_netns(amphora_id)
+
     async def delete_amphora(self, compute_id: str) -> None:
         ns = compute_id
         if await nl.netns_exists(ns):
