@@ -14,6 +14,7 @@ from typing import Any
 
 from lbaas.render.haproxy import render_haproxy_config
 from lbaas.render.keepalived import KEEPALIVED_CONF, AmphoraView, render_keepalived_config
+from lbaas.render.nftables import render_nftables
 from lbaas.render.options import RenderOptions
 from lbaas.render.tls import certificate_files
 
@@ -46,6 +47,7 @@ def render_bundle(lb: Mapping[str, Any], options: RenderOptions,
     ``amphora`` None (SINGLE topology) gives the same bundle as before ACTIVE_STANDBY existed.
     """
     files = {HAPROXY_CFG: render_haproxy_config(lb, options, certificates)}
+    files.update(render_nftables(lb))  # UDP/SCTP listeners: nftables.conf + udp-members.json
     if certificates is not None:
         files.update(certificate_files(lb, certificates))
     if amphora is not None:
