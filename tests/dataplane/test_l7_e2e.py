@@ -25,7 +25,7 @@ from l7_helpers import (
 )
 
 from lbaas.drivers.local import names
-from lbaas.drivers.local.router import ROUTER_NETNS_PREFIX
+from lbaas.drivers.local.router import router_netns
 from lbaas.store import seed
 
 pytestmark = pytest.mark.skipif(skip_reason() is not None, reason=str(skip_reason()))
@@ -151,32 +151,32 @@ def test_path_policy_and_prometheus_scrape_through_the_vip(
 
 
 @pytest.fixture
-def default_plane() -> Iterator[Server]:
+def default_plane() -> Iterator[tuple[Server, list[str]]]:
     bridges = {names.bridge_name(seed.network_id(n)) for n in ("public", "private",
                                                                 "lb-mgmt-net")}
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     if any(f": {b}:" in links for b in bridges):
         pytest.skip("another lbaas data plane holds the default networks' bridges")
-    before = netns()
     server = start_server(None)
-    yield server
+    routers: list[str] = []
+    yield server, routers
     stop_server(server)
-    left = {n for n in netns() - before if n.startswith(ROUTER_NETNS_PREFIX)}
-    assert not left, f"teardown left router namespaces {left}"
+    assert not set(routers) & netns(), "lbaas teardown left the router namespace"
 
 
 def test_floating_ip_reaches_members_on_the_isolated_private_network(
-        default_plane: Server) -> None:
+        default_plane: tuple[Server, list[str]]) -> None:
     """The seed's scenario verbatim: the private network is isolated from the host here."""
-    floating_scenario(default_plane, "private-subnet", "public", "192.0.2")
+    server, routers = default_plane
+    routers.append(floating_scenario(server, "private-subnet", "public", "192.0.2", teardown=False))
 
 
 def test_floating_ip_on_own_networks() -> None:
     """The same through an external network made with the Neutron API (runs beside others)."""
     toml, subnets = own_networks()
-    before = netns()
     server = start_server(toml)
     cidrs: list[str] = []
+    router = ""
     try:
         ext = subnets["priv"].replace("priv-subnet", "ext")
         block = server.show("subnet", "show", subnets["pub"])["cidr"].rsplit(".", 2)[0]
@@ -187,15 +187,17 @@ def test_floating_ip_on_own_networks() -> None:
         server.openstack("subnet", "create", "--network", ext, "--subnet-range", cidr,
                          f"{ext}-subnet")
         net = server.show("subnet", "show", subnets["priv"])["cidr"].rsplit(".", 1)[0]
-        floating_scenario(server, subnets["priv"], ext, net)
+        router = floating_scenario(server, subnets["priv"], ext, net, teardown=True)
     finally:
         stop_server(server)
-    left = {n for n in netns() - before if n.startswith(ROUTER_NETNS_PREFIX)}
-    assert not left, f"teardown left router namespaces {left}"
+    assert router not in netns(), "lbaas teardown left the router namespace"
     assert not leftovers(cidrs), leftovers(cidrs)
 
 
-def floating_scenario(server: Server, private: str, public: str, net: str) -> None:
+def floating_scenario(server: Server, private: str, public: str, net: str,
+                      teardown: bool) -> str:
+    """Returns the router namespace; with ``teardown`` False the floating IP stays associated
+    at the end, so that ``lbaas teardown`` has a router to remove."""
     members = [f"{net}.51", f"{net}.52"]
     for address in members:
         server.backend(private, address)
@@ -212,7 +214,6 @@ def floating_scenario(server: Server, private: str, public: str, net: str) -> No
                          "--address", address, "--protocol-port", "80", "p1")
         server.wait_active("lb1")
 
-    routers_before = {n for n in netns() if n.startswith(ROUTER_NETNS_PREFIX)}
     fip = server.show("floating", "ip", "create", public)
     address = fip["floating_ip_address"]
     server.openstack("floating", "ip", "set", "--port", lb["vip_port_id"], address)
@@ -227,16 +228,18 @@ def floating_scenario(server: Server, private: str, public: str, net: str) -> No
                               "Floating IP Address")
     assert address in listed.split()
 
-    routers = {n for n in netns() if n.startswith(ROUTER_NETNS_PREFIX)} - routers_before
-    assert len(routers) == 1
+    router = router_netns(shown["router_id"])  # named from the router id the API reports
+    assert router in netns()
     server.openstack("floating", "ip", "unset", "--port", address)
-    eventually(lambda: _assert(not routers & netns()))
+    eventually(lambda: _assert(router not in netns()))
     with pytest.raises(OSError):  # nobody holds the floating address any more
         http_get(f"http://{address}/", timeout=1)
     server.openstack("floating", "ip", "set", "--port", lb["vip_port_id"], address)
     eventually(lambda: _ok(http_get(f"http://{address}/", timeout=2)))
-    server.openstack("floating", "ip", "delete", address)
-    eventually(lambda: _assert(not routers & netns()))
+    if teardown:
+        server.openstack("floating", "ip", "delete", address)
+        eventually(lambda: _assert(router not in netns()))
+    return router
 
 
 def _ok(result: tuple[int, str, str]) -> str:
