@@ -132,8 +132,13 @@ class HeartbeatSender:
                 log.warning("cannot read HAProxy statistics: %s", exc)
         store = self.agent.store
         self.seq += 1
-        return build_message(self.agent.amphora_id, self.seq, store.active_digest(), rows,
-                             store.active_file(HAPROXY_CFG), self.deltas)
+        msg = build_message(self.agent.amphora_id, self.seq, store.active_digest(), rows,
+                            store.active_file(HAPROXY_CFG), self.deltas)
+        udp = getattr(self.agent, "udp", None)  # UDP/SCTP pools: the agent's own checks
+        if udp is not None:
+            msg["listeners"].update(udp.heartbeat_listeners())
+            msg["pools"].update(udp.heartbeat_pools())
+        return msg
 
     def send(self, data: bytes) -> None:
         host, port = self.targets[self._next % len(self.targets)]

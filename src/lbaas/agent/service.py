@@ -19,6 +19,7 @@ from lbaas.agent.haproxy import HAProxy, HAProxyError, cli, cli_ok
 from lbaas.agent.keepalived import Keepalived, KeepalivedError
 from lbaas.agent.runtime_diff import adds_http_server, runtime_plan
 from lbaas.agent.store import ConfigStore
+from lbaas.agent.udp import NFTABLES_CONF, UDP_MEMBERS_JSON, UdpBalancer, UdpError
 from lbaas.wire.agent_api import (
     API_VERSION,
     HAPROXY_CFG,
@@ -50,6 +51,7 @@ class Agent:
         self.store = ConfigStore(base_dir)
         self.haproxy = HAProxy(self.store.conf, self.store.run)
         self.keepalived = Keepalived(self.store.conf, self.store.run)
+        self.udp = UdpBalancer()  # UDP/SCTP listeners: nftables rules + the agent's checks
         self._lock = asyncio.Lock()
         self._watchdog: asyncio.Task[None] | None = None
         self._reload_task: asyncio.Task[None] | None = None
@@ -62,6 +64,8 @@ class Agent:
         async with self._lock:
             await self._ensure_running()
             await self._ensure_keepalived()
+            if self.store.active_file(NFTABLES_CONF) is not None:
+                await self._apply_udp()
         self._watchdog = asyncio.create_task(self._watch())
         for companion in self.companions:
             await companion.start()
@@ -69,6 +73,7 @@ class Agent:
     async def shutdown(self) -> None:
         for companion in self.companions:
             await companion.stop()
+        await self.udp.stop()
         for task in (self._watchdog, self._reload_task):
             if task is not None:
                 task.cancel()
@@ -140,11 +145,13 @@ class Agent:
             await self.haproxy.check(staging)
             if KEEPALIVED_CONF in bundle.files:
                 await self.keepalived.check(staging)
-        except (HAProxyError, KeepalivedError) as exc:
+            await self.udp.check(staging)
+        except (HAProxyError, KeepalivedError, UdpError) as exc:
             self.store.discard(staging)
             raise BundleRejected(str(exc)) from exc
         old_cfg = self.store.active_file(HAPROXY_CFG)
         old_vrrp = self.store.active_file(KEEPALIVED_CONF)
+        old_udp = (self.store.active_file(NFTABLES_CONF), self.store.active_file(UDP_MEMBERS_JSON))
         plan = None
         if old_cfg is not None and self.haproxy.running:
             plan = runtime_plan(old_cfg, bundle.files[HAPROXY_CFG])
@@ -159,6 +166,8 @@ class Agent:
                 await self._restart_previous()
             raise BundleRejected(str(exc)) from exc
         self._after_applied(applied, adds_http_server(bundle.files[HAPROXY_CFG], plan or []))
+        if old_udp != (bundle.files.get(NFTABLES_CONF), bundle.files.get(UDP_MEMBERS_JSON)):
+            await self._apply_udp()
         if self.keepalived.running and old_vrrp != bundle.files.get(KEEPALIVED_CONF, old_vrrp):
             await self.keepalived.reload()
         if not await self._ensure_keepalived():
@@ -204,13 +213,20 @@ class Agent:
                 except HAProxyError as exc:
                     log.warning("deferred reload failed: %s", exc)
 
+    async def _apply_udp(self) -> None:
+        try:
+            await self.udp.apply(self.store.conf)
+        except (UdpError, OSError, ValueError) as exc:  # validated by nft -c: not expected
+            log.error("could not apply the UDP/SCTP rules: %s", exc)
+
     def _same_other_files(self, bundle: Bundle) -> bool:
         active = self.store.conf.resolve()
         names = {str(p.relative_to(active)) for p in active.rglob("*")
                  if p.is_file() and not p.name.startswith(".")}
-        return names == set(bundle.files) and all(
+        ours = {NFTABLES_CONF, UDP_MEMBERS_JSON}  # not HAProxy's: no reload for them
+        return names - ours == set(bundle.files) - ours and all(
             self.store.active_file(name) == text
-            for name, text in bundle.files.items() if name != HAPROXY_CFG)
+            for name, text in bundle.files.items() if name not in (HAPROXY_CFG, *ours))
 
     async def _runtime(self, plan: list[str]) -> bool:
         """Run the commands; False (caller reloads) at the first one HAProxy refuses."""

@@ -67,6 +67,7 @@ def render_nftables(lb: Mapping[str, Any]) -> dict[str, str]:
     filters: list[str] = []
     nat: list[str] = []
     table: dict[str, Any] = {}
+    open_listeners: list[str] = []  # reported OPEN in heartbeats (HAProxy's frontend status)
     for listener in e.objects("listeners", lb.get("listeners")):
         protocol = listener.get("protocol")
         if protocol not in c.UDP_LIKE:
@@ -80,6 +81,8 @@ def render_nftables(lb: Mapping[str, Any]) -> dict[str, str]:
         if vip.version != 4:
             nat.append(f"\t\t# listener {lid}: IPv6 VIPs are not rendered yet")
             continue
+        if up:
+            open_listeners.append(lid)
         if not up or pool is None:
             nat.append(f"\t\t# listener {lid}: disabled or without a default pool")
             continue
@@ -114,7 +117,7 @@ def render_nftables(lb: Mapping[str, Any]) -> dict[str, str]:
              "policy accept;", *nat, "\t}",
              "\tchain postrouting {", "\t\ttype nat hook postrouting priority srcnat; "
              "policy accept;", "\t\tct status dnat masquerade", "\t}", "}"]
-    members = {"table": TABLE, "slots": SLOTS, "pools": table}
+    members = {"table": TABLE, "slots": SLOTS, "pools": table, "listeners": open_listeners}
     return {NFTABLES_CONF: "\n".join(lines) + "\n",
             UDP_MEMBERS_JSON: json.dumps(members, indent=1, sort_keys=True) + "\n"}
 
