@@ -120,7 +120,8 @@ async def remove_backend_netns(address: str) -> None:
         await nl.ip("netns", "delete", ns)
 
 
-async def run_backend(settings: Settings, subnet_ref: str, address: str, port: int) -> int:
+async def run_backend(settings: Settings, subnet_ref: str, address: str, port: int,
+                      udp_port: int | None = None) -> int:
     engine = db.make_engine(settings.effective_database_url)
     db.upgrade(engine)
     seed.seed_networks(engine, settings.networking.networks)
@@ -130,9 +131,10 @@ async def run_backend(settings: Settings, subnet_ref: str, address: str, port: i
     # Until the server runs, a signal only marks the stop so the cleanup below still happens.
     stopping: list[int] = []
     child: Any = None
+    udp_child: Any = None  # lbaas.demo.udp_echo when --udp-port is given
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, _on_signal, stopping, lambda: child, sig)
+        loop.add_signal_handler(sig, _on_signals, stopping, lambda: (child, udp_child), sig)
     ns = names.backend_netns(address)
     if await nl.netns_exists(ns) and await nl.netns_pids(ns):
         raise BackendError(f"{address} is already used by the backend in namespace {ns}")
@@ -146,23 +148,31 @@ async def run_backend(settings: Settings, subnet_ref: str, address: str, port: i
             child = await asyncio.create_subprocess_exec(
                 nl.IP, "netns", "exec", ns, sys.executable, "-m", "lbaas.demo.backend_server",
                 "--address", address, "--port", str(port))
+            if udp_port is not None:
+                udp_child = await asyncio.create_subprocess_exec(
+                    nl.IP, "netns", "exec", ns, sys.executable, "-m", "lbaas.demo.udp_echo",
+                    "--address", address, "--port", str(udp_port))
+                print(f"lbaas backend: UDP {address}:{udp_port}", flush=True)
             if stopping:
                 child.send_signal(stopping[0])
             print(f"lbaas backend: {address}:{port} on subnet {subnet.cidr} (namespace {ns})",
                   flush=True)
             rc = await child.wait()
         finally:
+            if udp_child is not None and udp_child.returncode is None:
+                udp_child.terminate()
+                await udp_child.wait()
             await remove_backend_netns(address)
     finally:
         release_port(engine, reserved)
     return 0 if rc in (0, -signal.SIGTERM, -signal.SIGINT) else rc
 
 
-def _on_signal(stopping: list[int], get_child: Any, sig: int) -> None:
+def _on_signals(stopping: list[int], get_children: Any, sig: int) -> None:
     stopping.append(sig)
-    child = get_child()
-    if child is not None and child.returncode is None:
-        child.send_signal(sig)
+    for child in get_children():
+        if child is not None and child.returncode is None:
+            child.send_signal(sig)
 
 
 def cmd_backend(args: argparse.Namespace) -> int:
@@ -173,7 +183,8 @@ def cmd_backend(args: argparse.Namespace) -> int:
         overrides["database_url"] = args.database_url
     settings = load_settings(args.config, overrides)
     try:
-        return asyncio.run(run_backend(settings, args.subnet, args.address, args.port))
+        return asyncio.run(run_backend(settings, args.subnet, args.address, args.port,
+                                       getattr(args, "udp_port", None)))
     except (BackendError, DriverError, ValueError) as exc:
         print(f"lbaas backend: {exc}", file=sys.stderr)
         return 2
@@ -189,6 +200,7 @@ def add_backend_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--subnet", required=True, help="subnet name or id, e.g. private-subnet")
     p.add_argument("--address", required=True, help="the backend's address on that subnet")
     p.add_argument("--port", type=int, default=80)
+    p.add_argument("--udp-port", type=int, help="also run a UDP echo backend on this port")
     p.set_defaults(func=cmd_backend)
     return p
 
