@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 DATA_DIR ?= .data
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test test-api test-dbs test-e2e lint bench bench-api bench-dataplane clean
+.PHONY: help setup run test test-api test-dbs test-e2e lint bench bench-api bench-dataplane bench-health bench-tls clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -43,15 +43,23 @@ lint: setup ## ruff and the import-layer contract
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/lint-imports
 
-bench: setup ## both benchmarks: bench-api, then bench-dataplane (root)
+bench: setup ## every benchmark: api, dataplane, health and tls (the last three as root)
 	$(PY) bench/bench_api.py
 	$(PY) bench/bench_dataplane.py
+	$(PY) bench/bench_health.py
+	$(PY) bench/bench_tls.py
 
 bench-api: setup ## API requests/s, latency, CPU per request, POST->ACTIVE (fake drivers)
 	$(PY) bench/bench_api.py
 
 bench-dataplane: setup ## amphora POST->ACTIVE, req/s via VIP vs hand HAProxy vs direct, memory
 	$(PY) bench/bench_dataplane.py
+
+bench-health: setup ## member-down detection, SINGLE/ACTIVE_STANDBY failover outage at the VIP
+	$(PY) bench/bench_health.py
+
+bench-tls: setup ## TERMINATED_HTTPS req/s and handshakes/s vs a hand-written HAProxy TLS config
+	$(PY) bench/bench_tls.py
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) $(DATA_DIR)
