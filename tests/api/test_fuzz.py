@@ -534,3 +534,10 @@ def test_the_checker_rejects_server_errors_and_foreign_error_bodies() -> None:
                          (409, {**fault, "faultstring": ""})):
         with pytest.raises(AssertionError):
             check_response(LBS, case, response(status, body), logs)
+
+
+@pytest.mark.parametrize("value", ["9223372036854775808", "-9223372036854775809", "1" * 40])
+def test_integer_filters_beyond_64_bits_are_400(api: Any, value: str) -> None:
+    for path in ("/v2/lbaas/quotas?health_monitor=", "/v2/lbaas/listeners?protocol_port="):
+        msg = _fault(api.client.get(path + value), 400)
+        assert msg, path

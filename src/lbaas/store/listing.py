@@ -59,9 +59,12 @@ def coerce_filter(table: Table, column: str, raw: str) -> Any:
         return low in ("true", "1", "yes", "on", "t", "y")
     if isinstance(col.type, Integer | BigInteger):
         try:
-            return int(raw)
+            value = int(raw)
         except ValueError:
             raise BadFilterValue(raw) from None
+        if not -(2**63) <= value < 2**63:  # no database column holds it; drivers would raise
+            raise BadFilterValue(raw)
+        return value
     if isinstance(col.type, Float):
         try:
             return float(raw)
