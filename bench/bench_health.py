@@ -245,7 +245,8 @@ def _open(host: str, port: int) -> bool:
 def report(runs: dict[str, dict[str, Any]]) -> None:
     names = list(runs)
     print("\n== Health and failover (issue 4), seconds ==")
-    print(f"{'figure':<44}" + "".join(f"{n:>22}" for n in names) + "  reference / target")
+    print(f"{'figure (heartbeat interval / timeout)':<44}" + "".join(f"{n:>22}" for n in names)
+          + "  reference / target")
     rows = [(f"member ERROR, delay 1 x max_retries_down {n}", f"detect{n}",
              f"bound {n + 1} s", n + 1.0) for n in (1, 2, 3)]
     rows += [("SINGLE: outage at the VIP (50 ms probe)", "single",
@@ -272,7 +273,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     d = HealthSettings()
     runs: dict[str, dict[str, Any]] = {}
-    name = f"defaults {d.heartbeat_interval:g}/{d.heartbeat_timeout:g}"
+    name = f"defaults {d.heartbeat_interval:g} / {d.heartbeat_timeout:g} s"
     print(f"health run 1: [health] defaults, heartbeat_interval {d.heartbeat_interval:g} s, "
           f"heartbeat_timeout {d.heartbeat_timeout:g} s", flush=True)
     runs[name] = run_site(None)
@@ -281,7 +282,7 @@ def main() -> int:
         why = f"SINGLE missed {TARGET_SINGLE:g} s with the defaults" if missed else "--also-fast"
         print(f"{why}: health run 2 with heartbeat_interval 0.5 s, heartbeat_timeout 1.5 s",
               flush=True)
-        runs["interval/timeout 0.5/1.5"] = run_site(
+        runs["0.5 / 1.5 s"] = run_site(
             {"heartbeat_interval": 0.5, "heartbeat_timeout": 1.5})
     report(runs)
     return 0
