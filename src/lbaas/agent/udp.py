@@ -62,6 +62,15 @@ async def nft(*args: str, stdin: str | None = None) -> None:
         raise UdpError("nft: " + " | ".join(text[-6:]))
 
 
+def _forwarding() -> None:
+    """DNATed datagrams are routed from the VIP leg to a member leg: the namespace must forward
+    (the rules' forward chain lets only those flows through)."""
+    try:
+        Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
+    except OSError as exc:
+        log.warning("cannot enable IPv4 forwarding: %s", exc)
+
+
 class Member:
     def __init__(self, spec: dict[str, Any]) -> None:
         self.spec = spec
@@ -112,6 +121,7 @@ class UdpBalancer:
                 self.loaded = False
             self.pools, self.members, self.listeners = {}, {}, []
             return
+        _forwarding()
         await nft("-f", str(conf))
         self.loaded = True
         table = json.loads((directory / UDP_MEMBERS_JSON).read_text())
@@ -123,6 +133,8 @@ class UdpBalancer:
             if pool.get("monitor"):
                 for member in self.members[name]:
                     self._tasks.append(asyncio.create_task(self._watch(name, member)))
+        log.info("UDP/SCTP rules loaded: %d pools, %d members checked", len(self.pools),
+                 len(self._tasks))
 
     async def stop(self) -> None:
         for task in self._tasks:

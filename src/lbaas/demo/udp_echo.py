@@ -20,12 +20,11 @@ class EchoProtocol(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # a datagram transport
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        assert self.transport is not None
-        self.transport.sendto(self.body, addr)
+        if self.transport is not None:
+            self.transport.sendto(self.body, addr)
 
 
 async def serve(address: str, port: int, name: str | None = None) -> None:

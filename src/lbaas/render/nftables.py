@@ -113,6 +113,8 @@ def render_nftables(lb: Mapping[str, Any]) -> dict[str, str]:
              *maps, *timeouts,
              "\tchain filter {", "\t\ttype filter hook prerouting priority -150; policy accept;",
              *filters, "\t}",
+             "\tchain forward {", "\t\ttype filter hook forward priority 0; policy drop;",
+             "\t\tct status dnat accept", "\t}",
              "\tchain prerouting {", "\t\ttype nat hook prerouting priority dstnat; "
              "policy accept;", *nat, "\t}",
              "\tchain postrouting {", "\t\ttype nat hook postrouting priority srcnat; "
