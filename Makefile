@@ -43,11 +43,12 @@ lint: setup ## ruff and the import-layer contract
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/lint-imports
 
-bench: setup ## every benchmark: api, dataplane, health and tls (the last three as root)
+bench: setup ## every benchmark: api, dataplane, health, tls and udp (the last four as root)
 	$(PY) bench/bench_api.py
 	$(PY) bench/bench_dataplane.py
 	$(PY) bench/bench_health.py
 	$(PY) bench/bench_tls.py
+	$(PY) bench/bench_udp.py
 
 bench-api: setup ## API requests/s, latency, CPU per request, POST->ACTIVE (fake drivers)
 	$(PY) bench/bench_api.py
@@ -60,6 +61,9 @@ bench-health: setup ## member-down detection, SINGLE/ACTIVE_STANDBY failover out
 
 bench-tls: setup ## TERMINATED_HTTPS req/s and handshakes/s vs a hand-written HAProxy TLS config
 	$(PY) bench/bench_tls.py
+
+bench-udp: setup ## UDP datagrams/s and round trips via the VIP (nftables) vs direct to a member
+	$(PY) bench/bench_udp.py
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) $(DATA_DIR)
