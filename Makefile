@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 DATA_DIR ?= .data
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test test-api test-dbs test-e2e lint bench bench-api bench-dataplane bench-health bench-tls clean
+.PHONY: help setup run test test-api test-dbs test-e2e lint bench bench-api bench-dataplane bench-health bench-tls bench-udp clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
