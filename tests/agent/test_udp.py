@@ -108,3 +108,28 @@ def test_tcp_probe_and_sctp_unknown() -> None:
     assert asyncio.run(udp_checks.probe({"type": "TCP", "timeout": 1}, "127.0.0.1", port)) \
         is False
     assert asyncio.run(udp_checks.probe({"type": "SCTP", "timeout": 1}, "127.0.0.1", 1)) is None
+
+
+def test_heartbeat_carries_udp_listeners_and_member_statuses() -> None:
+    from lbaas.agent.heartbeat import HeartbeatSender
+
+    b = balancer(spec(1), spec(2))
+    b.listeners = ["L"]
+    b.members["pool_x"][1].up = False
+
+    class Store:
+        def active_digest(self) -> str:
+            return "d"
+
+        def active_file(self, name: str) -> None:
+            return None
+
+    class FakeAgent:
+        amphora_id = "amp"
+        haproxy = type("H", (), {"running": False})()
+        store = Store()
+        udp = b
+
+    msg = asyncio.run(HeartbeatSender(FakeAgent(), [("127.0.0.1", 9)], "k").message())
+    assert msg["listeners"]["L"]["status"] == "OPEN"
+    assert msg["pools"]["P:L"] == {"status": "UP", "members": {"m1": "UP", "m2": "DOWN"}}
