@@ -103,13 +103,14 @@ def udp_lb() -> Iterator[tuple[Server, dict[str, Any]]]:
                          "--delay", str(DELAY), "--timeout", "1", "--max-retries", "1",
                          "--max-retries-down", str(DOWN), pool["id"])
         server.wait_active(lb["id"])
+        member_ids = []
         for address in members:
-            server.openstack("loadbalancer", "member", "create", "--subnet-id",
-                             subnets["priv"], "--address", address, "--protocol-port",
-                             str(UDP_PORT), pool["id"])
+            member_ids.append(server.show(
+                "loadbalancer", "member", "create", "--subnet-id", subnets["priv"],
+                "--address", address, "--protocol-port", str(UDP_PORT), pool["id"])["id"])
             server.wait_active(lb["id"])
         info = {"lb": server.show("loadbalancer", "show", lb["id"]), "pool": pool,
-                "members": members, "subnets": subnets}
+                "members": members, "member_ids": member_ids, "subnets": subnets}
         yield server, info
     finally:
         stop_server(server)
@@ -148,6 +149,20 @@ def test_udp_spreads_then_drops_a_dead_member(udp_lb: tuple[Server, dict[str, An
     print(f"dead UDP member removed after {removed_after:.2f} s (bound {bound} s)")
     assert removed_after <= bound
     assert ask(vip, 53, 20) == Counter({f"backend {second}": 20})
+    # The agent's heartbeat carries the statuses its checks found: Octavia's operating statuses.
+    pool_id, (dead_id, live_id) = info["pool"]["id"], info["member_ids"]
+
+    def status(member_id: str) -> str:
+        return str(server.show("loadbalancer", "member", "show", pool_id,
+                               member_id)["operating_status"])
+
+    deadline = time.monotonic() + 15
+    while status(dead_id) != "ERROR":
+        assert time.monotonic() < deadline, "the dead member never became ERROR"
+        time.sleep(0.5)
+    assert status(live_id) == "ONLINE"
+    listener = server.show("loadbalancer", "listener", "show", "dns")
+    assert listener["operating_status"] == "ONLINE"
 
 
 def test_sctp_listener_rules_load_in_the_amphora(
