@@ -56,7 +56,13 @@ async def nft(*args: str, stdin: str | None = None) -> None:
             stderr=asyncio.subprocess.STDOUT)
     except OSError as exc:
         raise UdpError(f"cannot run {NFT_BIN}: {exc.strerror}") from None
-    out, _ = await proc.communicate(stdin.encode() if stdin is not None else None)
+    try:
+        out, _ = await proc.communicate(stdin.encode() if stdin is not None else None)
+    except asyncio.CancelledError:
+        # A map rewrite cancelled by a new bundle must end before the new table is loaded,
+        # or its old membership could land after it.
+        await asyncio.shield(proc.wait())
+        raise
     if proc.returncode != 0:
         text = out.decode(errors="replace").strip().splitlines()
         raise UdpError("nft: " + " | ".join(text[-6:]))
