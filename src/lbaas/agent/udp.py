@@ -1,5 +1,5 @@
 """UDP/SCTP listeners in the amphora: load ``nftables.conf`` and keep its pool maps to the live
-members, decided by the agent's own health checks (``udp_checks``). See decision 0009.
+members, decided by the agent's own health checks (``udp_checks``). See decision 0010.
 
 Key choices: the rendered file recreates the table in one ``nft -f`` transaction (atomic, never a
 moment without rules); membership changes rewrite only the pool's map (``flush map`` + ``add

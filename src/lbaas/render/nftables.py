@@ -1,5 +1,5 @@
 """Render UDP and SCTP listeners as nftables NAT rules (``nftables.conf``) plus the member table
-the agent's health checks work from (``udp-members.json``). See docs/decisions/0009-udp-sctp.md.
+the agent's health checks work from (``udp-members.json``). See docs/decisions/0010-udp-sctp.md.
 
 Pure: no I/O; equal aggregates give byte-equal files. Key choices: one table ``ip lbaas_udp`` per
 amphora (one load balancer each), recreated whole in one ``nft -f`` transaction. Each pool is a
