@@ -162,3 +162,30 @@ def test_refs_must_end_in_an_id(pems: dict[str, str]) -> None:
     lb["listeners"][0]["default_tls_container_ref"] = f"{KM}/secrets/../../etc/passwd"
     with pytest.raises(RenderError):
         render_bundle(lb, OPTIONS, certificates=pems)
+
+
+HOSTILE = ["TLSv1.2\n    server evil 192.0.2.99:80", "h2 crt /etc/passwd", "x'y", "a\x00b"]
+TLS_LIST_FIELDS = [("listener", "tls_versions"), ("listener", "alpn_protocols"),
+                   ("pool", "tls_versions"), ("pool", "alpn_protocols")]
+
+
+@pytest.mark.parametrize(("owner", "field"), TLS_LIST_FIELDS)
+@pytest.mark.parametrize("value", HOSTILE)
+def test_tls_list_fields_cannot_inject(owner: str, field: str, value: str,
+                                       pems: dict[str, str]) -> None:
+    lb = terminated_optional_client_auth() if owner == "listener" else reencrypting_pools()
+    target = lb["listeners"][0] if owner == "listener" else lb["pools"][0]
+    target[field] = ["TLSv1.2" if field == "tls_versions" else "h2", value]
+    try:
+        cfg = render_bundle(lb, OPTIONS, certificates=pems).files["haproxy.cfg"]
+    except RenderError:
+        return
+    assert "evil" not in cfg and "/etc/passwd" not in cfg and "x'y" not in cfg, cfg
+
+
+@pytest.mark.parametrize("value", ["AES128 crt /etc/passwd", "AES\nbind :1", "A'B"])
+def test_pool_cipher_strings_cannot_inject(value: str, pems: dict[str, str]) -> None:
+    lb = reencrypting_pools()
+    lb["pools"][0]["tls_ciphers"] = value
+    with pytest.raises(RenderError):
+        render_bundle(lb, OPTIONS, certificates=pems)
