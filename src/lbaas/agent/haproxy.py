@@ -18,6 +18,7 @@ import signal
 import time
 from pathlib import Path
 
+from lbaas.agent.stale import stop_stale
 from lbaas.wire.agent_api import ENV_CONF_DIR, ENV_RUN_DIR
 
 log = logging.getLogger("lbaas.agent.haproxy")
@@ -108,18 +109,7 @@ class HAProxy:
 
     def kill_stale(self) -> None:
         """Stop a master left behind by a previous agent that died (its pid file is ours)."""
-        try:
-            pid = int(self.pid_file.read_text().split()[0])
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (OSError, ValueError, IndexError):
-            return
-        if b"haproxy" in cmdline and str(self.master_sock).encode() in cmdline:
-            log.warning("stopping stale haproxy master %d", pid)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 5
-            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
+        stop_stale(self.pid_file, b"haproxy", str(self.master_sock))
 
     async def start(self, timeout: float = 10.0) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -9,15 +9,14 @@ re-reads the new file. Its environment carries ``LBAAS_RUN_DIR`` for the HAProxy
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
 from lbaas.agent.haproxy import _die_with_parent, reason_lines
+from lbaas.agent.stale import stop_stale
 from lbaas.wire.agent_api import ENV_CONF_DIR, ENV_RUN_DIR, KEEPALIVED_CONF
 
 log = logging.getLogger("lbaas.agent.keepalived")
@@ -63,18 +62,7 @@ class Keepalived:
 
     def kill_stale(self) -> None:
         """Stop a keepalived left behind by a previous agent that died (its pid file is ours)."""
-        try:
-            pid = int(self.pid_file.read_text().split()[0])
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (OSError, ValueError, IndexError):
-            return
-        if b"keepalived" in cmdline and str(self.pid_file).encode() in cmdline:
-            log.warning("stopping stale keepalived %d", pid)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 5
-            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
+        stop_stale(self.pid_file, b"keepalived", str(self.pid_file))
 
     async def start(self, settle: float = 0.3) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
