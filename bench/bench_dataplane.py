@@ -25,7 +25,6 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import httpx
 from dataplane_kit import (
     Netns,
     ensure_wrk,
@@ -49,6 +48,7 @@ from dataplane_site import (
     lbaas,
     make_site,
     reachable,
+    serve,
     start,
     stop,
     until,
@@ -147,23 +147,7 @@ def start_site(args: argparse.Namespace, stack: ExitStack) -> tuple[Site, Api, N
     """Server, client and hand-written-HAProxy namespaces, backends; all undone by ``stack``."""
     site = make_site()
     stack.callback(shutil.rmtree, site.dir, ignore_errors=True)
-    log = site.dir / "server.log"
-    # Callbacks run last-first: backends stop, then the server, then teardown of its namespaces.
-    stack.callback(subprocess.run, lbaas("teardown", *site.common), capture_output=True)
-    server = start(lbaas("serve", *site.common, "--port", str(site.port), "--host", "127.0.0.1",
-                         "--auth-strategy", "noauth"), log)
-    stack.callback(stop, server)
-    api = Api(site.port)
-
-    def ready() -> bool:
-        if server.poll() is not None:
-            raise SystemExit(f"lbaas serve exited:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            return api.http.get("/").status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    until(ready, "lbaas serve answering", 60, log)
+    server, api = serve(site, stack)
     print(f"lbaas serve pid {server.pid} on :{site.port}, data dir {site.dir}, networks "
           + ", ".join(f"{r} {site.ip(r, 0)}/24" for r in ROLES), flush=True)
     client, hand = (Netns(f"lbb{kind}-{site.tag}", [

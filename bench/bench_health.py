@@ -17,7 +17,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -26,7 +25,7 @@ from typing import Any
 
 import httpx
 from dataplane_kit import Netns, pids_in, sh
-from dataplane_site import LBS, ROLES, Api, Site, lbaas, make_site, start, stop, until
+from dataplane_site import LBS, ROLES, Api, Site, lbaas, make_site, serve, start, stop, until
 
 from lbaas.settings import HealthSettings
 
@@ -199,21 +198,8 @@ def run_site(health: dict[str, float] | None) -> dict[str, Any]:
         if health:
             with site.config.open("a") as f:
                 f.write("\n[health]\n" + "".join(f"{k} = {v}\n" for k, v in health.items()))
+        server, api = serve(site, stack)
         log = site.dir / "server.log"
-        stack.callback(subprocess.run, lbaas("teardown", *site.common), capture_output=True)
-        server = start(lbaas("serve", *site.common, "--port", str(site.port), "--host",
-                             "127.0.0.1", "--auth-strategy", "noauth"), log)
-        stack.callback(stop, server)
-        api = Api(site.port)
-
-        def ready() -> bool:
-            if server.poll() is not None:
-                raise SystemExit(f"lbaas serve exited:\n{log.read_text(errors='replace')}")
-            try:
-                return api.http.get("/").status_code == 200
-            except httpx.HTTPError:
-                return False
-        until(ready, "lbaas serve answering", 60, log)
         print(f"lbaas serve pid {server.pid}, [health] "
               f"{health or 'defaults'}, networks "
               + ", ".join(f"{r} {site.ip(r, 0)}/24" for r in ROLES), flush=True)

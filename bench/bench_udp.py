@@ -18,7 +18,7 @@ import sys
 from contextlib import ExitStack
 
 from dataplane_kit import Netns
-from dataplane_site import ROLES, Api, lbaas, make_site, start, stop, until
+from dataplane_site import ROLES, lbaas, make_site, serve, start, stop, until
 
 UDP_PORT = 5300
 LOAD = r"""
@@ -60,21 +60,8 @@ def measure(client: Netns, host: str, port: int, mode: str, secs: float = 3.0) -
 
 def run(stack: ExitStack) -> None:
     site = make_site()
-    log = site.dir / "server.log"
     stack.callback(subprocess.run, ["rm", "-rf", str(site.dir)])  # runs last
-    stack.callback(subprocess.run, lbaas("teardown", *site.common), capture_output=True)
-    server = start(lbaas("serve", *site.common, "--port", str(site.port), "--host", "127.0.0.1",
-                         "--auth-strategy", "noauth"), log)
-    stack.callback(stop, server)
-    api = Api(site.port)
-
-    def ready() -> bool:
-        try:
-            return api.http.get("/").status_code == 200
-        except Exception:
-            return False
-
-    until(ready, "lbaas serve answering", 60, log)
+    _server, api = serve(site, stack)
     print(f"lbaas serve on :{site.port}, networks "
           + ", ".join(f"{r} {site.ip(r, 0)}/24" for r in ROLES), flush=True)
     client = Netns(f"lbbu-{site.tag}", [

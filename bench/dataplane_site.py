@@ -227,3 +227,26 @@ def amphora_namespaces(site: Site) -> list[str]:
     home = site.dir / "amphorae"
     made = {p.name for p in home.iterdir()} if home.is_dir() else set()
     return sorted(made & set(sh("ip", "netns", "list").split()))
+
+
+def serve(site: Site, stack: Any) -> tuple[subprocess.Popen[bytes], Api]:
+    """Start the site's ``lbaas serve`` and wait until it answers; ``stack`` (an ExitStack)
+    stops it and then runs ``lbaas teardown`` on the site's data directory."""
+    log = site.dir / "server.log"
+    # Callbacks run last-first: the server stops, then teardown removes its namespaces.
+    stack.callback(subprocess.run, lbaas("teardown", *site.common), capture_output=True)
+    server = start(lbaas("serve", *site.common, "--port", str(site.port), "--host", "127.0.0.1",
+                         "--auth-strategy", "noauth"), log)
+    stack.callback(stop, server)
+    api = Api(site.port)
+
+    def ready() -> bool:
+        if server.poll() is not None:
+            raise SystemExit(f"lbaas serve exited:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            return api.http.get("/").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    until(ready, "lbaas serve answering", 60, log)
+    return server, api
