@@ -150,4 +150,6 @@ def test_full_resync_repairs_a_removed_config_and_dead_haproxy(site: Site) -> No
     # the agent cannot restart HAProxy without a config; only the controller can repair this
     assert _until(lambda: cfg.exists() and _get(f"http://{site.vip}/").startswith("200"), 30), \
         site.server.log_tail()
-    assert (agent_dir / "conf" / ".digest").read_text().strip() == _amphora(site)["active_digest"]
+    # the bundle can serve a moment before the reconciler records its digest again
+    assert _until(lambda: (agent_dir / "conf" / ".digest").read_text().strip()
+                  == _amphora(site)["active_digest"], 10), site.server.log_tail()
