@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import os
 import shutil
@@ -111,13 +112,9 @@ class AgentProcess:
         self._kill_haproxy_left()
 
     def _kill_haproxy_left(self) -> None:
-        try:
-            pid = int((self.base / "run" / "haproxy.pid").read_text().split()[0])
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (OSError, ValueError, IndexError):
-            return
-        if str(self.base).encode() in cmdline:
-            os.kill(pid, signal.SIGKILL)
+        # HAProxy is a daemon that outlives the agent: the serving one (pid file) and any old
+        # one still draining, found by the test's base dir in their command line.
+        kill_haproxies(self.base)
 
     def driver(self, **kw: Any) -> AgentAmphoraDriver:
         return AgentAmphoraDriver(str(self.pki.ca_file), str(self.pki.client_cert),
@@ -152,6 +149,64 @@ class AgentProcess:
             if line.startswith("Pid:"):
                 return int(line.split()[1])
         raise AssertionError("no Pid in show info")
+
+
+def haproxy_pids(base: Path) -> set[int]:
+    """Live HAProxy processes whose command line names a path under ``base`` (a zombie's
+    command line is empty: not counted)."""
+    marker = str(base).encode() + b"/"
+    found = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = Path(f"/proc/{entry.name}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"haproxy" in os.path.basename(args.split(b"\0")[0]) and marker in args:
+            found.add(int(entry.name))
+    return found
+
+
+def kill_haproxies(base: Path, timeout: float = 5.0) -> None:
+    """SIGKILL, by pid, every HAProxy of ``base`` (pid file and draining ones); wait for them."""
+    pids = haproxy_pids(base)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert wait_for(lambda: not pids & haproxy_pids(base), timeout), pids
+
+
+class Probe:
+    """GETs on fresh connections from a thread while a test does something else."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.ok = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                get(self.port)
+                self.ok += 1
+            except Exception as exc:
+                self.failures.append(repr(exc))
+
+    def wait_more(self, n: int, timeout: float = 5.0) -> bool:
+        """True once ``n`` more requests succeeded."""
+        target = self.ok + n
+        return wait_for(lambda: self.ok >= target, timeout)
+
+    def __enter__(self) -> Probe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def haproxy_cfg(fe_port: int, servers: list[str], extra_frontend: str = "") -> str:

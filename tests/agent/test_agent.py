@@ -7,13 +7,21 @@ import http.client
 import os
 import signal
 import socket
-import threading
 import time
 from collections import Counter
 from typing import Any
 
 import pytest
-from agent_helpers import AgentProcess, free_port, get, haproxy_cfg, needs_haproxy, wait_for
+from agent_helpers import (
+    AgentProcess,
+    Probe,
+    free_port,
+    get,
+    haproxy_cfg,
+    haproxy_pids,
+    needs_haproxy,
+    wait_for,
+)
 
 from lbaas.drivers.base import DriverError
 
@@ -160,31 +168,15 @@ def test_reload_keeps_serving(agent: AgentProcess, backends: Any) -> None:
     a = backends("member-a")
     fe = free_port()
     agent.apply(haproxy_cfg(fe, [f"m1 127.0.0.1:{a.port}"]), "r0")
-    failures: list[str] = []
-    ok = [0]
-    stop = threading.Event()
-
-    def hammer() -> None:
-        while not stop.is_set():
-            try:
-                get(fe)
-                ok[0] += 1
-            except Exception as exc:
-                failures.append(repr(exc))
-
-    thread = threading.Thread(target=hammer)
-    thread.start()
-    try:
+    with Probe(fe) as probe:
         pids = set()
         for i in range(1, 4):
             cfg = haproxy_cfg(fe, [f"m1 127.0.0.1:{a.port}"], f"http-response set-header X-G {i}")
             agent.apply(cfg, f"r{i}")
             pids.add(agent.worker_pid())
-    finally:
-        stop.set()
-        thread.join()
-    assert failures == []
-    assert ok[0] > 20
+        assert probe.wait_more(5)
+    assert probe.failures == []
+    assert probe.ok > 20
     assert len(pids) == 3
     assert get(fe)[1]["x-g"] == "3"
 
@@ -194,9 +186,14 @@ def test_restarted_agent_reports_digest_and_serves_last_config(agent: AgentProce
     a = backends("member-a")
     fe = free_port()
     agent.apply(haproxy_cfg(fe, [f"m1 127.0.0.1:{a.port}"]), "keep-me")
-    agent.stop()
+    assert agent.proc is not None
+    agent.proc.terminate()
+    agent.proc.wait(15)
+    # SIGTERM to the agent stopped HAProxy too (before the helper's clean-up could).
+    assert haproxy_pids(agent.base) == set()
     with pytest.raises(OSError):
-        get(fe, timeout=1)  # SIGTERM to the agent stopped HAProxy too
+        get(fe, timeout=1)
+    agent.stop()
 
     agent.start()
 
@@ -253,28 +250,28 @@ def test_config_that_passes_check_but_cannot_bind_is_rolled_back(agent: AgentPro
     assert get(fe)[1]["x-g"] == "ok"
 
 
-def test_killed_agent_takes_haproxy_down_and_restart_serves_again(agent: AgentProcess,
-                                                                   backends: Any) -> None:
+def test_killed_agent_leaves_haproxy_serving_and_restarted_agent_adopts_it(
+        agent: AgentProcess, backends: Any) -> None:
     a = backends("member-a")
     fe = free_port()
     agent.apply(haproxy_cfg(fe, [f"m1 127.0.0.1:{a.port}"]), "k1")
+    before = agent.worker_pid()
     assert agent.proc is not None
-    agent.proc.kill()  # no SIGTERM handler runs: HAProxy goes down with its parent
-    agent.proc.wait()
-    assert wait_for(lambda: not _serves(fe))
+    with Probe(fe) as probe:
+        agent.proc.kill()  # no SIGTERM handler runs: HAProxy is not the agent's to take down
+        agent.proc.wait()
+        assert probe.wait_more(20)
 
-    agent.start()
+        agent.start()
 
-    assert agent.call("status", agent.compute)["digest"] == "k1"
+        assert probe.wait_more(20)
+    assert probe.failures == []
+    assert agent.call("status", agent.compute) == {
+        "digest": "k1", "haproxy_running": True, "amphora_id": "amp-test"}
     assert get(fe)[0] == "member-a"
-
-
-def _serves(port: int) -> bool:
-    try:
-        get(port, timeout=0.5)
-    except OSError:
-        return False
-    return True
+    # Adopted and reloaded with the active config: a new process, and the old one leaves.
+    assert agent.worker_pid() != before
+    assert wait_for(lambda: haproxy_pids(agent.base) == {agent.worker_pid()})
 
 
 def test_haproxy_that_dies_is_restarted_with_the_active_config(agent: AgentProcess,
@@ -282,10 +279,10 @@ def test_haproxy_that_dies_is_restarted_with_the_active_config(agent: AgentProce
     a = backends("member-a")
     fe = free_port()
     agent.apply(haproxy_cfg(fe, [f"m1 127.0.0.1:{a.port}"]), "w1")
-    master = int((agent.base / "run" / "haproxy.pid").read_text().split()[0])
-    os.kill(master, signal.SIGKILL)
+    daemon = int((agent.base / "run" / "haproxy.pid").read_text().split()[0])
+    os.kill(daemon, signal.SIGKILL)
 
-    assert wait_for(lambda: int((agent.base / "run" / "haproxy.pid").read_text()) != master)
+    assert wait_for(lambda: int((agent.base / "run" / "haproxy.pid").read_text()) != daemon)
     assert wait_for(lambda: get(fe)[0] == "member-a")
     assert agent.call("status", agent.compute) == {
         "digest": "w1", "haproxy_running": True, "amphora_id": "amp-test"}

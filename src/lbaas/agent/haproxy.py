@@ -1,9 +1,14 @@
-"""Driving one HAProxy master-worker process: validate, start, hitless reload, runtime commands.
+"""Driving HAProxy as one daemon without a master: validate, start or adopt, hitless reload,
+runtime commands.
 
-Key choice: HAProxy runs in the foreground as the agent's child (``-W``, master CLI on
-``run/master.sock``), so the agent owns its lifetime. Reloads are SIGUSR2 to the master; the
-listening sockets pass to the new worker through the stats socket's ``expose-fd listeners``. A
-reload counts as done when the master's ``show proc`` lists a new worker (or a failed reload).
+Key choice: no master process. ``haproxy -D`` forks one daemon and the launcher exits, so an idle
+amphora pays for one HAProxy (about 7 MB RSS) instead of a master and a worker (about 20 MB). The
+daemon is nobody's child and outlives the agent: a later agent finds it through the pid file (its
+command line names our pid file, against pid reuse), adopts it and reloads it with the active
+config. Reloads are the classic ones: a new daemon takes the listening sockets over from the
+stats socket (``-x``, the config's ``expose-fd listeners``) and tells the old one to finish its
+connections (``-sf``). The launcher exits non-zero when the new config does not come up (a port
+taken...), and then the old daemon was never signalled: it keeps serving untouched.
 """
 
 from __future__ import annotations
@@ -13,19 +18,16 @@ import contextlib
 import ctypes
 import logging
 import os
-import re
 import signal
 import time
 from pathlib import Path
 
-from lbaas.agent.stale import stop_stale
 from lbaas.wire.agent_api import ENV_CONF_DIR, ENV_RUN_DIR
 
 log = logging.getLogger("lbaas.agent.haproxy")
 
 HAPROXY_BIN = os.environ.get("LBAAS_HAPROXY_BIN", "haproxy")
 _CLI_OK = ("", "New server registered.", "Server deleted.")
-_PROC_MASTER = re.compile(r"^(\d+)\s+master\s+(\d+)\s+\[failed:\s*(\d+)\]", re.M)
 
 
 _PR_SET_PDEATHSIG = 1
@@ -40,14 +42,14 @@ class HAProxyError(Exception):
 
 
 def _die_with_parent() -> None:
-    # If the agent is killed outright, HAProxy must not keep serving a config nobody manages.
+    # For keepalived (HAProxy itself outlives the agent): a dead agent's amphora stops advertising.
     # Runs between fork and exec: only a call into the already loaded libc.
     if _LIBC is not None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 async def cli(sock: Path, command: str, timeout: float = 5.0) -> str:
-    """One command on a HAProxy CLI socket (stats or master); returns the answer text."""
+    """One command on a HAProxy CLI socket (the stats socket); returns the answer text."""
 
     async def run() -> str:
         reader, writer = await asyncio.open_unix_connection(str(sock))
@@ -55,7 +57,7 @@ async def cli(sock: Path, command: str, timeout: float = 5.0) -> str:
             writer.write(command.encode() + b"\n")
             await writer.drain()
             if writer.can_write_eof():
-                writer.write_eof()  # the master CLI answers only once it sees the end of input
+                writer.write_eof()  # one command only: HAProxy answers, then closes
             return (await reader.read()).decode(errors="replace")
         finally:
             writer.close()
@@ -86,9 +88,11 @@ class HAProxy:
         self.conf_dir = conf_dir
         self.run_dir = run_dir
         self.stats_sock = run_dir / "haproxy.sock"
-        self.master_sock = run_dir / "master.sock"
         self.pid_file = run_dir / "haproxy.pid"
-        self._proc: asyncio.subprocess.Process | None = None
+        # Absolute in the command line: it marks our daemons, whatever the agent's cwd was.
+        self._pid_arg = os.path.abspath(self.pid_file)
+        self._pid: int | None = None  # the daemon serving the current config
+        self._draining: set[int] = set()  # older daemons finishing their connections
 
     def env(self, conf_dir: Path) -> dict[str, str]:
         return {**os.environ, ENV_RUN_DIR: str(self.run_dir), ENV_CONF_DIR: str(conf_dir)}
@@ -105,95 +109,122 @@ class HAProxy:
 
     @property
     def running(self) -> bool:
-        return self._proc is not None and self._proc.returncode is None
+        return self._pid is not None and self._is_ours(self._pid)
 
-    def kill_stale(self) -> None:
-        """Stop a master left behind by a previous agent that died (its pid file is ours)."""
-        stop_stale(self.pid_file, b"haproxy", str(self.master_sock))
+    def _is_ours(self, pid: int) -> bool:
+        """``pid`` is a live (not zombie) HAProxy started with our pid file: not a reused pid."""
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if self._pid_arg.encode() not in args or b"haproxy" not in os.path.basename(args[0]):
+                return False
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except (OSError, IndexError):
+            return False
+        return state not in ("Z", "X")
+
+    def _ours(self) -> set[int]:
+        """Every daemon of ours, found in /proc (the pid file names only the newest)."""
+        return {int(e.name) for e in os.scandir("/proc")
+                if e.name.isdigit() and self._is_ours(int(e.name))}
+
+    def _pid_from_file(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
 
     async def start(self, timeout: float = 10.0) -> None:
+        """Adopt the daemon a previous agent left (reloading it with the active config) or
+        launch a new one; returns once it answers on the stats socket."""
         self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.kill_stale()
-        for stale in (self.stats_sock, self.master_sock):
-            stale.unlink(missing_ok=True)
-        mark = self._log_mark()
-        logf = open(self.run_dir / "haproxy.log", "ab")
-        try:
-            self._proc = await asyncio.create_subprocess_exec(
-                HAPROXY_BIN, "-W", "-S", str(self.master_sock),
-                "-f", str(self.conf_dir / "haproxy.cfg"), "-p", str(self.pid_file),
-                stdin=asyncio.subprocess.DEVNULL, stdout=logf, stderr=logf,
-                env=self.env(self.conf_dir), preexec_fn=_die_with_parent)
-        finally:
-            logf.close()
+        current = self._pid_from_file()
+        others = self._ours() - {current}
+        self._draining |= others
+        if current is not None and self._is_ours(current):
+            log.warning("adopting the running haproxy %d; reloading it with the active config",
+                        current)
+            self._pid = current
+            await self.reload(timeout)
+            return
+        self._pid = None
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.running:
-                raise HAProxyError(f"haproxy exited at start: {self._log_tail(mark)}")
-            with contextlib.suppress(OSError, TimeoutError):
-                if "Pid:" in await cli(self.stats_sock, "show info", timeout=1.0):
-                    return
-            await asyncio.sleep(0.01)
-        await self.stop()
-        raise HAProxyError(f"haproxy did not answer on its stats socket: {self._log_tail(mark)}")
-
-    async def _show_proc(self) -> tuple[int, int, list[int]]:
-        """(reloads, failed reloads, current worker pids) from the master CLI."""
-        text = await cli(self.master_sock, "show proc", timeout=2.0)
-        match = _PROC_MASTER.search(text)
-        if match is None:
-            raise HAProxyError(f"unexpected 'show proc' answer: {text[:200]}")
-        workers: list[int] = []
-        section = ""
-        for line in text.splitlines():
-            if line.startswith("# "):
-                section = line
-            elif section == "# workers" and line.strip():
-                workers.append(int(line.split()[0]))
-        return int(match.group(2)), int(match.group(3)), workers
+        mark = self._log_mark()
+        # Another daemon of ours without the pid file (the agent died mid-reload) must not keep
+        # serving alongside: it finishes its connections and leaves.
+        self._pid = await self._launch(["-sf", *map(str, others)] if others else [], deadline)
+        await self._wait_serving(self._pid, deadline, mark)
 
     async def reload(self, timeout: float = 15.0) -> None:
-        """Hitless reload; returns once a new worker serves (HAProxyError if the reload failed)."""
-        if not self.running or self._proc is None:
+        """Hitless reload; returns once the new daemon answers (HAProxyError if it did not come
+        up: then the old one still serves, unless the new one died after taking over)."""
+        old = self._pid
+        if old is None or not self._is_ours(old):
             raise HAProxyError("haproxy is not running")
-        reloads, failed, before = await self._show_proc()
-        mark = self._log_mark()
-        self._proc.send_signal(signal.SIGUSR2)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-            if not self.running:
-                raise HAProxyError(f"haproxy exited during reload: {self._log_tail(mark)}")
-            try:
-                now_reloads, now_failed, workers = await self._show_proc()
-            except (TimeoutError, OSError, HAProxyError):
-                continue  # the master is re-executing itself
-            if now_failed > failed:
-                raise HAProxyError(f"reload failed: {self._log_tail(mark)}")
-            new = [pid for pid in workers if pid not in before]
-            if now_reloads > reloads and new:
-                await self._wait_stats_from(new[0], deadline)
-                return
-        raise HAProxyError(f"no new haproxy worker after reload: {self._log_tail(mark)}")
+        mark = self._log_mark()
+        # Without a stats socket to take the listeners from, -x would fail the reload: bind anew
+        # (SO_REUSEPORT lets both processes listen meanwhile).
+        takeover = ["-x", os.path.abspath(self.stats_sock)] if self.stats_sock.exists() else []
+        new = await self._launch([*takeover, "-sf", str(old)], deadline)
+        self._draining = {pid for pid in self._draining if self._is_ours(pid)} | {old}
+        self._pid = new
+        await self._wait_serving(new, deadline, mark)
 
-    async def _wait_stats_from(self, pid: int, deadline: float) -> None:
-        # Later runtime commands must reach the new worker, not the one draining away.
+    async def _launch(self, extra: list[str], deadline: float) -> int:
+        """Run ``haproxy -D`` until its launcher exits; the new daemon's pid."""
+        mark = self._log_mark()
+        with open(self.run_dir / "haproxy.log", "ab") as logf:
+            launcher = await asyncio.create_subprocess_exec(
+                HAPROXY_BIN, "-D", "-f", os.path.abspath(self.conf_dir / "haproxy.cfg"),
+                "-p", self._pid_arg, *extra,
+                stdin=asyncio.subprocess.DEVNULL, stdout=logf, stderr=logf,
+                env=self.env(self.conf_dir))
+        try:
+            code = await asyncio.wait_for(launcher.wait(), max(0.1, deadline - time.monotonic()))
+        except TimeoutError:
+            launcher.kill()
+            await launcher.wait()
+            raise HAProxyError(f"haproxy did not start in time: {self._log_tail(mark)}") from None
+        if code != 0:
+            raise HAProxyError(f"haproxy did not start: {self._log_tail(mark)}")
+        pid = self._pid_from_file()  # written by the launcher before it exits
+        if pid is None:
+            raise HAProxyError("haproxy started but wrote no pid file")
+        return pid
+
+    async def _wait_serving(self, pid: int, deadline: float, mark: int) -> None:
+        # Later runtime commands must reach the new daemon, not the one draining away.
         while time.monotonic() < deadline:
+            if not self._is_ours(pid):
+                raise HAProxyError(f"haproxy exited at start: {self._log_tail(mark)}")
             with contextlib.suppress(OSError, TimeoutError):
                 if f"\nPid: {pid}\n" in await cli(self.stats_sock, "show info", timeout=1.0):
                     return
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.01)
+        raise HAProxyError(f"haproxy {pid} did not answer on its stats socket: "
+                           f"{self._log_tail(mark)}")
 
     async def stop(self, timeout: float = 10.0) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None or proc.returncode is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), timeout)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        """SIGTERM every daemon of ours (serving and draining), SIGKILL what outlives
+        ``timeout``. Needs no child handle: any process may stop them."""
+        pids = {p for p in {self._pid, *self._draining} if p is not None} | self._ours()
+        self._pid, self._draining = None, set()
+        self._signal(pids, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while (pids := {p for p in pids if self._is_ours(p)}) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        if pids:
+            log.warning("haproxy %s did not stop in %.0f s; killing it", sorted(pids), timeout)
+            self._signal(pids, signal.SIGKILL)
+            deadline = time.monotonic() + 5.0
+            while {p for p in pids if self._is_ours(p)} and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+
+    def _signal(self, pids: set[int], sig: signal.Signals) -> None:
+        for pid in pids:
+            if self._is_ours(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
 
     def _log_mark(self) -> int:
         try:
