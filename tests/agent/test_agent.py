@@ -252,9 +252,10 @@ def test_config_that_passes_check_but_cannot_bind_is_rolled_back(agent: AgentPro
 
 def test_killed_agent_leaves_haproxy_serving_and_restarted_agent_adopts_it(
         agent: AgentProcess, backends: Any) -> None:
-    a = backends("member-a")
+    a, b = backends("member-a"), backends("member-b")
     fe = free_port()
-    agent.apply(haproxy_cfg(fe, [f"m1 127.0.0.1:{a.port}"]), "k1")
+    m1, m2 = f"m1 127.0.0.1:{a.port}", f"m2 127.0.0.1:{b.port}"
+    agent.apply(haproxy_cfg(fe, [m1]), "k1")
     before = agent.worker_pid()
     assert agent.proc is not None
     with Probe(fe) as probe:
@@ -268,9 +269,17 @@ def test_killed_agent_leaves_haproxy_serving_and_restarted_agent_adopts_it(
     assert probe.failures == []
     assert agent.call("status", agent.compute) == {
         "digest": "k1", "haproxy_running": True, "amphora_id": "amp-test"}
-    assert get(fe)[0] == "member-a"
-    # Adopted and reloaded with the active config: a new process, and the old one leaves.
-    assert agent.worker_pid() != before
+    # It serves the active config already: adopted as it is, not reloaded for nothing.
+    assert haproxy_pids(agent.base) == {before}
+    # The new agent drives it: a runtime change, then a reload.
+    pushed = agent.call("push", agent.compute, {"files": {"haproxy.cfg": haproxy_cfg(
+        fe, [m1, m2])}}, "k2")
+    assert pushed == {"digest": "k2", "applied": "runtime"}
+    assert wait_for(lambda: set(_bodies(fe, 6)) == {"member-a", "member-b"})
+    pushed = agent.call("push", agent.compute, {"files": {"haproxy.cfg": haproxy_cfg(
+        fe, [m1, m2], "http-response set-header X-G 3")}}, "k3")
+    assert pushed == {"digest": "k3", "applied": "reload"}
+    assert get(fe)[1]["x-g"] == "3"
     assert wait_for(lambda: haproxy_pids(agent.base) == {agent.worker_pid()})
 
 

@@ -87,6 +87,24 @@ def test_daemon_outlives_its_starter_and_a_new_one_adopts_it_with_the_config_on_
     assert wait_for(lambda: haproxy_pids(base) == {new})  # the adopted one finished and left
 
 
+def test_daemon_serving_the_active_config_is_adopted_without_a_reload(
+        base: Path, backend: Backend) -> None:
+    fe = free_port()
+    _write(base, haproxy_cfg(fe, [f"m1 127.0.0.1:{backend.port}"]))
+    asyncio.run(_haproxy(base).start())
+    pid = int((base / "run" / "haproxy.pid").read_text())
+
+    second = _haproxy(base)
+    asyncio.run(second.start())
+
+    assert second.running
+    assert haproxy_pids(base) == {pid}
+    assert _show_info_pid(second) == pid
+    asyncio.run(second.reload())  # and it is second's to drive
+    assert _show_info_pid(second) != pid
+    assert get(fe)[0] == "member-a"
+
+
 def test_another_process_stops_the_serving_and_the_draining_daemons(base: Path) -> None:
     hung = socket.socket()  # a member that accepts and never answers: the request stays open
     hung.bind(("127.0.0.1", 0))

@@ -2,13 +2,18 @@
 runtime commands.
 
 Key choice: no master process. ``haproxy -D`` forks one daemon and the launcher exits, so an idle
-amphora pays for one HAProxy (about 7 MB RSS) instead of a master and a worker (about 20 MB). The
-daemon is nobody's child and outlives the agent: a later agent finds it through the pid file (its
-command line names our pid file, against pid reuse), adopts it and reloads it with the active
-config. Reloads are the classic ones: a new daemon takes the listening sockets over from the
-stats socket (``-x``, the config's ``expose-fd listeners``) and tells the old one to finish its
-connections (``-sf``). The launcher exits non-zero when the new config does not come up (a port
-taken...), and then the old daemon was never signalled: it keeps serving untouched.
+amphora pays for one HAProxy (about 7 MB RSS) instead of a master and a worker (about 20 MB).
+
+The daemon is nobody's child and outlives the agent: a later agent finds it through the pid file
+(its command line names our pid file, against pid reuse) and adopts it. ``run/haproxy.serving``
+records which daemon loaded which config file; unless it names this daemon and the active file,
+the adopted daemon is reloaded, so the files on disk are always what serves (and an on-demand
+agent process adopting an up-to-date daemon does not reload it for nothing).
+
+Reloads are the classic ones: a new daemon takes the listening sockets over from the stats socket
+(``-x``, the config's ``expose-fd listeners``) and tells the old one to finish its connections
+(``-sf``). The launcher exits non-zero when the new config does not come up (a port taken...),
+and then the old daemon was never signalled: it keeps serving untouched.
 """
 
 from __future__ import annotations
@@ -89,6 +94,7 @@ class HAProxy:
         self.run_dir = run_dir
         self.stats_sock = run_dir / "haproxy.sock"
         self.pid_file = run_dir / "haproxy.pid"
+        self._serving_file = run_dir / "haproxy.serving"  # "<pid> <config id>" once it answers
         # Absolute in the command line: it marks our daemons, whatever the agent's cwd was.
         self._pid_arg = os.path.abspath(self.pid_file)
         self._pid: int | None = None  # the daemon serving the current config
@@ -134,25 +140,30 @@ class HAProxy:
             return None
 
     async def start(self, timeout: float = 10.0) -> None:
-        """Adopt the daemon a previous agent left (reloading it with the active config) or
-        launch a new one; returns once it answers on the stats socket."""
+        """Adopt the daemon a previous agent left (reloading it unless it serves the active
+        config) or launch a new one; returns once it answers on the stats socket."""
         self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         current = self._pid_from_file()
         others = self._ours() - {current}
         self._draining |= others
         if current is not None and self._is_ours(current):
+            self._pid = current
+            if self._recorded() == f"{current} {self._config_id()}":
+                log.info("adopted the running haproxy %d, which serves the active config", current)
+                return
             log.warning("adopting the running haproxy %d; reloading it with the active config",
                         current)
-            self._pid = current
             await self.reload(timeout)
             return
         self._pid = None
         deadline = time.monotonic() + timeout
         mark = self._log_mark()
+        config = self._config_id()
         # Another daemon of ours without the pid file (the agent died mid-reload) must not keep
         # serving alongside: it finishes its connections and leaves.
         self._pid = await self._launch(["-sf", *map(str, others)] if others else [], deadline)
         await self._wait_serving(self._pid, deadline, mark)
+        self._record(self._pid, config)
 
     async def reload(self, timeout: float = 15.0) -> None:
         """Hitless reload; returns once the new daemon answers (HAProxyError if it did not come
@@ -162,6 +173,7 @@ class HAProxy:
             raise HAProxyError("haproxy is not running")
         deadline = time.monotonic() + timeout
         mark = self._log_mark()
+        config = self._config_id()
         # Without a stats socket to take the listeners from, -x would fail the reload: bind anew
         # (SO_REUSEPORT lets both processes listen meanwhile).
         takeover = ["-x", os.path.abspath(self.stats_sock)] if self.stats_sock.exists() else []
@@ -169,6 +181,28 @@ class HAProxy:
         self._draining = {pid for pid in self._draining if self._is_ours(pid)} | {old}
         self._pid = new
         await self._wait_serving(new, deadline, mark)
+        self._record(new, config)
+
+    def _config_id(self) -> str:
+        """The active haproxy.cfg: its version directory and inode (bundle files are written
+        once into a fresh directory, never edited in place)."""
+        cfg = self.conf_dir / "haproxy.cfg"
+        try:
+            st = cfg.stat()
+        except OSError:
+            return "none"
+        return f"{os.path.realpath(cfg)}:{st.st_ino}:{st.st_mtime_ns}"
+
+    def _recorded(self) -> str:
+        try:
+            return self._serving_file.read_text().strip()
+        except OSError:
+            return ""
+
+    def _record(self, pid: int, config: str) -> None:
+        tmp = self._serving_file.with_suffix(".tmp")
+        tmp.write_text(f"{pid} {config}\n")
+        os.replace(tmp, self._serving_file)
 
     async def _launch(self, extra: list[str], deadline: float) -> int:
         """Run ``haproxy -D`` until its launcher exits; the new daemon's pid."""
