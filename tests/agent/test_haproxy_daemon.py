@@ -8,6 +8,7 @@ import asyncio
 import os
 import socket
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,6 +104,44 @@ def test_daemon_serving_the_active_config_is_adopted_without_a_reload(
     asyncio.run(second.reload())  # and it is second's to drive
     assert _show_info_pid(second) != pid
     assert get(fe)[0] == "member-a"
+
+
+def test_pid_file_names_a_live_daemon_throughout_reloads(base: Path, backend: Backend) -> None:
+    # keepalived's track script (render.keepalived.CHECK_SCRIPT, fall 1) tests
+    # /proc/$(cat haproxy.pid)/exe once a second: one miss moves the VIP.
+    fe = free_port()
+    _write(base, haproxy_cfg(fe, [f"m1 127.0.0.1:{backend.port}"]))
+    h = _haproxy(base)
+    asyncio.run(h.start())
+    misses: list[str] = []
+    samples = [0]
+    done = threading.Event()
+
+    def track() -> None:
+        while not done.is_set():
+            seen = _read(h.pid_file)
+            if not Path(f"/proc/{seen}/exe").exists() and _read(h.pid_file) == seen:
+                misses.append(seen)  # (a changed file means it was replaced meanwhile: fine)
+            samples[0] += 1
+
+    tracker = threading.Thread(target=track)
+    tracker.start()
+    try:
+        for _ in range(15):
+            asyncio.run(h.reload())
+    finally:
+        done.set()
+        tracker.join()
+    assert misses == []
+    assert samples[0] > 1000
+    assert get(fe)[0] == "member-a"
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return "(missing)"
 
 
 def test_another_process_stops_the_serving_and_the_draining_daemons(base: Path) -> None:

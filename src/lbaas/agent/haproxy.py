@@ -11,9 +11,10 @@ the adopted daemon is reloaded, so the files on disk are always what serves (and
 agent process adopting an up-to-date daemon does not reload it for nothing).
 
 Reloads are the classic ones: a new daemon takes the listening sockets over from the stats socket
-(``-x``, the config's ``expose-fd listeners``) and tells the old one to finish its connections
-(``-sf``). The launcher exits non-zero when the new config does not come up (a port taken...),
-and then the old daemon was never signalled: it keeps serving untouched.
+(``-x``, the config's ``expose-fd listeners``), then the old one gets SIGUSR1 to finish its
+connections and leave (what ``-sf`` sends, but from the agent, once the pid file names the new
+daemon). The launcher exits non-zero when the new config does not come up (a port taken...), and
+then the old daemon was never signalled: it keeps serving untouched.
 """
 
 from __future__ import annotations
@@ -94,9 +95,13 @@ class HAProxy:
         self.run_dir = run_dir
         self.stats_sock = run_dir / "haproxy.sock"
         self.pid_file = run_dir / "haproxy.pid"
+        # HAProxy's own -p file: empty for milliseconds while a launcher runs (it truncates the
+        # file, signals the old daemon, forks, then writes), too long for keepalived's track
+        # script (fall 1). pid_file gets its content with one rename once the launcher is done.
+        self._launch_pid_file = run_dir / "haproxy.launch.pid"
         self._serving_file = run_dir / "haproxy.serving"  # "<pid> <config id>" once it answers
         # Absolute in the command line: it marks our daemons, whatever the agent's cwd was.
-        self._pid_arg = os.path.abspath(self.pid_file)
+        self._pid_arg = os.path.abspath(self._launch_pid_file)
         self._pid: int | None = None  # the daemon serving the current config
         self._draining: set[int] = set()  # older daemons finishing their connections
 
@@ -133,21 +138,30 @@ class HAProxy:
         return {int(e.name) for e in os.scandir("/proc")
                 if e.name.isdigit() and self._is_ours(int(e.name))}
 
-    def _pid_from_file(self) -> int | None:
+    def _pid_from_file(self, path: Path) -> int | None:
         try:
-            return int(self.pid_file.read_text().split()[0])
+            return int(path.read_text().split()[0])
         except (OSError, ValueError, IndexError):
             return None
+
+    def _publish_pid(self, pid: int) -> None:
+        tmp = self.pid_file.with_name(".haproxy.pid.tmp")
+        tmp.write_text(f"{pid}\n")
+        os.replace(tmp, self.pid_file)
 
     async def start(self, timeout: float = 10.0) -> None:
         """Adopt the daemon a previous agent left (reloading it unless it serves the active
         config) or launch a new one; returns once it answers on the stats socket."""
         self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        current = self._pid_from_file()
+        # The launcher's file names the newest daemon even if an agent died before publishing it.
+        current = self._pid_from_file(self._launch_pid_file) or self._pid_from_file(self.pid_file)
+        # Older daemons of ours must not keep serving alongside (an agent that died mid-reload
+        # never told them to leave); the already draining ones do not mind being told again.
         others = self._ours() - {current}
-        self._draining |= others
         if current is not None and self._is_ours(current):
             self._pid = current
+            self._publish_pid(current)
+            self._retire(others)
             if self._recorded() == f"{current} {self._config_id()}":
                 log.info("adopted the running haproxy %d, which serves the active config", current)
                 return
@@ -159,9 +173,8 @@ class HAProxy:
         deadline = time.monotonic() + timeout
         mark = self._log_mark()
         config = self._config_id()
-        # Another daemon of ours without the pid file (the agent died mid-reload) must not keep
-        # serving alongside: it finishes its connections and leaves.
-        self._pid = await self._launch(["-sf", *map(str, others)] if others else [], deadline)
+        self._pid = await self._launch([], deadline)
+        self._retire(others)
         await self._wait_serving(self._pid, deadline, mark)
         self._record(self._pid, config)
 
@@ -177,11 +190,16 @@ class HAProxy:
         # Without a stats socket to take the listeners from, -x would fail the reload: bind anew
         # (SO_REUSEPORT lets both processes listen meanwhile).
         takeover = ["-x", os.path.abspath(self.stats_sock)] if self.stats_sock.exists() else []
-        new = await self._launch([*takeover, "-sf", str(old)], deadline)
-        self._draining = {pid for pid in self._draining if self._is_ours(pid)} | {old}
-        self._pid = new
-        await self._wait_serving(new, deadline, mark)
-        self._record(new, config)
+        self._pid = await self._launch(takeover, deadline)
+        self._retire({old})
+        await self._wait_serving(self._pid, deadline, mark)
+        self._record(self._pid, config)
+
+    def _retire(self, pids: set[int]) -> None:
+        """What ``-sf`` would send (SIGUSR1: stop listening, finish the connections, exit), but
+        only once pid_file names the new daemon: no instant without a live pid in it."""
+        self._draining = {pid for pid in self._draining | pids if self._is_ours(pid)}
+        self._signal(pids, signal.SIGUSR1)
 
     def _config_id(self) -> str:
         """The active haproxy.cfg: its version directory and inode (bundle files are written
@@ -221,9 +239,10 @@ class HAProxy:
             raise HAProxyError(f"haproxy did not start in time: {self._log_tail(mark)}") from None
         if code != 0:
             raise HAProxyError(f"haproxy did not start: {self._log_tail(mark)}")
-        pid = self._pid_from_file()  # written by the launcher before it exits
+        pid = self._pid_from_file(self._launch_pid_file)  # written before the launcher exits
         if pid is None:
             raise HAProxyError("haproxy started but wrote no pid file")
+        self._publish_pid(pid)
         return pid
 
     async def _wait_serving(self, pid: int, deadline: float, mark: int) -> None:
