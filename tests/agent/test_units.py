@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from lbaas.agent.runtime_diff import adds_http_server, runtime_plan
-from lbaas.agent.service import parse_show_stat
+from lbaas.agent.stats import parse_show_stat
 from lbaas.certs import CertificateAuthority
 from lbaas.wire.agent_api import Bundle, WireError, check_relpath
 

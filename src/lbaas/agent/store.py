@@ -17,9 +17,9 @@ import secrets
 import shutil
 from pathlib import Path
 
+from lbaas.agent.layout import DIGEST_FILE
 from lbaas.wire.agent_api import Bundle
 
-DIGEST_FILE = ".digest"
 _KEEP_VERSIONS = 2
 
 

@@ -11,21 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
-AGENT_PORT = 9443
+from lbaas.wire.files import (  # noqa: F401  (part of this module's API)
+    AGENT_PORT,
+    ENV_CONF_DIR,
+    ENV_RUN_DIR,
+    HAPROXY_CFG,
+    KEEPALIVED_CONF,
+)
+
 API_VERSION = "1.0"
 
 INFO_PATH = "/v1/info"
 BUNDLE_PATH = "/v1/bundle"
 STATUS_PATH = "/v1/status"
 STATS_PATH = "/v1/stats"
-
-# The file HAProxy is started with; every bundle must carry it.
-HAPROXY_CFG = "haproxy.cfg"
-# Present only for ACTIVE_STANDBY amphorae: the agent then runs keepalived with it.
-KEEPALIVED_CONF = "keepalived.conf"
-# Environment variables the agent sets for HAProxy (usable as "${...}" in haproxy.cfg).
-ENV_RUN_DIR = "LBAAS_RUN_DIR"
-ENV_CONF_DIR = "LBAAS_CONF_DIR"
 
 MAX_FILES = 256
 MAX_PATH_LEN = 255

@@ -19,13 +19,13 @@ rejections by reason without parsing log text.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import zlib
 from typing import Any
 
-MSG_VER = 3
+from lbaas.wire.envelope import MSG_VER, get_hmac, seal  # noqa: F401  (part of this API)
+
 HEX_HMAC_LEN = 64
 BIN_HMAC_LEN = 32
 MAX_DATAGRAM = 64 * 1024
@@ -49,18 +49,8 @@ class HeartbeatRejected(Exception):
         self.reason = reason
 
 
-def get_hmac(payload: bytes, key: str, hex: bool = True) -> bytes:
-    mac = hmac.new(key.encode("utf-8"), payload, hashlib.sha256)
-    return mac.hexdigest().encode("ascii") if hex else mac.digest()
-
-
-def encode_obj(obj: dict[str, Any]) -> bytes:
-    return zlib.compress(json.dumps(obj, separators=(",", ":")).encode("utf-8"), 9)
-
-
 def wrap_envelope(obj: dict[str, Any], key: str) -> bytes:
-    payload = encode_obj(obj)
-    return payload + get_hmac(payload, key)
+    return seal(json.dumps(obj, separators=(",", ":")).encode("utf-8"), key)
 
 
 def unwrap_envelope(envelope: bytes, key: str) -> dict[str, Any]:
