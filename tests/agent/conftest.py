@@ -1,5 +1,6 @@
 """Fixtures for the amphora agent tests: a CA with certificates, HTTP backends on loopback and
-``python -m lbaas.agent`` started as a real process (with its HAProxy child) on a random port."""
+``python -m lbaas.agent`` started as real processes (supervisor, worker, HAProxy daemon) on a
+random port."""
 
 from __future__ import annotations
 

@@ -110,26 +110,28 @@ def test_tcp_probe_and_sctp_unknown() -> None:
     assert asyncio.run(udp_checks.probe({"type": "SCTP", "timeout": 1}, "127.0.0.1", 1)) is None
 
 
-def test_heartbeat_carries_udp_listeners_and_member_statuses() -> None:
+def test_heartbeat_carries_udp_listeners_and_member_statuses(tmp_path: Any) -> None:
+    """The worker publishes its UDP check results; the supervisor's next heartbeat has them."""
     from lbaas.agent.heartbeat import HeartbeatSender
+    from lbaas.agent.worker import UdpStatusPublisher
 
     b = balancer(spec(1), spec(2))
+    b.loaded = True
     b.listeners = ["L"]
     b.members["pool_x"][1].up = False
-
-    class Store:
-        def active_digest(self) -> str:
-            return "d"
-
-        def active_file(self, name: str) -> None:
-            return None
+    (tmp_path / "run").mkdir()
 
     class FakeAgent:
-        amphora_id = "amp"
-        haproxy = type("H", (), {"running": False})()
-        store = Store()
         udp = b
+        store = type("S", (), {"run": tmp_path / "run"})()
 
-    msg = asyncio.run(HeartbeatSender(FakeAgent(), [("127.0.0.1", 9)], "k").message())
+    publisher = UdpStatusPublisher(FakeAgent(), 1.0)  # type: ignore[arg-type]
+    publisher.publish()
+    sender = HeartbeatSender("amp", str(tmp_path), [("127.0.0.1", 9)], "k")
+    msg = sender.message(haproxy_running=False)
     assert msg["listeners"]["L"]["status"] == "OPEN"
     assert msg["pools"]["P:L"] == {"status": "UP", "members": {"m1": "UP", "m2": "DOWN"}}
+
+    b.loaded = False  # the rules are gone: so is the file, and the heartbeat entries
+    publisher.publish()
+    assert sender.message(haproxy_running=False)["pools"] == {}

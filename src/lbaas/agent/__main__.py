@@ -3,23 +3,27 @@
 Example:
   python -m lbaas.agent --base-dir /var/lib/lbaas-agent --listen 0.0.0.0:9443 \\
       --ca-file ca.pem --cert-file server.pem --key-file server.key --amphora-id AMP_ID
+
+This checks the arguments and the TLS files, then replaces itself (same pid) with the resident
+supervisor (``supervisor.py``), which starts without the modules used here.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
+import contextlib
+import os
 import socket
 import sys
 from pathlib import Path
 
-from lbaas.agent.certificate import ServerCertificate
-from lbaas.agent.heartbeat import HeartbeatSender, parse_target, read_key
-from lbaas.agent.http import serve, server_ssl_context
-from lbaas.agent.service import Agent
-from lbaas.wire.agent_api import AGENT_PORT
+from lbaas.agent.heartbeat import parse_target
+from lbaas.agent.http import server_ssl_context
+from lbaas.wire.files import AGENT_PORT
 
 _MAX_UNIX_PATH = 92  # sun_path is 108 bytes; HAProxy binds "<path>.<pid>.tmp" first
+SUPERVISOR = "from lbaas.agent.supervisor import main; main()"
+_PR_SET_CHILD_SUBREAPER = 36
 
 
 def _listen(value: str) -> tuple[str, int]:
@@ -29,7 +33,7 @@ def _listen(value: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="lbaas-agent",
         description="The amphora agent: an HTTPS API (client certificates required) that "
@@ -48,23 +52,47 @@ def main(argv: list[str] | None = None) -> int:
                         help="file holding the HMAC key that signs heartbeats")
     parser.add_argument("--heartbeat-interval", type=float, default=1.0, metavar="S",
                         help="seconds between heartbeats (default 1.0)")
+    parser.add_argument("--idle-exit", type=float, default=10.0, metavar="S",
+                        help="the API worker exits after S quiet seconds, and closes keep-alive "
+                             "connections idle that long; 0: never (default 10)")
     args = parser.parse_args(argv)
     if args.heartbeat_target and args.heartbeat_key_file is None:
         parser.error("--heartbeat-target needs --heartbeat-key-file")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args.base_dir = args.base_dir.resolve()
+    if len(str(args.base_dir / "run" / "haproxy.sock").encode()) > _MAX_UNIX_PATH:
+        parser.error(f"--base-dir {args.base_dir} is too long for HAProxy's unix socket paths")
+    try:
+        server_ssl_context(args.ca_file, args.cert_file, args.key_file)
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        parser.error(f"unusable TLS files: {exc}")
+    return args
+
+
+def _become_subreaper() -> None:
+    """HAProxy daemonizes: its orphaned processes then become the supervisor's children (which
+    reaps them) instead of init's. The setting survives the exec into the supervisor, which thus
+    needs no ctypes."""
+    import ctypes
+
+    with contextlib.suppress(OSError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     host, port = args.listen
-    base = args.base_dir.resolve()
-    if len(str(base / "run" / "haproxy.sock").encode()) > _MAX_UNIX_PATH:
-        parser.error(f"--base-dir {base} is too long for HAProxy's unix socket paths")
-    ctx = server_ssl_context(args.ca_file, args.cert_file, args.key_file)
-    agent = Agent(base, args.amphora_id)
-    if args.heartbeat_target:
-        agent.companions.append(HeartbeatSender(agent, args.heartbeat_target,
-                                                read_key(args.heartbeat_key_file),
-                                                args.heartbeat_interval))
-    certificate = ServerCertificate(ctx, args.cert_file, args.key_file, args.ca_file)
-    serve(agent, host, port, ctx, certificate)
-    return 0
+    options = {"base_dir": str(args.base_dir), "host": host, "port": port,
+               "ca_file": os.path.abspath(args.ca_file),
+               "cert_file": os.path.abspath(args.cert_file),
+               "key_file": os.path.abspath(args.key_file), "amphora_id": args.amphora_id,
+               "heartbeat_key_file": os.path.abspath(args.heartbeat_key_file or ""),
+               "heartbeat_interval": args.heartbeat_interval, "idle_exit": args.idle_exit}
+    supervisor_argv = [f"--{key}={value}" for key, value in options.items()]
+    supervisor_argv += [f"--heartbeat_target={h}:{p}" for h, p in args.heartbeat_target]
+    _become_subreaper()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-c", SUPERVISOR, *supervisor_argv])
 
 
 if __name__ == "__main__":

@@ -1,34 +1,34 @@
-"""The agent's heartbeat sender: every interval, one signed UDP datagram to a health manager.
+"""The agent's heartbeat: every interval, one signed UDP datagram to a health manager.
 
 Like upstream's health daemon, statuses and counters come from HAProxy's stats socket
 (``show stat``), statistics are sent as deltas since the previous message (a counter that went
 down means HAProxy restarted or reloaded: the whole new value is the delta), and destinations are
 used in turn (round robin), so health managers sharing one database never count a delta twice.
-The sequence number starts at the wall clock in milliseconds, so it keeps increasing across
-agent restarts without a state file (one message a second never catches up with the clock).
+The sequence number is the wall clock in milliseconds (or the previous one plus one), so it keeps
+increasing across agent restarts without a state file.
+
+Key choice: the resident supervisor sends heartbeats whether or not a worker runs, so this module
+is synchronous and imports little. UDP/SCTP pools are checked by the worker, which publishes their
+statuses in ``run/udp-heartbeat.json`` (see ``UDP_STATUS_FILE``) for the next heartbeat.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import re
-import socket
+import _socket
+import os
+import sys
 import time
-from pathlib import Path
-from typing import Any
 
-from lbaas.agent.haproxy import cli
-from lbaas.agent.service import parse_show_stat
-from lbaas.wire.agent_api import HAPROXY_CFG
-from lbaas.wire.heartbeat import MSG_VER, wrap_envelope
+from lbaas.agent.compact_json import dumps
+from lbaas.agent.layout import CONF, DIGEST_FILE, HAPROXY_SOCK, RUN, UDP_STATUS_FILE
+from lbaas.agent.stats import parse_show_stat, query
+from lbaas.wire.envelope import MSG_VER, seal
+from lbaas.wire.files import HAPROXY_CFG
 
-log = logging.getLogger("lbaas.agent.heartbeat")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-_FRONTEND = re.compile(r"^frontend\s+(\S+)")
-_BACKEND_USE = re.compile(r"^\s+default_backend\s+(\S+)")
-_SECTION = re.compile(r"^\S")
 COUNTERS = {"rx": "bin", "tx": "bout", "totconns": "stot", "ereq": "ereq"}
 
 
@@ -44,11 +44,13 @@ def pool_owners(cfg: str | None) -> dict[str, str]:
     owners: dict[str, str] = {}
     frontend = None
     for line in (cfg or "").splitlines():
-        if _SECTION.match(line):
-            m = _FRONTEND.match(line)
-            frontend = m.group(1) if m else None
-        elif frontend is not None and (m := _BACKEND_USE.match(line)):
-            owners.setdefault(m.group(1), frontend)
+        if line[:1] not in ("", " ", "\t"):  # a section starts
+            words = line.split()
+            frontend = words[1] if words[0] == "frontend" and len(words) > 1 else None
+        elif frontend is not None:
+            words = line.split()
+            if len(words) >= 2 and words[0] == "default_backend":
+                owners.setdefault(words[1], frontend)
     return owners
 
 
@@ -99,66 +101,74 @@ def build_message(amphora_id: str, seq: int, digest: str | None,
     return msg
 
 
-class HeartbeatSender:
-    """Started and stopped with the agent (``Agent.companions``)."""
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
 
-    def __init__(self, agent: Any, targets: list[tuple[str, int]], key: str,
+
+def udp_statuses(run_dir: str, max_age: float) -> dict[str, Any]:
+    """What the worker last published about UDP/SCTP listeners and pools (if recent)."""
+    path = os.path.join(run_dir, UDP_STATUS_FILE)
+    try:
+        if time.time() - os.stat(path).st_mtime > max_age:
+            return {}
+        import json  # only amphorae with UDP/SCTP listeners pay for it
+
+        published = json.loads(_read(path) or "{}")
+    except (OSError, ValueError):
+        return {}
+    return published if isinstance(published, dict) else {}
+
+
+class HeartbeatSender:
+    """Builds and sends one heartbeat per ``beat()``; the caller keeps the rhythm."""
+
+    def __init__(self, amphora_id: str, base_dir: str, targets: list[tuple[str, int]], key: str,
                  interval: float = 1.0) -> None:
-        self.agent = agent
+        self.amphora_id = amphora_id
+        self.conf_dir = os.path.join(base_dir, CONF)
+        self.run_dir = os.path.join(base_dir, RUN)
         self.targets = targets
         self.key = key
         self.interval = interval
-        self.seq = int(time.time() * 1000)
+        self.seq = 0
         self.deltas = StatsDeltas()
-        self._task: asyncio.Task[None] | None = None
         self._next = 0
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def message(self) -> dict[str, Any]:
+    def message(self, haproxy_running: bool) -> dict[str, Any]:
         rows: dict[str, dict[str, Any]] = {}
-        haproxy = self.agent.haproxy
-        if haproxy.running:
+        if haproxy_running:
             try:
-                rows = parse_show_stat(await cli(haproxy.stats_sock, "show stat", timeout=0.5))
-            except Exception as exc:  # still send: we are alive
-                log.warning("cannot read HAProxy statistics: %s", exc)
-        store = self.agent.store
-        self.seq += 1
-        msg = build_message(self.agent.amphora_id, self.seq, store.active_digest(), rows,
-                            store.active_file(HAPROXY_CFG), self.deltas)
-        udp = getattr(self.agent, "udp", None)  # UDP/SCTP pools: the agent's own checks
-        if udp is not None:
-            msg["listeners"].update(udp.heartbeat_listeners())
-            msg["pools"].update(udp.heartbeat_pools())
+                rows = parse_show_stat(query(os.path.join(self.run_dir, HAPROXY_SOCK),
+                                             "show stat", timeout=0.5))
+            except OSError as exc:  # still send: we are alive
+                print(f"heartbeat: cannot read HAProxy statistics: {exc}", file=sys.stderr)
+        self.seq = max(self.seq + 1, int(time.time() * 1000))
+        digest = (_read(os.path.join(self.conf_dir, DIGEST_FILE)) or "").strip() or None
+        msg = build_message(self.amphora_id, self.seq, digest, rows,
+                            _read(os.path.join(self.conf_dir, HAPROXY_CFG)), self.deltas)
+        udp = udp_statuses(self.run_dir, 3 * self.interval + 2.0)
+        msg["listeners"].update(udp.get("listeners", {}))
+        msg["pools"].update(udp.get("pools", {}))
         return msg
 
-    def send(self, data: bytes) -> None:
+    def beat(self, haproxy_running: bool) -> None:
+        data = seal(dumps(self.message(haproxy_running)).encode(), self.key)
         host, port = self.targets[self._next % len(self.targets)]
         self._next += 1
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        with socket.socket(family, socket.SOCK_DGRAM) as sock:
-            try:
-                sock.sendto(data, (host, port))
-            except OSError as exc:  # the management network may not be up yet
-                log.debug("heartbeat to %s:%s failed: %s", host, port, exc)
-
-    async def _run(self) -> None:
-        while True:
-            started = time.monotonic()
-            try:
-                self.send(wrap_envelope(await self.message(), self.key))
-            except Exception:
-                log.exception("heartbeat failed")
-            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+        family = _socket.AF_INET6 if ":" in host else _socket.AF_INET
+        sock = _socket.socket(family, _socket.SOCK_DGRAM)
+        try:
+            sock.sendto(data, (host, port))
+        except OSError:  # the management network may not be up yet
+            pass
+        finally:
+            sock.close()
 
 
-def read_key(path: Path) -> str:
-    return path.read_text().strip()
+def read_key(path: str) -> str:
+    with open(path) as f:
+        return f.read().strip()

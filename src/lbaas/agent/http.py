@@ -15,7 +15,6 @@ from typing import Any
 
 from lbaas.agent.certificate import CertificateRefused, ServerCertificate
 from lbaas.agent.haproxy import HAProxyError
-from lbaas.agent.server import serve_forever
 from lbaas.agent.service import Agent, BundleRejected
 from lbaas.wire.agent_api import BUNDLE_PATH, INFO_PATH, STATS_PATH, STATUS_PATH, Bundle, WireError
 from lbaas.wire.certificate import CERTIFICATE_PATH, CertificateRequest
@@ -117,9 +116,3 @@ async def _read_body(receive: Receive) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)
-
-
-def serve(agent: Agent, host: str, port: int, ctx: ssl.SSLContext,
-          certificate: ServerCertificate | None = None) -> None:
-    """Run until SIGTERM/SIGINT; HAProxy is stopped on the way out (lifespan shutdown)."""
-    serve_forever(AgentApp(agent, certificate), host, port, ctx, MAX_BODY, grace=5.0)

@@ -14,7 +14,9 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote
@@ -73,16 +75,21 @@ class _Lifespan:
 
 
 class Server:
-    def __init__(self, app: App, max_body: int) -> None:
+    def __init__(self, app: App, max_body: int, keepalive_timeout: float = IDLE_TIMEOUT) -> None:
         self.app = app
         self.max_body = max_body
+        self.keepalive_timeout = keepalive_timeout  # a connection idle this long is closed
         self.busy = 0  # requests being handled
         self.idle = asyncio.Event()
         self.writers: set[asyncio.StreamWriter] = set()
+        self.last_activity = time.monotonic()
+        self.closing = False  # answer with "Connection: close" from now on
+        self.linger = False  # on stop, let open connections finish their next request first
 
     async def connection(self, reader: asyncio.StreamReader,
                          writer: asyncio.StreamWriter) -> None:
         self.writers.add(writer)
+        self.last_activity = time.monotonic()
         try:
             while await self._one_request(reader, writer):
                 pass
@@ -90,6 +97,7 @@ class Server:
             pass
         finally:
             self.writers.discard(writer)
+            self.last_activity = time.monotonic()
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
@@ -98,7 +106,8 @@ class Server:
                            writer: asyncio.StreamWriter) -> bool:
         """Serve one request; False when the connection must close."""
         try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IDLE_TIMEOUT)
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"),
+                                          self.keepalive_timeout)
         except asyncio.LimitOverrunError:
             await _respond(writer, 431, b'{"error": "request head too large"}', False)
             return False
@@ -117,9 +126,11 @@ class Server:
                 return False
             body = await reader.readexactly(length) if length else b""
             status, headers, chunks = await self._call(scope, body)
+            keep_alive = keep_alive and not self.closing
             await _respond(writer, status, b"".join(chunks), keep_alive, headers)
             return keep_alive
         finally:
+            self.last_activity = time.monotonic()
             self.busy -= 1
             if not self.busy:
                 self.idle.set()
@@ -185,6 +196,14 @@ class Server:
             return 500, [], [b'{"error": "internal error"}']
         return response["status"], response["headers"], response["body"]
 
+    async def wait_unused(self, timeout: float) -> None:
+        """Until no connection is open (each closes after its next answer), at most
+        ``timeout`` seconds; a connection accepted as the listener closed still gets served."""
+        deadline = time.monotonic() + timeout
+        await asyncio.sleep(0.1)  # a TLS handshake in progress joins ``writers`` when done
+        while self.writers and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
     async def drain(self, grace: float) -> None:
         """Wait up to ``grace`` seconds for in-flight requests, then close every connection."""
         if self.busy:
@@ -218,26 +237,34 @@ async def _respond(writer: asyncio.StreamWriter, status: int, body: bytes, keep_
     await writer.drain()
 
 
-async def serve_async(app: App, host: str, port: int, ctx: ssl.SSLContext | None,
+async def serve_async(app: App, host: str | None, port: int | None, ctx: ssl.SSLContext | None,
                       max_body: int, grace: float = 5.0,
-                      stop: asyncio.Event | None = None) -> None:
-    """Lifespan startup, listen until ``stop`` is set (by default: on SIGTERM/SIGINT), drain,
-    lifespan shutdown."""
+                      stop: asyncio.Event | None = None, sock: socket.socket | None = None,
+                      server: Server | None = None) -> None:
+    """Lifespan startup, listen (on ``host:port`` or the listening ``sock``) until ``stop`` is
+    set (by default: on SIGTERM/SIGINT), drain, lifespan shutdown."""
     lifespan = _Lifespan(app)
     await lifespan.startup()
-    server = Server(app, max_body)
+    server = server or Server(app, max_body)
     loop = asyncio.get_running_loop()
     signals = (signal.SIGTERM, signal.SIGINT) if stop is None else ()
     stop = stop or asyncio.Event()
     for sig in signals:
         loop.add_signal_handler(sig, stop.set)
     try:
-        listener = await asyncio.start_server(server.connection, host, port, ssl=ctx,
-                                              limit=MAX_HEAD, reuse_address=True)
-        log.info("listening on %s:%d", host, port)
+        if sock is not None:
+            listener = await asyncio.start_server(server.connection, sock=sock, ssl=ctx,
+                                                  limit=MAX_HEAD)
+        else:
+            listener = await asyncio.start_server(server.connection, host, port, ssl=ctx,
+                                                  limit=MAX_HEAD, reuse_address=True)
+        log.info("listening on %s:%d", *listener.sockets[0].getsockname()[:2])
         async with listener:
             await stop.wait()
             listener.close()
+            server.closing = True
+            if server.linger:
+                await server.wait_unused(server.keepalive_timeout)
             await server.drain(grace)
     finally:
         for sig in signals:

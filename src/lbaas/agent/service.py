@@ -18,6 +18,7 @@ from typing import Any
 from lbaas.agent.haproxy import HAProxy, HAProxyError, cli, cli_ok
 from lbaas.agent.keepalived import Keepalived, KeepalivedError
 from lbaas.agent.runtime_diff import adds_http_server, runtime_plan
+from lbaas.agent.stats import parse_show_stat
 from lbaas.agent.store import ConfigStore
 from lbaas.agent.udp import NFTABLES_CONF, UDP_MEMBERS_JSON, UdpBalancer, UdpError
 from lbaas.wire.agent_api import (
@@ -56,8 +57,10 @@ class Agent:
         self._watchdog: asyncio.Task[None] | None = None
         self._reload_task: asyncio.Task[None] | None = None
         self._reload_window: tuple[float, float] | None = None  # (first change, reload at)
-        # started and stopped with the agent (the heartbeat sender): start(), stop()
+        # started and stopped with the agent (the UDP status publisher): start(), stop()
         self.companions: list[Any] = []
+        # An idle (or orphaned) worker exits leaving HAProxy serving; SIGTERM stops it too.
+        self.keep_serving_on_exit = False
 
     async def startup(self) -> None:
         """Serve the last good config again, if there is one, and keep HAProxy up."""
@@ -79,7 +82,14 @@ class Agent:
                 task.cancel()
         async with self._lock:
             await self.keepalived.stop()  # first: the peer takes the VIP while HAProxy still serves
-            await self.haproxy.stop()
+            if not self.keep_serving_on_exit:
+                await self.haproxy.stop()
+
+    def has_duties(self) -> bool:
+        """Work that needs a running worker: keepalived (its child), UDP/SCTP checks, a
+        pending reload, a bundle being applied."""
+        return (self.keepalived.running or self.udp.loaded or self._lock.locked()
+                or self._reload_window is not None)
 
     async def _ensure_running(self) -> bool:
         if self.haproxy.running or self.store.active_file(HAPROXY_CFG) is None:
@@ -278,21 +288,3 @@ class Agent:
         text = await cli(self.haproxy.stats_sock, "show stat")
         return parse_show_stat(text)
 
-
-def parse_show_stat(text: str) -> StatsResponse:
-    """``show stat`` CSV as {"pxname/svname": {field: int | str}}; empty fields dropped."""
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    if not lines or not lines[0].startswith("# "):
-        return {}
-    header = lines[0][2:].split(",")
-    result: dict[str, dict[str, Any]] = {}
-    for line in lines[1:]:
-        values = line.split(",")
-        row: dict[str, int | str] = {}
-        for key, value in zip(header, values, strict=False):
-            if not key or value == "":
-                continue
-            row[key] = int(value) if value.isdigit() else value
-        if "pxname" in row and "svname" in row:
-            result[f"{row['pxname']}/{row['svname']}"] = row
-    return result
