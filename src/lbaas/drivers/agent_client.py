@@ -41,6 +41,9 @@ from lbaas.wire.certificate import (
 )
 
 _RETRY_DELAYS = (0.1, 0.3, 0.7)
+# Shorter than the agent worker's idle close (``--idle-exit``, 10 s by default), so that a pooled
+# connection is never reused just as the agent closes it.
+KEEPALIVE_EXPIRY = 5.0
 
 
 def client_ssl_context(ca_file: str, cert_file: str, key_file: str) -> ssl.SSLContext:
@@ -59,7 +62,8 @@ class AgentAmphoraDriver:
         self._ssl = client_ssl_context(str(ca_file), str(cert_file), str(key_file))
         self._client = httpx.AsyncClient(
             verify=self._ssl,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)))
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY))
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -76,6 +80,7 @@ class AgentAmphoraDriver:
         url = self._url(compute, path)
         content = json.dumps(body).encode() if body is not None else None
         headers = {"content-type": "application/json"} if content is not None else None
+        resent = False
         for delay in (*retry_delays, None):
             try:
                 response = await self._client.request(method, url, content=content,
@@ -85,6 +90,13 @@ class AgentAmphoraDriver:
                 if delay is None:
                     raise DriverError(f"agent {compute.compute_id} unreachable: {exc}") from exc
                 await asyncio.sleep(delay)
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+                # Closed without an answer: the agent's worker may have been exiting (idle) as
+                # the request arrived. Every agent request is idempotent (bundles carry their
+                # digest), so send it once more.
+                if resent:
+                    raise DriverError(f"agent {compute.compute_id}: {exc!r}") from exc
+                resent = True
             except httpx.HTTPError as exc:
                 # Sent but no answer: the agent may or may not have applied it; the caller
                 # compares digests on its next pass.
