@@ -7,8 +7,8 @@ Naming: frontend = listener id, backend = pool id, server = member id, so the ag
 of ``render.tls`` (only when the caller passes ``certificates``; without them TLS listeners and
 re-encrypting pools are left out with a comment). UDP and SCTP are left out with a comment
 line naming the object, never with an error. L7 policies come from ``render.l7``; PROMETHEUS
-listeners serve HAProxy's built-in exporter on ``/metrics``. ``master-worker``, the pid file and the
-foreground mode come from the agent's command line, not from this file.
+listeners serve HAProxy's built-in exporter on ``/metrics``. Daemon mode and the pid file come from
+the agent's command line (``haproxy -D -p``), not from this file.
 """
 
 from __future__ import annotations

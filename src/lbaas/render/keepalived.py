@@ -7,7 +7,7 @@ Pure: equal inputs give byte-equal files. Key choices:
     load balancers sharing the bridge never see each other's adverts).
   - Both amphorae start in ``state BACKUP`` with ``nopreempt``: priorities (100/90) decide the
     first election, and a repaired amphora never takes the VIP back from one that serves.
-  - The track script asks the kernel whether HAProxy's master process lives (its pid file in
+  - The track script asks the kernel whether the HAProxy daemon lives (its pid file in
     ``$LBAAS_RUN_DIR``, which the agent puts in keepalived's environment); a failure puts the
     instance in FAULT and the VIP moves. No script file, so no versioned path goes stale.
 """
@@ -25,7 +25,7 @@ from lbaas.render.escaping import RenderError
 KEEPALIVED_CONF = "keepalived.conf"
 ADVERT_INT = "0.1"
 VRRP_ROLES = (c.ROLE_MASTER, c.ROLE_BACKUP)
-# HAProxy's master (started with -p) is alive: /proc/<pid>/exe resolves (not for a zombie,
+# The HAProxy daemon named by the pid file is alive: /proc/<pid>/exe resolves (not for a zombie,
 # which ``kill -0`` would count as alive). keepalived runs it with /bin/sh, no file needed.
 CHECK_SCRIPT = ("/bin/sh -c 'test -e \\\"/proc/$(cat \\\"$LBAAS_RUN_DIR/haproxy.pid\\\")/exe\\\"'")
 _INTERFACE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
