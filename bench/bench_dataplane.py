@@ -28,7 +28,7 @@ from pathlib import Path
 from dataplane_kit import (
     Netns,
     ensure_wrk,
-    netns_memory,
+    idle_memory,
     rss_mb,
     run_wrk,
     wrk_script,
@@ -77,8 +77,7 @@ def post_active(api: Api, site: Site, samples: int, fig: Figures) -> None:
         for key, seconds in agent_phases(site, posted).items():
             fig.phases.setdefault(key, []).append(seconds)
         if i == 0:
-            time.sleep(1.0)
-            fig.bare_mb = rss_mb(netns_memory(amphora_namespaces(site)[0]))
+            fig.bare_mb = rss_mb(idle_memory(amphora_namespaces(site)[0]))
         t0 = time.perf_counter()
         resp = api.http.delete(f"{LBS}/{lb['id']}", params={"cascade": "true"})
         if resp.status_code != 204:
@@ -200,8 +199,7 @@ def run(args: argparse.Namespace, stack: ExitStack) -> Figures:
     if args.hold:
         print(f"holding {args.hold:g} s (amphora {amp}, client {client.name})", flush=True)
         time.sleep(args.hold)
-    time.sleep(1.0)
-    fig.idle = [asdict(p) for p in netns_memory(amp)]
+    fig.idle = [asdict(p) for p in idle_memory(amp)]
     print(f"load: wrk -t{args.threads} -c{args.connections}, {args.rounds} x "
           f"{args.duration:g} s per path, from namespace {client.name}", flush=True)
     load(site, client, wrk, {DIRECT: Target([(a, BACKEND_PORT) for a in backends]),
@@ -215,8 +213,7 @@ def run(args: argparse.Namespace, stack: ExitStack) -> Figures:
     print("after a reload of the amphora's HAProxy:", flush=True)
     load(site, client, wrk, {HAND: Target([(site.ip("pub", 6), 80)], sock),
                              VIP_RELOADED: Target([(vip, 80)], amp_sock)}, args, fig)
-    time.sleep(1.0)
-    fig.after_load_mb = rss_mb(netns_memory(amp))
+    fig.after_load_mb = rss_mb(idle_memory(amp))
     return fig
 
 

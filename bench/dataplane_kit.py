@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,15 +73,15 @@ def _what(pid: int) -> str:
     argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     text = " ".join(a.decode(errors="replace") for a in argv if a)
     if "lbaas.agent" in text:
-        return "lbaas-agent (python)"
+        return "lbaas-agent"
     if "haproxy" in text:
         return "haproxy"
     return text[:40]
 
 
 def netns_memory(ns: str) -> list[Proc]:
-    """RSS and PSS of every process in ``ns`` (haproxy's worker is forked from its master
-    with the same argv, so master/worker are told apart by the parent pid)."""
+    """RSS, PSS and USS of every process in ``ns`` (the agent's worker is forked from its
+    supervisor with the same argv: they are told apart by the parent pid)."""
     out: list[Proc] = []
     pids = pids_in(ns)
     for pid in pids:
@@ -94,11 +95,22 @@ def netns_memory(ns: str) -> list[Proc]:
         pss = int(re.search(r"^Pss:\s+(\d+)", rollup, re.M).group(1))  # type: ignore[union-attr]
         uss = sum(int(v) for v in re.findall(r"^Private_(?:Clean|Dirty):\s+(\d+)", rollup, re.M))
         ppid = int(re.search(r"^PPid:\s+(\d+)", status, re.M).group(1))  # type: ignore[union-attr]
-        if what == "haproxy":
-            what = "haproxy worker" if ppid in pids and _what(ppid) == "haproxy" else \
-                "haproxy master"
+        if what == "lbaas-agent":
+            what = "lbaas-agent worker" if ppid in pids and _what(ppid) == "lbaas-agent" else \
+                "lbaas-agent supervisor"
         out.append(Proc(pid, what, rss, pss, uss))
     return sorted(out, key=lambda p: p.what)
+
+
+def idle_memory(ns: str, timeout: float = 30.0) -> list[Proc]:
+    """``netns_memory`` once the agent's worker has exited (``--idle-exit``, 10 s by default)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        procs = netns_memory(ns)
+        if not any(p.what == "lbaas-agent worker" for p in procs) or \
+                time.monotonic() > deadline:
+            return procs
+        time.sleep(0.2)
 
 
 def rss_mb(procs: list[Proc]) -> float:
