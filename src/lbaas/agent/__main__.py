@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from lbaas.agent.heartbeat import parse_target
-from lbaas.agent.http import server_ssl_context
+from lbaas.agent.tls import server_ssl_context
 from lbaas.wire.files import AGENT_PORT
 
 _MAX_UNIX_PATH = 92  # sun_path is 108 bytes; HAProxy binds "<path>.<pid>.tmp" first

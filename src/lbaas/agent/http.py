@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,15 +24,6 @@ MAX_BODY = 32 * 1024 * 1024
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-def server_ssl_context(ca_file: str, cert_file: str, key_file: str) -> ssl.SSLContext:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(cert_file, key_file)
-    ctx.load_verify_locations(cafile=ca_file)
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    return ctx
 
 
 class AgentApp:

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from lbaas.agent.certificate import ServerCertificate
-from lbaas.agent.http import MAX_BODY, AgentApp, server_ssl_context
+from lbaas.agent.http import MAX_BODY, AgentApp
 from lbaas.agent.layout import UDP_STATUS_FILE
 from lbaas.agent.server import IDLE_TIMEOUT, Server, serve_async
 from lbaas.agent.service import Agent
+from lbaas.agent.tls import server_ssl_context
 
 log = logging.getLogger("lbaas.agent.worker")
 WATCH_PERIOD = 0.5
