@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import shutil
 import signal
 import socket
 import time
@@ -216,6 +217,36 @@ def test_refused_runtime_change_falls_back_to_reload(agent: AgentProcess, backen
     assert result == {"digest": "c2", "applied": "reload"}
     assert agent.worker_pid() != pid
     assert set(_bodies(fe, 6)) == {"member-a", "member-b"}
+
+
+def test_runtime_change_refused_by_the_check_is_undone(tmp_path: Any, pki: Any,
+                                                      backends: Any) -> None:
+    """Server-line changes go through the runtime API while ``haproxy -c`` checks the file; if
+    the check refuses it, the agent reloads the unchanged active config: nothing of it stays."""
+    fake = tmp_path / "haproxy-refusing"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'for a; do [ "$a" = -c ] || continue\n'
+        '  grep -q refused-by-check "$LBAAS_CONF_DIR/haproxy.cfg" || continue\n'
+        '  echo "[ALERT] refused by the test"; exit 1\n'
+        "done\n"
+        f'exec {shutil.which("haproxy")} "$@"\n')
+    fake.chmod(0o755)
+    agent = AgentProcess(tmp_path / "amp", pki)
+    agent.env["LBAAS_HAPROXY_BIN"] = str(fake)
+    a, b = backends("member-a"), backends("member-b")
+    fe = free_port()
+    try:
+        agent.start()
+        m1 = f"m1 127.0.0.1:{a.port}"
+        agent.apply(haproxy_cfg(fe, [m1]), "u1")
+        with pytest.raises(DriverError, match="refused by the test"):
+            agent.apply(haproxy_cfg(fe, [m1, f"refused-by-check 127.0.0.1:{b.port}"]), "u2")
+        assert agent.call("status", agent.compute)["digest"] == "u1"
+        assert "refused-by-check" not in agent.stats_cli("show stat")
+        assert set(_bodies(fe, 8)) == {"member-a"}
+    finally:
+        agent.stop()
 
 
 def test_config_that_passes_check_but_cannot_bind_is_rolled_back(agent: AgentProcess,
