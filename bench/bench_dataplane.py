@@ -214,6 +214,12 @@ def run(args: argparse.Namespace, stack: ExitStack) -> Figures:
     load(site, client, wrk, {HAND: Target([(site.ip("pub", 6), 80)], sock),
                              VIP_RELOADED: Target([(vip, 80)], amp_sock)}, args, fig)
     fig.after_load_mb = rss_mb(idle_memory(amp))
+    # The agent's worker has exited: the next change waits for a new one (fork, imports, TLS).
+    for step, timeout in (("PUT listener, idle amphora (worker starts)", 50002),
+                          ("PUT listener, worker running", 50003)):
+        _, fig.steps_s[step] = api.timed(lb_id, f"/v2/lbaas/listeners/{listener_id}",
+                                         {"listener": {"timeout_client_data": timeout}},
+                                         method="PUT")
     return fig
 
 
