@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lbaas.agent.haproxy import HAProxy, HAProxyError, cli, cli_ok
+from lbaas.agent.haproxy import HAProxy, HAProxyError, cli
 from lbaas.agent.keepalived import Keepalived, KeepalivedError
 from lbaas.agent.runtime_diff import adds_http_server, runtime_plan
+from lbaas.agent.runtime_run import run_plan
 from lbaas.agent.stats import parse_show_stat
 from lbaas.agent.store import ConfigStore
 from lbaas.agent.udp import NFTABLES_CONF, UDP_MEMBERS_JSON, UdpBalancer, UdpError
@@ -34,8 +35,6 @@ from lbaas.wire.agent_api import (
 )
 
 log = logging.getLogger("lbaas.agent")
-# How long a member being removed at runtime may finish its requests before they are cut.
-DRAIN_SECONDS = 2.0
 # Servers added at runtime to an HTTP backend never reuse server connections (HAProxy 2.6): once
 # runtime changes pause this long (at most REUSE_RELOAD_MAX after the first), reload from the file.
 REUSE_RELOAD_QUIET = float(os.environ.get("LBAAS_AGENT_RELOAD_QUIET", "1.5"))
@@ -201,7 +200,7 @@ class Agent:
         the active file, unchanged so far, undoes what the commands did."""
         check = asyncio.create_task(self._check_or_discard(staging, bundle))
         try:
-            ran = await self._runtime(plan)
+            ran = await run_plan(self.haproxy.stats_sock, plan)
         finally:
             try:
                 await check
@@ -220,7 +219,7 @@ class Agent:
         if not self.haproxy.running:
             await self.haproxy.start()
             return "start"
-        if plan is not None and await self._runtime(plan):
+        if plan is not None and await run_plan(self.haproxy.stats_sock, plan):
             return "runtime"
         await self.haproxy.reload()
         return "reload"
@@ -268,44 +267,6 @@ class Agent:
         return names - ours == set(bundle.files) - ours and all(
             self.store.active_file(name) == text
             for name, text in bundle.files.items() if name not in (HAPROXY_CFG, *ours))
-
-    async def _runtime(self, plan: list[str]) -> bool:
-        """Run the commands; False (caller reloads) at the first one HAProxy refuses."""
-        sock = self.haproxy.stats_sock
-        for command in plan:
-            try:
-                if command.startswith("del server"):
-                    await self._del_server(command)
-                elif command.startswith("shutdown sessions server "):
-                    await self._drain(command.rsplit(" ", 1)[1])
-                    await cli_ok(sock, command)
-                else:
-                    await cli_ok(sock, command)
-            except (TimeoutError, HAProxyError, OSError) as exc:
-                log.warning("runtime change refused, reloading instead: %s", exc)
-                return False
-        return True
-
-    async def _drain(self, target: str, timeout: float = DRAIN_SECONDS) -> None:
-        """Let the requests in flight on ``target`` (already in maintenance) finish, so that
-        ``shutdown sessions`` only cuts what outlives ``timeout`` (long-lived connections)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            row = parse_show_stat(await cli(self.haproxy.stats_sock, "show stat")).get(target)
-            if row is None or not row.get("scur"):
-                return
-            await asyncio.sleep(0.01)
-
-    async def _del_server(self, command: str) -> None:
-        # Connections closed by `shutdown sessions` take a moment to be released.
-        for _ in range(20):
-            try:
-                await cli_ok(self.haproxy.stats_sock, command)
-                return
-            except HAProxyError as exc:
-                last = exc
-            await asyncio.sleep(0.05)
-        raise last
 
     async def _restart_previous(self) -> None:
         try:
