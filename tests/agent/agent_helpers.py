@@ -87,6 +87,7 @@ class AgentProcess:
         # Tests of runtime changes check that no new worker appears: the reload that follows
         # runtime additions (LBAAS_AGENT_RELOAD_QUIET, 1.5 s by default) is tested on its own.
         self.env = {"LBAAS_AGENT_RELOAD_QUIET": "60"}
+        self.extra_args: list[str] = []
 
     def start(self) -> None:
         log = open(self.base.parent / f"agent-{self.port}.log", "ab")
@@ -94,7 +95,8 @@ class AgentProcess:
             [sys.executable, "-m", "lbaas.agent", "--base-dir", str(self.base),
              "--listen", f"127.0.0.1:{self.port}", "--ca-file", str(self.pki.ca_file),
              "--cert-file", str(self.pki.server_cert), "--key-file", str(self.pki.server_key),
-             "--amphora-id", "amp-test"], stdout=log, stderr=log, env={**os.environ, **self.env})
+             "--amphora-id", "amp-test", *self.extra_args], stdout=log, stderr=log,
+            env={**os.environ, **self.env})
         log.close()
         self.call("wait_ready", self.compute, 20.0)
 

@@ -31,20 +31,9 @@ class SupervisedAgent(AgentProcess):
         self.beats.settimeout(5)
         key_file = base.parent / "heartbeat.key"
         key_file.write_text(KEY + "\n")
-        self.extra = ["--idle-exit", str(IDLE_EXIT), "--heartbeat-interval", "0.2",
-                      "--heartbeat-key-file", str(key_file),
-                      "--heartbeat-target", f"127.0.0.1:{self.beats.getsockname()[1]}"]
-
-    def start(self) -> None:
-        log = open(self.base.parent / f"agent-{self.port}.log", "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lbaas.agent", "--base-dir", str(self.base),
-             "--listen", f"127.0.0.1:{self.port}", "--ca-file", str(self.pki.ca_file),
-             "--cert-file", str(self.pki.server_cert), "--key-file", str(self.pki.server_key),
-             "--amphora-id", "amp-test", *self.extra], stdout=log, stderr=log,
-            env={**os.environ, **self.env})
-        log.close()
-        self.call("wait_ready", self.compute, 20.0)
+        self.extra_args = ["--idle-exit", str(IDLE_EXIT), "--heartbeat-interval", "0.2",
+                           "--heartbeat-key-file", str(key_file),
+                           "--heartbeat-target", f"127.0.0.1:{self.beats.getsockname()[1]}"]
 
     def workers(self) -> list[int]:
         """The supervisor's forked workers (its other children are HAProxy daemons)."""
