@@ -1,8 +1,11 @@
-"""Load balancers: CRUD, VIP allocation, cascade delete, stats, status tree and failover."""
+"""Load balancers: CRUD, cascade delete, stats, status and failover.
+
+VIP selection lives in ``vips``; the stats totals and status tree in ``loadbalancer_status``
+(``sum_stats`` stays importable from here: listeners use it).
+"""
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from functools import lru_cache
 from operator import itemgetter
@@ -11,14 +14,10 @@ from typing import Any
 from sqlalchemy import Connection, Row, func, select, update
 
 from lbaas.api import common, listing
-from lbaas.api.errors import (
-    ApiError,
-    BadRequest,
-    Conflict,
-    InvalidState,
-    ValidationFailure,
-)
+from lbaas.api.errors import ApiError, BadRequest, InvalidState, ValidationFailure
 from lbaas.api.http import ApiRequest, Response, Router
+from lbaas.api.resources.loadbalancer_status import status_tree, sum_stats
+from lbaas.api.resources.vips import allocate_vip
 from lbaas.api.schema import (
     ADMIN_STATE_UP,
     PROJECT_ID,
@@ -36,7 +35,6 @@ from lbaas.api.schema import (
     parse_envelope,
 )
 from lbaas.domain import constants as c
-from lbaas.store import ipam
 from lbaas.store import tables as t
 from lbaas.store.listing import ids_by, set_tags, tags_for
 
@@ -195,169 +193,6 @@ def _flavor_topology(conn: Connection, req: ApiRequest, body: dict[str, Any],
     return provider, topology
 
 
-def _choose_vip(conn: Connection, req: ApiRequest, body: dict[str, Any], topology: str) \
-        -> tuple[Row[Any], str | None, Row[Any] | None]:
-    """Return (subnet, wanted address, existing port), with upstream's checks and messages:
-    a port wins over a network, a network over a subnet."""
-    net = req.app.settings.networking
-    switches = (("vip_port_id", net.allow_vip_port_id),
-                ("vip_network_id", net.allow_vip_network_id),
-                ("vip_subnet_id", net.allow_vip_subnet_id))
-    for key, ok in switches:
-        if body.get(key) and not ok:
-            raise ValidationFailure(f"use of {key} is disallowed by this deployment's "
-                                    "configuration.")
-    if not any(body.get(key) for key, _ in switches):
-        raise ValidationFailure(
-            f"VIP must contain one of: {', '.join(k for k, ok in switches if ok)}.")
-    address = body.get("vip_address")
-    port = None
-    if body.get("vip_port_id"):
-        subnet, address, port = _vip_from_port(conn, body)
-    elif body.get("vip_network_id"):
-        subnet = _vip_from_network(conn, body, topology)
-    else:
-        subnet = _subnet(conn, body["vip_subnet_id"])
-    if (net.valid_vip_networks and subnet.network_id not in net.valid_vip_networks) \
-            or subnet.network_id in net.denylist_vip_networks:
-        raise ValidationFailure("Supplied VIP network_id is not allowed by the configuration "
-                                "of this deployment.")
-    if address and port is None and not ipam.in_subnet(subnet, address):
-        raise ValidationFailure(f"VIP address {address} is not in subnet {subnet.id}.")
-    return subnet, address, port
-
-
-def _same_ip(a: str, b: str) -> bool:
-    return ipaddress.ip_address(a) == ipaddress.ip_address(b)
-
-
-def _subnet(conn: Connection, subnet_id: str) -> Row[Any]:
-    subnet = ipam.get_subnet(conn, subnet_id)
-    if subnet is None:
-        raise BadRequest(f"Subnet {subnet_id} not found.")
-    return subnet
-
-
-def _vip_from_port(conn: Connection, body: dict[str, Any]) -> tuple[Row[Any], str, Row[Any]]:
-    port = ipam.get_port(conn, body["vip_port_id"])
-    if port is None:
-        raise BadRequest(f"Port {body['vip_port_id']} not found.")
-    if port.device_id:
-        # upstream's message ends with a space
-        raise ValidationFailure(f"Port {port.id} is already used by device {port.device_id} ")
-    fixed = port.fixed_ips or []
-    address = body.get("vip_address")
-    if body.get("vip_subnet_id"):
-        _subnet(conn, body["vip_subnet_id"])
-        match = [f for f in fixed if f["subnet_id"] == body["vip_subnet_id"]
-                 and (not address or _same_ip(f["ip_address"], address))]
-        if not match:
-            raise ValidationFailure("No VIP address found on the specified VIP port within "
-                                    "the specified subnet.")
-    elif address:
-        match = [f for f in fixed if _same_ip(f["ip_address"], address)]
-        if not match:
-            raise ValidationFailure("Specified VIP address not found on the specified VIP "
-                                    "port.")
-    elif len(fixed) == 1:
-        match = fixed
-    else:
-        raise ValidationFailure("VIP port's subnet could not be determined. Please specify "
-                                "either a VIP subnet or address.")
-    return _subnet(conn, match[0]["subnet_id"]), match[0]["ip_address"], port
-
-
-def _vip_from_network(conn: Connection, body: dict[str, Any], topology: str) -> Row[Any]:
-    network = ipam.get_network(conn, body["vip_network_id"])
-    if network is None:
-        raise BadRequest(f"Network {body['vip_network_id']} not found.")
-    subnets = ipam.subnets_of(conn, network.id)  # IPv4 first, as upstream prefers
-    if body.get("vip_subnet_id"):
-        match = [s for s in subnets if s.id == body["vip_subnet_id"]]
-        if not match:
-            raise BadRequest(f"Subnet {body['vip_subnet_id']} not found.")
-        return match[0]
-    if body.get("vip_address"):
-        match = [s for s in subnets if ipam.in_subnet(s, body["vip_address"])]
-        if not match:
-            raise ValidationFailure("Supplied network does not contain a subnet for VIP "
-                                    "address specified.")
-        return match[0]
-    if not subnets:
-        raise ValidationFailure("Supplied network does not contain a subnet.")
-    need = 3 if topology == c.TOPOLOGY_ACTIVE_STANDBY else 2
-    match = [s for s in subnets if ipam.free_count(conn, s) >= need]
-    if not match:
-        raise ValidationFailure("Subnet(s) in the supplied network do not contain enough "
-                                "available IPs.")
-    return match[0]
-
-
-def _additional_subnets(conn: Connection, primary: Row[Any], extras: list[dict[str, Any]]) \
-        -> list[Row[Any]]:
-    """Upstream's order: duplicates, then existence, then one network for all."""
-    ids = [primary.id] + [e["subnet_id"] for e in extras]
-    if len(set(ids)) != len(ids):
-        raise ValidationFailure("Duplicate VIP subnet(s) specified. Only one IP can be bound "
-                                "per subnet.")
-    subnets = []
-    for subnet_id in ids[1:]:
-        subnet = ipam.get_subnet(conn, subnet_id)
-        if subnet is None:
-            raise ValidationFailure(f"Subnet {subnet_id} not found")  # sic: no period
-        subnets.append(subnet)
-    if any(s.network_id != primary.network_id for s in subnets):
-        raise ValidationFailure("All VIP subnets must belong to the same network.")
-    return subnets
-
-
-def allocate_vip(conn: Connection, req: ApiRequest, lb_id: str, project_id: str,
-                 body: dict[str, Any], topology: str, now: Any) -> dict[str, Any]:
-    subnet, address, port = _choose_vip(conn, req, body, topology)
-    if port is not None:
-        conn.execute(update(t.port).where(t.port.c.id == port.id).values(
-            device_id=f"lb-{lb_id}", device_owner="Octavia"))
-        port_id = port.id
-        qos = body.get("vip_qos_policy_id") or port.qos_policy_id
-    else:
-        port_id = common.new_id()
-        try:
-            port = ipam.create_port(conn, port_id=port_id, subnet=subnet, address=address,
-                                    name=f"octavia-lb-{lb_id}", device_owner="Octavia",
-                                    device_id=f"lb-{lb_id}", project_id=project_id, now=now)
-        except ipam.AddressInUse:
-            raise Conflict(f"The VIP IP address is already in use: IP address {address} "
-                           f"already allocated in subnet {subnet.id}") from None
-        except ipam.AddressOutOfRange:
-            raise BadRequest(f"Validation failure: VIP address {address} is not in the "
-                             f"allocation pool of subnet {subnet.id}.") from None
-        except ipam.SubnetFull:
-            raise Conflict(f"The VIP IP address is already in use: no free address left in "
-                           f"subnet {subnet.id}") from None
-        address = port.fixed_ips[0]["ip_address"]
-        qos = body.get("vip_qos_policy_id")
-    additional = []
-    extras = body.get("additional_vips") or []
-    for extra, extra_subnet in zip(extras, _additional_subnets(conn, subnet, extras),
-                                   strict=True):
-        try:
-            ip = ipam.pick_address(conn, extra_subnet, extra.get("ip_address"))
-        except ipam.AddressInUse:
-            raise Conflict(f"The VIP IP address is already in use: {extra['ip_address']}") \
-                from None
-        except (ipam.AddressOutOfRange, ipam.SubnetFull):
-            raise BadRequest(f"Validation failure: no usable address in subnet "
-                             f"{extra_subnet.id}.") from None
-        conn.execute(t.ip_allocation.insert().values(subnet_id=extra_subnet.id, ip_address=ip,
-                                                     port_id=port_id))
-        additional.append({"subnet_id": extra_subnet.id, "ip_address": ip, "port_id": port_id})
-    return {
-        "vip_address": address, "vip_port_id": port_id, "vip_subnet_id": subnet.id,
-        "vip_network_id": subnet.network_id, "vip_qos_policy_id": qos,
-        "additional_vips": additional,
-    }
-
-
 async def create(req: ApiRequest) -> Response:
     body = parse_envelope(req.json(), "loadbalancer", FIELDS, "create")
     state = req.app
@@ -473,24 +308,6 @@ def cascade_mark_deleted(conn: Connection, lb_id: str) -> None:
                          .values(provisioning_status=c.PENDING_DELETE))
 
 
-def sum_stats(conn: Connection, listener_ids: list[str]) -> dict[str, int]:
-    totals = {"bytes_in": 0, "bytes_out": 0, "active_connections": 0, "total_connections": 0,
-              "request_errors": 0}
-    if not listener_ids:
-        return totals
-    s = t.listener_statistics
-    allocated = select(t.amphora.c.id).where(t.amphora.c.status == c.AMPHORA_ALLOCATED)
-    for row in conn.execute(select(s).where(s.c.listener_id.in_(listener_ids))):
-        totals["bytes_in"] += row.bytes_in
-        totals["bytes_out"] += row.bytes_out
-        totals["total_connections"] += row.total_connections
-        totals["request_errors"] += row.request_errors
-    active = conn.execute(select(func.coalesce(func.sum(s.c.active_connections), 0)).where(
-        s.c.listener_id.in_(listener_ids), s.c.amphora_id.in_(allocated))).scalar_one()
-    totals["active_connections"] = int(active)
-    return totals
-
-
 async def stats(req: ApiRequest) -> Response:
     lb_id = req.path_params["id"]
     with req.app.engine.connect() as conn:
@@ -500,66 +317,6 @@ async def stats(req: ApiRequest) -> Response:
             t.listener.c.load_balancer_id == lb_id))]
         totals = sum_stats(conn, listener_ids)
     return Response(200, {"stats": totals})
-
-
-def status_tree(conn: Connection, lb: Row[Any]) -> dict[str, Any]:
-    listeners = list(conn.execute(select(t.listener).where(
-        t.listener.c.load_balancer_id == lb.id).order_by(t.listener.c.created_at)))
-    pools = {p.id: p for p in conn.execute(select(t.pool).where(
-        t.pool.c.load_balancer_id == lb.id))}
-    members = ids_by(conn, t.member, "pool_id", list(pools))
-    member_rows = {m.id: m for m in conn.execute(select(t.member).where(
-        t.member.c.pool_id.in_(list(pools))))} if pools else {}
-    hms = {h.pool_id: h for h in conn.execute(select(t.health_monitor).where(
-        t.health_monitor.c.pool_id.in_(list(pools))))} if pools else {}
-    out_listeners = []
-    for li in listeners:
-        pool_ids: list[str] = []
-        if li.default_pool_id:
-            pool_ids.append(li.default_pool_id)
-        policies = conn.execute(select(t.l7policy).where(
-            t.l7policy.c.listener_id == li.id, t.l7policy.c.admin_state_up.is_(True))
-            .order_by(t.l7policy.c.position))
-        for pol in policies:
-            if pol.redirect_pool_id and pol.redirect_pool_id not in pool_ids:
-                has_rule = conn.execute(select(func.count()).select_from(t.l7rule).where(
-                    t.l7rule.c.l7policy_id == pol.id)).scalar_one()
-                if has_rule:
-                    pool_ids.append(pol.redirect_pool_id)
-        out_pools = []
-        for pid in pool_ids:
-            p = pools.get(pid)
-            if p is None:
-                continue
-            entry: dict[str, Any] = {
-                "id": p.id, "name": common.text(p.name),
-                "provisioning_status": p.provisioning_status,
-                "operating_status": p.operating_status,
-            }
-            hm = hms.get(p.id)
-            if hm is not None:
-                entry["health_monitor"] = {
-                    "id": hm.id, "name": common.text(hm.name), "type": hm.type,
-                    "provisioning_status": hm.provisioning_status,
-                    "operating_status": hm.operating_status,
-                }
-            entry["members"] = [{
-                "id": m.id, "name": common.text(m.name), "address": m.address,
-                "protocol_port": m.protocol_port,
-                "provisioning_status": m.provisioning_status,
-                "operating_status": m.operating_status,
-            } for m in (member_rows[i] for i in members[p.id])]
-            out_pools.append(entry)
-        out_listeners.append({
-            "id": li.id, "name": common.text(li.name),
-            "provisioning_status": li.provisioning_status,
-            "operating_status": li.operating_status, "pools": out_pools,
-        })
-    return {"statuses": {"loadbalancer": {
-        "id": lb.id, "name": common.text(lb.name),
-        "provisioning_status": lb.provisioning_status, "operating_status": lb.operating_status,
-        "listeners": out_listeners,
-    }}}
 
 
 async def status(req: ApiRequest) -> Response:

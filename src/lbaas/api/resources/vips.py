@@ -1,0 +1,179 @@
+"""Load balancer VIP selection and allocation: which subnet, port and address the vip_* fields
+and additional_vips name, with upstream's checks and messages."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from sqlalchemy import Connection, Row, update
+
+from lbaas.api import common
+from lbaas.api.errors import BadRequest, Conflict, ValidationFailure
+from lbaas.api.http import ApiRequest
+from lbaas.domain import constants as c
+from lbaas.store import ipam
+from lbaas.store import tables as t
+
+
+def _choose_vip(conn: Connection, req: ApiRequest, body: dict[str, Any], topology: str) \
+        -> tuple[Row[Any], str | None, Row[Any] | None]:
+    """Return (subnet, wanted address, existing port), with upstream's checks and messages:
+    a port wins over a network, a network over a subnet."""
+    net = req.app.settings.networking
+    switches = (("vip_port_id", net.allow_vip_port_id),
+                ("vip_network_id", net.allow_vip_network_id),
+                ("vip_subnet_id", net.allow_vip_subnet_id))
+    for key, ok in switches:
+        if body.get(key) and not ok:
+            raise ValidationFailure(f"use of {key} is disallowed by this deployment's "
+                                    "configuration.")
+    if not any(body.get(key) for key, _ in switches):
+        raise ValidationFailure(
+            f"VIP must contain one of: {', '.join(k for k, ok in switches if ok)}.")
+    address = body.get("vip_address")
+    port = None
+    if body.get("vip_port_id"):
+        subnet, address, port = _vip_from_port(conn, body)
+    elif body.get("vip_network_id"):
+        subnet = _vip_from_network(conn, body, topology)
+    else:
+        subnet = _subnet(conn, body["vip_subnet_id"])
+    if (net.valid_vip_networks and subnet.network_id not in net.valid_vip_networks) \
+            or subnet.network_id in net.denylist_vip_networks:
+        raise ValidationFailure("Supplied VIP network_id is not allowed by the configuration "
+                                "of this deployment.")
+    if address and port is None and not ipam.in_subnet(subnet, address):
+        raise ValidationFailure(f"VIP address {address} is not in subnet {subnet.id}.")
+    return subnet, address, port
+
+
+def _same_ip(a: str, b: str) -> bool:
+    return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+
+
+def _subnet(conn: Connection, subnet_id: str) -> Row[Any]:
+    subnet = ipam.get_subnet(conn, subnet_id)
+    if subnet is None:
+        raise BadRequest(f"Subnet {subnet_id} not found.")
+    return subnet
+
+
+def _vip_from_port(conn: Connection, body: dict[str, Any]) -> tuple[Row[Any], str, Row[Any]]:
+    port = ipam.get_port(conn, body["vip_port_id"])
+    if port is None:
+        raise BadRequest(f"Port {body['vip_port_id']} not found.")
+    if port.device_id:
+        # upstream's message ends with a space
+        raise ValidationFailure(f"Port {port.id} is already used by device {port.device_id} ")
+    fixed = port.fixed_ips or []
+    address = body.get("vip_address")
+    if body.get("vip_subnet_id"):
+        _subnet(conn, body["vip_subnet_id"])
+        match = [f for f in fixed if f["subnet_id"] == body["vip_subnet_id"]
+                 and (not address or _same_ip(f["ip_address"], address))]
+        if not match:
+            raise ValidationFailure("No VIP address found on the specified VIP port within "
+                                    "the specified subnet.")
+    elif address:
+        match = [f for f in fixed if _same_ip(f["ip_address"], address)]
+        if not match:
+            raise ValidationFailure("Specified VIP address not found on the specified VIP "
+                                    "port.")
+    elif len(fixed) == 1:
+        match = fixed
+    else:
+        raise ValidationFailure("VIP port's subnet could not be determined. Please specify "
+                                "either a VIP subnet or address.")
+    return _subnet(conn, match[0]["subnet_id"]), match[0]["ip_address"], port
+
+
+def _vip_from_network(conn: Connection, body: dict[str, Any], topology: str) -> Row[Any]:
+    network = ipam.get_network(conn, body["vip_network_id"])
+    if network is None:
+        raise BadRequest(f"Network {body['vip_network_id']} not found.")
+    subnets = ipam.subnets_of(conn, network.id)  # IPv4 first, as upstream prefers
+    if body.get("vip_subnet_id"):
+        match = [s for s in subnets if s.id == body["vip_subnet_id"]]
+        if not match:
+            raise BadRequest(f"Subnet {body['vip_subnet_id']} not found.")
+        return match[0]
+    if body.get("vip_address"):
+        match = [s for s in subnets if ipam.in_subnet(s, body["vip_address"])]
+        if not match:
+            raise ValidationFailure("Supplied network does not contain a subnet for VIP "
+                                    "address specified.")
+        return match[0]
+    if not subnets:
+        raise ValidationFailure("Supplied network does not contain a subnet.")
+    need = 3 if topology == c.TOPOLOGY_ACTIVE_STANDBY else 2
+    match = [s for s in subnets if ipam.free_count(conn, s) >= need]
+    if not match:
+        raise ValidationFailure("Subnet(s) in the supplied network do not contain enough "
+                                "available IPs.")
+    return match[0]
+
+
+def _additional_subnets(conn: Connection, primary: Row[Any], extras: list[dict[str, Any]]) \
+        -> list[Row[Any]]:
+    """Upstream's order: duplicates, then existence, then one network for all."""
+    ids = [primary.id] + [e["subnet_id"] for e in extras]
+    if len(set(ids)) != len(ids):
+        raise ValidationFailure("Duplicate VIP subnet(s) specified. Only one IP can be bound "
+                                "per subnet.")
+    subnets = []
+    for subnet_id in ids[1:]:
+        subnet = ipam.get_subnet(conn, subnet_id)
+        if subnet is None:
+            raise ValidationFailure(f"Subnet {subnet_id} not found")  # sic: no period
+        subnets.append(subnet)
+    if any(s.network_id != primary.network_id for s in subnets):
+        raise ValidationFailure("All VIP subnets must belong to the same network.")
+    return subnets
+
+
+def allocate_vip(conn: Connection, req: ApiRequest, lb_id: str, project_id: str,
+                 body: dict[str, Any], topology: str, now: Any) -> dict[str, Any]:
+    subnet, address, port = _choose_vip(conn, req, body, topology)
+    if port is not None:
+        conn.execute(update(t.port).where(t.port.c.id == port.id).values(
+            device_id=f"lb-{lb_id}", device_owner="Octavia"))
+        port_id = port.id
+        qos = body.get("vip_qos_policy_id") or port.qos_policy_id
+    else:
+        port_id = common.new_id()
+        try:
+            port = ipam.create_port(conn, port_id=port_id, subnet=subnet, address=address,
+                                    name=f"octavia-lb-{lb_id}", device_owner="Octavia",
+                                    device_id=f"lb-{lb_id}", project_id=project_id, now=now)
+        except ipam.AddressInUse:
+            raise Conflict(f"The VIP IP address is already in use: IP address {address} "
+                           f"already allocated in subnet {subnet.id}") from None
+        except ipam.AddressOutOfRange:
+            raise BadRequest(f"Validation failure: VIP address {address} is not in the "
+                             f"allocation pool of subnet {subnet.id}.") from None
+        except ipam.SubnetFull:
+            raise Conflict(f"The VIP IP address is already in use: no free address left in "
+                           f"subnet {subnet.id}") from None
+        address = port.fixed_ips[0]["ip_address"]
+        qos = body.get("vip_qos_policy_id")
+    additional = []
+    extras = body.get("additional_vips") or []
+    for extra, extra_subnet in zip(extras, _additional_subnets(conn, subnet, extras),
+                                   strict=True):
+        try:
+            ip = ipam.pick_address(conn, extra_subnet, extra.get("ip_address"))
+        except ipam.AddressInUse:
+            raise Conflict(f"The VIP IP address is already in use: {extra['ip_address']}") \
+                from None
+        except (ipam.AddressOutOfRange, ipam.SubnetFull):
+            raise BadRequest(f"Validation failure: no usable address in subnet "
+                             f"{extra_subnet.id}.") from None
+        conn.execute(t.ip_allocation.insert().values(subnet_id=extra_subnet.id, ip_address=ip,
+                                                     port_id=port_id))
+        additional.append({"subnet_id": extra_subnet.id, "ip_address": ip, "port_id": port_id})
+    return {
+        "vip_address": address, "vip_port_id": port_id, "vip_subnet_id": subnet.id,
+        "vip_network_id": subnet.network_id, "vip_qos_policy_id": qos,
+        "additional_vips": additional,
+    }
