@@ -17,7 +17,7 @@ from lbaas.api import common, listing
 from lbaas.api.errors import ImmutableObject, NotFound
 from lbaas.api.http import ApiRequest, Response, Router
 from lbaas.api.resources import providers
-from lbaas.api.resources.loadbalancers import request_failover
+from lbaas.api.resources.loadbalancer_cascade import request_failover
 from lbaas.domain import constants as c
 from lbaas.store import tables as t
 

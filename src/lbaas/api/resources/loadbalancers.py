@@ -14,8 +14,10 @@ from typing import Any
 from sqlalchemy import Connection, Row, func, select, update
 
 from lbaas.api import common, listing
-from lbaas.api.errors import ApiError, BadRequest, InvalidState, ValidationFailure
+from lbaas.api.errors import ApiError, InvalidState, ValidationFailure
 from lbaas.api.http import ApiRequest, Response, Router
+from lbaas.api.resources.loadbalancer_cascade import cascade_mark_deleted, request_failover
+from lbaas.api.resources.loadbalancer_flavor import flavor_topology, provider_of
 from lbaas.api.resources.loadbalancer_status import status_tree, sum_stats
 from lbaas.api.resources.vips import allocate_vip
 from lbaas.api.schema import (
@@ -145,54 +147,6 @@ def load_view(conn: Connection, lb_id: str) -> dict[str, Any]:
     return render_many(conn, [row])[0]
 
 
-def _provider(req: ApiRequest, name: str | None) -> str:
-    api = req.app.settings.api
-    provider = name or api.default_provider_driver
-    if provider not in api.enabled_provider_drivers:
-        raise BadRequest(f"Provider '{provider}' is not enabled.")
-    return "amphora" if provider == "octavia" else provider
-
-
-def _flavor_topology(conn: Connection, req: ApiRequest, body: dict[str, Any],
-                     provider: str) -> tuple[str, str]:
-    """Validate flavor and AZ; return (provider, topology)."""
-    import json
-
-    topology = req.app.settings.controller.loadbalancer_topology
-    flavor_id = body.get("flavor_id")
-    if flavor_id:
-        flavor = conn.execute(select(t.flavor).where(t.flavor.c.id == flavor_id)).first()
-        if flavor is None and flavor_id != c.NIL_UUID:
-            raise ValidationFailure("Invalid flavor_id.")
-        # upstream's nil-UUID flavor is a disabled placeholder row
-        if flavor is None or not flavor.enabled:
-            raise BadRequest("The selected flavor is not allowed in this deployment: "
-                             f"{flavor_id}")
-        profile = conn.execute(select(t.flavor_profile).where(
-            t.flavor_profile.c.id == flavor.flavor_profile_id)).first()
-        if profile is not None:
-            wanted = "amphora" if profile.provider_name == "octavia" else profile.provider_name
-            if body.get("provider") and wanted != provider:
-                raise BadRequest(f"Flavor '{flavor_id}' is not compatible with provider "
-                                 f"'{body['provider']}'")
-            provider = wanted
-            try:
-                data = json.loads(profile.flavor_data)
-            except ValueError:
-                data = {}
-            topology = data.get("loadbalancer_topology", topology)
-    az_name = body.get("availability_zone")
-    if az_name:
-        az = conn.execute(select(t.availability_zone).where(
-            t.availability_zone.c.name == az_name)).first()
-        if az is None:
-            raise ValidationFailure("Invalid availability zone.")
-        if not az.enabled:
-            raise BadRequest("The selected availability_zone is not allowed in this "
-                             f"deployment: {az_name}")
-    return provider, topology
-
-
 async def create(req: ApiRequest) -> Response:
     body = parse_envelope(req.json(), "loadbalancer", FIELDS, "create")
     state = req.app
@@ -201,8 +155,8 @@ async def create(req: ApiRequest) -> Response:
     lb_id = common.new_id()
     now = common.utcnow()
     with state.engine.begin() as conn:
-        provider = _provider(req, body.get("provider"))
-        provider, topology = _flavor_topology(conn, req, body, provider)
+        provider = provider_of(req, body.get("provider"))
+        provider, topology = flavor_topology(conn, req, body, provider)
         common.check_quota(conn, req, project_id, "load_balancer")
         vip = allocate_vip(conn, req, lb_id, project_id, body, topology, now)
         conn.execute(t.load_balancer.insert().values(
@@ -292,22 +246,6 @@ async def delete(req: ApiRequest) -> Response:
     return Response(204)
 
 
-def cascade_mark_deleted(conn: Connection, lb_id: str) -> None:
-    listener_ids = [r.id for r in conn.execute(select(t.listener.c.id).where(
-        t.listener.c.load_balancer_id == lb_id))]
-    pool_ids = [r.id for r in conn.execute(select(t.pool.c.id).where(
-        t.pool.c.load_balancer_id == lb_id))]
-    policy_ids = [r.id for r in conn.execute(select(t.l7policy.c.id).where(
-        t.l7policy.c.listener_id.in_(listener_ids)))] if listener_ids else []
-    for table, column, parents in (
-            (t.listener, "load_balancer_id", [lb_id]), (t.pool, "load_balancer_id", [lb_id]),
-            (t.member, "pool_id", pool_ids), (t.health_monitor, "pool_id", pool_ids),
-            (t.l7policy, "listener_id", listener_ids), (t.l7rule, "l7policy_id", policy_ids)):
-        if parents:
-            conn.execute(update(table).where(table.c[column].in_(parents))
-                         .values(provisioning_status=c.PENDING_DELETE))
-
-
 async def stats(req: ApiRequest) -> Response:
     lb_id = req.path_params["id"]
     with req.app.engine.connect() as conn:
@@ -340,15 +278,6 @@ async def failover(req: ApiRequest) -> Response:
         request_failover(conn, lb_id)
     state.notify(lb_id)
     return Response(202)
-
-
-def request_failover(conn: Connection, lb_id: str, amphora_id: str | None = None) -> None:
-    """Flag amphorae for replacement; the reconciler rebuilds every flagged one."""
-    stmt = update(t.amphora).where(t.amphora.c.load_balancer_id == lb_id,
-                                   t.amphora.c.status != c.DELETED)
-    if amphora_id is not None:
-        stmt = stmt.where(t.amphora.c.id == amphora_id)
-    conn.execute(stmt.values(failover_requested=True))
 
 
 def register(router: Router) -> None:
