@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from lbaas.agent.heartbeat import parse_target
+from lbaas.agent.layout import HAPROXY_SOCK, RUN
 from lbaas.agent.tls import server_ssl_context
 from lbaas.wire.files import AGENT_PORT
 
@@ -59,7 +60,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.heartbeat_target and args.heartbeat_key_file is None:
         parser.error("--heartbeat-target needs --heartbeat-key-file")
     args.base_dir = args.base_dir.resolve()
-    if len(str(args.base_dir / "run" / "haproxy.sock").encode()) > _MAX_UNIX_PATH:
+    if len(str(args.base_dir / RUN / HAPROXY_SOCK).encode()) > _MAX_UNIX_PATH:
         parser.error(f"--base-dir {args.base_dir} is too long for HAProxy's unix socket paths")
     try:
         server_ssl_context(args.ca_file, args.cert_file, args.key_file)

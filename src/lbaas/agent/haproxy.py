@@ -28,6 +28,13 @@ import signal
 import time
 from pathlib import Path
 
+from lbaas.agent.haproxy_pids import is_our_haproxy, launch_pid_arg, read_pid
+from lbaas.agent.layout import (
+    HAPROXY_LAUNCH_PID,
+    HAPROXY_PID,
+    HAPROXY_SERVING,
+    HAPROXY_SOCK,
+)
 from lbaas.wire.agent_api import ENV_CONF_DIR, ENV_RUN_DIR
 
 log = logging.getLogger("lbaas.agent.haproxy")
@@ -93,15 +100,15 @@ class HAProxy:
     def __init__(self, conf_dir: Path, run_dir: Path) -> None:
         self.conf_dir = conf_dir
         self.run_dir = run_dir
-        self.stats_sock = run_dir / "haproxy.sock"
-        self.pid_file = run_dir / "haproxy.pid"
+        self.stats_sock = run_dir / HAPROXY_SOCK
+        self.pid_file = run_dir / HAPROXY_PID
         # HAProxy's own -p file: empty for milliseconds while a launcher runs (it truncates the
         # file, signals the old daemon, forks, then writes), too long for keepalived's track
         # script (fall 1). pid_file gets its content with one rename once the launcher is done.
-        self._launch_pid_file = run_dir / "haproxy.launch.pid"
-        self._serving_file = run_dir / "haproxy.serving"  # "<pid> <config id>" once it answers
+        self._launch_pid_file = run_dir / HAPROXY_LAUNCH_PID
+        self._serving_file = run_dir / HAPROXY_SERVING  # "<pid> <config id>" once it answers
         # Absolute in the command line: it marks our daemons, whatever the agent's cwd was.
-        self._pid_arg = os.path.abspath(self._launch_pid_file)
+        self._pid_arg = launch_pid_arg(str(run_dir))
         self._pid: int | None = None  # the daemon serving the current config
         self._draining: set[int] = set()  # older daemons finishing their connections
 
@@ -123,26 +130,12 @@ class HAProxy:
         return self._pid is not None and self._is_ours(self._pid)
 
     def _is_ours(self, pid: int) -> bool:
-        """``pid`` is a live (not zombie) HAProxy started with our pid file: not a reused pid."""
-        try:
-            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            if self._pid_arg.encode() not in args or b"haproxy" not in os.path.basename(args[0]):
-                return False
-            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-        except (OSError, IndexError):
-            return False
-        return state not in ("Z", "X")
+        return is_our_haproxy(pid, self._pid_arg)
 
     def _ours(self) -> set[int]:
         """Every daemon of ours, found in /proc (the pid file names only the newest)."""
         return {int(e.name) for e in os.scandir("/proc")
                 if e.name.isdigit() and self._is_ours(int(e.name))}
-
-    def _pid_from_file(self, path: Path) -> int | None:
-        try:
-            return int(path.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
 
     def _publish_pid(self, pid: int) -> None:
         tmp = self.pid_file.with_name(".haproxy.pid.tmp")
@@ -154,7 +147,7 @@ class HAProxy:
         config) or launch a new one; returns once it answers on the stats socket."""
         self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         # The launcher's file names the newest daemon even if an agent died before publishing it.
-        current = self._pid_from_file(self._launch_pid_file) or self._pid_from_file(self.pid_file)
+        current = read_pid(self._launch_pid_file) or read_pid(self.pid_file)
         # Older daemons of ours must not keep serving alongside (an agent that died mid-reload
         # never told them to leave); the already draining ones do not mind being told again.
         others = self._ours() - {current}
@@ -239,7 +232,7 @@ class HAProxy:
             raise HAProxyError(f"haproxy did not start in time: {self._log_tail(mark)}") from None
         if code != 0:
             raise HAProxyError(f"haproxy did not start: {self._log_tail(mark)}")
-        pid = self._pid_from_file(self._launch_pid_file)  # written before the launcher exits
+        pid = read_pid(self._launch_pid_file)  # written before the launcher exits
         if pid is None:
             raise HAProxyError("haproxy started but wrote no pid file")
         self._publish_pid(pid)

@@ -27,6 +27,7 @@ import os  # noqa: E402
 import select  # noqa: E402
 import time  # noqa: E402
 
+from lbaas.agent.haproxy_pids import is_our_haproxy, launch_pid_arg, read_pid  # noqa: E402
 from lbaas.agent.heartbeat import HeartbeatSender, parse_target, read_key  # noqa: E402
 from lbaas.agent.layout import CONF, HAPROXY_PID, RUN  # noqa: E402
 from lbaas.wire.files import HAPROXY_CFG  # noqa: E402
@@ -46,19 +47,9 @@ def say(text: str) -> None:
 
 
 def haproxy_pid(run_dir: str) -> int | None:
-    """The pid of our live HAProxy (from its pid file), or None."""
-    try:
-        with open(os.path.join(run_dir, HAPROXY_PID)) as f:
-            pid = int(f.read().split()[0])
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmdline = f.read()
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().rsplit(b")", 1)[1].split()[0]
-    except (OSError, ValueError, IndexError):
-        return None
-    if b"haproxy" not in cmdline or run_dir.encode() not in cmdline or state == b"Z":
-        return None
-    return pid
+    """The pid of our live HAProxy daemon (from its pid file), or None."""
+    pid = read_pid(os.path.join(run_dir, HAPROXY_PID))
+    return pid if pid is not None and is_our_haproxy(pid, launch_pid_arg(run_dir)) else None
 
 
 def stop_haproxy(run_dir: str, timeout: float = 5.0) -> None:
