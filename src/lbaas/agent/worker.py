@@ -37,6 +37,8 @@ class UdpStatusPublisher:
         self.interval = interval
         self.path = agent.store.run / UDP_STATUS_FILE
         self._task: asyncio.Task[None] | None = None
+        # A worker may start after a crash that left a file behind: withdraw it on first look.
+        self._published = self.path.exists()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -48,12 +50,15 @@ class UdpStatusPublisher:
     def publish(self) -> None:
         udp = self.agent.udp
         if not udp.loaded:
-            self.path.unlink(missing_ok=True)
+            if self._published:  # withdraw what an earlier bundle had (once, not every second)
+                self.path.unlink(missing_ok=True)
+                self._published = False
             return
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"listeners": udp.heartbeat_listeners(),
                                    "pools": udp.heartbeat_pools()}))
         os.replace(tmp, self.path)
+        self._published = True
 
     async def _run(self) -> None:
         while True:
