@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 from dataplane_kit import Netns, sh
 
+from lbaas.agent.stats import query
 from lbaas.drivers.local import names
 from lbaas.store import seed
 
@@ -151,14 +152,7 @@ backend app
 
 
 def haproxy_cli(sock: Path, command: str) -> str:
-    with socket.socket(socket.AF_UNIX) as s:
-        s.settimeout(2)
-        s.connect(str(sock))
-        s.sendall(command.encode() + b"\n")
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-    return data.decode()
+    return query(str(sock), command, timeout=2)
 
 
 def haproxy_info(sock: Path) -> dict[str, str]:

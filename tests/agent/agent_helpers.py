@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from lbaas.agent.stats import query
 from lbaas.certs import CertificateAuthority
 from lbaas.drivers.agent_client import AgentAmphoraDriver
 from lbaas.drivers.base import ComputeInfo
@@ -136,15 +137,7 @@ class AgentProcess:
         return self.call("apply", self.compute, {"files": {"haproxy.cfg": cfg, **extra}}, digest)
 
     def stats_cli(self, command: str) -> str:
-        with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(5)
-            s.connect(str(self.base / "run" / "haproxy.sock"))
-            s.sendall(command.encode() + b"\n")
-            s.shutdown(socket.SHUT_WR)
-            chunks = []
-            while data := s.recv(65536):
-                chunks.append(data)
-        return b"".join(chunks).decode()
+        return query(str(self.base / "run" / "haproxy.sock"), command, timeout=5)
 
     def worker_pid(self) -> int:
         for line in self.stats_cli("show info").splitlines():
