@@ -158,15 +158,14 @@ class Agent:
             plan = runtime_plan(old_cfg, bundle.files[HAPROXY_CFG])
             if plan is not None and not self._same_other_files(bundle):
                 plan = None  # another file changed (a certificate...): HAProxy must re-read it
-        ran: bool | None = None  # the runtime plan: not tried / all applied / refused midway
         if plan is None:
             await self._check_or_discard(staging, bundle)
-        else:
+            ran = False
+        else:  # False if HAProxy refused a command: the reload below converges on the file
             ran = await self._runtime_while_checking(plan, staging, bundle)
         previous = self.store.activate(staging)
         try:
-            applied = "runtime" if ran else await self._apply_haproxy(None if ran is False
-                                                                      else plan)
+            applied = "runtime" if ran else await self._start_or_reload()
         except HAProxyError as exc:
             self.store.restore(previous)
             if not self.haproxy.running and previous is not None:
@@ -215,12 +214,10 @@ class Agent:
         except HAProxyError as exc:
             log.error("could not reload the active config after a refused bundle: %s", exc)
 
-    async def _apply_haproxy(self, plan: list[str] | None) -> Applied:
+    async def _start_or_reload(self) -> Applied:
         if not self.haproxy.running:
             await self.haproxy.start()
             return "start"
-        if plan is not None and await run_plan(self.haproxy.stats_sock, plan):
-            return "runtime"
         await self.haproxy.reload()
         return "reload"
 
