@@ -34,7 +34,7 @@ class ApiSettings:
         default_factory=lambda: {
             "amphora": "The Octavia Amphora driver.",
             "octavia": "Deprecated alias of the Octavia Amphora driver.",
-            "noop": "The No-Op driver.",
+            "noop_driver": "The No-Op driver.",
         }
     )
     default_provider_driver: str = "amphora"
@@ -89,6 +89,10 @@ def _default_networks() -> tuple[NetworkSpec, ...]:
 
 @dataclass(frozen=True)
 class NetworkingSettings:
+    # "local": the networks below and the Neutron subset, with lbaas's IPAM; "noop": as
+    # upstream's network_noop_driver, ids this server does not know are accepted as they are
+    # (made-up ports and addresses; only with controller.drivers = "fake")
+    driver: str = "local"
     allow_vip_network_id: bool = True
     allow_vip_subnet_id: bool = True
     allow_vip_port_id: bool = True
@@ -158,9 +162,11 @@ class CertificateSettings:
     ``local``: this server's key-manager API (Barbican subset under /key-manager), payloads
     encrypted with a key generated in data_dir/secrets_key. ``barbican``: a real Barbican at
     ``barbican_endpoint`` (the user's Keystone token on the API, the service's in the controller).
+    ``noop``: as upstream's noop_cert_manager, any ref is accepted and nothing is fetched (with
+    the fake drivers only: nothing is rendered).
     """
 
-    cert_manager: str = "local"  # local | barbican
+    cert_manager: str = "local"  # local | barbican | noop
     barbican_endpoint: str = ""  # e.g. https://barbican.example:9311 (without /v1)
 
 

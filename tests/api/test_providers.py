@@ -17,7 +17,7 @@ def test_list_comes_from_enabled_provider_drivers(api):
     assert body == {"providers": [
         {"name": "amphora", "description": "The Octavia Amphora driver."},
         {"name": "octavia", "description": "Deprecated alias of the Octavia Amphora driver."},
-        {"name": "noop", "description": "The No-Op driver."},
+        {"name": "noop_driver", "description": "The No-Op driver."},
     ]}
 
 
@@ -51,7 +51,7 @@ def test_availability_zone_capabilities_of_amphora(api):
 
 def test_alias_and_noop_expose_the_same_capabilities(api):
     _, amphora = api.get(PROVIDERS + "/amphora/flavor_capabilities")
-    for provider in ("octavia", "noop"):
+    for provider in ("octavia", "noop", "noop_driver"):
         code, body = api.get(f"{PROVIDERS}/{provider}/flavor_capabilities")
         assert code == 200 and body == amphora
 

@@ -103,7 +103,7 @@ class Reconciler:
             if lb.provisioning_status == c.PENDING_DELETE:
                 await self._teardown(lb)
                 return
-            if lb.provider != "noop":
+            if lb.provider not in c.NOOP_PROVIDERS:
                 await self._converge(lb)
         except Exception as exc:
             log.warning("reconcile of load balancer %s failed: %s", lb_id, exc, exc_info=True)

@@ -41,6 +41,16 @@ def local_drivers_possible() -> tuple[bool, str]:
 
 def build_drivers(settings: Settings, engine: Engine) -> Drivers:
     choice = settings.controller.drivers
+    if settings.networking.driver not in ("local", "noop"):
+        raise ValueError(f"unknown networking.driver {settings.networking.driver!r}")
+    noop = [f"{name} = \"noop\"" for name, value in (
+        ("networking.driver", settings.networking.driver),
+        ("certificates.cert_manager", settings.certificates.cert_manager)) if value == "noop"]
+    if noop:
+        # made-up ports, addresses and certificates cannot serve traffic
+        if choice == "local":
+            raise ValueError(f'{", ".join(noop)} needs controller.drivers = "fake"')
+        choice = "fake"
     if choice == "auto":
         possible, why = local_drivers_possible()
         if not possible:

@@ -87,13 +87,7 @@ FIELDS = (
     Field("domain_name", String(255, min_length=1), check=_pattern(DOMAIN_NAME_PATTERN)),
 )
 
-COLUMNS = common.columns_for(t.health_monitor, [
-    "id", "name", "project_id", "provisioning_status", "operating_status", "admin_state_up",
-    "type", "delay", "timeout", "max_retries", "max_retries_down", "http_method", "url_path",
-    "expected_codes", "http_version", "domain_name", "pool_id", "created_at", "updated_at",
-])
-COLLECTION = listing.Collection(t.health_monitor, "healthmonitors", "healthmonitors_links",
-                                COLUMNS)
+COLLECTION = listing.Collection(t.health_monitor, "healthmonitors", "healthmonitors_links")
 
 
 # rendering --------------------------------------------------------------------------------------

@@ -88,12 +88,7 @@ FIELDS = (
     Field("rules", ListOf(RULE), on_update=False),
 )
 
-COLUMNS = common.columns_for(t.l7policy, [
-    "id", "name", "description", "project_id", "provisioning_status", "operating_status",
-    "admin_state_up", "action", "listener_id", "redirect_pool_id", "redirect_url",
-    "redirect_prefix", "redirect_http_code", "position", "created_at", "updated_at",
-])
-COLLECTION = listing.Collection(t.l7policy, "l7policies", "l7policies_links", COLUMNS)
+COLLECTION = listing.Collection(t.l7policy, "l7policies", "l7policies_links")
 
 
 # rendering --------------------------------------------------------------------------------------
@@ -185,8 +180,7 @@ def settle_targets(values: dict[str, Any]) -> dict[str, Any]:
 
 def check_provider(lb: Row[Any], listener: Row[Any]) -> None:
     """The amphora provider only runs L7 policies on HTTP and TERMINATED_HTTPS listeners."""
-    if (lb.provider or "amphora") in ("amphora", "octavia") \
-            and listener.protocol not in L7_LISTENER_PROTOCOLS:
+    if c.is_amphora_provider(lb.provider) and listener.protocol not in L7_LISTENER_PROTOCOLS:
         raise provider_unsupported_option(
             "amphora", f"{listener.protocol} protocol listeners do not support L7 policies")
 

@@ -27,9 +27,15 @@ from lbaas.store.listing import list_rows
 
 RESOURCE = "provider"
 
-# Drivers this build implements; "octavia" is upstream's alias of "amphora".
-AMPHORA_DRIVERS = frozenset({"amphora", "octavia"})
-KNOWN_DRIVERS = AMPHORA_DRIVERS | {"noop"}
+# Drivers this build implements: "octavia" is upstream's alias of "amphora", "noop" ours of
+# upstream's "noop_driver" (enabled whenever "noop_driver" is).
+KNOWN_DRIVERS = c.AMPHORA_PROVIDERS | c.NOOP_PROVIDERS
+ALIASES = {"noop": "noop_driver"}
+
+
+def is_enabled(req: ApiRequest, provider: str) -> bool:
+    enabled = req.app.settings.api.enabled_provider_drivers
+    return provider in enabled or ALIASES.get(provider) in enabled
 
 
 @dataclass(frozen=True)
@@ -75,11 +81,11 @@ class ProviderNotFound(ApiError):
 
 def driver_for(req: ApiRequest, provider: str) -> str:
     """The driver serving ``provider``: 400 when not enabled, 501 when no such driver."""
-    if provider not in req.app.settings.api.enabled_provider_drivers:
+    if not is_enabled(req, provider):
         raise BadRequest(f"Provider '{provider}' is not enabled.")
     if provider not in KNOWN_DRIVERS:
         raise ProviderNotFound(provider)
-    return "amphora" if provider in AMPHORA_DRIVERS else provider
+    return "amphora" if c.is_amphora_provider(provider) else "noop_driver"
 
 
 def parse_profile_data(raw: str, option: str) -> Any:

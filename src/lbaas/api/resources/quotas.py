@@ -38,10 +38,9 @@ API_NAMES: dict[str, tuple[str, ...]] = {
 FIELDS = tuple(Field(name, Int(-1, c.MAX_QUOTA)) for names in API_NAMES.values()
                for name in names)
 
-COLUMNS = {"project_id": "project_id",
-           **{name: col for col, names in API_NAMES.items() for name in names}}
-COLLECTION = listing.Collection(t.quota, "quotas", "quotas_links", COLUMNS, has_tags=False,
-                                extra_filters=frozenset({"tenant_id"}))
+COLLECTION = listing.Collection(
+    t.quota, "quotas", "quotas_links", has_tags=False, extra_filters=frozenset({"tenant_id"}),
+    renames={name: col for col, names in API_NAMES.items() for name in names})
 
 
 def render(project_id: str, values: dict[str, int | None]) -> dict[str, Any]:
