@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import Connection, Engine, delete, or_, select, update
 
 from lbaas.controller.aggregate import load_aggregate
 from lbaas.controller.provisioning import Provisioner
@@ -245,11 +245,15 @@ class Reconciler:
                 pending = table.c.provisioning_status.in_([c.PENDING_CREATE, c.PENDING_UPDATE])
                 conn.execute(update(table).where(table.c.id.in_(ids), pending)
                              .values(provisioning_status=c.ACTIVE))
-                if table in MONITOR_LIKE:
-                    conn.execute(update(table).where(table.c.id.in_(ids)).values(
-                        operating_status=_on_off(table)))
-            conn.execute(update(t.load_balancer).where(t.load_balancer.c.id == lb_id).values(
-                provisioning_status=c.ACTIVE, applied_generation=generation))
+                if table in MONITOR_LIKE:  # only rows that change: updated_at follows
+                    conn.execute(update(table).where(
+                        table.c.id.in_(ids), table.c.operating_status != _on_off(table))
+                        .values(operating_status=_on_off(table)))
+            lb_table = t.load_balancer
+            conn.execute(update(lb_table).where(lb_table.c.id == lb_id, or_(
+                lb_table.c.provisioning_status != c.ACTIVE,
+                lb_table.c.applied_generation != generation))
+                .values(provisioning_status=c.ACTIVE, applied_generation=generation))
 
     def _mark_failed(self, lb_id: str, lb_was_new: bool) -> None:
         """The changed objects go ERROR; parents the API only locked (PENDING_UPDATE because

@@ -114,7 +114,7 @@ def _session_persistence(value: Any) -> dict[str, Any] | None:
 
 def render(row: Row[Any], listeners: list[str], members: list[str], hm_id: str | None,
            tags: list[str]) -> dict[str, Any]:
-    return {
+    view = {
         "id": row.id,
         "name": common.text(row.name),
         "description": common.text(row.description),
@@ -141,6 +141,9 @@ def render(row: Row[Any], listeners: list[str], members: list[str], hm_id: str |
         "tls_versions": list(row.tls_versions) if row.tls_versions is not None else None,
         "alpn_protocols": list(row.alpn_protocols) if row.alpn_protocols is not None else None,
     }
+    if hm_id is None:  # upstream leaves it unset, and WSME leaves unset attributes out
+        del view["healthmonitor_id"]
+    return view
 
 
 def render_many(conn: Connection, rows: list[Row[Any]]) -> list[dict[str, Any]]:

@@ -143,11 +143,12 @@ def validate_az_data(req: ApiRequest, provider: str, data: Any) -> None:
 def list_global(req: ApiRequest, coll: listing.Collection,
                 render_many: Callable[[Connection, list[Any]], list[dict[str, Any]]], *,
                 key: str = "id", where: Sequence[ColumnElement[bool]] = (),
-                filters: dict[str, Any] | None = None) -> Response:
+                filters: dict[str, Any] | None = None, select_fields: bool = True) -> Response:
     """A paginated list of a collection that has no per-project scoping of its own.
 
     ``key`` is the primary key (the marker and the last sort tie-breaker); ``filters``
-    (column -> value) replace whatever the query string asked for those columns.
+    (column -> value) replace whatever the query string asked for those columns;
+    ``select_fields`` False ignores ``fields`` (upstream's quota list).
     """
     state = req.app
     with state.engine.connect() as conn:
@@ -159,7 +160,7 @@ def list_global(req: ApiRequest, coll: listing.Collection,
             q.sort.append((key, q.sort[0][1] if q.sort else "asc"))
         rows = list_rows(conn, coll.table, q)
         items = render_many(conn, rows)
-    wanted = listing.requested_fields(req)
+    wanted = listing.requested_fields(req) if select_fields else None
     return Response(200, {
         coll.plural: [listing.select_fields(i, wanted) for i in items],
         coll.links_key: listing.links(req, q, rows, state.settings.api.api_base_uri, key=key),
