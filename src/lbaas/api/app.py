@@ -29,7 +29,7 @@ RESOURCE_MODULES = (
     "loadbalancers", "listeners", "pools", "members", "healthmonitors", "l7policies", "l7rules",
     "quotas", "providers", "flavors", "flavorprofiles", "availabilityzones",
     "availabilityzoneprofiles", "amphorae", "networks", "graph", "openapi", "metrics",
-    "secrets",
+    "secrets", "identity",
 )
 
 NOT_ACCEPTABLE = {"code": 406, "title": "Not Acceptable",
@@ -38,7 +38,7 @@ NOT_ACCEPTABLE = {"code": 406, "title": "Not Acceptable",
 # Paths answered without authentication.
 PUBLIC_PATHS = frozenset({
     "/", "/v2", "/healthcheck", "/openapi", "/openapi.json", "/networking", "/networking/v2.0",
-    "/key-manager", "/key-manager/v1",
+    "/key-manager", "/key-manager/v1", "/identity", "/identity/v3", "/identity/v3/auth/tokens",
 })
 # Barbican's payload GET negotiates the payload's own media type.
 ANY_ACCEPT_PREFIXES = ("/healthcheck", "/key-manager/")

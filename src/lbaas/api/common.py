@@ -48,6 +48,15 @@ def text(value: str | None) -> str:
     return "" if value is None else value
 
 
+def known_projects(engine: Any) -> set[str]:
+    """Projects that own a load balancer or have a quota row."""
+    with engine.connect() as conn:
+        owners = conn.execute(select(t.load_balancer.c.project_id).where(
+            t.load_balancer.c.provisioning_status != c.DELETED).distinct()).scalars()
+        quotas = conn.execute(select(t.quota.c.project_id)).scalars()
+        return {p for p in (*owners, *quotas) if p}
+
+
 def authorize(req: ApiRequest, resource: str, verb: str, target: str | None = None) -> None:
     req.app.policy.enforce(req.context, rule(resource, verb), target)
 
