@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from lbaas.api import common
-from lbaas.api.errors import route_not_found
+from lbaas.api.errors import ApiError, route_not_found
 from lbaas.api.http import ApiRequest, Response, Router
 
 PREFIX = "/identity"
@@ -142,7 +142,10 @@ async def version(req: ApiRequest) -> Response:
 
 async def issue_token(req: ApiRequest) -> Response:
     _enabled(req)
-    body = req.json()
+    try:
+        body = req.json()
+    except ApiError:
+        body = None
     auth = body.get("auth") if isinstance(body, dict) else None
     if not isinstance(auth, dict):
         return Response(400, {"error": {"code": 400, "title": "Bad Request",
