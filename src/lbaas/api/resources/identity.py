@@ -70,17 +70,24 @@ def _catalog(req: ApiRequest) -> list[dict[str, Any]]:
         for kind, (name, path) in SERVICES.items()]
 
 
+def _dict(value: Any, key: str) -> dict[str, Any]:
+    inner = value.get(key) if isinstance(value, dict) else None
+    return inner if isinstance(inner, dict) else {}
+
+
 def _scope_of(auth: dict[str, Any]) -> dict[str, Any]:
     """What the token is for: user name and one of project, domain or system (or nothing)."""
-    identity = auth.get("identity") or {}
-    user = ((identity.get("password") or {}).get("user") or {})
-    scope = auth.get("scope") or {}
-    out: dict[str, Any] = {"user": user.get("name") or user.get("id") or "admin"}
-    if isinstance(scope, dict) and isinstance(scope.get("project"), dict):
-        out["project"] = scope["project"].get("id") or scope["project"].get("name")
-    elif isinstance(scope, dict) and "system" in scope:
+    user = _dict(_dict(_dict(auth, "identity"), "password"), "user")
+    scope = _dict(auth, "scope")
+    name = user.get("name") or user.get("id")
+    out: dict[str, Any] = {"user": name if isinstance(name, str) and name else "admin"}
+    wanted = _dict(scope, "project")
+    project_name = wanted.get("id") or wanted.get("name")
+    if isinstance(project_name, str) and project_name:
+        out["project"] = project_name
+    elif "system" in scope:
         out["system"] = True
-    elif isinstance(scope, dict) and "domain" in scope:
+    elif "domain" in scope:
         out["domain"] = True
     return out
 
