@@ -109,6 +109,10 @@ class ControllerSettings:
     # "local": amphorae are network namespaces on this host running lbaas-agent and HAProxy
     # (needs root and HAProxy); "fake": upstream's noop behaviour; "auto": local when possible.
     drivers: str = "auto"
+    # fake drivers only: how long deleting an amphora takes. Upstream's failover flow removes
+    # the old amphora last, so a client that reads it right after asking for its failover
+    # still finds it; the instant fake would already have replaced it.
+    fake_delete_seconds: float = 0.0
     agent_port: int = 9443
     lease_seconds: float = 30.0
     resync_interval: float = 30.0

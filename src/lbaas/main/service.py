@@ -57,7 +57,8 @@ def build_drivers(settings: Settings, engine: Engine) -> Drivers:
             log.warning("using the fake drivers (no data plane): %s", why)
         choice = "local" if possible else "fake"
     if choice == "fake":
-        return Drivers(compute=FakeCompute(), network=FakeNetwork(), amphora=FakeAmphora())
+        return Drivers(compute=FakeCompute(settings.controller.fake_delete_seconds),
+                       network=FakeNetwork(), amphora=FakeAmphora())
     if choice != "local":
         raise ValueError(f"unknown controller.drivers {choice!r} (auto, local or fake)")
     from lbaas.main.local_plane import build_local_drivers
