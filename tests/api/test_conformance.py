@@ -101,17 +101,35 @@ def test_noop_driver_is_listed_as_upstream_and_noop_stays_an_alias(api):
 # -- 2. updated_at ------------------------------------------------------------------------------
 
 def test_updated_at_is_set_by_every_change_status_settling_included(api):
-    lb = api.create_lb()
+    _, body = api.post(LBS, {"loadbalancer": {"vip_subnet_id": api.subnet_id("public-subnet")}})
+    assert body["loadbalancer"]["updated_at"] is None  # as created
+    lb = api.wait_lb(body["loadbalancer"]["id"])
     assert lb["updated_at"] is not None  # PENDING_CREATE -> ACTIVE is a change
     listener = child(api, lb["id"], LISTENERS, "listener", loadbalancer_id=lb["id"],
                      protocol="HTTP", protocol_port=80)
-    assert listener["updated_at"] is None  # as created
-    _, body = api.get(f"{LISTENERS}/{listener['id']}")
-    assert body["listener"]["updated_at"] is not None
+    pool = child(api, lb["id"], POOLS, "pool", listener_id=listener["id"], protocol="HTTP",
+                 lb_algorithm="ROUND_ROBIN")
+    member = child(api, lb["id"], f"{POOLS}/{pool['id']}/members", "member",
+                   address="192.0.2.9", protocol_port=80)
+    monitor = child(api, lb["id"], "/v2/lbaas/healthmonitors", "healthmonitor",
+                    pool_id=pool["id"], type="TCP", delay=5, timeout=3, max_retries=3)
+    first = child(api, lb["id"], POLICIES, "l7policy", listener_id=listener["id"],
+                  action="REJECT")
     policy = child(api, lb["id"], POLICIES, "l7policy", listener_id=listener["id"],
-                   action="REJECT")
-    _, body = api.get(f"{POLICIES}/{policy['id']}")
-    assert body["l7policy"]["updated_at"] is not None  # its operating status settled too
+                   action="REJECT", position=1)
+    rule = child(api, lb["id"], f"{POLICIES}/{policy['id']}/rules", "rule", type="PATH",
+                 compare_type="EQUAL_TO", value="/x")
+    made = {"listener": (LISTENERS, listener), "pool": (POOLS, pool),
+            "member": (f"{POOLS}/{pool['id']}/members", member),
+            "healthmonitor": ("/v2/lbaas/healthmonitors", monitor),
+            "l7policy": (POLICIES, policy), "rule": (f"{POLICIES}/{policy['id']}/rules", rule)}
+    for envelope, (path, obj) in made.items():
+        assert obj["updated_at"] is None, envelope  # the create response: nothing changed yet
+        _, body = api.get(f"{path}/{obj['id']}")
+        assert body[envelope]["updated_at"] is not None, envelope  # settled ACTIVE since
+    # moving a policy down is a change of the one moved
+    _, body = api.get(f"{POLICIES}/{first['id']}")
+    assert body["l7policy"]["position"] == 2 and body["l7policy"]["updated_at"] is not None
 
 
 # -- 3. addresses as sent -----------------------------------------------------------------------

@@ -34,6 +34,7 @@ BAD_FILTER = "One or more arguments are either duplicate or invalid"
 # helper's own ``loadbalancer_id``)
 ALIASES = {"enabled": "admin_state_up", "loadbalancer_id": "load_balancer_id"}
 DEFAULT_SORT_DIR = "asc"
+LINK_SAFE = ":,"  # upstream writes sort=name:asc,id:desc into its links unquoted
 
 
 @dataclass(frozen=True)
@@ -176,10 +177,10 @@ def links(req: ApiRequest, q: ListQuery, rows: Sequence[Any], base_uri: str | No
         return out
     if req.param("marker"):
         prev = [*common, ("marker", getattr(rows[0], key)), ("page_reverse", "True")]
-        out.append({"href": f"{base}?{urlencode(prev)}", "rel": "previous"})
+        out.append({"href": f"{base}?{urlencode(prev, safe=LINK_SAFE)}", "rel": "previous"})
     if q.limit is None or len(rows) >= q.limit:
         nxt = [*common, ("marker", getattr(rows[-1], key))]
-        out.append({"href": f"{base}?{urlencode(nxt)}", "rel": "next"})
+        out.append({"href": f"{base}?{urlencode(nxt, safe=LINK_SAFE)}", "rel": "next"})
     return out
 
 

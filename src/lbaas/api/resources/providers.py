@@ -1,12 +1,12 @@
 """Providers: the enabled-driver list, each driver's flavor/AZ capabilities and profile checks.
 
 Key choice: the amphora driver's capability tables (names, descriptions, value types) are the
-single source for three things — the capability endpoints, the validation of flavor and
+single source for two things — its capability endpoints and the validation of flavor and
 availability zone profile data (upstream validates with a JSON schema that has
-``additionalProperties: false``; the messages below are jsonschema's wording) and what the
-``noop`` driver advertises. This module also holds ``list_global``, the list helper for the
-project-less admin collections (profiles, flavors, AZs, amphorae, quotas) whose primary key is
-not always ``id``.
+``additionalProperties: false``; the messages below are jsonschema's wording). The ``noop``
+driver advertises upstream's noop lists and accepts any keys. This module also holds
+``list_global``, the list helper for the project-less admin collections (profiles, flavors,
+AZs, amphorae, quotas) whose primary key is not always ``id``.
 """
 
 from __future__ import annotations
@@ -65,6 +65,17 @@ AZ_CAPABILITIES = (
     Capability("valid_vip_networks", "List of network IDs that are allowed for VIP use. This "
                "overrides/replaces the list of allowed networks configured in `octavia.conf`.",
                "array"),
+)
+
+# upstream's noop provider driver: what it advertises (it validates nothing)
+NOOP_FLAVOR_CAPABILITIES = (
+    Capability("amp_image_tag", "The glance image tag to use for this load balancer.", "string"),
+)
+NOOP_AZ_CAPABILITIES = (
+    Capability("compute_zone", "The compute availability zone to use for this loadbalancer.",
+               "string"),
+    Capability("volume_zone", "The volume availability zone to use for this loadbalancer.",
+               "string"),
 )
 
 _PY_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -201,16 +212,17 @@ async def get_all(req: ApiRequest) -> Response:
 async def flavor_capabilities(req: ApiRequest) -> Response:
     """List the flavor capabilities of a provider."""
     common.authorize(req, "provider-flavor", "get_all", req.context.project_id)
-    driver_for(req, req.path_params["provider"])
-    return Response(200, {"flavor_capabilities": _capability_list(req, FLAVOR_CAPABILITIES)})
+    amphora = driver_for(req, req.path_params["provider"]) == "amphora"
+    return Response(200, {"flavor_capabilities": _capability_list(
+        req, FLAVOR_CAPABILITIES if amphora else NOOP_FLAVOR_CAPABILITIES)})
 
 
 async def availability_zone_capabilities(req: ApiRequest) -> Response:
     """List the availability zone capabilities of a provider."""
     common.authorize(req, "provider-availability-zone", "get_all", req.context.project_id)
-    driver_for(req, req.path_params["provider"])
+    amphora = driver_for(req, req.path_params["provider"]) == "amphora"
     return Response(200, {"availability_zone_capabilities": _capability_list(
-        req, AZ_CAPABILITIES)})
+        req, AZ_CAPABILITIES if amphora else NOOP_AZ_CAPABILITIES)})
 
 
 def register(router: Router) -> None:
