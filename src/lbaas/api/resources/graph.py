@@ -171,7 +171,7 @@ def create_graph(conn: Connection, req: ApiRequest, lb_id: str, project_id: str,
     common.check_quota(conn, req, project_id, "pool", len(definitions))
     pool_ids: dict[str, str] = {}
     for i, pool in enumerate(definitions):
-        pool_ids[pool["name"]] = _create_pool(conn, req, lb, pool,
+        pool_ids[pool.get("name") or ""] = _create_pool(conn, req, lb, pool,
                                               now + timedelta(microseconds=i))
     common.check_quota(conn, req, project_id, "listener", len(listener_bodies))
     for i, listener in enumerate(listener_bodies):
