@@ -133,10 +133,9 @@ def build_query(conn: Connection, req: ApiRequest, coll: Collection,
     for key, value in req.query:
         if key in AUX_PARAMS or key in coll.extra_filters:
             continue
-        if key in TAG_PARAMS:
-            if not coll.has_tags:
-                raise BadRequest(BAD_FILTER)
-            getattr(q, TAG_PARAMS[key]).extend(split_multi([value]))
+        if key in TAG_PARAMS:  # ignored where there are no tags, as upstream
+            if coll.has_tags:
+                getattr(q, TAG_PARAMS[key]).extend(split_multi([value]))
             continue
         if key in coll.derived:
             q.where.append(coll.derived[key](value))
