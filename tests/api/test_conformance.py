@@ -44,6 +44,31 @@ def child(api: Any, lb_id: str, path: str, envelope: str, **fields: Any) -> dict
     return obj
 
 
+def tree(api: Any, lb_id: str, policy_position: int | None = None) -> dict[str, Any]:
+    """listener -> pool (default) with a member and a monitor, and a policy with a rule; each
+    created and settled in turn. ``path`` gives each object's URL."""
+    made: dict[str, Any] = {}
+    made["listener"] = child(api, lb_id, LISTENERS, "listener", loadbalancer_id=lb_id,
+                             protocol="HTTP", protocol_port=80)
+    made["pool"] = child(api, lb_id, POOLS, "pool", listener_id=made["listener"]["id"],
+                         protocol="HTTP", lb_algorithm="ROUND_ROBIN")
+    members = f"{POOLS}/{made['pool']['id']}/members"
+    made["member"] = child(api, lb_id, members, "member", address="192.0.2.9", protocol_port=80)
+    made["healthmonitor"] = child(api, lb_id, "/v2/lbaas/healthmonitors", "healthmonitor",
+                                  pool_id=made["pool"]["id"], type="TCP", delay=5, timeout=3,
+                                  max_retries=3)
+    extra = {} if policy_position is None else {"position": policy_position}
+    made["l7policy"] = child(api, lb_id, POLICIES, "l7policy", action="REJECT",
+                             listener_id=made["listener"]["id"], **extra)
+    rules = f"{POLICIES}/{made['l7policy']['id']}/rules"
+    made["rule"] = child(api, lb_id, rules, "rule", type="PATH", compare_type="EQUAL_TO",
+                         value="/x")
+    made["path"] = {"listener": LISTENERS, "pool": POOLS, "member": members,
+                    "healthmonitor": "/v2/lbaas/healthmonitors", "l7policy": POLICIES,
+                    "rule": rules}
+    return made
+
+
 @pytest.fixture()
 def noop_api(service_factory: Any) -> Any:
     return service_factory(**NOOP)
@@ -106,24 +131,15 @@ def test_updated_at_is_set_by_every_change_status_settling_included(api):
     lb = api.wait_lb(body["loadbalancer"]["id"])
     assert lb["updated_at"] is not None  # PENDING_CREATE -> ACTIVE is a change
     listener = child(api, lb["id"], LISTENERS, "listener", loadbalancer_id=lb["id"],
-                     protocol="HTTP", protocol_port=80)
-    pool = child(api, lb["id"], POOLS, "pool", listener_id=listener["id"], protocol="HTTP",
-                 lb_algorithm="ROUND_ROBIN")
-    member = child(api, lb["id"], f"{POOLS}/{pool['id']}/members", "member",
-                   address="192.0.2.9", protocol_port=80)
-    monitor = child(api, lb["id"], "/v2/lbaas/healthmonitors", "healthmonitor",
-                    pool_id=pool["id"], type="TCP", delay=5, timeout=3, max_retries=3)
-    first = child(api, lb["id"], POLICIES, "l7policy", listener_id=listener["id"],
-                  action="REJECT")
-    policy = child(api, lb["id"], POLICIES, "l7policy", listener_id=listener["id"],
-                   action="REJECT", position=1)
-    rule = child(api, lb["id"], f"{POLICIES}/{policy['id']}/rules", "rule", type="PATH",
-                 compare_type="EQUAL_TO", value="/x")
-    made = {"listener": (LISTENERS, listener), "pool": (POOLS, pool),
-            "member": (f"{POOLS}/{pool['id']}/members", member),
-            "healthmonitor": ("/v2/lbaas/healthmonitors", monitor),
-            "l7policy": (POLICIES, policy), "rule": (f"{POLICIES}/{policy['id']}/rules", rule)}
-    for envelope, (path, obj) in made.items():
+                     protocol="HTTP", protocol_port=81)
+    first = child(api, lb["id"], POLICIES, "l7policy", action="REJECT",
+                  listener_id=listener["id"])
+    made = tree(api, lb["id"])
+    # a policy placed before another: the other one's position changes
+    made["l7policy"] = child(api, lb["id"], POLICIES, "l7policy", action="REJECT",
+                             listener_id=listener["id"], position=1)
+    for envelope, path in made["path"].items():
+        obj = made[envelope]
         assert obj["updated_at"] is None, envelope  # the create response: nothing changed yet
         _, body = api.get(f"{path}/{obj['id']}")
         assert body[envelope]["updated_at"] is not None, envelope  # settled ACTIVE since
@@ -192,18 +208,9 @@ def test_octavia_provider_is_answered_as_octavia(api):
 def test_every_attribute_is_a_list_filter(api):
     lb = api.create_lb(name="a")
     other = api.create_lb(name="b", admin_state_up=False)
-    listener = child(api, lb["id"], LISTENERS, "listener", loadbalancer_id=lb["id"],
-                     protocol="HTTP", protocol_port=80)
-    pool = child(api, lb["id"], POOLS, "pool", listener_id=listener["id"], protocol="HTTP",
-                 lb_algorithm="ROUND_ROBIN")
-    member = child(api, lb["id"], f"{POOLS}/{pool['id']}/members", "member",
-                   address="192.0.2.9", protocol_port=80)
-    monitor = child(api, lb["id"], "/v2/lbaas/healthmonitors", "healthmonitor",
-                    pool_id=pool["id"], type="TCP", delay=5, timeout=3, max_retries=3)
-    policy = child(api, lb["id"], POLICIES, "l7policy", listener_id=listener["id"],
-                   action="REJECT")
-    rule = child(api, lb["id"], f"{POLICIES}/{policy['id']}/rules", "rule", type="PATH",
-                 compare_type="EQUAL_TO", value="/x")
+    made = tree(api, lb["id"])
+    listener, pool, member, monitor, policy, rule = (made[k] for k in (
+        "listener", "pool", "member", "healthmonitor", "l7policy", "rule"))
 
     def ids(path: str, plural: str) -> list[str]:
         code, body = api.get(path)

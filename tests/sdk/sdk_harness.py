@@ -15,12 +15,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,7 +28,9 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "keystone"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "dataplane"))
 
+from e2e_helpers import _stop, _wait_up  # the end-to-end tests' server start and stop
 from keystone_server import KeystoneServer, ensure_venv, free_port
 
 from lbaas.main.clouds import cloud_config
@@ -53,30 +52,6 @@ class Server:
     config: dict[str, Any]
     proc: subprocess.Popen[bytes]
     root: Path
-
-
-def _wait_up(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"lbaas serve exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"lbaas serve did not answer on {url}:\n{log.read_text()}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=15)
 
 
 def _toml(data: dict[str, Any]) -> str:
@@ -114,7 +89,7 @@ def serve() -> Iterator[Any]:
                 stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         server = Server(f"http://127.0.0.1:{port}", config, proc, root)
         servers.append(server)
-        _wait_up(server.url + "/", proc, log)
+        _wait_up(server.url + "/", proc, log, timeout=60)
         return server
 
     yield start
