@@ -28,6 +28,7 @@ from lbaas.api.errors import (
 )
 from lbaas.api.http import ApiRequest, Response, Router
 from lbaas.api.resources import pools
+from lbaas.api.resources.vips import known_ids
 from lbaas.api.schema import (
     ADMIN_STATE_UP,
     PROJECT_ID,
@@ -132,9 +133,8 @@ def validate_new_member(conn: Connection, req: ApiRequest, lb: Row[Any],
                         body: dict[str, Any], check_subnet: bool = True) -> None:
     """The checks a member being created must pass (single, batch and graph create)."""
     check_not_reserved(req, body["address"])
-    subnet_id = body.get("subnet_id")
-    noop = req.app.settings.networking.driver == "noop"  # any subnet id, as upstream's noop
-    if check_subnet and subnet_id and not noop and ipam.get_subnet(conn, subnet_id) is None:
+    subnet_id = known_ids(conn, req, body).get("subnet_id")  # noop: any subnet id
+    if check_subnet and subnet_id and ipam.get_subnet(conn, subnet_id) is None:
         raise BadRequest(f"Subnet {subnet_id} not found.")
     if body.get("request_sriov") and not _flavor_allows_sriov(conn, lb):
         raise BadRequest("The load balancer flavor does not allow SR-IOV member ports.")
