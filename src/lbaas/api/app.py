@@ -87,7 +87,8 @@ class ApiApp:
             return json_response(406, NOT_ACCEPTABLE)
         handler, params, known = self.router.match(req.method, req.path)
         if handler is None:
-            missing = self.router.missing_argument(req.method, req.path) if known else None
+            missing = self.router.missing_argument(req.method, req.path) \
+                if known and req.path.startswith("/v2/") else None  # Octavia's routes only
             if missing is not None:
                 raise BadRequest(f'Missing argument: "{missing}"')
             if known:
