@@ -20,6 +20,7 @@ from lbaas.render import escaping as e
 from lbaas.render.escaping import RenderError
 from lbaas.render.options import RenderOptions
 from lbaas.render.tls import server_options as tls_server_options
+from lbaas.render.validate import MAX_TIMER_S
 
 BALANCE = {
     "ROUND_ROBIN": ["balance roundrobin"],
@@ -112,7 +113,7 @@ def _persistence(sp: Any, mode: str, ipv6: bool) -> tuple[list[str], bool]:
 
 def _monitor_lines(hm: Mapping[str, Any]) -> list[str]:
     kind = e.choice("healthmonitor type", hm.get("type"), tuple(c.TCP_POOL_MONITORS))
-    timeout = e.integer("healthmonitor timeout", hm.get("timeout"), 0, 2**31 - 1)
+    timeout = e.integer("healthmonitor timeout", hm.get("timeout"), 0, MAX_TIMER_S)
     out = [f"timeout check {timeout}s"] if timeout > 0 else []
     if kind not in HTTP_MONITORS:
         return out
@@ -132,7 +133,7 @@ def _monitor_lines(hm: Mapping[str, Any]) -> list[str]:
 
 
 def _check_options(hm: Mapping[str, Any]) -> str:
-    delay = e.integer("healthmonitor delay", hm.get("delay"), 0, 2**31 - 1)
+    delay = e.integer("healthmonitor delay", hm.get("delay"), 0, MAX_TIMER_S)
     rise = e.integer("max_retries", hm.get("max_retries"), 1, 10)
     down = hm.get("max_retries_down")
     fall = e.integer("max_retries_down", 3 if down is None else down, 1, 10)

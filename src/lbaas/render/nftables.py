@@ -20,6 +20,7 @@ from typing import Any
 
 from lbaas.domain import constants as c
 from lbaas.render import escaping as e
+from lbaas.render.validate import MAX_INT32
 
 NFTABLES_CONF = "nftables.conf"
 UDP_MEMBERS_JSON = "udp-members.json"
@@ -180,7 +181,7 @@ def _monitor(pool: Mapping[str, Any]) -> dict[str, Any] | None:
     for field in MONITOR_FIELDS:
         value = hm.get(field, defaults.get(field))
         value = defaults.get(field) if value is None else value
-        out[field] = e.integer(f"healthmonitor {field}", value, 0, 2**31 - 1)
+        out[field] = e.integer(f"healthmonitor {field}", value, 0, MAX_INT32)
     if out["type"] in ("HTTP", "HTTPS"):
         out["http_method"] = e.choice("http_method", hm.get("http_method") or "GET",
                                       c.HTTP_METHODS)
@@ -211,6 +212,6 @@ def _persistence_timeout(pool: Mapping[str, Any]) -> int | None:
         raise e.RenderError("session_persistence: expected an object")
     e.choice("session_persistence type", sp.get("type"), c.SESSION_PERSISTENCE_TYPES)
     value = sp.get("persistence_timeout")
-    if sp.get("type") != "SOURCE_IP" or value is None:
-        return None
-    return e.integer("persistence_timeout", value, 1, 2**31 - 1)
+    if sp.get("type") != "SOURCE_IP" or not value:
+        return None  # 0 means "not set", as upstream's template reads it
+    return e.integer("persistence_timeout", value, 1, MAX_INT32)

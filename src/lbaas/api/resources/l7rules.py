@@ -28,6 +28,7 @@ from lbaas.api.schema import (
     parse_envelope,
 )
 from lbaas.domain import constants as c
+from lbaas.render import validate
 from lbaas.store import tables as t
 from lbaas.store.listing import set_tags, tags_for
 
@@ -133,8 +134,11 @@ def rule_error(rtype: str | None, compare: str | None, key: str | None,
 
 
 def check_rule(values: dict[str, Any]) -> None:
-    reason = rule_error(values.get("type"), values.get("compare_type"), values.get("key"),
-                        values.get("value"))
+    """Octavia's rules, then the data plane's (PCRE2 for regexes, printable values, keys)."""
+    rtype, compare, key, value = (values.get(k) for k in ("type", "compare_type", "key",
+                                                         "value"))
+    reason = rule_error(rtype, compare, key, value) or \
+        validate.l7_rule_error(rtype, compare, key, value)
     if reason:
         raise BadRequest(f"Error parsing L7Rule: {reason}")
 
