@@ -8,6 +8,7 @@ policy create (``rules`` in the body) and the graph create reuse it with ``prepa
 from __future__ import annotations
 
 import re
+import warnings
 from datetime import datetime
 from typing import Any
 
@@ -73,7 +74,9 @@ COLLECTION = listing.Collection(t.l7rule, "rules", "rules_links", COLUMNS)
 # validation -------------------------------------------------------------------------------------
 def _regex_error(value: str) -> str | None:
     try:
-        re.compile(value)
+        with warnings.catch_warnings():  # "possible nested set" and the like: not errors
+            warnings.simplefilter("ignore", FutureWarning)
+            re.compile(value)
     except re.error as exc:
         return f"Unable to parse regular expression: {exc}"
     return None
