@@ -64,7 +64,8 @@ def render_backend(pool: Mapping[str, Any], listener: Mapping[str, Any] | None, 
     check = monitor is not None and e.flag("healthmonitor admin_state_up",
                                            monitor.get("admin_state_up"))
     if check:
-        out += [f"    {line}" for line in _monitor_lines(monitor)]
+        with e.blame("health_monitor", monitor.get("id")):
+            out += [f"    {line}" for line in _monitor_lines(monitor)]
     tls = ""
     if e.flag("pool tls_enabled", pool.get("tls_enabled")):
         if certificates is None:
@@ -72,10 +73,14 @@ def render_backend(pool: Mapping[str, Any], listener: Mapping[str, Any] | None, 
             return out
         tls = tls_server_options(pool, certificates)
     members = e.objects("members", pool.get("members"))
-    server_options = _check_options(monitor) if check else ""
+    server_options = ""
+    if check:
+        with e.blame("health_monitor", monitor.get("id")):
+            server_options = _check_options(monitor)
     for member in members:
-        out.append("    " + _server(member, cookie, PROXY_PROTOCOL.get(protocol),
-                                    server_options if check else None) + tls)
+        with e.blame("member", member.get("id")):
+            out.append("    " + _server(member, cookie, PROXY_PROTOCOL.get(protocol),
+                                        server_options if check else None) + tls)
     return out
 
 

@@ -16,14 +16,31 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from lbaas.render import validate
 
 
 class RenderError(ValueError):
-    """A value in the aggregate that cannot be rendered safely."""
+    """A value in the aggregate that cannot be rendered safely.
+
+    ``culprit`` is the innermost object it came from, as (table name, id), so the controller
+    can leave that object out and render the rest (docs/decisions/0013)."""
+
+    culprit: tuple[str, str] | None = None
+
+
+@contextmanager
+def blame(table: str, ident: Any) -> Iterator[None]:
+    """RenderErrors raised inside name this object unless an inner object already claimed them."""
+    try:
+        yield
+    except RenderError as exc:
+        if exc.culprit is None and ident is not None:
+            exc.culprit = (table, str(ident))
+        raise
 
 
 _UUID = re.compile(r"\A[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z", re.I)

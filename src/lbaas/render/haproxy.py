@@ -85,7 +85,8 @@ def render_haproxy_config(lb: Mapping[str, Any], options: RenderOptions,
     owner: dict[str, Mapping[str, Any]] = {}
     for listener in listeners:
         lines.append("")
-        lines += _frontend(listener, binds, lb_up, rendered_pools, options, certificates)
+        with e.blame("listener", listener.get("id")):
+            lines += _frontend(listener, binds, lb_up, rendered_pools, options, certificates)
         pool_id = listener.get("default_pool_id")
         if pool_id in rendered_pools and listener.get("protocol") in LISTENER_MODES:
             owner.setdefault(pool_id, listener)
@@ -96,7 +97,8 @@ def render_haproxy_config(lb: Mapping[str, Any], options: RenderOptions,
     ipv6 = any(e.ip("vip_address", a).version == 6 for a in _raw_vips(lb))
     for pool in pools:
         lines.append("")
-        lines += render_backend(pool, owner.get(pool["id"]), ipv6, options, certificates)
+        with e.blame("pool", pool.get("id")):
+            lines += render_backend(pool, owner.get(pool["id"]), ipv6, options, certificates)
     return "\n".join(lines) + "\n"
 
 

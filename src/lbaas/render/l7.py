@@ -50,29 +50,36 @@ def render_l7_policies(listener: Mapping[str, Any], pools: Mapping[str, bool]) -
     actions: list[str] = []
     backends: list[str] = []
     for policy in _policies(listener):
-        pid = e.ident("l7policy id", policy.get("id"))
-        action = e.choice("l7policy action", policy.get("action"), c.L7_ACTIONS)
-        rules = [r for r in e.objects("l7rules", policy.get("rules"))
-                 if e.flag("l7rule admin_state_up", r.get("admin_state_up"))]
-        if not rules:
-            acls.append(f"# l7policy {pid}: no enabled rules, never matches")
-            continue
-        target = _action(policy, pid, action, pools)
-        if target is None:
-            pool_id = policy.get("redirect_pool_id")
-            acls.append(f"# l7policy {pid}: redirect pool {pool_id} is not enabled or rendered")
-            continue
-        names = []
-        for rule in rules:
+        with e.blame("l7policy", policy.get("id")):
+            _render_policy(policy, pools, acls, claims, actions, backends)
+    # http-request rules first: HAProxy warns about any placed after a use_backend.
+    return [f"    {line}" for line in (*acls, *claims, *actions, *backends)]
+
+
+def _render_policy(policy: Mapping[str, Any], pools: Mapping[str, bool], acls: list[str],
+                   claims: list[str], actions: list[str], backends: list[str]) -> None:
+    pid = e.ident("l7policy id", policy.get("id"))
+    action = e.choice("l7policy action", policy.get("action"), c.L7_ACTIONS)
+    rules = [r for r in e.objects("l7rules", policy.get("rules"))
+             if e.flag("l7rule admin_state_up", r.get("admin_state_up"))]
+    if not rules:
+        acls.append(f"# l7policy {pid}: no enabled rules, never matches")
+        return
+    target = _action(policy, pid, action, pools)
+    if target is None:
+        pool_id = policy.get("redirect_pool_id")
+        acls.append(f"# l7policy {pid}: redirect pool {pool_id} is not enabled or rendered")
+        return
+    names = []
+    for rule in rules:
+        with e.blame("l7rule", rule.get("id")):
             rid = e.ident("l7rule id", rule.get("id"))
             acls.append(f"acl {rid} {_condition(rule)}")
             names.append(("!" if e.flag("l7rule invert", rule.get("invert")) else "") + rid)
-        claims.append(f"http-request set-var({VAR}) str({pid}) "
-                      f"if !{{ var({VAR}) -m found }} {' '.join(names)}")
-        chosen = f"{{ var({VAR}) -m str {pid} }}"
-        (backends if action == "REDIRECT_TO_POOL" else actions).append(f"{target} if {chosen}")
-    # http-request rules first: HAProxy warns about any placed after a use_backend.
-    return [f"    {line}" for line in (*acls, *claims, *actions, *backends)]
+    claims.append(f"http-request set-var({VAR}) str({pid}) "
+                  f"if !{{ var({VAR}) -m found }} {' '.join(names)}")
+    chosen = f"{{ var({VAR}) -m str {pid} }}"
+    (backends if action == "REDIRECT_TO_POOL" else actions).append(f"{target} if {chosen}")
 
 
 def _policies(listener: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -87,7 +87,8 @@ def render_nftables(lb: Mapping[str, Any]) -> dict[str, str]:
         if not up or pool is None:
             nat.append(f"\t\t# listener {lid}: disabled or without a default pool")
             continue
-        name, entry, map_lines = _pool(pool, protocol, proto)
+        with e.blame("pool", pool.get("id")):
+            name, entry, map_lines = _pool(pool, protocol, proto)
         table[name] = {**entry, "listener_id": lid}
         maps += map_lines
         match = f"ip daddr {vip} {proto} dport {port}"
@@ -97,7 +98,8 @@ def render_nftables(lb: Mapping[str, Any]) -> dict[str, str]:
         if cidrs:
             allowed = f" ip saddr != {{ {', '.join(v4)} }}" if v4 else ""
             filters.append(f"\t\t{match}{allowed} drop")
-        persistence = _persistence_timeout(pool)
+        with e.blame("pool", pool.get("id")):
+            persistence = _persistence_timeout(pool)
         if persistence is not None and proto != "udp":
             nat.append(f"\t\t# listener {lid}: persistence_timeout is applied to UDP only")
         elif persistence is not None:
@@ -162,8 +164,10 @@ def _pool(pool: Mapping[str, Any], protocol: str,
     rows = [", ".join(pairs[i:i + 6]) for i in range(0, len(pairs), 6)]
     typeof = f"\t\ttypeof numgen inc mod {SLOTS} : ip daddr . {proto} dport"
     body = ["\t\telements = {", *(f"\t\t\t{r}," for r in rows), "\t\t}"] if rows else []
-    entry = {"pool_id": pid, "protocol": protocol, "members": members,
-             "monitor": _monitor(pool)}
+    monitor = e.json_value("healthmonitor", pool.get("healthmonitor"))
+    with e.blame("health_monitor", monitor.get("id") if isinstance(monitor, Mapping) else None):
+        entry = {"pool_id": pid, "protocol": protocol, "members": members,
+                 "monitor": _monitor(pool)}
     return name, entry, [*skipped, f"\tmap {name} {{", typeof, *body, "\t}"]
 
 
