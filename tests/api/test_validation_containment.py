@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete
 
-from lbaas.controller.certificates import CertificateLoader
+from lbaas.controller.certificates import CertificateLoader, KeyManagerUnavailable
 from lbaas.drivers.base import BundleRefused
 from lbaas.render import RenderOptions, render_bundle
 from lbaas.store import tables as t
@@ -184,6 +184,39 @@ def test_a_certificate_that_no_longer_loads_contains_its_listener(api: Any) -> N
     api.wait_lb(lb["id"])
     assert status(api, f"listeners/{tls['id']}", "listener") == "ACTIVE"
     assert f"frontend {tls['id']}" in served_cfg(api)
+
+
+def test_a_key_manager_outage_contains_nothing(api: Any) -> None:
+    """Barbican down is nobody's fault: the pass fails (the change goes ERROR, as before), the
+    TLS listener is neither marked nor left out, and the next pass after the outage works."""
+    service = api.service
+    loader = CertificateLoader(service.settings, service.engine)
+    outage = {"on": False}
+
+    def render(aggregate: dict[str, Any], amphora: Any = None) -> tuple[dict[str, Any], str]:
+        if outage["on"]:
+            raise KeyManagerUnavailable("Barbican unreachable: ConnectError")
+        bundle = render_bundle(aggregate, RenderOptions(), amphora,
+                               certificates=loader.load(aggregate))
+        return {"files": bundle.files}, bundle.digest
+
+    service.drivers.render = render
+    lb = api.create_lb(name="outage")
+    secret = seal_secret(service, lb["project_id"], universal())
+    tls = created(api, lb["id"], "listeners", "listener", {
+        "loadbalancer_id": lb["id"], "protocol": "TERMINATED_HTTPS", "protocol_port": 443,
+        "default_tls_container_ref": f"https://keymanager.example/v1/secrets/{secret}"})
+    outage["on"] = True
+    http = created(api, lb["id"], "listeners", "listener", {
+        "loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 80})
+    assert status(api, f"listeners/{http['id']}", "listener") == "ERROR"
+    assert status(api, f"listeners/{tls['id']}", "listener") == "ACTIVE"
+    assert f"frontend {tls['id']}" in served_cfg(api)
+    outage["on"] = False
+    api.put(f"{V2}/listeners/{http['id']}", {"listener": {"name": "again"}})
+    api.wait_lb(lb["id"])
+    assert status(api, f"listeners/{http['id']}", "listener") == "ACTIVE"
+    assert f"frontend {http['id']}" in served_cfg(api)
 
 
 def served_cfg(api: Any) -> str:
