@@ -63,6 +63,23 @@ def refuse_markers(api: Any) -> list[int]:
     return refusals
 
 
+def real_render(api: Any) -> dict[str, bool]:
+    """Render with the real renderer and the key manager's certificates instead of the fake
+    one; while the returned ``{"outage": True}`` the key manager cannot be reached."""
+    loader = CertificateLoader(api.service.settings, api.service.engine)
+    state = {"outage": False}
+
+    def render(aggregate: dict[str, Any], amphora: Any = None) -> tuple[dict[str, Any], str]:
+        if state["outage"]:
+            raise KeyManagerUnavailable("Barbican unreachable: ConnectError")
+        bundle = render_bundle(aggregate, RenderOptions(), amphora,
+                               certificates=loader.load(aggregate))
+        return {"files": bundle.files, "desired": aggregate}, bundle.digest
+
+    api.service.drivers.render = render
+    return state
+
+
 @pytest.fixture()
 def site(api: Any) -> dict[str, Any]:
     lb = api.create_lb(name="contained")
@@ -148,14 +165,7 @@ def test_a_certificate_that_no_longer_loads_contains_its_listener(api: Any) -> N
     TERMINATED_HTTPS listener is deleted; the listener goes ERROR and is left out, the HTTP
     listener beside it keeps taking changes; a new certificate brings it back."""
     service = api.service
-    loader = CertificateLoader(service.settings, service.engine)
-
-    def render(aggregate: dict[str, Any], amphora: Any = None) -> tuple[dict[str, Any], str]:
-        bundle = render_bundle(aggregate, RenderOptions(), amphora,
-                               certificates=loader.load(aggregate))
-        return {"files": bundle.files, "desired": aggregate}, bundle.digest
-
-    service.drivers.render = render
+    real_render(api)
     lb = api.create_lb(name="tls")
     secret = seal_secret(service, lb["project_id"], universal())
     tls = created(api, lb["id"], "listeners", "listener", {
@@ -190,29 +200,19 @@ def test_a_key_manager_outage_contains_nothing(api: Any) -> None:
     """Barbican down is nobody's fault: the pass fails (the change goes ERROR, as before), the
     TLS listener is neither marked nor left out, and the next pass after the outage works."""
     service = api.service
-    loader = CertificateLoader(service.settings, service.engine)
-    outage = {"on": False}
-
-    def render(aggregate: dict[str, Any], amphora: Any = None) -> tuple[dict[str, Any], str]:
-        if outage["on"]:
-            raise KeyManagerUnavailable("Barbican unreachable: ConnectError")
-        bundle = render_bundle(aggregate, RenderOptions(), amphora,
-                               certificates=loader.load(aggregate))
-        return {"files": bundle.files}, bundle.digest
-
-    service.drivers.render = render
+    outage = real_render(api)
     lb = api.create_lb(name="outage")
     secret = seal_secret(service, lb["project_id"], universal())
     tls = created(api, lb["id"], "listeners", "listener", {
         "loadbalancer_id": lb["id"], "protocol": "TERMINATED_HTTPS", "protocol_port": 443,
         "default_tls_container_ref": f"https://keymanager.example/v1/secrets/{secret}"})
-    outage["on"] = True
+    outage["outage"] = True
     http = created(api, lb["id"], "listeners", "listener", {
         "loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 80})
     assert status(api, f"listeners/{http['id']}", "listener") == "ERROR"
     assert status(api, f"listeners/{tls['id']}", "listener") == "ACTIVE"
     assert f"frontend {tls['id']}" in served_cfg(api)
-    outage["on"] = False
+    outage["outage"] = False
     api.put(f"{V2}/listeners/{http['id']}", {"listener": {"name": "again"}})
     api.wait_lb(lb["id"])
     assert status(api, f"listeners/{http['id']}", "listener") == "ACTIVE"
