@@ -163,10 +163,10 @@ def test_monitor_strings_the_data_plane_refuses(env: dict[str, Any], field: str,
 
 # listeners and pools ------------------------------------------------------------------------
 @pytest.mark.parametrize(("ciphers", "reason"), [
-    ("FOO", "The TLS ciphers 'FOO' selects no cipher"),
-    ("RC4-MD5", "The TLS ciphers 'RC4-MD5' selects no cipher"),
-    ("DEFAULT:!ALL", "The TLS ciphers 'DEFAULT:!ALL' selects no cipher"),
-    ("TLS_FOO", "The TLS 1.3 cipher suites 'TLS_FOO' names no TLS 1.3 cipher suite"),
+    ("FOO", "The TLS cipher string 'FOO' selects no cipher the load balancer's OpenSSL"),
+    ("RC4-MD5", "The TLS cipher string 'RC4-MD5' selects no cipher"),
+    ("DEFAULT:!ALL", "The TLS cipher string 'DEFAULT:!ALL' selects no cipher"),
+    ("TLS_FOO", "The TLS 1.3 cipher suites 'TLS_FOO' names no cipher suite"),
 ])
 def test_cipher_strings_openssl_refuses(api: Any, ciphers: str, reason: str) -> None:
     lb = api.create_lb(name="tls")

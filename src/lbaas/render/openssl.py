@@ -76,7 +76,7 @@ def cipher_list_error(value: str) -> str | None:
 
 def ciphersuites_error(value: str) -> str | None:
     """Why ``SSL_CTX_set_ciphersuites(value)`` (TLS 1.3) fails, or None."""
-    return _error("SSL_CTX_set_ciphersuites", value, "names no TLS 1.3 cipher suite")
+    return _error("SSL_CTX_set_ciphersuites", value, "names no cipher suite")
 
 
 def _error(setter: str, value: str, reason: str) -> str | None:
@@ -87,7 +87,7 @@ def _error(setter: str, value: str, reason: str) -> str | None:
         return "not an ASCII cipher string"
     if libs.accepts(setter, value):
         return None
-    return f"'{value}' {reason} the load balancer's OpenSSL ({ssl.OPENSSL_VERSION}) supports"
+    return f"{reason} the load balancer's OpenSSL ({ssl.OPENSSL_VERSION}) supports"
 
 
 def supported_versions(versions: list[str]) -> list[str]:

@@ -98,9 +98,9 @@ def ciphers_error(value: str) -> str | None:
         return ("Invalid characters in cipher string. Only alphanumeric, -, +, !, :, @, =, _, "
                 "and . are allowed.")
     if v12 and (why := openssl.cipher_list_error(":".join(v12))):
-        return f"The TLS ciphers {why}."
+        return f"The TLS cipher string '{':'.join(v12)}' {why}."
     if v13 and (why := openssl.ciphersuites_error(":".join(v13))):
-        return f"The TLS 1.3 cipher suites {why}."
+        return f"The TLS 1.3 cipher suites '{':'.join(v13)}' {why}."
     return None
 
 
