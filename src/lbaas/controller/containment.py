@@ -74,13 +74,20 @@ def digest(objects: Objects) -> str:
     return hashlib.sha256(orjson.dumps(objects, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def load(conn: Connection, lb_id: str, dropped: set[str]) -> tuple[dict[str, Any], Objects]:
-    """The aggregate to render (refused objects contained) and the snapshot it amounts to."""
+@dataclass(frozen=True)
+class Plan:
+    aggregate: dict[str, Any]  # what to render, refused objects contained
+    accepted: Objects  # what to save once every amphora serves it
+    unchanged: bool  # the saved configuration is this one already
+
+
+def load(conn: Connection, lb_id: str, dropped: set[str]) -> Plan:
     lb, rows = load_rows(conn, lb_id)
-    stored = conn.execute(select(t.accepted_config.c.objects).where(
-        t.accepted_config.c.load_balancer_id == lb_id)).scalar_one_or_none()
-    rows = effective_rows(rows, _objects(stored), dropped)
-    return assemble(lb, rows), snapshot(rows)
+    stored = _objects(conn.execute(select(t.accepted_config.c.objects).where(
+        t.accepted_config.c.load_balancer_id == lb_id)).scalar_one_or_none())
+    rows = effective_rows(rows, stored, dropped)
+    objects = snapshot(rows)
+    return Plan(assemble(lb, rows), objects, digest(objects) == digest(stored))
 
 
 def save(conn: Connection, lb_id: str, objects: Objects) -> None:

@@ -86,8 +86,6 @@ class Reconciler:
         # Member-subnet legs last plugged per amphora, trusted like ``active_digest``: plugging
         # costs a dozen ``ip`` calls, too slow to repeat on every member change.
         self._plugged: dict[str, tuple[tuple[str, str], ...]] = {}
-        # Digest of the accepted configuration last saved per load balancer (saves a write).
-        self._accepted: dict[str, str] = {}
 
     async def reconcile(self, lb_id: str) -> bool:
         """Return False when another worker holds the lease (caller retries later)."""
@@ -160,7 +158,8 @@ class Reconciler:
         with self.engine.connect() as conn:
             amps = list(conn.execute(select(t.amphora).where(
                 t.amphora.c.load_balancer_id == lb.id, t.amphora.c.status != c.DELETED)))
-            aggregate, accepted = containment.load(conn, lb.id, dropped or set())
+            plan = containment.load(conn, lb.id, dropped or set())
+        aggregate = plan.aggregate
         self.drivers.render(aggregate, None)  # a config that cannot render builds nothing
         healthy = {a.role: a for a in amps if not a.failover_requested
                    and a.status == c.AMPHORA_ALLOCATED}
@@ -193,11 +192,9 @@ class Reconciler:
                 with self.engine.begin() as conn:
                     conn.execute(update(t.amphora).where(t.amphora.c.id == amp.id).values(
                         active_digest=active, updated_at=_now()))
-        marker = containment.digest(accepted)
-        if self._accepted.get(lb.id) != marker:  # every amphora serves it: keep it
+        if not plan.unchanged:  # every amphora serves it: keep it
             with self.engine.begin() as conn:
-                containment.save(conn, lb.id, accepted)
-            self._accepted[lb.id] = marker
+                containment.save(conn, lb.id, plan.accepted)
 
     def _promote(self, amp: Any) -> Any:
         with self.engine.begin() as conn:
@@ -258,7 +255,6 @@ class Reconciler:
                 t.amphora.c.load_balancer_id == lb.id, t.amphora.c.status != c.DELETED)))
         for amp in amps:
             await self._retire(lb, amp)
-        self._accepted.pop(lb.id, None)
         with self.engine.begin() as conn:
             _delete_children(conn, lb.id)
             containment.forget(conn, lb.id)
