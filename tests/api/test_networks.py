@@ -2,38 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-
-NET = "/networking/v2.0"
-NETWORKS = f"{NET}/networks"
-SUBNETS = f"{NET}/subnets"
-PORTS = f"{NET}/ports"
-LBS = "/v2/lbaas/loadbalancers"
-
-
-def neutron_error(body: Any) -> tuple[str, str]:
-    assert set(body) == {"NeutronError"}, body
-    err = body["NeutronError"]
-    assert set(err) == {"type", "message", "detail"}
-    return err["type"], err["message"]
-
-
-def make_network(api: Any, name: str, **extra: Any) -> dict[str, Any]:
-    code, body = api.post(NETWORKS, {"network": {"name": name, **extra}})
-    assert code == 201, body
-    return body["network"]
-
-
-def make_subnet(api: Any, network_id: str, cidr: str, **extra: Any) -> dict[str, Any]:
-    version = 6 if ":" in cidr else 4
-    code, body = api.post(SUBNETS, {"subnet": {"network_id": network_id, "cidr": cidr,
-                                               "ip_version": version, **extra}})
-    assert code == 201, body
-    return body["subnet"]
-
+from network_helpers import (
+    LBS,
+    NET,
+    NETWORKS,
+    PORTS,
+    SUBNETS,
+    make_network,
+    make_subnet,
+    neutron_error,
+)
 
 # --------------------------------------------------------------------------- discovery --
 
