@@ -171,12 +171,7 @@ def sync_router_ports(conn: Connection) -> None:
 # ---------------------------------------------------------------------------------- writing --
 
 def _external_network(conn: Connection, req: ApiRequest, body: dict[str, Any]) -> Row[Any]:
-    net_id = body.get("floating_network_id")
-    if net_id is None:
-        raise bad_request("Failed to parse request. Required attribute "
-                          "'floating_network_id' not specified")
-    if not isinstance(net_id, str):
-        raise invalid_attr("floating_network_id", f"'{net_id}' is not a valid UUID")
+    net_id = bodies.uuid_string(body, "floating_network_id")
     network = access.fetch(conn, req, NETWORK, net_id)
     if not network.router_external:
         raise bad_request(f"Bad floatingip request: Network {net_id} is not a valid external "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, select, update
+from sqlalchemy import Connection, Row, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from lbaas.api import common
@@ -24,7 +24,7 @@ from lbaas.api.resources.networking.errors import (
     forbidden,
     network_in_use,
 )
-from lbaas.api.resources.networking.kinds import Kind, attributes_of, audit
+from lbaas.api.resources.networking.kinds import Kind, attributes_of, audit, save
 from lbaas.store import tables as t
 from lbaas.store.listing import tags_for
 
@@ -146,9 +146,7 @@ async def update_network(req: ApiRequest) -> Response:
         if was_open and not values.get("shared", row.shared) \
                 and not values.get("router_external", row.router_external):
             usage.check_still_usable(conn, row.id, row.project_id)
-        conn.execute(update(t.network).where(t.network.c.id == row.id).values(
-            **values, revision_number=t.network.c.revision_number + 1,
-            updated_at=common.utcnow()))
+        save(conn, NETWORK, row.id, values)
         item = render_networks(conn, [access.fetch(conn, req, NETWORK, row.id)])[0]
     return Response(200, {"network": item})
 

@@ -20,11 +20,11 @@ from lbaas.api.http import ApiRequest, Response
 from lbaas.api.resources.networking import access, port_fields, port_ips, tags
 from lbaas.api.resources.networking.bodies import boolean, owner, read_body, string, uuid_string
 from lbaas.api.resources.networking.errors import NeutronError, forbidden, hidden
-from lbaas.api.resources.networking.kinds import Kind, attributes_of, audit
+from lbaas.api.resources.networking.kinds import Kind, attributes_of, audit, save, with_tags
 from lbaas.api.resources.networking.networks import NETWORK
 from lbaas.store import ipam
 from lbaas.store import tables as t
-from lbaas.store.listing import set_tags, tags_for
+from lbaas.store.listing import set_tags
 
 PUT_ATTRS = frozenset({"name", "description", "admin_state_up", "device_id", "device_owner",
                        "fixed_ips", "mac_address", "security_groups", "allowed_address_pairs",
@@ -54,9 +54,7 @@ def render_port(row: Any, tag_list: list[str]) -> dict[str, Any]:
     }
 
 
-def render_ports(conn: Connection, rows: list[Row[Any]]) -> list[dict[str, Any]]:
-    tag_lists = tags_for(conn, [r.id for r in rows])
-    return [render_port(r, tag_lists[r.id]) for r in rows]
+render_ports = with_tags(render_port)
 
 
 PORT = Kind("port", "ports", t.port, "Port", render_ports,
@@ -157,9 +155,7 @@ async def update_port(req: ApiRequest) -> Response:
         if requested is not None:
             wanted = port_ips.resolve(conn, row.network_id, requested, row.fixed_ips)
             values["fixed_ips"] = port_ips.allocate(conn, row.id, row.network_id, wanted)
-        conn.execute(update(t.port).where(t.port.c.id == row.id).values(
-            **values, revision_number=t.port.c.revision_number + 1,
-            updated_at=common.utcnow()))
+        save(conn, PORT, row.id, values)
         item = render_ports(conn, [access.fetch(conn, req, PORT, row.id)])[0]
     return Response(200, {"port": item})
 

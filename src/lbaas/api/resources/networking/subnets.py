@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, update
+from sqlalchemy import Connection, Row, delete
 
 from lbaas.api import common
 from lbaas.api.http import ApiRequest, Response
@@ -20,10 +20,9 @@ from lbaas.api.resources.networking import access, tags, usage
 from lbaas.api.resources.networking import subnet_fields as f
 from lbaas.api.resources.networking.bodies import boolean, owner, read_body, string, uuid_string
 from lbaas.api.resources.networking.errors import NeutronError, subnet_in_use
-from lbaas.api.resources.networking.kinds import Kind, attributes_of, audit
+from lbaas.api.resources.networking.kinds import Kind, attributes_of, audit, save, with_tags
 from lbaas.api.resources.networking.networks import NETWORK
 from lbaas.store import tables as t
-from lbaas.store.listing import tags_for
 
 POST_ATTRS = frozenset({"name", "description", "network_id", "ip_version", "cidr", "gateway_ip",
                         "allocation_pools", "enable_dhcp", "dns_nameservers", "host_routes",
@@ -48,9 +47,7 @@ def render_subnet(row: Any, tag_list: list[str]) -> dict[str, Any]:
     }
 
 
-def render_subnets(conn: Connection, rows: list[Row[Any]]) -> list[dict[str, Any]]:
-    tag_lists = tags_for(conn, [r.id for r in rows])
-    return [render_subnet(r, tag_lists[r.id]) for r in rows]
+render_subnets = with_tags(render_subnet)
 
 
 SUBNET = Kind("subnet", "subnets", t.subnet, "Subnet", render_subnets,
@@ -143,9 +140,7 @@ async def update_subnet(req: ApiRequest) -> Response:
     with req.app.engine.begin() as conn:
         row = _writable(conn, req, "update_subnet")
         values = _changes(conn, body, row)
-        conn.execute(update(t.subnet).where(t.subnet.c.id == row.id).values(
-            **values, revision_number=t.subnet.c.revision_number + 1,
-            updated_at=common.utcnow()))
+        save(conn, SUBNET, row.id, values)
         item = render_subnets(conn, [access.fetch(conn, req, SUBNET, row.id)])[0]
     return Response(200, {"subnet": item})
 

@@ -14,14 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, update
+from sqlalchemy import Connection, Row, delete, insert
 
-from lbaas.api import common
 from lbaas.api.errors import ApiError
 from lbaas.api.http import ApiRequest, Response, Router
 from lbaas.api.resources.networking.access import authorize, fetch, network_owner
 from lbaas.api.resources.networking.errors import NeutronError, bad_resource, invalid_input
-from lbaas.api.resources.networking.kinds import Kind
+from lbaas.api.resources.networking.kinds import Kind, save
 from lbaas.api.resources.networking.listing import API
 from lbaas.store import tables as t
 from lbaas.store.listing import set_tags, tags_for
@@ -73,13 +72,6 @@ def _owners(conn: Connection, kind: Kind, row: Row[Any]) -> tuple[str | None, ..
     return (row.project_id,)
 
 
-def touch(conn: Connection, kind: Kind, resource_id: str) -> None:
-    """Neutron bumps a resource's revision (and updated_at) on every change, tags included."""
-    table = kind.table
-    conn.execute(update(table).where(table.c.id == resource_id).values(
-        revision_number=table.c.revision_number + 1, updated_at=common.utcnow()))
-
-
 def _current(conn: Connection, resource_id: str) -> list[str]:
     return tags_for(conn, [resource_id])[resource_id]
 
@@ -109,7 +101,7 @@ def handlers(kind: Kind) -> dict[tuple[str, str], Callable[[ApiRequest], Any]]:
         with req.app.engine.begin() as conn:
             row = _writable(conn, req, kind, "update")
             set_tags(conn, row.id, tags)
-            touch(conn, kind, row.id)
+            save(conn, kind, row.id, {})
         return Response(200, {"tags": tags})
 
     async def add_many(req: ApiRequest) -> Response:
@@ -119,7 +111,7 @@ def handlers(kind: Kind) -> dict[tuple[str, str], Callable[[ApiRequest], Any]]:
             merged = sorted(set(_current(conn, row.id)) | set(tags))
             check_count(kind, merged)
             set_tags(conn, row.id, merged)
-            touch(conn, kind, row.id)
+            save(conn, kind, row.id, {})
         return Response(201, {"tags": tags})
 
     async def add_one(req: ApiRequest) -> Response:
@@ -130,14 +122,14 @@ def handlers(kind: Kind) -> dict[tuple[str, str], Callable[[ApiRequest], Any]]:
             if tag not in current:
                 check_count(kind, [*current, tag])
                 conn.execute(insert(t.tag).values(resource_id=row.id, tag=tag))
-                touch(conn, kind, row.id)
+                save(conn, kind, row.id, {})
         return Response(201)
 
     async def remove_all(req: ApiRequest) -> Response:
         with req.app.engine.begin() as conn:
             row = _writable(conn, req, kind, "delete")
             set_tags(conn, row.id, [])
-            touch(conn, kind, row.id)
+            save(conn, kind, row.id, {})
         return Response(204)
 
     async def remove_one(req: ApiRequest) -> Response:
@@ -148,7 +140,7 @@ def handlers(kind: Kind) -> dict[tuple[str, str], Callable[[ApiRequest], Any]]:
                                                     t.tag.c.tag == tag))
             if not gone.rowcount:
                 raise NeutronError("TagNotFound", f"Tag {tag} could not be found.", 404)
-            touch(conn, kind, row.id)
+            save(conn, kind, row.id, {})
         return Response(204)
 
     return {("GET", ""): index, ("PUT", ""): replace, ("POST", ""): add_many,
