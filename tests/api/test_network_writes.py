@@ -3,17 +3,20 @@ Terraform send them: description, DNS servers, host routes, DHCP, IPv6 modes, PU
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import pytest
 from network_helpers import (
     NETWORKS,
     SUBNETS,
+    Callers,
     get,
     make_network,
     make_port,
     make_subnet,
     neutron_error,
+    seeded_cidr,
 )
 
 # --------------------------------------------------------------------------------- networks --
@@ -235,3 +238,22 @@ def test_seeded_subnets_show_the_defaults(api: Any):
     assert (sub["enable_dhcp"], sub["dns_nameservers"], sub["host_routes"],
             sub["description"], sub["revision_number"], sub["tags"]) == \
         (True, [], [], "", 0, [])
+
+
+def test_no_subnet_may_overlap_the_management_network(api):
+    mgmt = ipaddress.ip_network(seeded_cidr(api, "lb-mgmt-subnet"))
+    inside = next(mgmt.subnets(new_prefix=min(mgmt.prefixlen + 2, 30)))
+    around = mgmt.supernet(new_prefix=mgmt.prefixlen - 1)
+    callers = Callers(api)
+    for caller in ("admin", "p1"):
+        if caller == "p1":
+            callers.project("p1")
+        net = make_network(api, f"n-{caller}")
+        for cidr in (mgmt, inside, around):
+            code, body = api.post(SUBNETS, {"subnet": {"network_id": net["id"],
+                                                       "cidr": str(cidr), "ip_version": 4}})
+            assert code == 400, (caller, cidr, body)
+            assert neutron_error(body) == (
+                "InvalidInput", f"Invalid input for operation: Requested subnet with cidr: "
+                f"{cidr} for network: {net['id']} overlaps with the load balancers' management "
+                "network.")

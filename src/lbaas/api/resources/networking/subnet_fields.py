@@ -142,13 +142,26 @@ def stored_pools(row: Any) -> list[Pool]:
             for p in row.allocation_pools]
 
 
-def check_overlap(conn: Connection, network_id: str, net: Network) -> None:
-    for cidr in conn.execute(select(t.subnet.c.cidr).where(
-            t.subnet.c.network_id == network_id)).scalars():
+def _overlapping(conn: Connection, net: Network, *where: Any) -> bool:
+    for cidr in conn.execute(select(t.subnet.c.cidr).where(*where)).scalars():
         other = ipaddress.ip_network(cidr)
         if other.version == net.version and other.overlaps(net):  # type: ignore[arg-type]
-            raise invalid_input(f"Requested subnet with cidr: {net} for network: {network_id} "
-                                "overlaps with another subnet")
+            return True
+    return False
+
+
+def check_overlap(conn: Connection, network_id: str, net: Network,
+                  management: tuple[str, ...]) -> None:
+    """Neutron refuses overlapping subnets within a network. lbaas also refuses any overlap
+    with the management network's subnets: the host holds each subnet's gateway address on its
+    bridge, and a project's bridge holding the management gateway could take the control
+    plane's place."""
+    if _overlapping(conn, net, t.subnet.c.network_id == network_id):
+        raise invalid_input(f"Requested subnet with cidr: {net} for network: {network_id} "
+                            "overlaps with another subnet")
+    if _overlapping(conn, net, t.subnet.c.network_id.in_(management)):
+        raise invalid_input(f"Requested subnet with cidr: {net} for network: {network_id} "
+                            "overlaps with the load balancers' management network")
 
 
 def _same_version(name: str, raw: str, version: int) -> None:

@@ -92,7 +92,7 @@ async def create_subnet(req: ApiRequest) -> Response:
         if network.id in access.management(req):
             raise subnet_in_use(values["id"], "the management network's subnets are the "
                                 "operator's")
-        f.check_overlap(conn, network_id, net)
+        f.check_overlap(conn, network_id, net, access.management(req))
         conn.execute(t.subnet.insert().values(**values))
         item = render_subnets(conn, [access.fetch(conn, req, SUBNET, values["id"])])[0]
     return Response(201, {"subnet": item})
