@@ -55,12 +55,9 @@ def visible(req: ApiRequest, table: Table) -> list[ColumnElement[bool]]:
     """WHERE clauses limiting ``table`` to what the caller may see."""
     if is_admin(req):
         return []
-    project, mgmt = _own_project(req, READ_ROLES), management(req)
-    if table is t.network:
-        return [scope.network_visible(project, mgmt)]
-    if table is t.subnet:
-        return [scope.subnet_visible(project, mgmt)]
-    return [scope.port_visible(project, mgmt)]
+    rule = {t.network: scope.network_visible, t.subnet: scope.subnet_visible,
+            t.port: scope.port_visible}[table]
+    return [rule(_own_project(req, READ_ROLES), management(req))]
 
 
 def fetch(conn: Connection, req: ApiRequest, kind: Kind, ident: str,

@@ -52,11 +52,6 @@ def not_found(label: str, ident: str) -> NeutronError:
     return NeutronError(f"{label}NotFound", f"{label} {ident} could not be found.", 404)
 
 
-def hidden() -> NeutronError:
-    """What Neutron answers to hide a network a project may not use."""
-    return NeutronError("HTTPNotFound", "The resource could not be found.", 404)
-
-
 def network_in_use(network_id: str) -> NeutronError:
     return NeutronError("NetworkInUse", f"Unable to complete operation on network {network_id}. "
                         "There are one or more ports still in use on the network.", 409)

@@ -19,7 +19,7 @@ from lbaas.api import common
 from lbaas.api.http import ApiRequest, Response
 from lbaas.api.resources.networking import access, port_fields, port_ips, tags
 from lbaas.api.resources.networking.bodies import boolean, owner, read_body, string, uuid_string
-from lbaas.api.resources.networking.errors import NeutronError, forbidden, hidden
+from lbaas.api.resources.networking.errors import NeutronError, forbidden
 from lbaas.api.resources.networking.kinds import Kind, attributes_of, audit, save, with_tags
 from lbaas.api.resources.networking.networks import NETWORK
 from lbaas.store import ipam
@@ -116,8 +116,6 @@ async def create_port(req: ApiRequest) -> Response:
         network = access.fetch(conn, req, NETWORK, network_id, lock=True)
         if not (network.shared or access.may_write(req, network.project_id)):
             raise forbidden("create_port")
-        if not access.is_admin(req) and not network.shared and network.project_id != project:
-            raise hidden()
         port_fields.check_rights(req, body, network, "create")
         mac = _mac(conn, body, network_id) if "mac_address" in body \
             else _new_mac(conn, network_id)
