@@ -1,14 +1,14 @@
 """The configuration the data plane last accepted, per load balancer (decision 0013).
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0005
 """
 from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
 revision = '0007'
-down_revision = '0003'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
