@@ -163,10 +163,13 @@ class IpAddress(FieldType):
         if not isinstance(value, str):
             raise InvalidInput(name, value, "Value should be IPv4 or IPv6 format")
         try:
-            ipaddress.ip_address(value)
+            address = ipaddress.ip_address(value.strip())
         except ValueError:
             raise InvalidInput(name, value, "Value should be IPv4 or IPv6 format") from None
-        return value  # as sent, as upstream stores it; compare with ``same_address``
+        if getattr(address, "scope_id", None):  # "fe80::1%eth0" names an interface
+            raise InvalidInput(name, value, "Value should be IPv4 or IPv6 format")
+        # kept as sent, as upstream stores the string; compare with common.canonical_ip
+        return value.strip()
 
     def openapi(self) -> dict[str, Any]:
         return {"type": "string", "format": "ip-address"}
@@ -178,6 +181,8 @@ class Cidr(FieldType):
         if not isinstance(value, str):
             raise InvalidInput(name, value, "Value should be IPv4 or IPv6 CIDR format")
         try:
+            if "%" in value:  # a scope id names an interface, never a network
+                raise ValueError(value)
             return str(ipaddress.ip_network(value.strip(), strict=False))
         except ValueError:
             raise InvalidInput(name, value, "Value should be IPv4 or IPv6 CIDR format") from None
@@ -264,6 +269,17 @@ class Lazy(FieldType):
             return self.resolve().openapi()
         except (KeyError, LookupError):  # not plugged in yet: describe it loosely
             return {"type": "object"}
+
+
+def refuse_unless(reason: Callable[[str], str | None]) -> Callable[[str, Any], Any]:
+    """A ``Field.check`` from a rule that returns why a value is refused (or None), such as the
+    data plane's rules in ``lbaas.render.validate``."""
+    def check(name: str, value: Any) -> Any:
+        why = reason(value)
+        if why is not None:
+            raise InvalidInput(name, value, why)
+        return value
+    return check
 
 
 def parse_object(envelope: str, body: Any, fields: Sequence[Field], mode: str) -> dict[str, Any]:
