@@ -37,6 +37,11 @@ from lbaas.settings import ApiSettings  # noqa: E402
 
 PASSWORD = "tempest-service-password"
 TESTS = r"^octavia_tempest_plugin\.tests\.api\.v2"
+# RBAC_test_type -> lbaas's policy: its built-in defaults, or a file under policies/
+DEFAULT_RBAC = "keystone_default_roles"
+RBAC_TYPES = (DEFAULT_RBAC, "advanced", "owner_or_admin")
+OCTAVIA_ROLES = ("load-balancer_observer", "load-balancer_global_observer",
+                 "load-balancer_member", "load-balancer_admin", "load-balancer_quota_admin")
 LBAAS = str(Path(sys.executable).parent / "lbaas")
 
 
@@ -61,9 +66,12 @@ def start_keystone(work: Path) -> KeystoneServer:
     return keystone
 
 
-def register_endpoint(keystone: KeystoneServer, url: str) -> None:
-    """The ``load-balancer`` service and its endpoints in Keystone's catalog."""
+def register_octavia(keystone: KeystoneServer, url: str) -> None:
+    """What devstack's Octavia plugin registers: the ``load-balancer`` service and endpoints
+    in the catalog, and the advanced-RBAC roles (``--rbac advanced`` hands them out)."""
     with keystone.admin_client() as kc:
+        for role in OCTAVIA_ROLES:
+            kc.post("/roles", json={"role": {"name": role}}).raise_for_status()
         resp = kc.post("/services", json={"service": {"type": "load-balancer",
                                                       "name": "octavia", "enabled": True}})
         resp.raise_for_status()
@@ -86,11 +94,15 @@ def _toml(data: dict[str, dict[str, object]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def start_lbaas(work: Path, keystone: KeystoneServer, port: int) -> subprocess.Popen[bytes]:
+def start_lbaas(work: Path, keystone: KeystoneServer, port: int,
+                rbac: str) -> subprocess.Popen[bytes]:
     root = work / "lbaas"
     root.mkdir()
+    api: dict[str, object] = {"host": "127.0.0.1", "port": port, "auth_strategy": "keystone"}
+    if rbac != DEFAULT_RBAC:
+        api["policy_file"] = str(HERE / "policies" / f"{rbac}.yaml")
     config = {
-        "api": {"host": "127.0.0.1", "port": port, "auth_strategy": "keystone"},
+        "api": api,
         "keystone": {"www_authenticate_uri": keystone.url, "auth_url": keystone.url,
                      "username": "octavia", "password": PASSWORD, "project_name": "service"},
         "controller": {"drivers": "fake"},
@@ -110,13 +122,15 @@ def start_lbaas(work: Path, keystone: KeystoneServer, port: int) -> subprocess.P
     return proc
 
 
-def write_tempest_conf(workspace: Path, keystone: KeystoneServer, provider: str) -> None:
+def write_tempest_conf(workspace: Path, keystone: KeystoneServer, provider: str,
+                       rbac: str) -> None:
     providers = ",".join(f"{name}:{text}"
                          for name, text in ApiSettings().enabled_provider_drivers.items())
     template = string.Template((HERE / "tempest.conf.in").read_text())
     (workspace / "etc" / "tempest.conf").write_text(template.substitute(
         workdir=str(workspace), admin_password=keystone.admin_password,
-        keystone_url=keystone.url, provider=provider, enabled_provider_drivers=providers))
+        keystone_url=keystone.url, provider=provider, enabled_provider_drivers=providers,
+        rbac_test_type=rbac))
 
 
 def tempest_env(venv: Path, work: Path) -> dict[str, str]:
@@ -197,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--provider", default="octavia",
                         help="[load_balancer] provider (upstream's job: octavia)")
+    parser.add_argument("--rbac", choices=RBAC_TYPES, default=DEFAULT_RBAC,
+                        help="[load_balancer] RBAC_test_type; lbaas gets the matching policy")
     parser.add_argument("--keep", action="store_true",
                         help="keep the work directory (logs, tempest.conf, subunit stream)")
     args = parser.parse_args(argv)
@@ -209,14 +225,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         keystone = start_keystone(work)
         port = free_port()
-        register_endpoint(keystone, f"http://127.0.0.1:{port}")
-        lbaas = start_lbaas(work, keystone, port)
+        register_octavia(keystone, f"http://127.0.0.1:{port}")
+        lbaas = start_lbaas(work, keystone, port, args.rbac)
         workspace = work / "tempest"
         env = tempest_env(venv, work)
         subprocess.run([str(venv / "bin" / "tempest"), "init", "--workspace-path",
                         str(work / "workspace.yaml"), str(workspace)],
                        check=True, capture_output=True, env=env)
-        write_tempest_conf(workspace, keystone, args.provider)
+        write_tempest_conf(workspace, keystone, args.provider, args.rbac)
         outcome = run_tempest(venv, env, workspace, args.regex, args.concurrency)
         return report(outcome, load_expected(), time.monotonic() - started,
                       work / "summary.txt")
