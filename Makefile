@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 DATA_DIR ?= .data
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test test-api test-dbs test-e2e lint bench bench-api bench-dataplane bench-health bench-tls bench-udp clean
+.PHONY: help setup run test test-api test-dbs test-e2e test-tempest lint bench bench-api bench-dataplane bench-health bench-tls bench-udp clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ test-dbs: setup ## the API suite on PostgreSQL and MariaDB (local servers on sta
 
 test-e2e: setup ## end-to-end tests through the openstack CLI
 	$(VENV)/bin/pytest -q -m e2e tests/e2e $(PYTEST_ARGS)
+
+test-tempest: setup ## upstream's API tests (octavia-tempest-plugin) vs lbaas, noop deployment
+	tools/tempest/run $(TEMPEST_ARGS)
 
 lint: setup ## ruff and the import-layer contract
 	$(VENV)/bin/ruff check src tests

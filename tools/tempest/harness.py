@@ -12,6 +12,7 @@ The outcome is compared with ``expected.toml``: a failure not listed there fails
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,8 +96,20 @@ def _toml(data: dict[str, dict[str, object]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def start_lbaas(work: Path, keystone: KeystoneServer, port: int,
-                rbac: str) -> subprocess.Popen[bytes]:
+def server_database(kind: str) -> tuple[str, Callable[[], None]]:
+    """A new database on the machine's PostgreSQL or MariaDB and its drop function, made as
+    the API suite makes them (tests/conftest.py)."""
+    spec = importlib.util.spec_from_file_location("lbaas_tests_conftest",
+                                                  REPO / "tests" / "conftest.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    url, drop = module._server_database(kind)
+    return str(url), drop
+
+
+def start_lbaas(work: Path, keystone: KeystoneServer, port: int, rbac: str,
+                database_url: str | None) -> subprocess.Popen[bytes]:
     root = work / "lbaas"
     root.mkdir()
     api: dict[str, object] = {"host": "127.0.0.1", "port": port, "auth_strategy": "keystone"}
@@ -111,12 +125,13 @@ def start_lbaas(work: Path, keystone: KeystoneServer, port: int,
         "health": {"enabled": False},
     }
     (root / "lbaas.toml").write_text(_toml(config))
+    database = ["--database-url", database_url] if database_url else []
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "LBAAS_"))}
     log = root / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [LBAAS, "serve", "--config", str(root / "lbaas.toml"),
-             "--data-dir", str(root / "data")],
+             "--data-dir", str(root / "data"), *database],
             stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     _wait_up(f"http://127.0.0.1:{port}/", proc, log, timeout=120)
     return proc
@@ -213,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="[load_balancer] provider (upstream's job: octavia)")
     parser.add_argument("--rbac", choices=RBAC_TYPES, default=DEFAULT_RBAC,
                         help="[load_balancer] RBAC_test_type; lbaas gets the matching policy")
+    parser.add_argument("--database", choices=("sqlite", "postgresql", "mariadb"),
+                        default="sqlite", help="lbaas's database (a server's: a new one, dropped "
+                        "at the end)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the work directory (logs, tempest.conf, subunit stream)")
     args = parser.parse_args(argv)
@@ -221,12 +239,16 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="lbaas-tempest-"))
     keystone: KeystoneServer | None = None
     lbaas: subprocess.Popen[bytes] | None = None
+    database_url: str | None = None
+    drop_database: Callable[[], None] | None = None
     started = time.monotonic()
     try:
         keystone = start_keystone(work)
         port = free_port()
         register_octavia(keystone, f"http://127.0.0.1:{port}")
-        lbaas = start_lbaas(work, keystone, port, args.rbac)
+        if args.database != "sqlite":
+            database_url, drop_database = server_database(args.database)
+        lbaas = start_lbaas(work, keystone, port, args.rbac, database_url)
         workspace = work / "tempest"
         env = tempest_env(venv, work)
         subprocess.run([str(venv / "bin" / "tempest"), "init", "--workspace-path",
@@ -241,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
             _stop(lbaas)
         if keystone is not None:
             keystone.stop()
+        if drop_database is not None:
+            drop_database()
         if args.keep:
             print(f"work directory kept: {work}")
         else:
