@@ -6,11 +6,14 @@ fake drivers).
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from typing import Any
 
 import psutil
 import pytest
+
+from lbaas.settings import NetworkingSettings
 
 LBS = "/v2/lbaas/loadbalancers"
 POOLS = "/v2/lbaas/pools"
@@ -18,12 +21,19 @@ NOOP = {"networking": {"driver": "noop"}, "certificates": {"cert_manager": "noop
 
 
 def host_addresses() -> list[str]:
-    """This host's own IPv4 and IPv6 addresses, loopback and link-local left out."""
+    """This host's own IPv4 and IPv6 addresses, without loopback, link-local and the
+    management network's (a running lbaas's bridge gateway: refused in any deployment)."""
+    networking = NetworkingSettings()
+    management = [ipaddress.ip_network(n.cidr) for n in networking.networks
+                  if n.name == networking.management_network]
     found = []
     for entries in psutil.net_if_addrs().values():
         for entry in entries:
-            if entry.family.name in ("AF_INET", "AF_INET6") and "%" not in entry.address \
-                    and not entry.address.startswith(("127.", "::1", "fe80")):
+            if entry.family.name not in ("AF_INET", "AF_INET6") or "%" in entry.address:
+                continue
+            ip = ipaddress.ip_address(entry.address)
+            if not (ip.is_loopback or ip.is_link_local
+                    or any(ip in net for net in management if net.version == ip.version)):
                 found.append(str(entry.address))
     return found
 

@@ -30,11 +30,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-sys.path[:0] = [str(HERE), str(REPO / "tests" / "keystone"), str(REPO / "tests" / "dataplane")]
+sys.path[:0] = [str(HERE), str(REPO / "tests" / "keystone"), str(REPO / "tests" / "dataplane"),
+                str(REPO / "tests" / "sdk")]
 
 from e2e_helpers import _stop, _wait_up  # noqa: E402
 from keystone_server import KeystoneServer, free_port  # noqa: E402
 from keystone_server import ensure_venv as ensure_keystone_venv  # noqa: E402
+from sdk_harness import _toml  # noqa: E402  (the openstacksdk harness's settings writer)
 from tempest_venv import ensure_venv as ensure_tempest_venv  # noqa: E402
 
 from lbaas.settings import ApiSettings  # noqa: E402
@@ -85,17 +87,6 @@ def register_octavia(keystone: KeystoneServer, url: str) -> None:
                 "service_id": service_id, "interface": interface, "url": url,
                 "region_id": "RegionOne", "enabled": True}})
             resp.raise_for_status()
-
-
-def _toml(data: dict[str, dict[str, object]]) -> str:
-    lines = []
-    for section, values in data.items():
-        lines.append(f"[{section}]")
-        for key, value in values.items():
-            text = str(value).lower() if isinstance(value, bool) else (
-                json.dumps(value) if isinstance(value, str) else str(value))
-            lines.append(f"{key} = {text}")
-    return "\n".join(lines) + "\n"
 
 
 def server_database(kind: str) -> tuple[str, Callable[[], None]]:
