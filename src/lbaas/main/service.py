@@ -19,6 +19,7 @@ from lbaas.api.auth import Authenticator, NoAuth
 from lbaas.api.policy import Policy
 from lbaas.api.state import ApiState
 from lbaas.controller.reconciler import Drivers, Reconciler
+from lbaas.dashboard import mount as mount_dashboard
 from lbaas.drivers.fake import FakeAmphora, FakeCompute, FakeNetwork
 from lbaas.housekeeping.tasks import Housekeeping
 from lbaas.queue.memory import ReconcileQueue, unfinished
@@ -153,6 +154,7 @@ def build_service(settings: Settings, drivers: Drivers | None = None,
     reconciler = Reconciler(engine, drivers, holder=lease_holder(settings),
                             lease_seconds=settings.controller.lease_seconds)
     app = ApiApp(state, build_authenticator(settings))
+    mount_dashboard(app)
     service = Service(settings, engine, drivers, app, reconciler)
     app.on_startup.append(service.start)
     app.on_shutdown.append(service.stop)
