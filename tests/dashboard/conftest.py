@@ -72,6 +72,7 @@ def shot() -> Callable[[Any, str], None]:
     def save(tab: Any, name: str, full_page: bool = False) -> None:
         folder = Path(target) if target else Path(tempfile.gettempdir()) / "lbaas-dashboard-shots"
         folder.mkdir(parents=True, exist_ok=True)
+        tab.evaluate("document.getElementById('toasts').replaceChildren()")  # transient notes
         tab.screenshot(path=str(folder / f"{name}.png"), full_page=full_page)
 
     return save

@@ -16,7 +16,7 @@ export function formatBytes(v) {
   const units = ['B', 'KB', 'MB', 'GB'];
   let i = 0;
   while (v >= 1024 && i < units.length - 1) { v /= 1024; i += 1; }
-  return `${v >= 10 || i === 0 ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
+  return `${v >= 10 || Number.isInteger(v) ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
 }
 
 export function formatCount(v) {

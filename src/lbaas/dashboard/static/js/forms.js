@@ -131,7 +131,7 @@ export function showFieldError(c, message) {
 // same-named fields apart), else the longest field name the message mentions.
 export function controlForMessage(message, controls) {
   const visible = controls.filter((c) => !c.wrap.hidden && !c.wrap.closest('[hidden]'));
-  const attr = /field\/attribute '?([\w:.-]+)'?/.exec(message);
+  const attr = /field\/attribute '?([\w:-]+)/.exec(message);
   if (attr) {
     const named = visible.filter((c) => c.spec.name === attr[1] || c.spec.apiName === attr[1]);
     const value = /Value: '(.*?)'\./.exec(message);

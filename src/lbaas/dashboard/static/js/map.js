@@ -33,10 +33,12 @@ function layout(tree) {
     ...policies.map((p) => ({ kind: 'l7policy', col: 2, obj: p, title: p.name || shortId(p.id),
       detail: `${p.position}. ${p.action}`, href: `#/l7policies/${p.id}` })),
     ...pools.map((p) => ({ kind: 'pool', col: 3, obj: p, title: p.name || shortId(p.id),
-      detail: `${p.protocol} ${p.lb_algorithm}${tree.monitors[p.id] ? ` · ${tree.monitors[p.id].type} check` : ''}`,
+      detail: `${p.protocol} · ${p.lb_algorithm}`,
       href: `#/pools/${p.id}` })),
     ...members.map((m) => ({ kind: 'member', col: 4, obj: m, title: m.name || `${m.address}:${m.protocol_port}`,
-      detail: `${m.address}:${m.protocol_port} w${m.weight}${m.admin_state_up ? '' : ' disabled'}`, href: `#/pools/${m.pool_id}` })),
+      detail: `${m.name ? `${m.address}:${m.protocol_port} · ` : ''}weight ${m.weight}${m.backup ? ' · backup' : ''}`
+        + `${m.admin_state_up ? '' : ' · disabled'}`,
+      href: `#/pools/${m.pool_id}` })),
   ];
   const edges = [];
   listeners.forEach((l) => {
@@ -114,7 +116,7 @@ export class ResourceMap {
         title,
         s('rect', { x: n.x, y: n.y, width: NODE_W, height: NODE_H, rx: 7 }),
         s('text', { class: 'node-title', x: n.x + 10, y: n.y + 17 }, cut(n.title)),
-        s('text', { class: 'node-detail', x: n.x + 10, y: n.y + 32 }, cut(n.detail, 28)),
+        s('text', { class: 'node-detail', x: n.x + 10, y: n.y + 32 }, cut(n.detail, 27)),
         state);
       this.byId.set(n.obj.id, { g, title, state });
       return n.href ? s('a', { href: n.href, class: 'node-link' }, g) : g;

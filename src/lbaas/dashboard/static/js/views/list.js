@@ -77,7 +77,8 @@ export async function listView(el, view) {
 
   const refresh = async () => {
     all = await getAll(`${LB}/loadbalancers`, 'loadbalancers', { fields: FIELDS });
-    all.sort((a, b) => (b.created_at || '').localeCompare(a.created_at || '') || a.id.localeCompare(b.id));
+    all.sort((a, b) => (b.created_at || '').localeCompare(a.created_at || '')
+      || (a.name || '').localeCompare(b.name || '') || a.id.localeCompare(b.id));
     draw();
   };
 

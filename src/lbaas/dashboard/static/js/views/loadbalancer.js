@@ -78,9 +78,11 @@ export async function loadBalancerView(el, view, lbId) {
   const info = h('div');
   const tables = h('div');
 
+  let loadedAt = Date.now();
   const reload = async () => {
     try {
       tree = await loadTree(lbId);
+      loadedAt = Date.now();
     } catch (err) {
       if (err instanceof ApiError && err.status === 404) {
         view.stop();
@@ -99,9 +101,14 @@ export async function loadBalancerView(el, view, lbId) {
   const refreshStatuses = async () => {
     const statuses = await loadStatuses(lbId);
     const known = new Set([tree.lb.id, ...tree.listeners.map((x) => x.id), ...tree.pools.map((x) => x.id),
-      ...Object.values(tree.members).flat().map((x) => x.id)]);
+      ...Object.values(tree.members).flat().map((x) => x.id),
+      ...Object.values(tree.monitors).filter(Boolean).map((x) => x.id)]);
     const lbStatus = statuses.get(lbId);
-    if ([...statuses.keys()].some((id) => !known.has(id))) { await reload(); return; }
+    // something new appeared (made elsewhere): read the structure again, at most every 2 s
+    if ([...statuses.keys()].some((id) => !known.has(id)) && Date.now() - loadedAt > STATUS_EVERY) {
+      await reload();
+      return;
+    }
     if (lbStatus) {
       tree.lb.operating_status = lbStatus.operating_status;
       tree.lb.provisioning_status = lbStatus.provisioning_status;
