@@ -10,10 +10,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from conftest import PHONE, open_dashboard
 from playwright.sync_api import expect
 from servers import Server
 from wizard_steps import Wizard, create, fill
+
+from conftest import PHONE, open_dashboard
 
 LBS = "/v2/lbaas/loadbalancers"
 
@@ -192,7 +193,8 @@ def test_children_pages_edits_and_member_switch(
     wait_active(fake_server, lb["id"])
     page.locator("tr[data-address='10.9.0.10']").get_by_role(
         "button", name=re.compile("^Enable")).click()
-    expect(page.locator("tr[data-address='10.9.0.10'] td").nth(4)).to_have_text("Yes", timeout=10_000)
+    expect(page.locator("tr[data-address='10.9.0.10'] td").nth(4)).to_have_text(
+        "Yes", timeout=10_000)
     # an API refusal lands beside its field in a dialog too
     wait_active(fake_server, lb["id"])
     page.get_by_role("button", name="Add Member").click()

@@ -77,11 +77,11 @@ class DashboardApp:
         if path == "/session":
             reply = await self._session(scope, receive, headers)
         else:
-            reply = self._page(scope, path)
+            reply = self._page(scope, path, headers.get("if-none-match"))
         await self._send(send, scope, reply)
 
     # --------------------------------------------------------------------------- page & files --
-    def _page(self, scope: dict[str, Any], path: str) -> Reply:
+    def _page(self, scope: dict[str, Any], path: str, if_none_match: str | None) -> Reply:
         if scope["method"] not in ("GET", "HEAD"):
             return _refused(405, "The method is not allowed for the requested URL.")
         if path == "":
@@ -98,6 +98,8 @@ class DashboardApp:
         if found is None:
             return 404, [(b"content-type", b"text/plain; charset=utf-8"),
                          (b"content-length", b"10")], b"Not found\n"
+        if if_none_match == found.etag:
+            return 304, [(b"etag", found.etag.encode()), (b"cache-control", b"no-cache")], b""
         return 200, [(b"content-type", found.content_type.encode()),
                      (b"content-length", str(len(found.body)).encode()),
                      (b"etag", found.etag.encode()), (b"cache-control", b"no-cache")], found.body

@@ -109,11 +109,15 @@ export async function loadBalancerView(el, view, lbId) {
       await reload();
       return;
     }
-    if (lbStatus) {
-      tree.lb.operating_status = lbStatus.operating_status;
-      tree.lb.provisioning_status = lbStatus.provisioning_status;
-      replace(head.querySelector('.badges'), badge(tree.lb.provisioning_status), ' ', badge(tree.lb.operating_status));
+    if (!lbStatus) return;
+    // the live statuses go into the tables too (redrawn only when one changed)
+    const objects = [tree.lb, ...tree.listeners, ...tree.pools, ...Object.values(tree.members).flat(),
+      ...Object.values(tree.monitors).filter(Boolean)];
+    for (const obj of objects) {
+      const live = statuses.get(obj.id);
+      if (live) Object.assign(obj, { operating_status: live.operating_status, provisioning_status: live.provisioning_status });
     }
+    if (JSON.stringify([tree, fip]) !== drawn) render();
     map.update(tree, statuses);
   };
 
