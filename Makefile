@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 DATA_DIR ?= .data
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test test-api test-dbs test-e2e lint bench bench-api bench-dataplane bench-health bench-tls bench-udp clean
+.PHONY: help setup run test test-api test-dbs test-e2e test-dashboard dashboard-shots lint bench bench-api bench-dataplane bench-health bench-tls bench-udp clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -19,8 +19,8 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed ## create .venv, install the project (and, as root, Debian packages)
 	@if [ "$$(id -u)" = 0 ] && ! { command -v haproxy && command -v keepalived && command -v ip \
-	    && command -v nft; } >/dev/null; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy keepalived iproute2 nftables; fi
+	    && command -v nft && command -v chromium; } >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy keepalived iproute2 nftables chromium; fi
 
 run: setup ## run every role in one process (SQLite in $(DATA_DIR), API on 127.0.0.1:9876)
 	$(VENV)/bin/lbaas serve --data-dir $(DATA_DIR)
@@ -38,6 +38,12 @@ test-dbs: setup ## the API suite on PostgreSQL and MariaDB (local servers on sta
 
 test-e2e: setup ## end-to-end tests through the openstack CLI
 	$(VENV)/bin/pytest -q -m e2e tests/e2e $(PYTEST_ARGS)
+
+test-dashboard: setup ## the dashboard's browser tests (Debian's Chromium via Playwright)
+	$(VENV)/bin/pytest -q tests/dashboard $(PYTEST_ARGS)
+
+dashboard-shots: setup ## rerun the dashboard's browser tests, saving docs/dashboard/*.png
+	LBAAS_DASHBOARD_SHOTS=$(CURDIR)/docs/dashboard $(VENV)/bin/pytest -q tests/dashboard $(PYTEST_ARGS)
 
 lint: setup ## ruff and the import-layer contract
 	$(VENV)/bin/ruff check src tests

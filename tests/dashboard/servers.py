@@ -12,8 +12,6 @@ import json
 import os
 import random
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,13 +21,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).parents[1] / "dataplane"))
+
+from e2e_helpers import _stop, free_port
+
 LBAAS = str(Path(sys.executable).parent / "lbaas")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def unused_prefixes(n: int) -> list[str]:
@@ -48,16 +44,6 @@ def network(name: str, prefix: str, last: int = 200) -> str:
     return (f"{{name = '{name}', subnet_name = '{name}-subnet', cidr = '{prefix}.0/24', "
             f"gateway_ip = '{prefix}.1', allocation_start = '{prefix}.10', "
             f"allocation_end = '{prefix}.{last}'}}")
-
-
-def _stop(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 class Server:

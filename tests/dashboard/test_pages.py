@@ -92,7 +92,6 @@ def test_wizard_puts_the_api_message_beside_its_field_then_creates(
     monitor = fake_server.ok("GET", f"/v2/lbaas/healthmonitors/{pools[0]['healthmonitor_id']}")
     assert monitor["healthmonitor"]["url_path"] == "/healthcheck"
     page.locator(".map .node[data-kind=loadbalancer][data-provisioning=ACTIVE]").wait_for()
-    shot(page, "loadbalancer", full_page=True)
 
 
 def test_next_needs_the_required_fields(page: Any, fake_server: Server) -> None:
@@ -235,25 +234,26 @@ def test_terminated_https_listener_picks_a_secret(page: Any, fake_server: Server
     assert https["insert_headers"] == {"X-Forwarded-Proto": "true"}
 
 
+def associate_new_floating_ip(page: Any) -> Any:
+    """Open the dialog, ask for a new address from ``public``; returns the dialog."""
+    page.get_by_role("button", name="Associate Floating IP").click()
+    dialog = page.get_by_role("dialog")
+    dialog.locator("[name=floatingip_id]").select_option(
+        label="Allocate a new address from public")
+    dialog.get_by_role("button", name="Associate").click()
+    return dialog
+
+
 def test_floating_ip_associate_and_disassociate(page: Any, fake_server: Server) -> None:
-    lb = graph_lb(fake_server, "fip", members=1, vip_subnet="private-subnet")
-    open_dashboard(page, fake_server, f"#/loadbalancers/{lb['id']}")
     # a VIP on the external network itself cannot have one: the API says so in the dialog
     public = graph_lb(fake_server, "public-vip", members=1)
     open_dashboard(page, fake_server, f"#/loadbalancers/{public['id']}")
-    page.get_by_role("button", name="Associate Floating IP").click()
-    dialog = page.get_by_role("dialog")
-    dialog.locator("[name=floatingip_id]").select_option(
-        label="Allocate a new address from public")
-    dialog.get_by_role("button", name="Associate").click()
+    dialog = associate_new_floating_ip(page)
     expect(dialog.get_by_role("alert")).to_contain_text("external network")
     dialog.get_by_role("button", name="Cancel").click()
+    lb = graph_lb(fake_server, "fip", members=1, vip_subnet="private-subnet")
     open_dashboard(page, fake_server, f"#/loadbalancers/{lb['id']}")
-    page.get_by_role("button", name="Associate Floating IP").click()
-    dialog = page.get_by_role("dialog")
-    dialog.locator("[name=floatingip_id]").select_option(
-        label="Allocate a new address from public")
-    dialog.get_by_role("button", name="Associate").click()
+    associate_new_floating_ip(page)
     page.get_by_role("button", name="Disassociate Floating IP").wait_for()
     fips = fake_server.ok("GET", f"/networking/v2.0/floatingips?port_id={lb['vip_port_id']}")
     address = fips["floatingips"][0]["floating_ip_address"]
