@@ -232,6 +232,18 @@ def test_terminated_https_listener_picks_a_secret(page: Any, fake_server: Server
     https = next(x for x in listeners["listeners"] if x["name"] == "https")
     assert https["protocol_port"] == 443 and https["default_tls_container_ref"] == secret
     assert https["insert_headers"] == {"X-Forwarded-Proto": "true"}
+    # editing keeps what the protocol allows in view, filled with the listener's values
+    wait_active(fake_server, lb["id"])
+    page.get_by_role("button", name="Edit listener https").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.locator("[name=default_tls_container_ref]")).to_have_value(secret)
+    expect(dialog.locator("[name=X-Forwarded-Proto]")).to_be_checked()
+    dialog.locator("[name=X-Forwarded-For]").check()
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog).to_be_hidden()
+    listener = fake_server.ok("GET", f"/v2/lbaas/listeners/{https['id']}")["listener"]
+    assert listener["insert_headers"] == {"X-Forwarded-For": "true", "X-Forwarded-Proto": "true"}
+    assert listener["default_tls_container_ref"] == secret
 
 
 def associate_new_floating_ip(page: Any) -> Any:

@@ -9,6 +9,7 @@ and signing out revokes the token there.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +20,7 @@ from lbaas.settings import KeystoneSettings
 
 TIMEOUT = 10.0
 NAME_MAX = 255
+PROJECT_ID = re.compile(r"^[0-9a-f]{32}$")  # Keystone's ids: a project given by id
 
 
 class SignInError(Exception):
@@ -92,10 +94,12 @@ class Identity:
 
     async def sign_in(self, form: Any) -> SignedIn:
         username, password, project, domain = check_form(form)
+        scope = {"id": project} if PROJECT_ID.match(project) \
+            else {"name": project, "domain": {"name": domain}}
         body = {"auth": {
             "identity": {"methods": ["password"], "password": {"user": {
                 "name": username, "domain": {"name": domain}, "password": password}}},
-            "scope": {"project": {"name": project, "domain": {"name": domain}}}}}
+            "scope": {"project": scope}}}
         try:
             async with self._client() as client:
                 resp = await client.post("/auth/tokens", json=body)

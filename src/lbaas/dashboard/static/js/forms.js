@@ -84,8 +84,10 @@ export class FieldSet {
     this.refresh();
   }
 
+  // Every field's current text (or checkbox state), over the object's own values: a field
+  // that cannot change (a listener's protocol on edit) still decides what else is shown.
   raw() {
-    const out = {};
+    const out = { ...this.values };
     for (const c of this.controls) out[c.spec.name] = c.spec.type === 'checkbox' ? c.input.checked : c.input.value;
     return out;
   }
