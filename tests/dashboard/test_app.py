@@ -83,3 +83,25 @@ def test_noauth_session_is_signed_in_as_admin(api: Any) -> None:
     who = api.client.get("/dashboard/session", headers=OURS).json()
     assert who["auth_strategy"] == "noauth" and who["authenticated"] is True
     assert who["is_admin"] is True and who["project_id"] == "admin"
+
+
+def test_keystone_sign_in_checks_the_form_first(service_factory: Any) -> None:
+    """keystone mode, nothing listening where Keystone should be: the form is still checked,
+    and a session that cannot be verified says so instead of letting anyone in."""
+    api = service_factory(api={"auth_strategy": "keystone"},
+                          keystone={"www_authenticate_uri": "http://127.0.0.1:9/v3",
+                                    "auth_url": "http://127.0.0.1:9/v3"})
+    who = api.client.get("/dashboard/session", headers=OURS).json()
+    assert who == {"auth_strategy": "keystone", "authenticated": False}
+    missing = api.client.post("/dashboard/session", headers=OURS,
+                              json={"username": "u", "password": "", "project": "p"})
+    assert missing.status_code == 400 and missing.json()["field"] == "password"
+    too_long = api.client.post("/dashboard/session", headers=OURS,
+                               json={"username": "u" * 256, "password": "x", "project": "p"})
+    assert too_long.status_code == 400 and too_long.json()["field"] == "username"
+    down = api.client.post("/dashboard/session", headers=OURS,
+                           json={"username": "u", "password": "x", "project": "p"})
+    assert down.status_code == 503 and "set-cookie" not in down.headers
+    api.client.cookies.set("lbaas_dashboard_token", "gAAAAAB-not-checked", path="/dashboard")
+    assert api.client.get("/dashboard/session", headers=OURS).status_code == 503
+    assert api.client.post("/dashboard/session", json={}).status_code == 403  # no header

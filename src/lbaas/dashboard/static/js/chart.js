@@ -1,4 +1,4 @@
-// A small live line chart in SVG: the last few minutes of one or more series.
+// A small live line chart in SVG: up to the last few minutes of one or more series.
 
 import { h, s, replace } from './dom.js';
 
@@ -45,9 +45,12 @@ export class Chart {
 
   draw() {
     const now = this.points.length ? this.points[this.points.length - 1].t : Date.now();
-    const start = now - this.span;
+    // the window grows with the samples (at least a minute) up to the full span
+    const first = this.points.length ? this.points[0].t : now;
+    const start = Math.min(Math.max(now - this.span, first), now - 60000);
+    const width = now - start;
     const max = nice(Math.max(0, ...this.points.flatMap((p) => this.series.map((sr) => p.values[sr.key] || 0))));
-    const x = (t) => PAD.left + ((t - start) / this.span) * (W - PAD.left - PAD.right);
+    const x = (t) => PAD.left + ((t - start) / width) * (W - PAD.left - PAD.right);
     const y = (v) => H - PAD.bottom - (v / max) * (H - PAD.top - PAD.bottom);
     const grid = [0, 0.5, 1].map((f) => [
       s('line', { class: 'grid', x1: PAD.left, x2: W - PAD.right, y1: y(max * f), y2: y(max * f) }),
@@ -57,9 +60,9 @@ export class Chart {
       class: `line ${sr.cls}`,
       points: this.points.map((p) => `${x(p.t).toFixed(1)},${y(p.values[sr.key] || 0).toFixed(1)}`).join(' '),
     }));
-    const minutes = Math.round(this.span / 60000);
+    const ago = width >= 120000 ? `−${Math.round(width / 60000)} min` : `−${Math.round(width / 1000)} s`;
     replace(this.svg, grid, lines,
-      s('text', { class: 'axis', x: PAD.left, y: H - 6 }, `−${minutes} min`),
+      s('text', { class: 'axis', x: PAD.left, y: H - 6 }, ago),
       s('text', { class: 'axis', x: W - PAD.right, y: H - 6, 'text-anchor': 'end' }, 'now'));
     const last = this.points.length ? this.points[this.points.length - 1].values : {};
     replace(this.values, this.series.map((sr) => h('span', { class: 'legend-item' },
