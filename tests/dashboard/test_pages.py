@@ -338,10 +338,11 @@ def test_keyboard_and_labels(page: Any, fake_server: Server) -> None:
 def test_phone_sized_window(page: Any, fake_server: Server, shot: Callable[..., None]) -> None:
     lb = graph_lb(fake_server, "phone", members=2)
     page.set_viewport_size(PHONE)
-    for route, name in ((f"#/loadbalancers/{lb['id']}", "phone-loadbalancer"),
-                        ("#/loadbalancers", "phone-loadbalancers")):
+    for route, name, ready in ((f"#/loadbalancers/{lb['id']}", "phone-loadbalancer", "table"),
+                               ("#/loadbalancers", "phone-loadbalancers", "table"),
+                               ("#/loadbalancers/new", "phone-wizard", "#step-loadbalancer")):
         open_dashboard(page, fake_server, route)
-        page.locator("main table").first.wait_for()
+        page.locator(f"main {ready}").first.wait_for()
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{route}: the page is {overflow}px wider than the window"
         shot(page, name)
