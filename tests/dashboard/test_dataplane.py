@@ -171,7 +171,7 @@ def test_wizard_creates_a_load_balancer_that_serves_traffic(
     try:
         expect(page.locator("#chart-traffic [data-series=in]")).not_to_have_text(
             "0 B", timeout=20_000)
-        page.wait_for_timeout(4000)
+        page.wait_for_timeout(10_000)
     finally:
         stop.set()
         worker.join(10)
