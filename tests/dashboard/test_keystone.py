@@ -80,6 +80,9 @@ def test_a_tenant_sees_only_its_own_load_balancers(
     expect(page.locator("#lb-summary")).to_contain_text("1 load balancers")
     assert listed(page) == {two_tenants["lb-of-a"]}
     assert page.get_by_role("link", name="Amphorae").is_hidden()  # not an admin
+    page.get_by_role("link", name="lb-of-a").click()
+    expect(page.locator(".map .node[data-kind=loadbalancer]")).to_have_attribute(
+        "data-provisioning", "ACTIVE")
     # the other project's load balancer, by its address: the API's 403, shown as it is
     page.goto(f"{ks_server.url}/dashboard/#/loadbalancers/{two_tenants['lb-of-b']}")
     expect(page.get_by_role("alert")).to_have_text(
