@@ -28,6 +28,7 @@ PREFIX = "/dashboard"
 COOKIE = "lbaas_dashboard_token"
 CSRF_HEADER = "x-requested-by"
 CSRF_VALUE = "lbaas-dashboard"
+NOT_OURS = "Refused: only the dashboard's own page may call this (X-Requested-By, same origin)."
 TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_\-.=+/]{1,8192}$")
 
 SECURITY_HEADERS = [
@@ -65,7 +66,7 @@ class DashboardApp:
                    for k, v in scope["headers"]}
         if path.startswith("/api/"):
             if not self._same_site(scope, headers):
-                await self._send(send, scope, _refused(403, "Missing X-Requested-By header."))
+                await self._send(send, scope, _refused(403, NOT_OURS))
                 return
             target = path[len("/api"):]
             if not proxy.reachable(target):
@@ -108,7 +109,7 @@ class DashboardApp:
     async def _session(self, scope: dict[str, Any], receive: Any,
                        headers: dict[str, str]) -> Reply:
         if not self._same_site(scope, headers):
-            return _refused(403, "Missing X-Requested-By header.")
+            return _refused(403, NOT_OURS)
         method = scope["method"]
         if not self.keystone:
             if method in ("GET", "POST"):
