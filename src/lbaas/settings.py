@@ -34,7 +34,7 @@ class ApiSettings:
         default_factory=lambda: {
             "amphora": "The Octavia Amphora driver.",
             "octavia": "Deprecated alias of the Octavia Amphora driver.",
-            "noop": "The No-Op driver.",
+            "noop_driver": "The No-Op driver.",
         }
     )
     default_provider_driver: str = "amphora"
@@ -89,6 +89,10 @@ def _default_networks() -> tuple[NetworkSpec, ...]:
 
 @dataclass(frozen=True)
 class NetworkingSettings:
+    # "local": the networks below and the Neutron subset, with lbaas's IPAM; "noop": as
+    # upstream's network_noop_driver, ids this server does not know are accepted as they are
+    # (made-up ports and addresses; only with controller.drivers = "fake")
+    driver: str = "local"
     allow_vip_network_id: bool = True
     allow_vip_subnet_id: bool = True
     allow_vip_port_id: bool = True
@@ -108,6 +112,10 @@ class ControllerSettings:
     # "local": amphorae are network namespaces on this host running lbaas-agent and HAProxy
     # (needs root and HAProxy); "fake": upstream's noop behaviour; "auto": local when possible.
     drivers: str = "auto"
+    # fake drivers only: how long deleting an amphora takes. Upstream's failover flow removes
+    # the old amphora last, so a client that reads it right after asking for its failover
+    # still finds it; the instant fake would already have replaced it.
+    fake_delete_seconds: float = 0.0
     agent_port: int = 9443
     lease_seconds: float = 30.0
     resync_interval: float = 30.0
@@ -161,9 +169,11 @@ class CertificateSettings:
     ``local``: this server's key-manager API (Barbican subset under /key-manager), payloads
     encrypted with a key generated in data_dir/secrets_key. ``barbican``: a real Barbican at
     ``barbican_endpoint`` (the user's Keystone token on the API, the service's in the controller).
+    ``noop``: as upstream's noop_cert_manager, any ref is accepted and nothing is fetched (with
+    the fake drivers only: nothing is rendered).
     """
 
-    cert_manager: str = "local"  # local | barbican
+    cert_manager: str = "local"  # local | barbican | noop
     barbican_endpoint: str = ""  # e.g. https://barbican.example:9311 (without /v1)
 
 

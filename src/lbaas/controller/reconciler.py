@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import Connection, Engine, delete, or_, select, update
 
 from lbaas.controller import containment
 from lbaas.controller.provisioning import Provisioner
@@ -109,7 +109,7 @@ class Reconciler:
             if lb.provisioning_status == c.PENDING_DELETE:
                 await self._teardown(lb)
                 return
-            if lb.provider != "noop":
+            if lb.provider not in c.NOOP_PROVIDERS:
                 await self._converge_containing(lb, contained)
         except Exception as exc:
             log.warning("reconcile of load balancer %s failed: %s", lb_id, exc, exc_info=True)
@@ -285,11 +285,15 @@ class Reconciler:
                 pending = table.c.provisioning_status.in_([c.PENDING_CREATE, c.PENDING_UPDATE])
                 conn.execute(update(table).where(table.c.id.in_(ids), pending)
                              .values(provisioning_status=c.ACTIVE))
-                if table in MONITOR_LIKE:
-                    conn.execute(update(table).where(table.c.id.in_(ids)).values(
-                        operating_status=_on_off(table)))
-            conn.execute(update(t.load_balancer).where(t.load_balancer.c.id == lb_id).values(
-                provisioning_status=c.ACTIVE, applied_generation=generation))
+                if table in MONITOR_LIKE:  # only rows that change: updated_at follows
+                    conn.execute(update(table).where(
+                        table.c.id.in_(ids), table.c.operating_status != _on_off(table))
+                        .values(operating_status=_on_off(table)))
+            lb_table = t.load_balancer
+            conn.execute(update(lb_table).where(lb_table.c.id == lb_id, or_(
+                lb_table.c.provisioning_status != c.ACTIVE,
+                lb_table.c.applied_generation != generation))
+                .values(provisioning_status=c.ACTIVE, applied_generation=generation))
 
     def _mark_failed(self, lb_id: str, lb_was_new: bool, contained: bool = False) -> None:
         """The changed objects go ERROR; parents the API only locked (PENDING_UPDATE because
