@@ -35,6 +35,7 @@ from lbaas.agent.layout import (
     HAPROXY_SERVING,
     HAPROXY_SOCK,
 )
+from lbaas.agent.netns import DataNamespace
 from lbaas.wire.agent_api import ENV_CONF_DIR, ENV_RUN_DIR
 
 log = logging.getLogger("lbaas.agent.haproxy")
@@ -97,9 +98,10 @@ def reason_lines(output: str) -> str:
 class HAProxy:
     """One HAProxy instance whose files live under ``conf_dir`` and sockets under ``run_dir``."""
 
-    def __init__(self, conf_dir: Path, run_dir: Path) -> None:
+    def __init__(self, conf_dir: Path, run_dir: Path, netns: DataNamespace | None = None) -> None:
         self.conf_dir = conf_dir
         self.run_dir = run_dir
+        self.netns = netns or DataNamespace()  # where the daemon binds and connects
         self.stats_sock = run_dir / HAPROXY_SOCK
         self.pid_file = run_dir / HAPROXY_PID
         # HAProxy's own -p file: empty for milliseconds while a launcher runs (it truncates the
@@ -223,7 +225,7 @@ class HAProxy:
                 HAPROXY_BIN, "-D", "-f", os.path.abspath(self.conf_dir / "haproxy.cfg"),
                 "-p", self._pid_arg, *extra,
                 stdin=asyncio.subprocess.DEVNULL, stdout=logf, stderr=logf,
-                env=self.env(self.conf_dir))
+                env=self.env(self.conf_dir), preexec_fn=self.netns.preexec())
         try:
             code = await asyncio.wait_for(launcher.wait(), max(0.1, deadline - time.monotonic()))
         except TimeoutError:

@@ -161,9 +161,7 @@ class LocalNetwork:
     async def plug_vip(self, spec: AmphoraSpec, compute: ComputeInfo) -> PlugInfo:
         if spec.vip is None:
             raise DriverError("the local network driver needs spec.vip (subnet and address)")
-        ns = compute.compute_id
-        if not await nl.netns_exists(ns):
-            raise DriverError(f"amphora namespace {ns} does not exist")
+        ns = await self._data_netns(compute.compute_id)
         wanted, keep = [spec.vip.address], ()
         if spec.role in VIP_ROLES:
             wanted.append(spec.vip_address)
@@ -187,16 +185,14 @@ class LocalNetwork:
                         ha_port_id="", vrrp_interface=names.VIP_LEG)
 
     async def unplug_vip(self, spec: AmphoraSpec, plug: PlugInfo | None) -> None:
-        ns = names.amphora_netns(spec.amphora_id)
+        ns = names.amphora_data_netns(spec.amphora_id)
         self._vip_plugged.pop(ns, None)
         if await nl.netns_exists(ns):
             await nl.delete_link(names.VIP_LEG, ns=ns)
         await nl.delete_link(names.host_leg(ns, names.VIP_LEG))
 
     async def plug_subnets(self, compute: ComputeInfo, plugs: list[SubnetPlug]) -> None:
-        ns = compute.compute_id
-        if not await nl.netns_exists(ns):
-            raise DriverError(f"amphora namespace {ns} does not exist")
+        ns = await self._data_netns(compute.compute_id)
         # Octavia reuses the VIP port for members on the VIP subnet; so do we.
         on_vip = {ipaddress.ip_interface(a).network
                   for a in (await nl.addresses(names.VIP_LEG, ns=ns)
@@ -214,11 +210,32 @@ class LocalNetwork:
                 await nl.delete_link(leg, ns=ns)
 
     async def unplug_all(self, ns: str) -> None:
-        """Remove every leg of ``ns`` (the host peers go with them)."""
-        self._vip_plugged.pop(ns, None)
-        if await nl.netns_exists(ns):
-            for leg in await nl.links(ns):
-                if leg != "lo":
-                    await nl.delete_link(leg, ns=ns)
-        for leg in (names.MGMT_LEG, names.VIP_LEG):
-            await nl.delete_link(names.host_leg(ns, leg))
+        """Remove every leg of the amphora whose management namespace is ``ns`` (in both its
+        namespaces; the host peers go with them)."""
+        data_ns = names.data_netns_of(ns)
+        self._vip_plugged.pop(data_ns, None)
+        for space in (ns, data_ns):
+            if await nl.netns_exists(space):
+                for leg in await nl.links(space):
+                    if leg != "lo":
+                        await nl.delete_link(leg, ns=space)
+        for space, leg in ((ns, names.MGMT_LEG), (data_ns, names.VIP_LEG)):
+            await nl.delete_link(names.host_leg(space, leg))
+
+    async def guard_data_netns(self, data_ns: str, blocked: list[str]) -> None:
+        """Loopback up, and a ``prohibit`` route for each of ``blocked`` (the management subnet,
+        the health manager): the data namespace's default route goes to the VIP subnet's
+        gateway on this host, which would otherwise deliver to the host's own addresses there."""
+        await nl.batch(["link set dev lo up",
+                        *(f"route replace prohibit {ipaddress.ip_network(cidr, strict=False)}"
+                          for cidr in blocked)], ns=data_ns)
+
+    @staticmethod
+    async def _data_netns(compute_id: str) -> str:
+        data_ns = names.data_netns_of(compute_id)
+        if await nl.netns_exists(data_ns):
+            return data_ns
+        if await nl.netns_exists(compute_id):
+            raise DriverError(f"amphora {compute_id} was built with one namespace (before the "
+                              f"data namespace {data_ns} existed): fail it over to rebuild it")
+        raise DriverError(f"amphora namespace {data_ns} does not exist")
