@@ -55,7 +55,8 @@ class Keepalived:
             proc = await asyncio.create_subprocess_exec(
                 KEEPALIVED_BIN, "--config-test", "-f", str(directory / KEEPALIVED_CONF),
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT, env=self.env(directory))
+                stderr=asyncio.subprocess.STDOUT, env=self.env(directory),
+                preexec_fn=self.netns.preexec())  # (it looks the interfaces up)
         except OSError as exc:
             raise KeepalivedError(f"cannot run {KEEPALIVED_BIN}: {exc.strerror}") from None
         out, _ = await proc.communicate()
