@@ -127,7 +127,9 @@ async def run_backend(settings: Settings, subnet_ref: str, address: str, port: i
     seed.seed_networks(engine, settings.networking.networks)
     subnet = resolve_subnet(engine, subnet_ref)
     address = check_address(subnet, address)
-    network = LocalNetwork(settings.data_dir / "network")
+    from lbaas.main.local_plane import local_network  # (same owner mark and host view as serve)
+
+    network = local_network(settings)
     # Until the server runs, a signal only marks the stop so the cleanup below still happens.
     stopping: list[int] = []
     child: Any = None
