@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -35,6 +34,7 @@ from lbaas.agent.layout import (
     HAPROXY_SERVING,
     HAPROXY_SOCK,
 )
+from lbaas.agent.netns import LIBC as _LIBC
 from lbaas.agent.netns import DataNamespace
 from lbaas.wire.agent_api import ENV_CONF_DIR, ENV_RUN_DIR
 
@@ -45,10 +45,6 @@ _CLI_OK = ("", "New server registered.", "Server deleted.")
 
 
 _PR_SET_PDEATHSIG = 1
-try:
-    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
-except OSError:
-    _LIBC = None
 
 
 class HAProxyError(Exception):

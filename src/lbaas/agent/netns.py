@@ -30,10 +30,10 @@ from pathlib import Path
 NETNS_DIR = "/run/netns"
 CLONE_NEWNET = 0x40000000
 
-try:
-    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
+try:  # the process's libc, for the calls Python 3.11 does not wrap (also prctl in haproxy.py)
+    LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
 except OSError:
-    _LIBC = None
+    LIBC = None
 
 
 class NamespaceError(OSError):
@@ -41,8 +41,8 @@ class NamespaceError(OSError):
 
 
 def _setns(fd: int) -> None:
-    if _LIBC is None or _LIBC.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno() if _LIBC is not None else 0
+    if LIBC is None or LIBC.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno() if LIBC is not None else 0
         raise NamespaceError(err, f"setns: {os.strerror(err) if err else 'no libc'}")
 
 
