@@ -11,6 +11,7 @@ import asyncio
 import logging
 import shutil
 import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -180,3 +181,29 @@ def test_a_bridge_belongs_to_one_instance(dp: Any, made: Any, tmp_path: Path) ->
     assert ownership.read_mark(bridge) == f"lbaas owner={second_dir.resolve()}"
     run(second.remove_subnet(subnet))
     assert bridge not in dp.sh("ip", "-o", "link")
+
+
+def test_teardown_removes_its_marked_bridges_even_without_state(dp: Any, made: Any,
+                                                                tmp_path: Path) -> None:
+    from lbaas.main.local_plane import local_network, teardown_local_plane
+    from lbaas.settings import Settings
+
+    mine, theirs = dp.make_subnet(), dp.make_subnet()
+    made["subnets"] += [mine, theirs]
+    (tmp_path / "other").mkdir()
+    other = LocalNetwork(tmp_path / "other" / "network", files(tmp_path))
+    made["networks"].append(other)
+    run(other.ensure_subnet(theirs))
+    short = Path(tempfile.mkdtemp(prefix="lbh"))  # HAProxy's socket path limit
+    settings = Settings(data_dir=short / "data")
+    try:
+        run(local_network(settings).ensure_subnet(mine))
+        shutil.rmtree(short / "data" / "network")  # its records are gone, its mark is not
+        removed = run(teardown_local_plane(settings))
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
+    assert names.bridge_name(mine.network_id) in removed
+    links = dp.sh("ip", "-o", "link")
+    assert names.bridge_name(mine.network_id) not in links
+    assert f"unreachable {mine.cidr}" not in dp.sh("ip", "route")
+    assert names.bridge_name(theirs.network_id) in links  # another instance's: left alone
