@@ -102,12 +102,11 @@ class LocalCompute:
             fresh, _ = await asyncio.gather(self._make_netns(ns), self._make_netns(data_ns))
             # Backup amphorae bind the VIP before keepalived gives it to them; the agent binds
             # its management address before the leg carries it, so its start overlaps the leg's.
-            rcs = await asyncio.gather(*(
+            (rc, _, _), _, _ = await asyncio.gather(*(
                 nl.run(nl.IP, "netns", "exec", space, "sysctl", "-qw",
                        "net.ipv4.ip_nonlocal_bind=1", "net.ipv6.ip_nonlocal_bind=1", check=False)
-                for space in (ns, data_ns)))
-            await self.network.guard_data_netns(data_ns, _blocked(spec))
-            early = rcs[0][0] == 0
+                for space in (ns, data_ns)), self.network.guard_data_netns(data_ns, _blocked(spec)))
+            early = rc == 0
             if early:
                 await self._start_unless_alive(spec, ns, mgmt_ip, home)
             await self.network.plug_leg(ns, names.MGMT_LEG, spec.mgmt.subnet, [mgmt_ip],
