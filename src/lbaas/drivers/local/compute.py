@@ -24,6 +24,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from lbaas.drivers.base import AmphoraSpec, ComputeInfo, DriverError
 from lbaas.drivers.local import names
@@ -59,6 +60,11 @@ def _blocked(spec: AmphoraSpec) -> list[str]:
         address = ipaddress.ip_address(host)
         blocked.append(f"{address}/{address.max_prefixlen}")
     return blocked
+
+
+async def _nonlocal_bind(ns: str) -> tuple[int, str, str]:
+    return await nl.run(nl.IP, "netns", "exec", ns, "sysctl", "-qw",
+                        "net.ipv4.ip_nonlocal_bind=1", "net.ipv6.ip_nonlocal_bind=1", check=False)
 
 
 def _tail(path: Path, limit: int = 2000) -> str:
@@ -98,14 +104,14 @@ class LocalCompute:
         info = ComputeInfo(compute_id=ns, lb_network_ip=mgmt_ip)
         home = self.amphora_dir(spec.amphora_id)
         home.mkdir(parents=True, exist_ok=True)  # first: the orphan sweep finds a half build
+        steps: list[asyncio.Future[Any]] = []
         try:
             fresh, _ = await asyncio.gather(self._make_netns(ns), self._make_netns(data_ns))
-            # Backup amphorae bind the VIP before keepalived gives it to them; the agent binds
-            # its management address before the leg carries it, so its start overlaps the leg's.
-            (rc, _, _), _, _ = await asyncio.gather(*(
-                nl.run(nl.IP, "netns", "exec", space, "sysctl", "-qw",
-                       "net.ipv4.ip_nonlocal_bind=1", "net.ipv6.ip_nonlocal_bind=1", check=False)
-                for space in (ns, data_ns)), self.network.guard_data_netns(data_ns, _blocked(spec)))
+            # The data namespace is prepared while the agent starts (it needs only to exist).
+            steps.append(asyncio.ensure_future(self._prepare_data_netns(data_ns, spec)))
+            # The agent binds its management address before the leg carries it, so its start
+            # overlaps the leg's.
+            rc, _, _ = await _nonlocal_bind(ns)
             early = rc == 0
             if early:
                 await self._start_unless_alive(spec, ns, mgmt_ip, home)
@@ -115,20 +121,23 @@ class LocalCompute:
                 await self._start_unless_alive(spec, ns, mgmt_ip, home)
             # The VIP leg is plugged while the agent starts (the controller's plug_vip then
             # finds it done).
-            steps = [asyncio.ensure_future(self._wait_listening(ns, mgmt_ip, home))]
+            steps.append(asyncio.ensure_future(self._wait_listening(ns, mgmt_ip, home)))
             if spec.vip is not None:
                 steps.append(asyncio.ensure_future(self.network.plug_vip(spec, info)))
-            try:
-                await asyncio.gather(*steps)
-            finally:
-                for step in steps:
-                    step.cancel()
-                await asyncio.gather(*steps, return_exceptions=True)
+            await asyncio.gather(*steps)
         except BaseException:
+            for step in steps:
+                step.cancel()
+            await asyncio.gather(*steps, return_exceptions=True)
             # Leave nothing behind: the controller never learns a compute_id it could delete.
             await asyncio.shield(self._rollback(ns))
             raise
         return info
+
+    async def _prepare_data_netns(self, data_ns: str, spec: AmphoraSpec) -> None:
+        # Backup amphorae's HAProxy binds the VIP before keepalived gives it to them.
+        await asyncio.gather(_nonlocal_bind(data_ns),
+                             self.network.guard_data_netns(data_ns, _blocked(spec)))
 
     @staticmethod
     async def _make_netns(name: str) -> bool:
