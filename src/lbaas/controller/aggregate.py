@@ -37,7 +37,7 @@ def load_aggregate(conn: Connection, lb_id: str) -> dict[str, Any]:
             (p for p in policies if p["listener_id"] == listener["id"]),
             key=lambda p: p["position"])
     strip = ("provisioning_status", "operating_status", "created_at", "updated_at",
-             "generation", "applied_generation")
+             "generation", "applied_generation", "last_request_id")
     out = {k: v for k, v in _plain(lb).items() if k not in strip}
     out["listeners"] = [_clean(li, strip) for li in listeners]
     out["pools"] = [_clean(p, strip) for p in pools]

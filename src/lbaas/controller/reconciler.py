@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, delete, select, update
 
+from lbaas.controller import lifecycle
 from lbaas.controller.aggregate import load_aggregate
 from lbaas.controller.provisioning import Provisioner
 from lbaas.domain import constants as c
@@ -30,6 +31,7 @@ from lbaas.drivers.base import (
     ComputeInfo,
     NetworkDriver,
 )
+from lbaas.logs import REQUEST_ID
 from lbaas.render import AmphoraView
 from lbaas.store import ipam, leases
 from lbaas.store import tables as t
@@ -86,9 +88,11 @@ class Reconciler:
         """Return False when another worker holds the lease (caller retries later)."""
         if not leases.claim(self.engine, lb_id, self.holder, self.lease_seconds):
             return False
+        token = REQUEST_ID.set(None)  # _reconcile_held binds the load balancer's own
         try:
             await self._reconcile_held(lb_id)
         finally:
+            REQUEST_ID.reset(token)
             leases.release(self.engine, lb_id, self.holder)
         return True
 
@@ -98,6 +102,7 @@ class Reconciler:
                 .first()
         if lb is None or lb.provisioning_status == c.DELETED:
             return
+        REQUEST_ID.set(lb.last_request_id)  # the API call this work comes from, if any
         generation = lb.generation
         try:
             if lb.provisioning_status == c.PENDING_DELETE:
@@ -193,7 +198,9 @@ class Reconciler:
                 vrrp_interface=plug.vrrp_interface,
                 vrrp_id=1 if lb.topology == c.TOPOLOGY_ACTIVE_STANDBY else None,
                 status=c.AMPHORA_ALLOCATED, updated_at=_now()))
-            return conn.execute(select(t.amphora).where(t.amphora.c.id == amp_id)).one()
+            built = conn.execute(select(t.amphora).where(t.amphora.c.id == amp_id)).one()
+        log.info("amphora %s (%s) of load balancer %s built", amp_id, role, lb.id)
+        return built
 
     async def _retire(self, lb: Any, amp: Any) -> None:
         self._plugged.pop(amp.id, None)
@@ -209,6 +216,8 @@ class Reconciler:
         with self.engine.begin() as conn:
             conn.execute(update(t.amphora).where(t.amphora.c.id == amp.id).values(
                 status=c.DELETED, updated_at=_now()))
+        log.info("amphora %s (%s) of load balancer %s retired%s", amp.id, amp.role, lb.id,
+                 " (failover)" if amp.failover_requested else "")
 
     async def _teardown(self, lb: Any) -> None:
         with self.engine.connect() as conn:
@@ -223,6 +232,7 @@ class Reconciler:
             conn.execute(delete(t.tag).where(t.tag.c.resource_id == lb.id))
             conn.execute(update(t.load_balancer).where(t.load_balancer.c.id == lb.id).values(
                 provisioning_status=c.DELETED, operating_status=c.OFFLINE, updated_at=_now()))
+        lifecycle.log_deleted(lb.id)
 
     # statuses --------------------------------------------------------------------------------
     def _settle(self, lb_id: str, generation: int) -> None:
@@ -232,6 +242,8 @@ class Reconciler:
             if lb is None or lb.generation != generation:
                 return  # changed meanwhile: the next pass settles it
             scope = _child_ids(conn, lb_id)
+            children = lifecycle.pending(conn, scope)
+            locked = _locked_parents(conn, scope) if children else {}
             for table in CHILD_TABLES_DELETE_ORDER:
                 ids = scope[table.name]
                 doomed = [r.id for r in conn.execute(select(table.c.id).where(
@@ -249,7 +261,9 @@ class Reconciler:
                     conn.execute(update(table).where(table.c.id.in_(ids)).values(
                         operating_status=_on_off(table)))
             conn.execute(update(t.load_balancer).where(t.load_balancer.c.id == lb_id).values(
-                provisioning_status=c.ACTIVE, applied_generation=generation))
+                provisioning_status=c.ACTIVE, applied_generation=generation,
+                last_request_id=None))
+        lifecycle.log_settled(lb_id, lb.provisioning_status, children, locked)
 
     def _mark_failed(self, lb_id: str, lb_was_new: bool) -> None:
         """The changed objects go ERROR; parents the API only locked (PENDING_UPDATE because
@@ -257,6 +271,7 @@ class Reconciler:
         refused health monitor value does not leave its pool and listener immutable."""
         with self.engine.begin() as conn:
             scope = _child_ids(conn, lb_id)
+            children = lifecycle.pending(conn, scope)
             locked = _locked_parents(conn, scope)
             any_child = False
             for table in (t.listener, t.pool, t.member, *MONITOR_LIKE):
@@ -273,7 +288,9 @@ class Reconciler:
                     .values(provisioning_status=c.ERROR)).rowcount)
             status = c.ERROR if lb_was_new or not any_child else c.ACTIVE
             conn.execute(update(t.load_balancer).where(t.load_balancer.c.id == lb_id).values(
-                provisioning_status=status, applied_generation=t.load_balancer.c.generation))
+                provisioning_status=status, applied_generation=t.load_balancer.c.generation,
+                last_request_id=None))
+        lifecycle.log_failed(lb_id, status, children, locked)
 
 
 def _on_off(table: Any) -> Any:
