@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import shlex
 import time
 from typing import TYPE_CHECKING, Any
@@ -166,3 +167,17 @@ def test_sdk_create_list_delete(sdk_env: Cloud) -> None:
         assert "sdk-lb" not in [x.name for x in conn.load_balancer.load_balancers()]
     finally:
         conn.close()
+
+
+def test_cli_errors_name_the_request_id(cloud: Cloud) -> None:
+    """The CLI prints the server's x-openstack-request-id with an error, not "None"."""
+    run(cloud, "loadbalancer create --name ridlb --vip-subnet-id public-subnet --wait")
+    try:
+        run(cloud, "loadbalancer listener create --protocol HTTP --protocol-port 80 --wait "
+                   "ridlb")
+        again = cloud.openstack("loadbalancer", "listener", "create", "--protocol", "HTTP",
+                                "--protocol-port", "80", "ridlb", check=False)
+        assert again.returncode != 0 and "(HTTP 409)" in again.stderr, again.stderr
+        assert re.search(r"\(Request-ID: req-[0-9a-f-]{36}\)", again.stderr), again.stderr
+    finally:
+        run(cloud, "loadbalancer delete --cascade --wait ridlb")
