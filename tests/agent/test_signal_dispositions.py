@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from agent_helpers import AgentProcess, free_port, haproxy_cfg, needs_haproxy, wait_for
-from test_agent_keepalived import FAKE, _events
+from test_agent_keepalived import _events, install_fake_keepalived
 
 pytestmark = needs_haproxy
 
@@ -42,13 +42,7 @@ def ignored_mask(pid: int) -> int:
 
 @pytest.fixture
 def agent_under_nohup(tmp_path: Path, pki: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    fake = tmp_path / "fake-keepalived"
-    fake.write_text(FAKE)
-    fake.chmod(0o755)
-    log = tmp_path / "keepalived-events"
-    log.touch()
-    monkeypatch.setenv("LBAAS_KEEPALIVED_BIN", str(fake))
-    monkeypatch.setenv("FAKE_KA_LOG", str(log))
+    log = install_fake_keepalived(tmp_path, monkeypatch)
     agent = AgentProcess(tmp_path / "amp", pki)
     try:
         with ignoring(*IGNORED_BY_LAUNCHERS):
