@@ -7,6 +7,7 @@ the request line and headers as received; ``/healthcheck`` answers 200 or, switc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import os
 import re
@@ -107,6 +108,25 @@ def test_demo_backend_echoes_every_request_like_whoami(demo: int) -> None:
     resp = conn.getresponse()
     assert resp.status == 200 and resp.read() == b""
     conn.close()
+
+
+@pytest.mark.parametrize("module", ["lbaas.demo.backend_server", "lbaas.demo.udp_echo"])
+def test_demo_servers_stop_cleanly_on_repeated_signals(module: str) -> None:
+    """``kill %1`` of an ``lbaas backend`` job signals the server twice (the shell's signal to
+    the group, and the one ``lbaas backend`` forwards): one clean stop, no traceback."""
+    for _ in range(5):
+        port = _free_port()
+        proc = subprocess.Popen([sys.executable, "-m", module, "--address", "127.0.0.1",
+                                 "--port", str(port)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and "listening" in proc.stdout.readline()
+        deadline = time.monotonic() + 5
+        while proc.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            time.sleep(0.0005)
+        _, err = proc.communicate(timeout=5)
+        assert proc.returncode == 0 and err == "", (proc.returncode, err)
 
 
 def test_demo_backend_control_socket(tmp_path: Path) -> None:

@@ -30,8 +30,9 @@ import argparse
 import asyncio
 import contextlib
 import os
-import signal
 import sys
+
+from lbaas.demo.stopping import stop_signal
 
 MAX_HEAD = 65536
 HEALTH_PATHS = ("/healthcheck", "/healthcheck/down", "/healthcheck/up")
@@ -141,12 +142,10 @@ async def serve(address: str, port: int, name: str | None = None,
             os.unlink(control_socket)  # left by a backend that was killed
         servers.append(await loop.create_unix_server(lambda: HttpProtocol(backend),
                                                      control_socket))
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    print(f"backend listening on {_hostport(address, port)}", flush=True)
     try:
-        await stop.wait()
+        async with stop_signal() as stop:
+            print(f"backend listening on {_hostport(address, port)}", flush=True)
+            await stop.wait()
     finally:
         for server in servers:
             server.close()
