@@ -147,7 +147,7 @@ def build_service(settings: Settings, drivers: Drivers | None = None,
     engine = db.make_engine(settings.effective_database_url)
     if migrate:
         db.upgrade(engine)
-    seed_networks(engine, settings.networking.networks)
+    seed_networks(engine, settings.networking.networks, settings.networking.management_network)
     drivers = drivers or build_drivers(settings, engine)
     state = ApiState(settings=settings, engine=engine, policy=build_policy(settings))
     reconciler = Reconciler(engine, drivers, holder=lease_holder(settings),

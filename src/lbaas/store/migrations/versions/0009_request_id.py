@@ -1,13 +1,13 @@
 """The request id of the API change a load balancer's pending work comes from (log lines).
 
 Revision ID: 0009
-Revises: 0003
+Revises: 0005
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0009'
-down_revision = '0003'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
