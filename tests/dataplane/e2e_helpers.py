@@ -321,7 +321,7 @@ class LoadGenerator:
                     conn = http.client.HTTPConnection(self.host, self.port, timeout=5)
                 conn.request("GET", "/")
                 resp = conn.getresponse()
-                body = resp.read().decode(errors="replace").strip()
+                body = resp.read().decode(errors="replace").split("\n", 1)[0]  # who answered
                 now = time.monotonic()
                 with self._lock:
                     if resp.status != 200 or not body.startswith("backend "):

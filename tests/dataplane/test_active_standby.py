@@ -172,7 +172,7 @@ class Probe(threading.Thread):
             return None
         if not data.startswith(b"HTTP/1.1 200"):
             return None
-        return data.rsplit(b"\n", 2)[-2].decode(errors="replace")
+        return data.partition(b"\r\n\r\n")[2].split(b"\n", 1)[0].decode(errors="replace")
 
     def outage_after(self, moment: float, window: float = 2.0) -> float:
         """From the last answer before the first failed probe to the first answer after the

@@ -102,7 +102,7 @@ def fetch(vip: str, n: int) -> Counter[str]:
     for _ in range(n):
         with urllib.request.urlopen(f"http://{vip}/", timeout=5) as resp:
             assert resp.status == 200
-            seen[resp.read().decode().strip()] += 1
+            seen[resp.read().decode().split("\n", 1)[0]] += 1  # "backend <address>"
     return seen
 
 

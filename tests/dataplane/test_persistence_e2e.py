@@ -63,7 +63,7 @@ def get(vip: str, cookie: str | None = None) -> tuple[str, str | None]:
     try:
         conn.request("GET", "/", headers={"Cookie": cookie} if cookie else {})
         resp = conn.getresponse()
-        body = resp.read().decode().strip()
+        body = resp.read().decode().split("\n", 1)[0]  # "backend <address>"
         assert resp.status == 200, (resp.status, body)
         return body, resp.getheader("Set-Cookie")
     finally:

@@ -4,8 +4,9 @@ Example:
   python -m lbaas.agent --base-dir /var/lib/lbaas-agent --listen 0.0.0.0:9443 \\
       --ca-file ca.pem --cert-file server.pem --key-file server.key --amphora-id AMP_ID
 
-This checks the arguments and the TLS files, then replaces itself (same pid) with the resident
-supervisor (``supervisor.py``), which starts without the modules used here.
+This checks the arguments and the TLS files, resets inherited signal dispositions, then
+replaces itself (same pid) with the resident supervisor (``supervisor.py``), which starts
+without the modules used here.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -87,6 +89,19 @@ def _become_subreaper() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
+def _default_signal_dispositions() -> None:
+    """An ignored signal stays ignored across fork and exec: an agent started under ``nohup``
+    (SIGHUP) or as a shell's background job (SIGINT, SIGQUIT) would hand that to the worker,
+    HAProxy, keepalived (reloaded with SIGHUP) and their scripts (``/bin/sh`` cannot even trap
+    a signal ignored at its start). The agent is a daemon: it and all it starts get the
+    defaults. SIGPIPE and SIGXFSZ stay: Python ignores them itself and restores them in the
+    processes it starts."""
+    for sig in signal.valid_signals() - {signal.SIGPIPE, signal.SIGXFSZ}:
+        with contextlib.suppress(OSError, ValueError):
+            if signal.getsignal(sig) == signal.SIG_IGN:
+                signal.signal(sig, signal.SIG_DFL)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     host, port = args.listen
@@ -100,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     supervisor_argv = [f"--{key}={value}" for key, value in options.items()]
     supervisor_argv += [f"--heartbeat_target={h}:{p}" for h, p in args.heartbeat_target]
     _become_subreaper()
+    _default_signal_dispositions()
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, [sys.executable, "-c", SUPERVISOR, *supervisor_argv])
