@@ -78,10 +78,11 @@ class NetworkSpec:
 
 def _default_networks() -> tuple[NetworkSpec, ...]:
     return (
-        NetworkSpec("public", "public-subnet", "203.0.113.0/24", "203.0.113.1",
-                    "203.0.113.10", "203.0.113.250"),
-        NetworkSpec("private", "private-subnet", "192.0.2.0/24", "192.0.2.1",
-                    "192.0.2.2", "192.0.2.254"),
+        # devstack's public range: reachable from the host, so a VIP there answers curl
+        NetworkSpec("public", "public-subnet", "172.24.4.0/24", "172.24.4.1",
+                    "172.24.4.10", "172.24.4.250"),
+        NetworkSpec("private", "private-subnet", "10.0.0.0/24", "10.0.0.1",
+                    "10.0.0.2", "10.0.0.254"),
         NetworkSpec("lb-mgmt-net", "lb-mgmt-subnet", "198.51.100.0/24", "198.51.100.1",
                     "198.51.100.10", "198.51.100.250"),
     )
@@ -104,6 +105,12 @@ class NetworkingSettings:
     allow_invisible_resource_usage: bool = False
     management_network: str = "lb-mgmt-net"  # a seeded network's name, or a network id
     networks: tuple[NetworkSpec, ...] = field(default_factory=_default_networks)
+    # False: no managed network gets a host address or route (every bridge isolated; VIPs are
+    # then reached only from namespaces on the bridges)
+    host_access: bool = True
+    # addresses or CIDRs this host uses that lbaas cannot see (a VPN peer, a registry reached
+    # by name): a managed subnet containing one stays isolated from the host
+    host_used_addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

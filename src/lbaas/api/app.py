@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from lbaas.api import versions
+from lbaas.api import request_id, versions
 from lbaas.api.auth import Authenticator
 from lbaas.api.errors import ApiError, BadRequest, method_not_allowed, route_not_found
 from lbaas.api.http import (
@@ -76,8 +76,9 @@ class ApiApp:
             return
         for prefix, mounted in self.mounts:
             if scope["path"] == prefix or scope["path"].startswith(prefix + "/"):
-                await mounted(scope, receive, send)
+                await mounted(scope, receive, send)  # the dashboard's API calls come back here
                 return
+        send = request_id.begin(scope, send)
         head = scope["method"] == "HEAD"
         try:
             body = await read_body(receive)

@@ -16,7 +16,7 @@ from lbaas.store import tables as t
 
 Rows = dict[str, list[dict[str, Any]]]  # table name -> rows (plain dicts, store column names)
 STRIP = ("provisioning_status", "operating_status", "created_at", "updated_at", "generation",
-         "applied_generation")
+         "applied_generation", "last_request_id")
 
 
 def _rows(conn: Connection, table: Any, column: str, parents: list[str]) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, delete, or_, select, update
 
-from lbaas.controller import containment
+from lbaas.controller import containment, lifecycle
 from lbaas.controller.provisioning import Provisioner
 from lbaas.domain import constants as c
 from lbaas.drivers.base import (
@@ -33,6 +33,7 @@ from lbaas.drivers.base import (
     ComputeInfo,
     NetworkDriver,
 )
+from lbaas.logs import REQUEST_ID
 from lbaas.render import AmphoraView
 from lbaas.store import ipam, leases
 from lbaas.store import tables as t
@@ -91,9 +92,11 @@ class Reconciler:
         """Return False when another worker holds the lease (caller retries later)."""
         if not leases.claim(self.engine, lb_id, self.holder, self.lease_seconds):
             return False
+        token = REQUEST_ID.set(None)  # _reconcile_held binds the load balancer's own
         try:
             await self._reconcile_held(lb_id)
         finally:
+            REQUEST_ID.reset(token)
             leases.release(self.engine, lb_id, self.holder)
         return True
 
@@ -103,6 +106,7 @@ class Reconciler:
                 .first()
         if lb is None or lb.provisioning_status == c.DELETED:
             return
+        REQUEST_ID.set(lb.last_request_id)  # the API call this work comes from, if any
         generation = lb.generation
         contained = containment.Contained()
         try:
@@ -232,7 +236,9 @@ class Reconciler:
                 vrrp_interface=plug.vrrp_interface,
                 vrrp_id=1 if lb.topology == c.TOPOLOGY_ACTIVE_STANDBY else None,
                 status=c.AMPHORA_ALLOCATED, updated_at=_now()))
-            return conn.execute(select(t.amphora).where(t.amphora.c.id == amp_id)).one()
+            built = conn.execute(select(t.amphora).where(t.amphora.c.id == amp_id)).one()
+        log.info("amphora %s (%s) of load balancer %s built", amp_id, role, lb.id)
+        return built
 
     async def _retire(self, lb: Any, amp: Any) -> None:
         self._plugged.pop(amp.id, None)
@@ -248,6 +254,8 @@ class Reconciler:
         with self.engine.begin() as conn:
             conn.execute(update(t.amphora).where(t.amphora.c.id == amp.id).values(
                 status=c.DELETED, updated_at=_now()))
+        log.info("amphora %s (%s) of load balancer %s retired%s", amp.id, amp.role, lb.id,
+                 " (failover)" if amp.failover_requested else "")
 
     async def _teardown(self, lb: Any) -> None:
         with self.engine.connect() as conn:
@@ -263,6 +271,7 @@ class Reconciler:
             conn.execute(delete(t.tag).where(t.tag.c.resource_id == lb.id))
             conn.execute(update(t.load_balancer).where(t.load_balancer.c.id == lb.id).values(
                 provisioning_status=c.DELETED, operating_status=c.OFFLINE, updated_at=_now()))
+        lifecycle.log_deleted(lb.id)
 
     # statuses --------------------------------------------------------------------------------
     def _settle(self, lb_id: str, generation: int) -> None:
@@ -272,6 +281,8 @@ class Reconciler:
             if lb is None or lb.generation != generation:
                 return  # changed meanwhile: the next pass settles it
             scope = _child_ids(conn, lb_id)
+            children = lifecycle.pending(conn, scope)
+            locked = _locked_parents(conn, scope) if children else {}
             for table in CHILD_TABLES_DELETE_ORDER:
                 ids = scope[table.name]
                 doomed = [r.id for r in conn.execute(select(table.c.id).where(
@@ -293,17 +304,23 @@ class Reconciler:
             conn.execute(update(lb_table).where(lb_table.c.id == lb_id, or_(
                 lb_table.c.provisioning_status != c.ACTIVE,
                 lb_table.c.applied_generation != generation))
-                .values(provisioning_status=c.ACTIVE, applied_generation=generation))
+                .values(provisioning_status=c.ACTIVE, applied_generation=generation,
+                        last_request_id=None))
+        lifecycle.log_settled(lb_id, lb.provisioning_status, children, locked)
 
     def _mark_failed(self, lb_id: str, lb_was_new: bool, contained: bool = False) -> None:
         """The changed objects go ERROR; parents the API only locked (PENDING_UPDATE because
         a child changed) go back to ACTIVE, as upstream's ``*ToErrorOnRevertTask`` do, so a
         refused health monitor value does not leave its pool and listener immutable."""
         with self.engine.begin() as conn:
+            scope = _child_ids(conn, lb_id)
+            children, locked = lifecycle.pending(conn, scope), _locked_parents(conn, scope)
             any_child = _fail_pending(conn, lb_id) or contained
             status = c.ERROR if lb_was_new or not any_child else c.ACTIVE
             conn.execute(update(t.load_balancer).where(t.load_balancer.c.id == lb_id).values(
-                provisioning_status=status, applied_generation=t.load_balancer.c.generation))
+                provisioning_status=status, applied_generation=t.load_balancer.c.generation,
+                last_request_id=None))
+        lifecycle.log_failed(lb_id, status, children, locked)
 
 
 def _fail_pending(conn: Connection, lb_id: str) -> bool:

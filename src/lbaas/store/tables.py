@@ -84,6 +84,8 @@ load_balancer = Table(
     Column("additional_vips", JSON),
     Column("generation", Integer, nullable=False, default=0),
     Column("applied_generation", Integer, nullable=False, default=0),
+    # x-openstack-request-id of the change not yet applied, for the controller's log lines
+    Column("last_request_id", String(64)),
     *_audit(touch=True),
 )
 
