@@ -14,7 +14,6 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -24,7 +23,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
-from servers import Server, network, unused_prefixes
+from servers import LBAAS, Server, network, unused_prefixes
 from wizard_steps import Wizard, create, fill
 
 from conftest import open_dashboard
@@ -74,13 +73,12 @@ class Site:
                 for m in self.server.ok("GET", f"/v2/lbaas/pools/{p['id']}/members")["members"]}
 
     def health(self, address: str, state: str) -> None:
-        """Switch a demo backend's health check (``down``/``up``) from inside its namespace."""
-        code = ("import urllib.request,sys; print(urllib.request.urlopen(urllib.request.Request("
-                f"'http://{address}/healthcheck/{state}', method='POST'), timeout=5).status)")
-        out = subprocess.run(["ip", "netns", "exec", names.backend_netns(address),
-                              sys.executable, "-c", code], capture_output=True, text=True,
-                             timeout=30, check=False)
-        assert out.stdout.strip() == "200", out.stderr
+        """``lbaas backend ctl --address A down|up`` (over the backend's unix socket)."""
+        out = subprocess.run([LBAAS, "backend", "ctl", "--config", str(self.server.config),
+                              "--data-dir", str(self.server.data), "--address", address, state],
+                             capture_output=True, text=True, timeout=30, check=False,
+                             env=self.server.env)
+        assert out.returncode == 0, out.stderr
 
     def ensure_lb(self) -> dict[str, Any]:
         """The wizard's load balancer, or the same tree made through the API."""
@@ -132,7 +130,7 @@ def through_vip(vip: str, requests: int = 20) -> Counter[str]:
     for _ in range(requests):
         try:
             with urllib.request.urlopen(f"http://{vip}/", timeout=3) as resp:
-                seen[resp.read().decode().strip()] += 1
+                seen[resp.read().decode().splitlines()[0]] += 1  # "backend <address>"
         except OSError as exc:
             seen[f"error {exc}"] += 1
     return seen

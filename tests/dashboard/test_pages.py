@@ -5,6 +5,7 @@ manager, floating IPs, amphora failover, quotas, cascade delete, keyboard and ph
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
 from collections.abc import Callable
@@ -22,6 +23,12 @@ LBS = "/v2/lbaas/loadbalancers"
 def subnet(server: Server, name: str) -> str:
     subnets = server.ok("GET", f"/networking/v2.0/subnets?name={name}")["subnets"]
     return str(subnets[0]["id"])
+
+
+def member_address(server: Server, n: int) -> str:
+    """Host ``n`` of the private subnet, whatever range it has."""
+    cidr = server.ok("GET", "/networking/v2.0/subnets?name=private-subnet")["subnets"][0]["cidr"]
+    return str(ipaddress.ip_network(cidr)[n])
 
 
 def wait_active(server: Server, lb_id: str, timeout: float = 20) -> dict[str, Any]:
@@ -44,7 +51,7 @@ def graph_lb(server: Server, name: str, members: int = 2,
                                                 "healthmonitor": {"type": "HTTP", "delay": 5,
                                                                   "timeout": 5, "max_retries": 3},
                                                 "members": [{
-                                                    "address": f"10.9.0.{10 + i}",
+                                                    "address": member_address(server, 10 + i),
                                                     "protocol_port": 8080}
                                                     for i in range(members)]}}]}}
     lb = server.ok("POST", LBS, body)["loadbalancer"]
@@ -55,15 +62,16 @@ def test_wizard_puts_the_api_message_beside_its_field_then_creates(
         page: Any, fake_server: Server, shot: Callable[..., None]) -> None:
     open_dashboard(page, fake_server)
     private = subnet(fake_server, "private-subnet")
+    first, second = member_address(fake_server, 10), member_address(fake_server, 11)
     wizard = Wizard(name="web", vip_subnet_id=subnet(fake_server, "public-subnet"),
                     member_subnet_id=private,
-                    members=[("10.9.0.10", 8080, 1), ("10.9.0.11", 8080, 300)])
+                    members=[(first, 8080, 1), (second, 8080, 300)])
     fill(page, wizard, shot)
     # What the API itself says about that weight:
     status, expected = fake_server.call("POST", LBS, {"loadbalancer": {
         "vip_subnet_id": wizard.vip_subnet_id, "pools": [{
             "name": "p", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
-            "members": [{"address": "10.9.0.11", "protocol_port": 8080, "weight": 300}]}]}})
+            "members": [{"address": second, "protocol_port": 8080, "weight": 300}]}]}})
     assert status == 400
     page.get_by_role("button", name="Create Load Balancer").click()
     members_step = page.locator("#step-members")
@@ -88,7 +96,7 @@ def test_wizard_puts_the_api_message_beside_its_field_then_creates(
     pools = fake_server.ok("GET", f"/v2/lbaas/pools?loadbalancer_id={lb_id}")["pools"]
     members = fake_server.ok("GET", f"/v2/lbaas/pools/{pools[0]['id']}/members")["members"]
     assert sorted((m["address"], m["weight"], m["subnet_id"]) for m in members) == [
-        ("10.9.0.10", 1, private), ("10.9.0.11", 2, private)]
+        (first, 1, private), (second, 2, private)]
     monitor = fake_server.ok("GET", f"/v2/lbaas/healthmonitors/{pools[0]['healthmonitor_id']}")
     assert monitor["healthmonitor"]["url_path"] == "/healthcheck"
     page.locator(".map .node[data-kind=loadbalancer][data-provisioning=ACTIVE]").wait_for()
@@ -181,24 +189,25 @@ def test_children_pages_edits_and_member_switch(
     # pool page: switch a member off and on, the API sees it
     page.get_by_role("link", name="shop-pool").first.click()
     expect(page.locator("main h1")).to_have_text("shop-pool")
-    row = page.locator("tr[data-address='10.9.0.10']")
+    first, second = member_address(fake_server, 10), member_address(fake_server, 11)
+    row = page.locator(f"tr[data-address='{first}']")
     row.get_by_role("button", name=re.compile("^Disable")).click()
     expect(row.locator("td").nth(4)).to_have_text("No", timeout=10_000)
     pool_id = page.url.rsplit("/", 1)[1]
     members = fake_server.ok("GET", f"/v2/lbaas/pools/{pool_id}/members")["members"]
     assert {m["address"]: m["admin_state_up"] for m in members} == {
-        "10.9.0.10": False, "10.9.0.11": True}
+        first: False, second: True}
     shot(page, "pool")
     wait_active(fake_server, lb["id"])
-    page.locator("tr[data-address='10.9.0.10']").get_by_role(
+    page.locator(f"tr[data-address='{first}']").get_by_role(
         "button", name=re.compile("^Enable")).click()
-    expect(page.locator("tr[data-address='10.9.0.10'] td").nth(4)).to_have_text(
+    expect(page.locator(f"tr[data-address='{first}'] td").nth(4)).to_have_text(
         "Yes", timeout=10_000)
     # an API refusal lands beside its field in a dialog too
     wait_active(fake_server, lb["id"])
     page.get_by_role("button", name="Add Member").click()
     dialog = page.get_by_role("dialog")
-    dialog.locator("[name=address]").fill("10.9.0.10")
+    dialog.locator("[name=address]").fill(first)
     dialog.locator("[name=protocol_port]").fill("70000")
     dialog.get_by_role("button", name="Create").click()
     error = dialog.locator("[data-field=protocol_port] .field-error")
