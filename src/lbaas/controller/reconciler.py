@@ -79,15 +79,21 @@ class Reconciler:
         self.holder = holder or f"worker-{uuid.uuid4()}"
         self.lease_seconds = lease_seconds
         # Member-subnet legs last plugged per amphora, trusted like ``active_digest``: plugging
-        # costs a dozen ``ip`` calls, too slow to repeat on every member change.
-        self._plugged: dict[str, tuple[tuple[str, str], ...]] = {}
+        # costs a dozen ``ip`` calls, too slow to repeat on every member change. Kept with the
+        # digest we left on the amphora: if another worker pushed since, it may have replugged.
+        self._plugged: dict[str, tuple[tuple[tuple[str, str], ...], str | None]] = {}
 
     async def reconcile(self, lb_id: str) -> bool:
         """Return False when another worker holds the lease (caller retries later)."""
         if not leases.claim(self.engine, lb_id, self.holder, self.lease_seconds):
             return False
         try:
-            await self._reconcile_held(lb_id)
+            # renewed while the pass runs: only a dead worker's lease ever expires
+            async with leases.keep(self.engine, lb_id, self.holder, self.lease_seconds):
+                await self._reconcile_held(lb_id)
+        except leases.LeaseLost:
+            log.warning("lost the lease on load balancer %s mid-pass; its new holder "
+                        "finishes the work", lb_id)
         finally:
             leases.release(self.engine, lb_id, self.holder)
         return True
@@ -145,17 +151,19 @@ class Reconciler:
             if self.drivers.provisioner is not None:
                 plugs = self.drivers.provisioner.member_plugs(lb, amp.id, aggregate)
                 wanted = tuple(sorted((p.subnet.subnet_id, p.address) for p in plugs))
-                if self._plugged.get(amp.id) != wanted:
+                if self._plugged.get(amp.id) != (wanted, amp.active_digest):
                     self._plugged.pop(amp.id, None)
                     for plug in plugs:
                         await self.drivers.network.ensure_subnet(plug.subnet)
                     await self.drivers.network.plug_subnets(info, plugs)
-                    self._plugged[amp.id] = wanted
+                    self._plugged[amp.id] = (wanted, amp.active_digest)
             if amp.active_digest != digest:
                 active = await self.drivers.amphora.apply(info, bundle, digest)
                 with self.engine.begin() as conn:
                     conn.execute(update(t.amphora).where(t.amphora.c.id == amp.id).values(
                         active_digest=active, updated_at=_now()))
+                if amp.id in self._plugged:
+                    self._plugged[amp.id] = (self._plugged[amp.id][0], active)
 
     def _promote(self, amp: Any) -> Any:
         with self.engine.begin() as conn:

@@ -51,10 +51,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from lbaas.store import db
+    from lbaas.main.database import open_database
 
-    settings = _settings(args)
-    db.upgrade(db.make_engine(settings.effective_database_url))
+    open_database(_settings(args)).dispose()
     print("database is at the latest revision")
     return 0
 
@@ -112,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     from lbaas.main.backend import add_backend_parser
 
     add_backend_parser(sub)
+    from lbaas.main.roles import add_role_parsers
+
+    add_role_parsers(sub)
     args = parser.parse_args(argv)
     return int(args.func(args))
 
