@@ -78,6 +78,7 @@ class Reconciler:
         self.drivers = drivers
         self.holder = holder or f"worker-{uuid.uuid4()}"
         self.lease_seconds = lease_seconds
+        self.settled_changes = 0  # passes that brought a pending load balancer to ACTIVE
         # Member-subnet legs last plugged per amphora, trusted like ``active_digest``: plugging
         # costs a dozen ``ip`` calls, too slow to repeat on every member change. Kept with the
         # digest we left on the amphora: if another worker pushed since, it may have replugged.
@@ -239,6 +240,7 @@ class Reconciler:
                               .with_for_update()).first()
             if lb is None or lb.generation != generation:
                 return  # changed meanwhile: the next pass settles it
+            self.settled_changes += lb.provisioning_status in c.PENDING_STATUSES
             scope = _child_ids(conn, lb_id)
             for table in CHILD_TABLES_DELETE_ORDER:
                 ids = scope[table.name]

@@ -129,6 +129,7 @@ class Housekeeping:
         try:
             async with leases.keep(self.engine, key, self.holder, self.lease_seconds):
                 await job()
+            log.info("housekeeping job %s done in %.2f s", name, time.time() - started)
         except leases.LeaseLost:
             return
         except Exception:

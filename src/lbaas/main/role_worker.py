@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 FLOATING_IPS = "floating-ips"  # broadcast hint: the floating IP rows changed
 MAX_HINT = 64
+STATS_EVERY = 30.0
 
 
 class WorkerRole:
@@ -46,10 +47,12 @@ class WorkerRole:
         self.reconciler = reconciler
         self.drivers = reconciler.drivers
         self.place = where
-        self.queue = ReconcileQueue(reconciler.reconcile,
-                                    settings.controller.worker_concurrency)
+        self.queue = ReconcileQueue(self._reconcile, settings.controller.worker_concurrency)
+        self.passes = 0  # reconcile passes this process ran (logged every STATS_EVERY s)
+        self._logged_passes = 0
+        self._passes_at_look = 0
         self.scanner = ResyncScanner(engine, self.queue.notify,
-                                     settings.controller.resync_interval)
+                                     settings.controller.resync_interval, busy=self._busy)
         self.bus: RabbitBus | None = None
         self.floating_ips: Any = None  # FloatingIPSync with the local data plane
         self.tasks: list[asyncio.Task[Any]] = []
@@ -77,6 +80,28 @@ class WorkerRole:
         for lb_id in sorted({*pending, *recovered}):
             self.queue.notify(lb_id)
         self.tasks.append(asyncio.create_task(self.scanner.run()))
+        self.tasks.append(asyncio.create_task(self._log_stats()))
+
+    def _busy(self) -> bool:
+        """Working now or since the scan's previous look: hints are flowing."""
+        ran, self._passes_at_look = self.passes != self._passes_at_look, self.passes
+        return ran or self.queue.busy()
+
+    async def _reconcile(self, lb_id: str) -> bool:
+        done = await self.reconciler.reconcile(lb_id)
+        self.passes += done
+        return done
+
+    async def _log_stats(self) -> None:
+        while True:
+            await asyncio.sleep(STATS_EVERY)
+            self.log_stats()
+
+    def log_stats(self) -> None:
+        if self.passes != self._logged_passes:
+            self._logged_passes = self.passes
+            log.info("worker %s: %d reconcile passes since start, %d settled a change",
+                     self.reconciler.holder, self.passes, self.reconciler.settled_changes)
 
     async def stop(self) -> None:
         if self.bus is not None:
@@ -88,6 +113,7 @@ class WorkerRole:
                 await task
         self.tasks = []
         await self.queue.stop()
+        self.log_stats()
 
     def wake_floating_ips(self) -> None:
         if self.floating_ips is not None:

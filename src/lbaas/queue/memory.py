@@ -70,6 +70,9 @@ class ReconcileQueue:
                 waiter.cancel()
         self._waiters.clear()
 
+    def busy(self) -> bool:
+        return bool(self._queued or self._running)
+
     async def wait_idle(self) -> None:
         await self._idle.wait()
 
