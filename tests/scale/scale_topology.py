@@ -81,7 +81,7 @@ class Topology:
             for kind, name in self.nets.items() for p in [self.prefix[kind]]]
         lines += ["[networking]", f"management_network = '{self.nets['mgmt']}'",
                   f"networks = [{', '.join(entries)}]", "[health]"]
-        if data_plane:
+        if data_plane and self.hm_ports:
             gateway = f"{self.prefix['mgmt']}.1"
             lines.append(f"bind_port = {self.hm_ports[0]}")
             if HAS_CONTROLLER_LIST:
