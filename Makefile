@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 DATA_DIR ?= .data
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test test-api test-dbs test-e2e lint bench bench-api bench-dataplane bench-health bench-tls bench-udp clean
+.PHONY: help setup run test test-api test-dbs test-e2e test-scale lint bench bench-api bench-dataplane bench-health bench-tls bench-udp bench-scale clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -19,15 +19,16 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed ## create .venv, install the project (and, as root, Debian packages)
 	@if [ "$$(id -u)" = 0 ] && ! { command -v haproxy && command -v keepalived && command -v ip \
-	    && command -v nft; } >/dev/null; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy keepalived iproute2 nftables; fi
+	    && command -v nft && test -x /usr/lib/rabbitmq/bin/rabbitmq-server; } >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy keepalived iproute2 nftables rabbitmq-server; fi
 
 run: setup ## run every role in one process (SQLite in $(DATA_DIR), API on 127.0.0.1:9876)
 	$(VENV)/bin/lbaas serve --data-dir $(DATA_DIR)
 
-test: setup lint ## lint, then the whole suite on SQLite, then the API suite on PostgreSQL and MariaDB
-	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+test: setup lint ## lint, the whole suite on SQLite, the API suite on PostgreSQL and MariaDB, the roles as processes
+	$(VENV)/bin/pytest -q --ignore=tests/scale $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-dbs
+	$(MAKE) --no-print-directory test-scale
 
 test-api: setup ## the API suite on SQLite only (fast)
 	$(VENV)/bin/pytest -q tests/api $(PYTEST_ARGS)
@@ -35,6 +36,9 @@ test-api: setup ## the API suite on SQLite only (fast)
 test-dbs: setup ## the API suite on PostgreSQL and MariaDB (local servers on standard ports)
 	LBAAS_TEST_DATABASE=postgresql $(VENV)/bin/pytest -q tests/api $(PYTEST_ARGS)
 	LBAAS_TEST_DATABASE=mariadb $(VENV)/bin/pytest -q tests/api $(PYTEST_ARGS)
+
+test-scale: setup ## api/worker/health-manager/housekeeping as processes on PostgreSQL and MariaDB with RabbitMQ: kill storm, broker outage, database restart (slow, root)
+	$(VENV)/bin/pytest -q -m scale tests/scale $(PYTEST_ARGS)
 
 test-e2e: setup ## end-to-end tests through the openstack CLI
 	$(VENV)/bin/pytest -q -m e2e tests/e2e $(PYTEST_ARGS)
@@ -64,6 +68,9 @@ bench-tls: setup ## TERMINATED_HTTPS req/s and handshakes/s vs a hand-written HA
 
 bench-udp: setup ## UDP datagrams/s and round trips via the VIP (nftables) vs direct to a member
 	$(PY) bench/bench_udp.py
+
+bench-scale: setup ## 1,000 load balancers through 2 API processes, 1 vs 3 workers; CPU per load balancer; heartbeats/s
+	$(PY) bench/bench_scale.py
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) $(DATA_DIR)
