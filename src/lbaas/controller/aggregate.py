@@ -4,29 +4,40 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from lbaas.store import tables as t
 
 
-def _rows(conn: Connection, table: Any, column: str, parents: list[str]) -> list[dict[str, Any]]:
-    if not parents:
-        return []
-    stmt = select(table).where(table.c[column].in_(parents)).order_by(table.c.id)
-    return [_plain(r) for r in conn.execute(stmt)]
+def _scoped(table: Any, where: Any) -> Any:
+    return select(table).where(where).order_by(table.c.id)
+
+
+# Built once with the load balancer id as a parameter: building a Select and its cache key
+# on every pass was a fifth of the reconciler's CPU on PostgreSQL.
+_LB = bindparam("lb_id")
+_LISTENER_IDS = select(t.listener.c.id).where(t.listener.c.load_balancer_id == _LB)
+_POOL_IDS = select(t.pool.c.id).where(t.pool.c.load_balancer_id == _LB)
+QUERIES = (
+    _scoped(t.listener, t.listener.c.load_balancer_id == _LB),
+    _scoped(t.pool, t.pool.c.load_balancer_id == _LB),
+    _scoped(t.member, t.member.c.pool_id.in_(_POOL_IDS)),
+    _scoped(t.health_monitor, t.health_monitor.c.pool_id.in_(_POOL_IDS)),
+    _scoped(t.l7policy, t.l7policy.c.listener_id.in_(_LISTENER_IDS)),
+    _scoped(t.l7rule, t.l7rule.c.l7policy_id.in_(
+        select(t.l7policy.c.id).where(t.l7policy.c.listener_id.in_(_LISTENER_IDS)))),
+)
+_LB_ROW = select(t.load_balancer).where(t.load_balancer.c.id == _LB)
 
 
 def load_aggregate(conn: Connection, lb_id: str) -> dict[str, Any]:
-    """Everything that shapes the data plane, skipping objects being deleted."""
-    lb = conn.execute(select(t.load_balancer).where(t.load_balancer.c.id == lb_id)).one()
-    live = lambda rows: [r for r in rows if r["provisioning_status"] != "PENDING_DELETE"]  # noqa: E731
-    listeners = live(_rows(conn, t.listener, "load_balancer_id", [lb_id]))
-    pools = live(_rows(conn, t.pool, "load_balancer_id", [lb_id]))
-    pool_ids = [p["id"] for p in pools]
-    members = live(_rows(conn, t.member, "pool_id", pool_ids))
-    monitors = live(_rows(conn, t.health_monitor, "pool_id", pool_ids))
-    policies = live(_rows(conn, t.l7policy, "listener_id", [li["id"] for li in listeners]))
-    rules = live(_rows(conn, t.l7rule, "l7policy_id", [p["id"] for p in policies]))
+    """Everything that shapes the data plane, skipping objects being deleted (and the
+    children of those: they are attached below only to live parents)."""
+    params = {"lb_id": lb_id}
+    lb = conn.execute(_LB_ROW, params).one()
+    listeners, pools, members, monitors, policies, rules = (
+        [r for r in map(_plain, conn.execute(query, params))
+         if r["provisioning_status"] != "PENDING_DELETE"] for query in QUERIES)
     for pool in pools:
         pool["members"] = [m for m in members if m["pool_id"] == pool["id"]]
         pool["healthmonitor"] = next((h for h in monitors if h["pool_id"] == pool["id"]), None)

@@ -241,21 +241,23 @@ class Reconciler:
             if lb is None or lb.generation != generation:
                 return  # changed meanwhile: the next pass settles it
             self.settled_changes += lb.provisioning_status in c.PENDING_STATUSES
-            scope = _child_ids(conn, lb_id)
+            # one round trip for every child's status; then statements only where needed
+            scope: dict[str, list[tuple[str, str]]] = {table.name: []
+                                                       for table in CHILD_TABLES_DELETE_ORDER}
+            for name, row_id, status in conn.execute(CHILD_STATUSES, {"lb_id": lb_id}):
+                scope[name].append((row_id, status))
             for table in CHILD_TABLES_DELETE_ORDER:
-                ids = scope[table.name]
-                doomed = [r.id for r in conn.execute(select(table.c.id).where(
-                    table.c.id.in_(ids), table.c.provisioning_status == c.PENDING_DELETE))]
+                doomed = [i for i, status in scope[table.name] if status == c.PENDING_DELETE]
                 if doomed:
                     _remove_rows(conn, table, doomed)
             for table in (t.listener, t.pool, t.member, *MONITOR_LIKE):
-                ids = scope[table.name]
-                if not ids:
-                    continue
-                pending = table.c.provisioning_status.in_([c.PENDING_CREATE, c.PENDING_UPDATE])
-                conn.execute(update(table).where(table.c.id.in_(ids), pending)
-                             .values(provisioning_status=c.ACTIVE))
-                if table in MONITOR_LIKE:
+                pending = [i for i, status in scope[table.name]
+                           if status in (c.PENDING_CREATE, c.PENDING_UPDATE)]
+                if pending:
+                    conn.execute(update(table).where(table.c.id.in_(pending))
+                                 .values(provisioning_status=c.ACTIVE))
+                if table in MONITOR_LIKE and scope[table.name]:
+                    ids = [i for i, status in scope[table.name] if status != c.PENDING_DELETE]
                     conn.execute(update(table).where(table.c.id.in_(ids)).values(
                         operating_status=_on_off(table)))
             conn.execute(update(t.load_balancer).where(t.load_balancer.c.id == lb_id).values(
@@ -324,6 +326,31 @@ def _locked_parents(conn: Connection, scope: dict[str, list[str]]) -> dict[str, 
 
     return {"pool": locked(pools, busy_pools), "l7policy": locked(policies, busy_policies),
             "listener": locked(pending(t.listener), busy_listeners)}
+
+
+def _build_child_statuses() -> Any:
+    """(table name, id, provisioning status) of every object under load balancer ``:lb_id``
+    (one statement, built once)."""
+    from sqlalchemy import bindparam, literal, union_all
+
+    lb_id = bindparam("lb_id")
+    listeners = select(t.listener.c.id).where(t.listener.c.load_balancer_id == lb_id)
+    pools = select(t.pool.c.id).where(t.pool.c.load_balancer_id == lb_id)
+    policies = select(t.l7policy.c.id).where(t.l7policy.c.listener_id.in_(listeners))
+
+    def rows(table: Any, where: Any) -> Any:
+        return select(literal(table.name), table.c.id, table.c.provisioning_status).where(where)
+
+    return union_all(
+        rows(t.listener, t.listener.c.load_balancer_id == lb_id),
+        rows(t.pool, t.pool.c.load_balancer_id == lb_id),
+        rows(t.member, t.member.c.pool_id.in_(pools)),
+        rows(t.health_monitor, t.health_monitor.c.pool_id.in_(pools)),
+        rows(t.l7policy, t.l7policy.c.listener_id.in_(listeners)),
+        rows(t.l7rule, t.l7rule.c.l7policy_id.in_(policies)))
+
+
+CHILD_STATUSES = _build_child_statuses()
 
 
 def _child_ids(conn: Connection, lb_id: str) -> dict[str, list[str]]:

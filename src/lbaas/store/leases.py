@@ -36,20 +36,18 @@ def job_key(name: str) -> str:
 def claim(engine: Engine, lb_id: str, holder: str, ttl: float, now: float | None = None) -> bool:
     now = time.time() if now is None else now
     lease = t.lease
-    with engine.begin() as conn:
-        taken = conn.execute(
-            update(lease).where(lease.c.load_balancer_id == lb_id,
-                                or_(lease.c.expires_at < now, lease.c.holder == holder))
-            .values(holder=holder, expires_at=now + ttl)).rowcount
-        if taken:
-            return True
-    try:
+    try:  # a released lease has no row: the insert usually wins in one round trip
         with engine.begin() as conn:
             conn.execute(insert(lease).values(load_balancer_id=lb_id, holder=holder,
                                               expires_at=now + ttl))
         return True
     except IntegrityError:
-        return False
+        pass
+    with engine.begin() as conn:
+        return bool(conn.execute(
+            update(lease).where(lease.c.load_balancer_id == lb_id,
+                                or_(lease.c.expires_at < now, lease.c.holder == holder))
+            .values(holder=holder, expires_at=now + ttl)).rowcount)
 
 
 def renew(engine: Engine, key: str, holder: str, ttl: float, now: float | None = None) -> bool:
