@@ -95,7 +95,10 @@ class NetworkingSettings:
     valid_vip_networks: tuple[str, ...] = ()
     denylist_vip_networks: tuple[str, ...] = ()
     reserved_ips: tuple[str, ...] = ("169.254.169.254",)
-    management_network: str = "lb-mgmt-net"
+    # Octavia's option: True lets users put VIPs and members on networks, subnets and ports
+    # they cannot see (the management network stays refused either way)
+    allow_invisible_resource_usage: bool = False
+    management_network: str = "lb-mgmt-net"  # a seeded network's name, or a network id
     networks: tuple[NetworkSpec, ...] = field(default_factory=_default_networks)
 
 

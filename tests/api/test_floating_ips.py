@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from test_networks import StaticAuth, neutron_error
+from network_helpers import StaticAuth, neutron_error
 
 NET = "/networking/v2.0"
 FIPS = f"{NET}/floatingips"

@@ -367,21 +367,21 @@ def test_batch_creates_updates_and_deletes(frozen):
     pool = make_pool(api, lb["id"])
     keep = add_member(api, pool, address="192.0.2.1", weight=5, backup=True,
                       monitor_port=99, name="keep", tags=["k"])
-    gone = add_member(api, pool, address="192.0.2.2")
+    gone = add_member(api, pool, address="192.0.2.22")
     freeze(api)
     code, body = api.put(f"{POOLS}/{pool['id']}/members", {"members": [
         {"address": "192.0.2.1", "protocol_port": 80},
         {"address": "192.0.2.3", "protocol_port": 80, "name": "new", "weight": 3}]})
     assert code == 202 and body is None
     members = members_of(api, pool["id"])
-    assert set(members) == {("192.0.2.1", 80), ("192.0.2.2", 80), ("192.0.2.3", 80)}
+    assert set(members) == {("192.0.2.1", 80), ("192.0.2.22", 80), ("192.0.2.3", 80)}
     kept = members[("192.0.2.1", 80)]
     assert kept["id"] == keep["id"] and kept["provisioning_status"] == "PENDING_UPDATE"
     # omitted optional fields are reset to create defaults; name and tags stay
     assert (kept["weight"], kept["backup"], kept["monitor_port"]) == (1, False, None)
     assert kept["name"] == "keep" and kept["tags"] == ["k"]
-    assert members[("192.0.2.2", 80)]["id"] == gone["id"]
-    assert members[("192.0.2.2", 80)]["provisioning_status"] == "PENDING_DELETE"
+    assert members[("192.0.2.22", 80)]["id"] == gone["id"]
+    assert members[("192.0.2.22", 80)]["provisioning_status"] == "PENDING_DELETE"
     new = members[("192.0.2.3", 80)]
     assert new["provisioning_status"] == "PENDING_CREATE" and new["weight"] == 3
     assert new["operating_status"] == "NO_MONITOR" and new["name"] == "new"
@@ -392,16 +392,16 @@ def test_batch_creates_updates_and_deletes(frozen):
 def test_batch_settles_to_desired_set(setup):
     api, lb, pool = setup
     add_member(api, pool, address="192.0.2.1")
-    add_member(api, pool, address="192.0.2.2")
+    add_member(api, pool, address="192.0.2.22")
     code, _ = api.put(f"{POOLS}/{pool['id']}/members", {"members": [
-        {"address": "192.0.2.2", "protocol_port": 80, "weight": 9},
+        {"address": "192.0.2.22", "protocol_port": 80, "weight": 9},
         {"address": "192.0.2.4", "protocol_port": 80}]})
     assert code == 202
     api.wait_lb(lb["id"])
     members = members_of(api, pool["id"])
-    assert set(members) == {("192.0.2.2", 80), ("192.0.2.4", 80)}
+    assert set(members) == {("192.0.2.22", 80), ("192.0.2.4", 80)}
     assert {m["provisioning_status"] for m in members.values()} == {"ACTIVE"}
-    assert members[("192.0.2.2", 80)]["weight"] == 9
+    assert members[("192.0.2.22", 80)]["weight"] == 9
 
 
 def test_batch_additive_only_never_deletes(setup):
@@ -422,7 +422,7 @@ def test_batch_additive_only_never_deletes(setup):
 def test_batch_empty_list_deletes_everything(setup):
     api, lb, pool = setup
     add_member(api, pool, address="192.0.2.1")
-    add_member(api, pool, address="192.0.2.2")
+    add_member(api, pool, address="192.0.2.22")
     code, _ = api.put(f"{POOLS}/{pool['id']}/members", {"members": []})
     assert code == 202
     api.wait_lb(lb["id"])
@@ -478,7 +478,7 @@ def test_batch_rejects_duplicates_and_invalid_members(setup):
 def test_list_filters_pagination_and_fields(setup):
     api, lb, pool = setup
     other = make_pool(api, lb["id"])
-    ids = [add_member(api, pool, address=f"192.0.2.{i + 1}", protocol_port=80 + i % 2,
+    ids = [add_member(api, pool, address=f"192.0.2.{i + 11}", protocol_port=80 + i % 2,
                       name=f"m{i}", tags=["even" if i % 2 == 0 else "odd"])["id"]
            for i in range(4)]
     add_member(api, other, address="192.0.2.200")
@@ -490,7 +490,7 @@ def test_list_filters_pagination_and_fields(setup):
     assert [link["rel"] for link in body["members_links"]] == ["next"]
     code, body = api.get(f"{base}?protocol_port=81")
     assert [m["id"] for m in body["members"]] == [ids[1], ids[3]]
-    code, body = api.get(f"{base}?address=192.0.2.3")
+    code, body = api.get(f"{base}?address=192.0.2.13")
     assert [m["id"] for m in body["members"]] == [ids[2]]
     code, body = api.get(f"{base}?tags-any=odd&name=m3")
     assert [m["id"] for m in body["members"]] == [ids[3]]
@@ -504,4 +504,4 @@ def test_list_filters_pagination_and_fields(setup):
     code, body = api.get(f"{base}?pool_id={other['id']}")
     assert code == 400
     code, body = api.get(f"{base}/{ids[0]}?fields=address&fields=weight")
-    assert body == {"member": {"address": "192.0.2.1", "weight": 1}}
+    assert body == {"member": {"address": "192.0.2.11", "weight": 1}}

@@ -6,6 +6,7 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from lbaas.store import db
 from lbaas.store.tables import metadata
@@ -22,12 +23,5 @@ def test_upgrade_is_idempotent(api: Any) -> None:
     db.upgrade(api.service.engine)
     with api.service.engine.connect() as conn:
         version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
-    assert version == _head()
-
-
-def _head() -> str:
-    from alembic.script import ScriptDirectory
-
     head = ScriptDirectory(str(db.MIGRATIONS_DIR)).get_current_head()
-    assert head is not None
-    return head
+    assert version == head

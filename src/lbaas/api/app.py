@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 RESOURCE_MODULES = (
     "loadbalancers", "listeners", "pools", "members", "healthmonitors", "l7policies", "l7rules",
     "quotas", "providers", "flavors", "flavorprofiles", "availabilityzones",
-    "availabilityzoneprofiles", "amphorae", "networks", "graph", "openapi", "metrics",
+    "availabilityzoneprofiles", "amphorae", "networking", "graph", "openapi", "metrics",
     "secrets",
 )
 

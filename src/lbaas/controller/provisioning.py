@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, Row, select
 
 from lbaas.certs import CertificateAuthority
 from lbaas.drivers.base import AgentCredentials, SubnetInfo, SubnetPlug
-from lbaas.store import ipam
+from lbaas.store import ipam, network_scope
 from lbaas.store import tables as t
 
 PORT_OWNER = "compute:amphora"
@@ -101,11 +101,16 @@ class Provisioner:
             subnets = {s.id: s for s in conn.execute(select(t.subnet)
                                                      .where(t.subnet.c.ip_version == 4))}
             skip = {lb.vip_subnet_id, self._mgmt_subnet(conn).id}
+            # a member without subnet_id is "routed": only to subnets its project may use
+            management = network_scope.management_network_ids(self.management_network)
+            routable = list(conn.execute(select(t.subnet).where(
+                t.subnet.c.ip_version == 4,
+                network_scope.subnet_visible(lb.project_id, management))))
             wanted: dict[str, Row[Any]] = {}
             for pool in aggregate["pools"]:
                 for member in pool["members"]:
                     subnet = subnets.get(member.get("subnet_id") or "") \
-                        or _containing(subnets.values(), member["address"])
+                        or _containing(routable, member["address"])
                     if subnet is not None and subnet.id not in skip:
                         wanted[subnet.id] = subnet
             plugs = [self._port(conn, amphora_id, f"member-{sid}", subnet, lb.project_id)

@@ -124,7 +124,8 @@ async def run_backend(settings: Settings, subnet_ref: str, address: str, port: i
                       udp_port: int | None = None) -> int:
     engine = db.make_engine(settings.effective_database_url)
     db.upgrade(engine)
-    seed.seed_networks(engine, settings.networking.networks)
+    seed.seed_networks(engine, settings.networking.networks,
+                       settings.networking.management_network)
     subnet = resolve_subnet(engine, subnet_ref)
     address = check_address(subnet, address)
     network = LocalNetwork(settings.data_dir / "network")

@@ -62,5 +62,6 @@ def open_database(settings: Settings, migrate: bool = True) -> Engine:
     with migration_lock(engine, settings):
         if migrate:
             db.upgrade(engine)
-        seed_networks(engine, settings.networking.networks)
+        seed_networks(engine, settings.networking.networks,
+                      settings.networking.management_network)
     return engine

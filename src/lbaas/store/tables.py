@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    true,
 )
 from sqlalchemy.dialects import mysql
 
@@ -291,7 +292,16 @@ listener_statistics = Table(
     Column("request_errors", BigInteger, nullable=False, default=0),
 )
 
-# Neutron-compatible subset: the networks lbaas manages.
+# Neutron-compatible subset: the networks lbaas manages. Neutron's standard attributes
+# (description, revision_number) are columns; list-valued ones are JSON read and written whole;
+# tags share the ``tag`` table with the load-balancer objects (ids are UUIDs, never shared).
+def _neutron_standard() -> list[Column]:
+    return [
+        Column("description", String(255)),
+        Column("revision_number", Integer, nullable=False, default=0, server_default="0"),
+    ]
+
+
 network = Table(
     "network", metadata, _id(),
     Column("project_id", String(36)),
@@ -300,6 +310,7 @@ network = Table(
     Column("shared", Boolean, nullable=False, default=True),
     Column("router_external", Boolean, nullable=False, default=False),
     Column("port_security_enabled", Boolean, nullable=False, default=True),
+    *_neutron_standard(),
     *_audit(),
 )
 
@@ -312,6 +323,13 @@ subnet = Table(
     Column("ip_version", Integer, nullable=False),
     Column("gateway_ip", String(64)),
     Column("allocation_pools", JSON, nullable=False),
+    # stored and shown, as Neutron's DHCP agent would serve them; lbaas runs no DHCP
+    Column("enable_dhcp", Boolean, nullable=False, default=True, server_default=true()),
+    Column("dns_nameservers", JSON),
+    Column("host_routes", JSON),
+    Column("ipv6_ra_mode", String(16)),
+    Column("ipv6_address_mode", String(16)),
+    *_neutron_standard(),
     *_audit(),
 )
 
@@ -325,6 +343,11 @@ port = Table(
     Column("fixed_ips", JSON, nullable=False),
     Column("mac_address", String(32)),
     Column("qos_policy_id", String(ID)),
+    Column("admin_state_up", Boolean, nullable=False, default=True, server_default=true()),
+    Column("port_security_enabled", Boolean),  # None: the network's setting when created
+    Column("allowed_address_pairs", JSON),
+    Column("vnic_type", String(64)),
+    *_neutron_standard(),
     *_audit(),
 )
 

@@ -18,7 +18,11 @@ from sqlalchemy import Connection, Row, delete, select, update
 
 from lbaas.api import common
 from lbaas.api.http import ApiRequest, Response, Router
-from lbaas.api.resources import networks as n
+from lbaas.api.resources.networking import access, bodies, listing
+from lbaas.api.resources.networking.errors import NeutronError, bad_request, invalid_attr
+from lbaas.api.resources.networking.kinds import Kind, attributes_of, audit
+from lbaas.api.resources.networking.networks import NETWORK
+from lbaas.api.resources.networking.ports import PORT
 from lbaas.store import ipam
 from lbaas.store import tables as t
 from lbaas.store.floating import FIP_OWNER, ROUTER_OWNER, associations, router_id, router_ports
@@ -30,8 +34,8 @@ UPDATE_ATTRS = frozenset({"port_id", "fixed_ip_address", "description", "qos_pol
 WAKE = "floating_ips_changed"  # ApiState.extras key: set by the service with real drivers
 
 
-def _not_found(ident: str) -> n.NeutronError:
-    return n.NeutronError("FloatingIPNotFound", f"Floating IP {ident} could not be found", 404)
+def _not_found(ident: str) -> NeutronError:
+    return NeutronError("FloatingIPNotFound", f"Floating IP {ident} could not be found", 404)
 
 
 def render(row: Row[Any], ports: dict[str, Row[Any]]) -> dict[str, Any]:
@@ -48,7 +52,7 @@ def render(row: Row[Any], ports: dict[str, Row[Any]]) -> dict[str, Any]:
         "router_id": router_id(subnet) if subnet else None,
         "status": "ACTIVE" if port is not None else "DOWN",
         "qos_policy_id": None, "dns_domain": "", "dns_name": "", "port_forwardings": [],
-        "tags": [], "revision_number": 0, **n._audit(row),
+        "tags": [], "revision_number": 0, **audit(row),
     }
 
 
@@ -60,11 +64,13 @@ def render_many(conn: Connection, rows: list[Row[Any]]) -> list[dict[str, Any]]:
 
 
 def _visible(req: ApiRequest) -> list[Any]:
-    return [] if n.is_admin(req) else [t.floating_ip.c.project_id == req.context.project_id]
+    return [] if access.is_admin(req) \
+        else [t.floating_ip.c.project_id == req.context.project_id]
 
 
-FLOATINGIP = n.Kind("floatingip", "floatingips", t.floating_ip, "FloatingIP", render_many,
-                    n._attributes(t.floating_ip, lambda r: render(r, {})))
+FLOATINGIP = Kind("floatingip", "floatingips", t.floating_ip, "FloatingIP", render_many,
+                  attributes_of(t.floating_ip, lambda r: render(r, {})))
+KNOWN = FLOATINGIP.attributes | CREATE_ATTRS
 
 
 def _fetch(conn: Connection, req: ApiRequest, ident: str, lock: bool = False) -> Row[Any]:
@@ -88,18 +94,13 @@ async def list_floatingips(req: ApiRequest) -> Response:
         rows = list(conn.execute(select(t.floating_ip).where(*_visible(req))
                                  .order_by(t.floating_ip.c.created_at, t.floating_ip.c.id)))
         items = render_many(conn, rows)
-    items = n.apply_sort(req, FLOATINGIP, n.apply_filters(req, FLOATINGIP, items))
-    page, links = n.paginate(req, FLOATINGIP, items)
-    body: dict[str, Any] = {"floatingips": [n.select_fields(req, i) for i in page]}
-    if links:
-        body["floatingips_links"] = links
-    return Response(200, body)
+    return listing.list_response(req, FLOATINGIP, items)
 
 
 async def show_floatingip(req: ApiRequest) -> Response:
     with req.app.engine.connect() as conn:
         item = render_many(conn, [_fetch(conn, req, req.path_params["id"])])[0]
-    return Response(200, {"floatingip": n.select_fields(req, item)})
+    return Response(200, {"floatingip": listing.select_fields(req, item)})
 
 
 # -------------------------------------------------------------------------------- association --
@@ -109,33 +110,36 @@ def _association(conn: Connection, req: ApiRequest, fip: dict[str, Any], port_id
     """(port_id, fixed_ip_address) after checking them as Neutron does."""
     if port_id is None:
         if fixed is not None:
-            raise n.bad_request("fixed_ip_address cannot be specified without a port_id")
+            raise bad_request("fixed_ip_address cannot be specified without a port_id")
         return None, None
     if not isinstance(port_id, str):
-        raise n.invalid_attr("port_id", f"'{port_id}' is not a valid UUID")
-    port = conn.execute(select(t.port).where(t.port.c.id == port_id, *(
-        [] if n.is_admin(req) else [t.port.c.project_id == req.context.project_id]))).first()
+        raise invalid_attr("port_id", f"'{port_id}' is not a valid UUID")
+    own = [] if access.is_admin(req) else [t.port.c.project_id == req.context.project_id]
+    port = conn.execute(select(t.port).where(t.port.c.id == port_id, *own)).first()
     if port is None:
-        raise n.PORT.not_found(port_id)
+        raise PORT.not_found(port_id)
+    if port.network_id in access.management(req):
+        raise bad_request(f"Bad floatingip request: Port {port_id} is on the load balancers' "
+                          "management network.")
     v4 = [f for f in port.fixed_ips if ":" not in f["ip_address"]]
     if fixed is not None:
-        n.parse_ip("fixed_ip_address", fixed)
+        bodies.parse_ip("fixed_ip_address", fixed)
         v4 = [f for f in v4 if f["ip_address"] == fixed]
         if not v4:
-            raise n.bad_request(f"Bad floatingip request: Port {port_id} does not have fixed "
-                                f"ip {fixed}.")
+            raise bad_request(f"Bad floatingip request: Port {port_id} does not have fixed "
+                              f"ip {fixed}.")
     if not v4:
-        raise n.bad_request(f"Bad floatingip request: Port {port_id} does not have any IPv4 "
-                            "address.")
+        raise bad_request(f"Bad floatingip request: Port {port_id} does not have any IPv4 "
+                          "address.")
     if port.network_id == fip["floating_network_id"]:
-        raise n.bad_request(f"Bad floatingip request: Port {port_id} is on the external "
-                            "network of the floating IP.")
+        raise bad_request(f"Bad floatingip request: Port {port_id} is on the external "
+                          "network of the floating IP.")
     address = v4[0]["ip_address"]
     taken = conn.execute(select(t.floating_ip).where(
         t.floating_ip.c.port_id == port_id, t.floating_ip.c.fixed_ip_address == address,
         t.floating_ip.c.id != fip["id"])).first()
     if taken is not None:
-        raise n.NeutronError(
+        raise NeutronError(
             "FloatingIPPortAlreadyAssociated",
             f"Cannot associate floating IP {fip['floating_ip_address']} ({fip['id']}) with port "
             f"{port_id} using fixed IP {address}, as that fixed IP already has a floating IP "
@@ -157,8 +161,8 @@ def sync_router_ports(conn: Connection) -> None:
                              device_id=router_id(subnet_id), project_id=None,
                              now=common.utcnow())
         except ipam.SubnetFull:
-            raise n.NeutronError("IpAddressGenerationFailure", "No more IP addresses available "
-                                 f"on network {subnet.network_id}.", 409) from None
+            raise NeutronError("IpAddressGenerationFailure", "No more IP addresses available "
+                               f"on network {subnet.network_id}.", 409) from None
     for device_id, port in have.items():
         if device_id not in {router_id(s) for s in wanted}:
             ipam.delete_port(conn, port.id)
@@ -167,16 +171,11 @@ def sync_router_ports(conn: Connection) -> None:
 # ---------------------------------------------------------------------------------- writing --
 
 def _external_network(conn: Connection, req: ApiRequest, body: dict[str, Any]) -> Row[Any]:
-    net_id = body.get("floating_network_id")
-    if net_id is None:
-        raise n.bad_request("Failed to parse request. Required attribute "
-                            "'floating_network_id' not specified")
-    if not isinstance(net_id, str):
-        raise n.invalid_attr("floating_network_id", f"'{net_id}' is not a valid UUID")
-    network = n.fetch(conn, req, n.NETWORK, net_id)
+    net_id = bodies.uuid_string(body, "floating_network_id")
+    network = access.fetch(conn, req, NETWORK, net_id)
     if not network.router_external:
-        raise n.bad_request(f"Bad floatingip request: Network {net_id} is not a valid external "
-                            "network.")
+        raise bad_request(f"Bad floatingip request: Network {net_id} is not a valid external "
+                          "network.")
     return network
 
 
@@ -186,28 +185,28 @@ def _external_subnet(conn: Connection, network: Row[Any], body: dict[str, Any]) 
     if wanted is not None:
         subnets = [s for s in subnets if s.id == wanted]
         if not subnets:
-            raise n.bad_request(f"Bad floatingip request: Subnet {wanted} is not an IPv4 "
-                                f"subnet of network {network.id}.")
+            raise bad_request(f"Bad floatingip request: Subnet {wanted} is not an IPv4 "
+                              f"subnet of network {network.id}.")
     address = body.get("floating_ip_address")
     if address is not None:
-        n.parse_ip("floating_ip_address", address)
+        bodies.parse_ip("floating_ip_address", address)
         subnets = [s for s in subnets if ipam.in_subnet(s, address)]
         if not subnets:
-            raise n.bad_request(f"Bad floatingip request: Invalid floating IP address "
-                                f"{address} for network {network.id}.")
+            raise bad_request(f"Bad floatingip request: Invalid floating IP address "
+                              f"{address} for network {network.id}.")
     if not subnets:
-        raise n.bad_request(f"Bad floatingip request: Network {network.id} has no IPv4 subnet.")
+        raise bad_request(f"Bad floatingip request: Network {network.id} has no IPv4 subnet.")
     return subnets[0]
 
 
 def _no_description(body: dict[str, Any]) -> None:
     # The floating_ip table has no description column: refuse rather than drop it.
     if body.get("description"):
-        raise n.bad_request("Bad floatingip request: description is not supported here.")
+        raise bad_request("Bad floatingip request: description is not supported here.")
 
 
 async def create_floatingip(req: ApiRequest) -> Response:
-    body = n.read_body(req, "floatingip", CREATE_ATTRS)
+    body = bodies.read_body(req, "floatingip", KNOWN, CREATE_ATTRS, create=True)
     _no_description(body)
     fip_id = common.new_id()
     with req.app.engine.begin() as conn:
@@ -219,22 +218,22 @@ async def create_floatingip(req: ApiRequest) -> Response:
                                     device_owner=FIP_OWNER, device_id=fip_id, project_id=None,
                                     now=common.utcnow())
         except ipam.AddressInUse:
-            raise n.NeutronError("IpAddressAlreadyAllocated", f"IP address "
-                                 f"{body['floating_ip_address']} already allocated in subnet "
-                                 f"{subnet.id}", 409) from None
+            raise NeutronError("IpAddressAlreadyAllocated", f"IP address "
+                               f"{body['floating_ip_address']} already allocated in subnet "
+                               f"{subnet.id}", 409) from None
         except ipam.AddressOutOfRange:
-            raise n.bad_request(f"Bad floatingip request: IP address "
-                                f"{body['floating_ip_address']} is not in an allocation pool "
-                                f"of subnet {subnet.id}.") from None
+            raise bad_request(f"Bad floatingip request: IP address "
+                              f"{body['floating_ip_address']} is not in an allocation pool "
+                              f"of subnet {subnet.id}.") from None
         except ipam.SubnetFull:
-            raise n.NeutronError("IpAddressGenerationFailure", "No more IP addresses available "
-                                 f"on network {network.id}.", 409) from None
+            raise NeutronError("IpAddressGenerationFailure", "No more IP addresses available "
+                               f"on network {network.id}.", 409) from None
         fip = {"id": fip_id, "floating_network_id": network.id,
                "floating_ip_address": port.fixed_ips[0]["ip_address"]}
         port_id, fixed = _association(conn, req, fip, body.get("port_id"),
                                       body.get("fixed_ip_address"))
         conn.execute(t.floating_ip.insert().values(
-            **fip, project_id=n.owner(req, body), port_id=port_id, fixed_ip_address=fixed,
+            **fip, project_id=bodies.owner(req, body), port_id=port_id, fixed_ip_address=fixed,
             created_at=common.utcnow()))
         sync_router_ports(conn)
         item = render_many(conn, [_fetch(conn, req, fip_id)])[0]
@@ -243,7 +242,7 @@ async def create_floatingip(req: ApiRequest) -> Response:
 
 
 async def update_floatingip(req: ApiRequest) -> Response:
-    body = n.read_body(req, "floatingip", UPDATE_ATTRS)
+    body = bodies.read_body(req, "floatingip", KNOWN, UPDATE_ATTRS, create=False)
     _no_description(body)
     fip_id = req.path_params["id"]
     with req.app.engine.begin() as conn:
@@ -273,7 +272,7 @@ async def delete_floatingip(req: ApiRequest) -> Response:
 
 
 def register(router: Router) -> None:
-    base = f"{n.API}/floatingips"
+    base = f"{listing.API}/floatingips"
     router.add("GET", base, list_floatingips)
     router.add("GET", base + "/{id}", show_floatingip)
     router.add("POST", base, create_floatingip)

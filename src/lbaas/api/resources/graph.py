@@ -129,8 +129,7 @@ def _create_pool(conn: Connection, req: ApiRequest, lb: Row[Any], body: dict[str
     for i, member in enumerate(member_bodies):
         # a microsecond apart so listing keeps the request's order
         row = members.prepare_member(conn, req, lb, values["id"], member,
-                                     now + timedelta(microseconds=i), monitor is not None,
-                                     check_subnet=False)
+                                     now + timedelta(microseconds=i), monitor is not None)
         members.insert_member(conn, row, member.get("tags"))
     return str(values["id"])
 

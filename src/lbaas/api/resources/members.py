@@ -27,6 +27,7 @@ from lbaas.api.errors import (
 )
 from lbaas.api.http import ApiRequest, Response, Router
 from lbaas.api.resources import pools
+from lbaas.api.resources.networking import access
 from lbaas.api.schema import (
     ADMIN_STATE_UP,
     PROJECT_ID,
@@ -45,7 +46,6 @@ from lbaas.api.schema import (
     parse_object,
 )
 from lbaas.domain import constants as c
-from lbaas.store import ipam
 from lbaas.store import tables as t
 from lbaas.store.listing import list_rows, set_tags, tags_for
 
@@ -132,24 +132,21 @@ def _flavor_allows_sriov(conn: Connection, lb: Row[Any]) -> bool:
 
 
 def validate_new_member(conn: Connection, req: ApiRequest, lb: Row[Any],
-                        body: dict[str, Any], check_subnet: bool = True) -> None:
+                        body: dict[str, Any]) -> None:
     """The checks a member being created must pass (single, batch and graph create)."""
     check_not_reserved(req, body["address"])
-    subnet_id = body.get("subnet_id")
-    if check_subnet and subnet_id and ipam.get_subnet(conn, subnet_id) is None:
-        raise BadRequest(f"Subnet {subnet_id} not found.")
+    access.check_member(conn, req, body)  # usable subnet, not an operator address
     if body.get("request_sriov") and not _flavor_allows_sriov(conn, lb):
         raise BadRequest("The load balancer flavor does not allow SR-IOV member ports.")
 
 
 def prepare_member(conn: Connection, req: ApiRequest, lb: Row[Any], pool_id: str,
-                   body: dict[str, Any], now: Any, has_monitor: bool | None = None,
-                   check_subnet: bool = True) -> dict[str, Any]:
+                   body: dict[str, Any], now: Any, has_monitor: bool | None = None) \
+        -> dict[str, Any]:
     """Validate a parsed create body; return the row's values (PENDING_CREATE).
 
-    ``has_monitor`` None means "look it up" (the pool exists already); the graph create skips
-    the subnet lookup as upstream does."""
-    validate_new_member(conn, req, lb, body, check_subnet)
+    ``has_monitor`` None means "look it up" (the pool exists already)."""
+    validate_new_member(conn, req, lb, body)
     if has_monitor is None:
         has_monitor = conn.execute(select(t.health_monitor.c.id).where(
             t.health_monitor.c.pool_id == pool_id)).first() is not None
@@ -298,6 +295,7 @@ async def put(req: ApiRequest) -> Response:
         pool, lb = _pool_and_lb(conn, req.path_params["pool_id"])
         member = _member_of(conn, pool.id, req.path_params["id"])
         common.authorize(req, RESOURCE, "put", lb.project_id)
+        access.check_member(conn, req, body)
         lock_member_change(conn, lb, pool)
         values = _update_values(body)
         values.update(provisioning_status=c.PENDING_UPDATE, updated_at=common.utcnow())
@@ -371,6 +369,7 @@ async def batch_update(req: ApiRequest) -> Response:
         creates: list[dict[str, Any]] = []
         updates: list[tuple[Row[Any], dict[str, Any]]] = []
         for body in members:
+            access.check_member(conn, req, body)
             row = existing.get((body["address"], body["protocol_port"]))
             if row is None:
                 creates.append(body)

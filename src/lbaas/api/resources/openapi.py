@@ -42,6 +42,11 @@ STATUS_OVERRIDES: dict[tuple[str, str], int] = {
     ("PUT", "/v2/lbaas/quotas/{project_id}"): 202,
     ("DELETE", "/v2/lbaas/quotas/{project_id}"): 202,
     ("PUT", "/v2/lbaas/pools/{pool_id}/members"): 202,
+    # Neutron's tag sub-resource (neutron/extensions/tagging.py's action_status)
+    **{(method, f"{NEUTRON_PREFIX}/v2.0/{plural}/{{id}}/tags{suffix}"): code
+       for plural in ("networks", "subnets", "ports")
+       for method, suffix, code in (("PUT", "", 200), ("PUT", "/{tag}", 201),
+                                    ("GET", "/{tag}", 204))},
 }
 
 # Query parameters that are not list filters (reference §1.2, §9.1, §9.4.1).

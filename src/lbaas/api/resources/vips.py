@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Row, update
 from lbaas.api import common
 from lbaas.api.errors import BadRequest, Conflict, ValidationFailure
 from lbaas.api.http import ApiRequest
+from lbaas.api.resources.networking import access
 from lbaas.domain import constants as c
 from lbaas.store import ipam
 from lbaas.store import tables as t
@@ -31,6 +32,7 @@ def _choose_vip(conn: Connection, req: ApiRequest, body: dict[str, Any], topolog
     if not any(body.get(key) for key, _ in switches):
         raise ValidationFailure(
             f"VIP must contain one of: {', '.join(k for k, ok in switches if ok)}.")
+    access.check_vip(conn, req, body)  # what the caller may not see does not exist for it
     address = body.get("vip_address")
     port = None
     if body.get("vip_port_id"):

@@ -1,0 +1,77 @@
+"""Addresses no member may point at: the operator's side of the deployment.
+
+A member is an address HAProxy connects to on a tenant's behalf, so a member (or a monitor
+address) on this host, on the health manager's or the API's address, or inside the management
+network would let a tenant's VIP relay into the control plane. Refused: loopback and unspecified
+addresses (both mean "this machine"), every address on this host's interfaces (the bridges'
+gateways included), the configured health manager and API addresses, and the management
+network's subnets. The error is Octavia's for a reserved member address (``reserved_ips``).
+The host's addresses are read with psutil and kept for a few seconds: an API under load should
+not enumerate interfaces per member.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+import time
+
+import psutil
+from sqlalchemy import Connection, select
+
+from lbaas.api.errors import BadRequest
+from lbaas.settings import Settings
+from lbaas.store import tables as t
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+CACHE_SECONDS = 5.0
+
+_lock = threading.Lock()
+_cache: tuple[float, frozenset[Address]] = (float("-inf"), frozenset())
+
+
+def _parse(raw: str) -> Address | None:
+    try:
+        return ipaddress.ip_address(raw.split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+def host_addresses() -> frozenset[Address]:
+    """Every IPv4/IPv6 address on this host's interfaces (in the namespace the API runs in)."""
+    global _cache
+    with _lock:
+        taken_at, addresses = _cache
+        if time.monotonic() - taken_at < CACHE_SECONDS:
+            return addresses
+        found = {_parse(a.address) for entries in psutil.net_if_addrs().values()
+                 for a in entries if a.family.name in ("AF_INET", "AF_INET6")}
+        addresses = frozenset(a for a in found if a is not None)
+        _cache = (time.monotonic(), addresses)
+        return addresses
+
+
+def operator_addresses(settings: Settings) -> frozenset[Address]:
+    configured = {_parse(settings.health.bind_ip), _parse(settings.api.host)}
+    return host_addresses() | {a for a in configured if a is not None}
+
+
+def _management_cidrs(conn: Connection, management: tuple[str, ...]) -> list[str]:
+    return list(conn.execute(select(t.subnet.c.cidr)
+                             .where(t.subnet.c.network_id.in_(management))).scalars())
+
+
+def is_operator_address(conn: Connection, settings: Settings, management: tuple[str, ...],
+                        address: Address) -> bool:
+    ip = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) \
+        and address.ipv4_mapped else address
+    if ip.is_loopback or ip.is_unspecified or ip in operator_addresses(settings):
+        return True
+    return any(ip in ipaddress.ip_network(cidr) for cidr in _management_cidrs(conn, management))
+
+
+def check_not_operator(conn: Connection, settings: Settings, management: tuple[str, ...],
+                       raw: str, option: str) -> None:
+    address = ipaddress.ip_address(raw)
+    if is_operator_address(conn, settings, management, address):
+        raise BadRequest(f"{address.exploded.upper()} is not a valid option for {option}")
