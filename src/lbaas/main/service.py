@@ -8,12 +8,10 @@ serve`` and extra ``lbaas worker`` processes can share one database.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
@@ -88,7 +86,6 @@ class Service:
     app: ApiApp
     reconciler: Reconciler
     queue: ReconcileQueue | None = None
-    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     housekeeping: Housekeeping | None = None
     health: Any = None  # the health manager (local drivers only)
     worker: WorkerRole | None = None
@@ -120,12 +117,6 @@ class Service:
         if self.health is not None:
             await self.health.stop()
             self.health = None
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self.tasks = []
         if self.worker is not None:
             await self.worker.stop()
 
