@@ -66,7 +66,8 @@ def test_api_made_load_balancer_renders_and_passes_haproxy_check(api: Any,
     assert f"frontend {http['id']}" in lines and f"bind {vip}:80" in lines
     assert "maxconn 500" in lines and "option forwardfor" in lines
     assert "http-request set-header X-Real-IP %[src]" in lines
-    assert "tcp-request connection reject if !{ src 192.0.2.0/24 }" in lines
+    assert "acl lbaas-allowed-cidrs src 192.0.2.0/24" in lines
+    assert "tcp-request connection reject if !lbaas-allowed-cidrs" in lines
     assert f"default_backend {web['id']}" in lines
     assert "timeout connect 1234ms" in lines and "balance leastconn" in lines
     assert "stick match 'req.cook(sess\\'\\''#$id)'" in lines

@@ -76,7 +76,8 @@ def test_json_columns_given_as_text_are_decoded() -> None:
                               allowed_cidrs='["192.0.2.0/24"]')
     lines = _lines(lb)
     assert "http-request set-header X-Real-IP %[src]" in lines
-    assert "tcp-request connection reject if !{ src 192.0.2.0/24 }" in lines
+    assert "acl lbaas-allowed-cidrs src 192.0.2.0/24" in lines
+    assert "tcp-request connection reject if !lbaas-allowed-cidrs" in lines
 
 
 def test_unused_pools_are_rendered_so_their_members_are_checked() -> None:
@@ -101,7 +102,7 @@ def test_unused_pools_are_rendered_so_their_members_are_checked() -> None:
     (lambda lb: lb["pools"][0]["healthmonitor"].update(expected_codes="2xx"), "expected_codes"),
     (lambda lb: lb["pools"][0]["healthmonitor"].update(expected_codes="٢٠٠"), "expected_codes"),
     (lambda lb: lb["pools"][0]["healthmonitor"].update(url_path="//evil.example/"), "url_path"),
-    (lambda lb: lb["pools"][0]["healthmonitor"].update(url_path="/é"), "url_path"),
+    (lambda lb: lb["pools"][0]["healthmonitor"].update(url_path="/a b"), "url_path"),
     (lambda lb: lb["pools"][0]["healthmonitor"].update(domain_name="-bad.example"),
      "domain_name"),
     (lambda lb: lb["pools"][0]["healthmonitor"].update(http_version=2.0), "http_version"),

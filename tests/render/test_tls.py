@@ -18,7 +18,7 @@ import pytest
 from render_aggregates import listener, load_balancer, member, monitor, pool
 
 from lbaas.render import RenderError, RenderOptions, render_bundle
-from lbaas.render.tls import certificate_needs
+from lbaas.render.tls import certificate_needs, ref_id
 from tls_material import crl, issue
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -108,10 +108,19 @@ def test_matches_golden_file(name: str, pems: dict[str, str]) -> None:
     if os.environ.get("UPDATE_GOLDEN") == "1":
         path.write_text(text)
     assert text == path.read_text()
-    stems = [n.stem for n in certificate_needs(SCENARIOS[name]())]
-    assert sorted(bundle.files) == sorted(["haproxy.cfg", *(f"certs/{s}.pem" for s in stems)])
+    lb = SCENARIOS[name]()
+    stems = [n.stem for n in certificate_needs(lb)]
+    # Each TLS listener names its certificates in a crt-list: default first, then SNI.
+    lists = {f"certs/{li['id']}.crtlist": "".join(
+        f"{ref_id(r)}.pem\n" for r in dict.fromkeys(
+            [li["default_tls_container_ref"], *(li.get("sni_container_refs") or [])]) if r)
+        for li in lb["listeners"] if li.get("default_tls_container_ref")}
+    assert sorted(bundle.files) == sorted(["haproxy.cfg", *(f"certs/{s}.pem" for s in stems),
+                                           *lists])
     for stem in stems:
         assert bundle.files[f"certs/{stem}.pem"] == pems[stem]
+    for path, content in lists.items():
+        assert bundle.files[path] == content
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))

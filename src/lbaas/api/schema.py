@@ -163,9 +163,12 @@ class IpAddress(FieldType):
         if not isinstance(value, str):
             raise InvalidInput(name, value, "Value should be IPv4 or IPv6 format")
         try:
-            return str(ipaddress.ip_address(value.strip()))
+            address = ipaddress.ip_address(value.strip())
         except ValueError:
             raise InvalidInput(name, value, "Value should be IPv4 or IPv6 format") from None
+        if getattr(address, "scope_id", None):  # "fe80::1%eth0" names an interface
+            raise InvalidInput(name, value, "Value should be IPv4 or IPv6 format")
+        return str(address)
 
     def openapi(self) -> dict[str, Any]:
         return {"type": "string", "format": "ip-address"}
@@ -177,6 +180,8 @@ class Cidr(FieldType):
         if not isinstance(value, str):
             raise InvalidInput(name, value, "Value should be IPv4 or IPv6 CIDR format")
         try:
+            if "%" in value:  # a scope id names an interface, never a network
+                raise ValueError(value)
             return str(ipaddress.ip_network(value.strip(), strict=False))
         except ValueError:
             raise InvalidInput(name, value, "Value should be IPv4 or IPv6 CIDR format") from None
@@ -263,6 +268,17 @@ class Lazy(FieldType):
             return self.resolve().openapi()
         except (KeyError, LookupError):  # not plugged in yet: describe it loosely
             return {"type": "object"}
+
+
+def refuse_unless(reason: Callable[[str], str | None]) -> Callable[[str, Any], Any]:
+    """A ``Field.check`` from a rule that returns why a value is refused (or None), such as the
+    data plane's rules in ``lbaas.render.validate``."""
+    def check(name: str, value: Any) -> Any:
+        why = reason(value)
+        if why is not None:
+            raise InvalidInput(name, value, why)
+        return value
+    return check
 
 
 def parse_object(envelope: str, body: Any, fields: Sequence[Field], mode: str) -> dict[str, Any]:

@@ -1,9 +1,12 @@
 """Fetch and decrypt the TLS material a load balancer's config names, for ``render_bundle``.
 
-Key choice: a certificate that cannot be read (secret deleted, unparsable, Barbican down) is
-left out of the mapping, so rendering refuses the config ("certificate ...: not available")
-and the reconciler marks the changed objects ERROR while the amphora keeps serving its last
-good bundle. Log lines name refs and the parser's words only, never material.
+Key choice: a certificate that cannot be read for good (secret deleted or undecryptable in
+this key manager, unparsable) is left out of the mapping, so rendering refuses the object that
+names it and the reconciler contains that object (docs/decisions/0013). A key manager that
+cannot answer (Barbican or Keystone unreachable or failing) raises ``KeyManagerUnavailable``
+instead: no object is to blame, the pass fails and the amphorae keep their last bundle, so an
+outage never takes TLS listeners out. Log lines name refs and the parser's words only, never
+material.
 """
 
 from __future__ import annotations
@@ -23,6 +26,11 @@ from lbaas.settings import Settings
 from lbaas.store import secrets as store
 
 log = logging.getLogger(__name__)
+
+
+class KeyManagerUnavailable(Exception):
+    """The key manager could not answer now; nothing is wrong with the configuration."""
+
 TOKEN_REUSE_SECONDS = 600.0  # Keystone tokens live an hour by default
 
 
@@ -80,15 +88,13 @@ class CertificateLoader:
         with self.engine.connect() as conn:
             try:
                 read = self._reader(conn, aggregate.get("project_id"))
+                for need in needs:
+                    try:
+                        out[need.stem] = _pem(need.role, read(need.ref))
+                    except (store.SecretUnavailable, tls.UnreadableCertificate) as exc:
+                        log.warning("load balancer %s: certificate %s unavailable: %s",
+                                    aggregate.get("id"), need.ref, exc)
             except (BarbicanUnavailable, httpx.HTTPError) as exc:
-                log.warning("load balancer %s: no certificates: %s", aggregate.get("id"),
-                            type(exc).__name__)
-                return out
-            for need in needs:
-                try:
-                    out[need.stem] = _pem(need.role, read(need.ref))
-                except (store.SecretUnavailable, BarbicanUnavailable,
-                        tls.UnreadableCertificate) as exc:
-                    log.warning("load balancer %s: certificate %s unavailable: %s",
-                                aggregate.get("id"), need.ref, exc)
+                log.warning("load balancer %s: no certificates: %s", aggregate.get("id"), exc)
+                raise KeyManagerUnavailable(str(exc)) from exc
         return out

@@ -5,7 +5,10 @@ amphorae exist (replacing those flagged for failover), pushes the rendered bundl
 active digest differs, and then settles statuses in one transaction: ``PENDING_DELETE`` rows go,
 other ``PENDING_*`` rows become ACTIVE. A driver failure marks the changed objects ERROR and
 puts the load balancer back to ACTIVE (ERROR if the load balancer itself was being built).
-Running it twice is harmless; running it after a crash finishes the job.
+When the data plane refuses an object, that object goes ERROR and the pass converges again at
+once without it (``controller.containment``): one refused object never blocks the rest of its
+load balancer, nor a failover. Running it twice is harmless; running it after a crash finishes
+the job.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, delete, select, update
 
-from lbaas.controller.aggregate import load_aggregate
+from lbaas.controller import containment
 from lbaas.controller.provisioning import Provisioner
 from lbaas.domain import constants as c
 from lbaas.drivers.base import (
@@ -39,6 +42,8 @@ log = logging.getLogger(__name__)
 CHILD_TABLES_DELETE_ORDER = (t.l7rule, t.l7policy, t.health_monitor, t.member, t.pool,
                              t.listener)
 MONITOR_LIKE = (t.health_monitor, t.l7policy, t.l7rule)
+# Each refused object is contained in at most two steps (ERROR, then left out); bounded anyway.
+MAX_CONTAINED = 8
 
 
 def render_bundle(aggregate: dict[str, Any], amphora: AmphoraView | None = None) \
@@ -106,15 +111,17 @@ class Reconciler:
         if lb is None or lb.provisioning_status == c.DELETED:
             return
         generation = lb.generation
+        contained = containment.Contained()
         try:
             if lb.provisioning_status == c.PENDING_DELETE:
                 await self._teardown(lb)
                 return
             if lb.provider != "noop":
-                await self._converge(lb)
+                await self._converge_containing(lb, contained)
         except Exception as exc:
             log.warning("reconcile of load balancer %s failed: %s", lb_id, exc, exc_info=True)
-            self._mark_failed(lb_id, lb.provisioning_status == c.PENDING_CREATE)
+            self._mark_failed(lb_id, lb.provisioning_status == c.PENDING_CREATE,
+                              bool(contained.blamed))
             return
         self._settle(lb_id, generation)
 
@@ -124,13 +131,42 @@ class Reconciler:
                            vrrp_priority=priority, vip_address=lb.vip_address,
                            vip_subnet_id=lb.vip_subnet_id, vip_network_id=lb.vip_network_id)
 
-    async def _converge(self, lb: Any) -> None:
+    async def _converge_containing(self, lb: Any, contained: containment.Contained) -> None:
+        """Converge; when the data plane refuses an object, contain it and converge the rest
+        (a load balancer being built fails whole, as upstream's create flow)."""
+        for _ in range(MAX_CONTAINED):
+            try:
+                await self._converge(lb, contained.dropped)
+                return
+            except containment.REFUSALS as exc:
+                what = None if lb.provisioning_status == c.PENDING_CREATE else \
+                    self._contain(lb.id, exc, contained.dropped)
+                if what is None:
+                    raise
+                contained.blamed.append(what)
+                log.warning("load balancer %s: the data plane refused %s (%s); converging "
+                            "the rest without it", lb.id, what, exc)
+        await self._converge(lb, contained.dropped)
+
+    def _contain(self, lb_id: str, exc: Exception, dropped: set[str]) -> str | None:
+        """Mark what ``exc`` blames ERROR (or leave it out); None when nothing is left to
+        blame: the object a render error names, else the objects the pass was applying."""
+        with self.engine.begin() as conn:
+            culprit = getattr(exc, "culprit", None)
+            if culprit is not None:
+                what = containment.blame_culprit(conn, culprit, dropped)
+                if what is not None:
+                    return what
+            return "the objects being changed" if _fail_pending(conn, lb_id) else None
+
+    async def _converge(self, lb: Any, dropped: set[str] | None = None) -> None:
         roles = ([(c.ROLE_MASTER, 100), (c.ROLE_BACKUP, 90)]
                  if lb.topology == c.TOPOLOGY_ACTIVE_STANDBY else [(c.ROLE_STANDALONE, None)])
         with self.engine.connect() as conn:
             amps = list(conn.execute(select(t.amphora).where(
                 t.amphora.c.load_balancer_id == lb.id, t.amphora.c.status != c.DELETED)))
-            aggregate = load_aggregate(conn, lb.id)
+            plan = containment.load(conn, lb.id, dropped or set())
+        aggregate = plan.aggregate
         self.drivers.render(aggregate, None)  # a config that cannot render builds nothing
         healthy = {a.role: a for a in amps if not a.failover_requested
                    and a.status == c.AMPHORA_ALLOCATED}
@@ -165,6 +201,9 @@ class Reconciler:
                         active_digest=active, updated_at=_now()))
                 if amp.id in self._plugged:
                     self._plugged[amp.id] = (self._plugged[amp.id][0], active)
+        if not plan.unchanged:  # every amphora serves it: keep it
+            with self.engine.begin() as conn:
+                containment.save(conn, lb.id, plan.accepted)
 
     def _promote(self, amp: Any) -> Any:
         with self.engine.begin() as conn:
@@ -227,6 +266,7 @@ class Reconciler:
             await self._retire(lb, amp)
         with self.engine.begin() as conn:
             _delete_children(conn, lb.id)
+            containment.forget(conn, lb.id)
             if lb.vip_port_id:
                 ipam.delete_port(conn, lb.vip_port_id)
             conn.execute(delete(t.tag).where(t.tag.c.resource_id == lb.id))
@@ -263,29 +303,36 @@ class Reconciler:
             conn.execute(update(t.load_balancer).where(t.load_balancer.c.id == lb_id).values(
                 provisioning_status=c.ACTIVE, applied_generation=generation))
 
-    def _mark_failed(self, lb_id: str, lb_was_new: bool) -> None:
+    def _mark_failed(self, lb_id: str, lb_was_new: bool, contained: bool = False) -> None:
         """The changed objects go ERROR; parents the API only locked (PENDING_UPDATE because
         a child changed) go back to ACTIVE, as upstream's ``*ToErrorOnRevertTask`` do, so a
         refused health monitor value does not leave its pool and listener immutable."""
         with self.engine.begin() as conn:
-            scope = _child_ids(conn, lb_id)
-            locked = _locked_parents(conn, scope)
-            any_child = False
-            for table in (t.listener, t.pool, t.member, *MONITOR_LIKE):
-                ids = scope[table.name]
-                if not ids:
-                    continue
-                pending = table.c.provisioning_status.in_(c.PENDING_STATUSES)
-                parents = locked.get(table.name, set())
-                if parents:
-                    conn.execute(update(table).where(table.c.id.in_(parents), pending)
-                                 .values(provisioning_status=c.ACTIVE))
-                any_child |= bool(conn.execute(
-                    update(table).where(table.c.id.in_(ids), pending)
-                    .values(provisioning_status=c.ERROR)).rowcount)
+            any_child = _fail_pending(conn, lb_id) or contained
             status = c.ERROR if lb_was_new or not any_child else c.ACTIVE
             conn.execute(update(t.load_balancer).where(t.load_balancer.c.id == lb_id).values(
                 provisioning_status=status, applied_generation=t.load_balancer.c.generation))
+
+
+def _fail_pending(conn: Connection, lb_id: str) -> bool:
+    """Pending children go ERROR, parents the API only locked go back to ACTIVE; whether any
+    child went ERROR."""
+    scope = _child_ids(conn, lb_id)
+    locked = _locked_parents(conn, scope)
+    any_child = False
+    for table in (t.listener, t.pool, t.member, *MONITOR_LIKE):
+        ids = scope[table.name]
+        if not ids:
+            continue
+        pending = table.c.provisioning_status.in_(c.PENDING_STATUSES)
+        parents = locked.get(table.name, set())
+        if parents:
+            conn.execute(update(table).where(table.c.id.in_(parents), pending)
+                         .values(provisioning_status=c.ACTIVE))
+        any_child |= bool(conn.execute(
+            update(table).where(table.c.id.in_(ids), pending)
+            .values(provisioning_status=c.ERROR)).rowcount)
+    return any_child
 
 
 def _on_off(table: Any) -> Any:

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from lbaas.drivers.base import ComputeInfo, DriverError
+from lbaas.drivers.base import BundleRefused, ComputeInfo, DriverError
 from lbaas.wire.agent_api import (
     AGENT_PORT,
     BUNDLE_PATH,
@@ -107,8 +107,9 @@ class AgentAmphoraDriver:
             data = None
         if response.status_code != 200:
             reason = error_text(data, response.text[:500])
-            raise DriverError(reason if response.status_code == 400
-                              else f"agent answered {response.status_code}: {reason}")
+            if response.status_code == 400:
+                raise BundleRefused(reason) if path == BUNDLE_PATH else DriverError(reason)
+            raise DriverError(f"agent answered {response.status_code}: {reason}")
         return data
 
     async def apply(self, compute: ComputeInfo, bundle: dict[str, Any], digest: str) -> str:

@@ -114,3 +114,8 @@ class AmphoraDriver(Protocol):
 
 class DriverError(Exception):
     """A driver could not do what was asked; the reconciler marks the change ERROR."""
+
+
+class BundleRefused(DriverError):
+    """The amphora refused the configuration itself (its checks failed): sending the same
+    content again cannot succeed, so the reconciler contains the object to blame."""

@@ -20,6 +20,7 @@ from lbaas.render import escaping as e
 from lbaas.render.escaping import RenderError
 from lbaas.render.options import RenderOptions
 from lbaas.render.tls import server_options as tls_server_options
+from lbaas.render.validate import MAX_TIMER_S
 
 BALANCE = {
     "ROUND_ROBIN": ["balance roundrobin"],
@@ -63,7 +64,8 @@ def render_backend(pool: Mapping[str, Any], listener: Mapping[str, Any] | None, 
     check = monitor is not None and e.flag("healthmonitor admin_state_up",
                                            monitor.get("admin_state_up"))
     if check:
-        out += [f"    {line}" for line in _monitor_lines(monitor)]
+        with e.blame("health_monitor", monitor.get("id")):
+            out += [f"    {line}" for line in _monitor_lines(monitor)]
     tls = ""
     if e.flag("pool tls_enabled", pool.get("tls_enabled")):
         if certificates is None:
@@ -71,10 +73,14 @@ def render_backend(pool: Mapping[str, Any], listener: Mapping[str, Any] | None, 
             return out
         tls = tls_server_options(pool, certificates)
     members = e.objects("members", pool.get("members"))
-    server_options = _check_options(monitor) if check else ""
+    server_options = ""
+    if check:
+        with e.blame("health_monitor", monitor.get("id")):
+            server_options = _check_options(monitor)
     for member in members:
-        out.append("    " + _server(member, cookie, PROXY_PROTOCOL.get(protocol),
-                                    server_options if check else None) + tls)
+        with e.blame("member", member.get("id")):
+            out.append("    " + _server(member, cookie, PROXY_PROTOCOL.get(protocol),
+                                        server_options if check else None) + tls)
     return out
 
 
@@ -112,7 +118,7 @@ def _persistence(sp: Any, mode: str, ipv6: bool) -> tuple[list[str], bool]:
 
 def _monitor_lines(hm: Mapping[str, Any]) -> list[str]:
     kind = e.choice("healthmonitor type", hm.get("type"), tuple(c.TCP_POOL_MONITORS))
-    timeout = e.integer("healthmonitor timeout", hm.get("timeout"), 0, 2**31 - 1)
+    timeout = e.integer("healthmonitor timeout", hm.get("timeout"), 0, MAX_TIMER_S)
     out = [f"timeout check {timeout}s"] if timeout > 0 else []
     if kind not in HTTP_MONITORS:
         return out
@@ -132,7 +138,7 @@ def _monitor_lines(hm: Mapping[str, Any]) -> list[str]:
 
 
 def _check_options(hm: Mapping[str, Any]) -> str:
-    delay = e.integer("healthmonitor delay", hm.get("delay"), 0, 2**31 - 1)
+    delay = e.integer("healthmonitor delay", hm.get("delay"), 0, MAX_TIMER_S)
     rise = e.integer("max_retries", hm.get("max_retries"), 1, 10)
     down = hm.get("max_retries_down")
     fall = e.integer("max_retries_down", 3 if down is None else down, 1, 10)

@@ -1,12 +1,14 @@
 """Validation and quoting of every value that reaches an HAProxy configuration file.
 
 Key choice: validate first, quote second. Each value is checked against the strictest whitelist
-that Octavia's API defines for it (UUIDs, IP addresses, RFC 6265 cookie tokens, the expected
-codes and domain name patterns, RFC 3986 path characters); anything else raises ``RenderError``.
-Free-form strings are then written as HAProxy single-quoted words (nothing is interpreted inside
-single quotes: no ``#`` comments, no ``${VAR}`` expansion, no backslash escapes), with ``'``
-written as ``'\\''`` exactly as in a POSIX shell. CR, LF and NUL are refused everywhere, so no
-value can ever start a new configuration line.
+that Octavia's API defines for it (UUIDs, IP addresses, enums, integer ranges) and against the
+data plane's rules in ``render.validate``, which the API applies too (expected codes and domain
+name patterns, cookie names, url_path); anything else raises ``RenderError``. A url_path is
+percent-encoded where it leaves RFC 3986, not refused. Free-form strings are then written as
+HAProxy single-quoted words (nothing is interpreted inside single quotes: no ``#`` comments, no
+``${VAR}`` expansion, no backslash escapes), with ``'`` written as ``'\\''`` exactly as in a
+POSIX shell. CR, LF and NUL are refused everywhere, so no value can ever start a new
+configuration line.
 """
 
 from __future__ import annotations
@@ -14,24 +16,36 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
+
+from lbaas.render import validate
 
 
 class RenderError(ValueError):
-    """A value in the aggregate that cannot be rendered safely."""
+    """A value in the aggregate that cannot be rendered safely.
+
+    ``culprit`` is the innermost object it came from, as (table name, id), so the controller
+    can leave that object out and render the rest (docs/decisions/0013)."""
+
+    culprit: tuple[str, str] | None = None
+
+
+@contextmanager
+def blame(table: str, ident: Any) -> Iterator[None]:
+    """RenderErrors raised inside name this object unless an inner object already claimed them."""
+    try:
+        yield
+    except RenderError as exc:
+        if exc.culprit is None and ident is not None:
+            exc.culprit = (table, str(ident))
+        raise
 
 
 _UUID = re.compile(r"\A[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z", re.I)
-# Octavia's own patterns (api/resources/healthmonitors.py), anchored with \A..\Z so that a
-# trailing newline cannot slip through "$".
-_EXPECTED_CODES = re.compile(r"\A(?:[0-9]{3}(?:[ \t]*,[ \t]*[0-9]{3})*|[0-9]{3}-[0-9]{3})\Z")
-_DOMAIN_NAME = re.compile(
-    r"\A(?=.{1,253}\.?\Z)(?:(?!-|[^.]+_)[A-Za-z0-9-_]{1,63}(?<!-)(?:\.|\Z))+\Z")
-# RFC 3986 characters allowed in an origin-form request target (path and query).
-_URL_PATH = re.compile(r"\A/[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*\Z")
-# RFC 6265 token: visible ASCII except separators ()<>@,;:\"/[]?={} (and no space, no DEL).
-_COOKIE_TOKEN = re.compile(r"\A[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+# RFC 3986 characters kept as they are in a request target; anything else is percent-encoded.
+_URL_KEEP = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2}")
 _FORBIDDEN = re.compile(r"[\x00\r\n]")
 _SAMPLE_ARG_SPECIAL = re.compile(r"([\\'\"(),\s])")
 
@@ -106,32 +120,44 @@ def cidr(field: str, value: Any) -> str:
         raise RenderError(f"{field}: {value!r} is not an IP network") from exc
 
 
+def _checked(field: str, value: Any, reason: str | None) -> None:
+    if reason is not None:
+        raise RenderError(f"{field}: {value!r}: {reason}")
+
+
 def url_path(value: Any) -> str:
+    """An origin-form path as a valid request target: characters outside RFC 3986 (and a '%'
+    that starts no escape) percent-encoded as UTF-8, as a browser would send them."""
     text = _text("url_path", value)
-    if not _URL_PATH.match(text) or text.startswith("//"):
-        raise RenderError(f"url_path: {value!r} is not an RFC 3986 origin-form path")
-    return text
+    _checked("url_path", value, validate.url_path_error(text))
+    out, pos = [], 0
+    while pos < len(text):
+        kept = _URL_KEEP.match(text, pos)
+        if kept:
+            out.append(kept.group())
+            pos = kept.end()
+        else:
+            out.append("".join(f"%{b:02X}" for b in text[pos].encode()))
+            pos += 1
+    return "".join(out)
 
 
 def domain_name(value: Any) -> str:
     text = _text("domain_name", value)
-    if not _DOMAIN_NAME.match(text):
-        raise RenderError(f"domain_name: {value!r} is not a host name")
+    _checked("domain_name", value, validate.domain_name_error(text))
     return text
 
 
 def expected_codes(value: Any) -> str:
     """Octavia's "200", "200,202" or "200-204", as HAProxy's ``status`` list (no spaces)."""
     text = _text("expected_codes", value)
-    if not _EXPECTED_CODES.match(text):
-        raise RenderError(f"expected_codes: {value!r} is not a code, list or range")
+    _checked("expected_codes", value, validate.expected_codes_error(text))
     return re.sub(r"[ \t]", "", text)
 
 
 def cookie_name(value: Any) -> str:
     text = _text("cookie_name", value)
-    if not _COOKIE_TOKEN.match(text):
-        raise RenderError(f"cookie_name: {value!r} is not an RFC 6265 token")
+    _checked("cookie_name", value, validate.cookie_name_error(text))
     return text
 
 
@@ -151,11 +177,14 @@ def flag(field: str, value: Any) -> bool:
 
 
 def header_flag(field: str, value: Any) -> bool:
-    """An insert_headers value: Octavia's "true"/"false" strings (any case, padded)."""
-    text = _text(field, value).strip().lower()
-    if text not in ("true", "false"):
+    """An insert_headers value: Octavia's "true"/"false" strings (any case, padded); only the
+    boolean is written, so surrounding whitespace (even a newline) does no harm."""
+    if not isinstance(value, str):
+        raise RenderError(f"{field}: expected a string, got {type(value).__name__}")
+    flag = validate.header_flag(value)
+    if flag is None:
         raise RenderError(f"{field}: {value!r} is not 'true' or 'false'")
-    return text == "true"
+    return flag
 
 
 def json_value(field: str, value: Any) -> Any:

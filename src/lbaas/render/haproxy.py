@@ -22,13 +22,23 @@ from lbaas.render.backend import render_backend
 from lbaas.render.escaping import RenderError
 from lbaas.render.l7 import redirect_pool_ids, render_l7_policies
 from lbaas.render.options import RenderOptions
-from lbaas.render.tls import bind_options, frontend_lines, terminates_tls
+from lbaas.render.tls import (
+    CRT_BASE,
+    bind_options,
+    frontend_lines,
+    needs_crt_base,
+    terminates_tls,
+)
+from lbaas.render.validate import MAX_INT32
 
 # HAProxy mode for each listener protocol rendered now; the others get a comment.
 LISTENER_MODES = {"HTTP": "http", "HTTPS": "tcp", "TCP": "tcp", "PROMETHEUS": "http",
                   "TERMINATED_HTTPS": "http"}
 PROMETHEUS_LINES = ["http-request use-service prometheus-exporter if { path /metrics }",
                     "http-request deny deny_status 404"]
+# allowed_cidrs: an ACL named so that no L7 rule's ACL (named by its id) can clash.
+ALLOWED_ACL = "lbaas-allowed-cidrs"
+CIDRS_PER_LINE = 32
 STATS_SOCKET = ('stats socket "${LBAAS_RUN_DIR}/haproxy.sock" '
                 "mode 600 level admin expose-fd listeners")
 # insert_headers key -> the lines it adds to an HTTP frontend (X-SSL-* need TERMINATED_HTTPS).
@@ -54,6 +64,7 @@ def render_haproxy_config(lb: Mapping[str, Any], options: RenderOptions,
         "global",
         f"    maxconn {maxconn}",
         f"    {STATS_SOCKET}",
+        *([f"    {CRT_BASE}"] if certificates is not None and needs_crt_base(lb) else []),
         "",
         "defaults",
         "    mode tcp",
@@ -74,7 +85,8 @@ def render_haproxy_config(lb: Mapping[str, Any], options: RenderOptions,
     owner: dict[str, Mapping[str, Any]] = {}
     for listener in listeners:
         lines.append("")
-        lines += _frontend(listener, binds, lb_up, rendered_pools, options, certificates)
+        with e.blame("listener", listener.get("id")):
+            lines += _frontend(listener, binds, lb_up, rendered_pools, options, certificates)
         pool_id = listener.get("default_pool_id")
         if pool_id in rendered_pools and listener.get("protocol") in LISTENER_MODES:
             owner.setdefault(pool_id, listener)
@@ -85,7 +97,8 @@ def render_haproxy_config(lb: Mapping[str, Any], options: RenderOptions,
     ipv6 = any(e.ip("vip_address", a).version == 6 for a in _raw_vips(lb))
     for pool in pools:
         lines.append("")
-        lines += render_backend(pool, owner.get(pool["id"]), ipv6, options, certificates)
+        with e.blame("pool", pool.get("id")):
+            lines += render_backend(pool, owner.get(pool["id"]), ipv6, options, certificates)
     return "\n".join(lines) + "\n"
 
 
@@ -131,7 +144,10 @@ def _frontend(listener: Mapping[str, Any], vips: list[str], lb_up: bool,
     raw_cidrs = e.items("allowed_cidrs", listener.get("allowed_cidrs"))
     cidrs = [e.cidr("allowed_cidrs", x) for x in raw_cidrs]
     if cidrs:
-        out.append(f"    tcp-request connection reject if !{{ src {' '.join(cidrs)} }}")
+        # Lines with one ACL name are ORed: any number of networks fits in 64-word lines.
+        for start in range(0, len(cidrs), CIDRS_PER_LINE):
+            out.append(f"    acl {ALLOWED_ACL} src {' '.join(cidrs[start:start + CIDRS_PER_LINE])}")
+        out.append(f"    tcp-request connection reject if !{ALLOWED_ACL}")
     if mode == "http":
         # On a reload the old worker otherwise closes idle keep-alive connections at once, and a
         # client sending its next request at that moment gets no answer.
@@ -164,7 +180,7 @@ def _timeout(listener: Mapping[str, Any], field: str, options: RenderOptions) ->
 
 def _connection_limit(value: Any, options: RenderOptions) -> int:
     limit = options.default_connection_limit if value is None or value == -1 else value
-    return min(e.integer("connection_limit", limit, 0, 2**31 - 1), options.max_total_conn)
+    return min(e.integer("connection_limit", limit, 0, MAX_INT32), options.max_total_conn)
 
 
 def _header_lines(headers: Any, https: bool = False) -> list[str]:

@@ -8,7 +8,8 @@ all its rules match and no earlier policy claimed it; actions then test that var
 per enabled rule (named by rule id), ``!`` for inverted rules. Policies without enabled rules
 never match (as upstream) and are left out. Values are written as single-quoted words after
 ``--`` (a value such as ``-f /etc/passwd`` cannot become a flag); redirect targets are HAProxy
-log-format strings, so ``%`` is doubled; keys go through ``sample_arg``.
+log-format strings, so ``%`` is doubled; keys go through ``sample_arg``. Keys, values and
+regexes must pass ``render.validate`` (PCRE2's own verdict for REGEX), as at the API.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from typing import Any
 
 from lbaas.domain import constants as c
 from lbaas.render import escaping as e
+from lbaas.render import validate
 from lbaas.render.escaping import RenderError
+from lbaas.render.validate import MAX_INT32
 
 VAR = "txn.lbaas_l7"
 MATCH = {"REGEX": "-m reg", "STARTS_WITH": "-m beg", "ENDS_WITH": "-m end",
@@ -29,10 +32,6 @@ FETCH = {"HOST_NAME": ("req.hdr(host)", "-i "), "PATH": ("path", ""),
          "FILE_TYPE": ("path_end", ""), "HEADER": ("req.hdr({key})", ""),
          "COOKIE": ("req.cook({key})", ""), "SSL_DN_FIELD": ("ssl_c_s_dn({key})", "")}
 KEYED = ("HEADER", "COOKIE", "SSL_DN_FIELD")
-# RFC 7230 token (header and cookie names). The API's class also lets ',' through (a range
-# typo kept from upstream); no real header has one, and inside req.hdr() it splits arguments.
-_KEY = re.compile(r"\A[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,255}\Z")
-_DN_FIELD = re.compile(r"\A[A-Za-z][A-Za-z0-9-]*\Z")
 # RFC 3986 characters, as the API accepts for redirect_url and redirect_prefix.
 _URL = re.compile(r"\A[A-Za-z][A-Za-z0-9+.\-]*://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+\Z")
 
@@ -51,36 +50,43 @@ def render_l7_policies(listener: Mapping[str, Any], pools: Mapping[str, bool]) -
     actions: list[str] = []
     backends: list[str] = []
     for policy in _policies(listener):
-        pid = e.ident("l7policy id", policy.get("id"))
-        action = e.choice("l7policy action", policy.get("action"), c.L7_ACTIONS)
-        rules = [r for r in e.objects("l7rules", policy.get("rules"))
-                 if e.flag("l7rule admin_state_up", r.get("admin_state_up"))]
-        if not rules:
-            acls.append(f"# l7policy {pid}: no enabled rules, never matches")
-            continue
-        target = _action(policy, pid, action, pools)
-        if target is None:
-            pool_id = policy.get("redirect_pool_id")
-            acls.append(f"# l7policy {pid}: redirect pool {pool_id} is not enabled or rendered")
-            continue
-        names = []
-        for rule in rules:
+        with e.blame("l7policy", policy.get("id")):
+            _render_policy(policy, pools, acls, claims, actions, backends)
+    # http-request rules first: HAProxy warns about any placed after a use_backend.
+    return [f"    {line}" for line in (*acls, *claims, *actions, *backends)]
+
+
+def _render_policy(policy: Mapping[str, Any], pools: Mapping[str, bool], acls: list[str],
+                   claims: list[str], actions: list[str], backends: list[str]) -> None:
+    pid = e.ident("l7policy id", policy.get("id"))
+    action = e.choice("l7policy action", policy.get("action"), c.L7_ACTIONS)
+    rules = [r for r in e.objects("l7rules", policy.get("rules"))
+             if e.flag("l7rule admin_state_up", r.get("admin_state_up"))]
+    if not rules:
+        acls.append(f"# l7policy {pid}: no enabled rules, never matches")
+        return
+    target = _action(policy, pid, action, pools)
+    if target is None:
+        pool_id = policy.get("redirect_pool_id")
+        acls.append(f"# l7policy {pid}: redirect pool {pool_id} is not enabled or rendered")
+        return
+    names = []
+    for rule in rules:
+        with e.blame("l7rule", rule.get("id")):
             rid = e.ident("l7rule id", rule.get("id"))
             acls.append(f"acl {rid} {_condition(rule)}")
             names.append(("!" if e.flag("l7rule invert", rule.get("invert")) else "") + rid)
-        claims.append(f"http-request set-var({VAR}) str({pid}) "
-                      f"if !{{ var({VAR}) -m found }} {' '.join(names)}")
-        chosen = f"{{ var({VAR}) -m str {pid} }}"
-        (backends if action == "REDIRECT_TO_POOL" else actions).append(f"{target} if {chosen}")
-    # http-request rules first: HAProxy warns about any placed after a use_backend.
-    return [f"    {line}" for line in (*acls, *claims, *actions, *backends)]
+    claims.append(f"http-request set-var({VAR}) str({pid}) "
+                  f"if !{{ var({VAR}) -m found }} {' '.join(names)}")
+    chosen = f"{{ var({VAR}) -m str {pid} }}"
+    (backends if action == "REDIRECT_TO_POOL" else actions).append(f"{target} if {chosen}")
 
 
 def _policies(listener: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     enabled = [p for p in e.objects("l7policies", listener.get("l7policies"))
                if e.flag("l7policy admin_state_up", p.get("admin_state_up"))]
     for p in enabled:
-        e.integer("l7policy position", p.get("position"), 1, 2**31 - 1)
+        e.integer("l7policy position", p.get("position"), 1, MAX_INT32)
     return sorted(enabled, key=lambda p: (p["position"], str(p.get("id"))))
 
 
@@ -114,36 +120,21 @@ def _condition(rule: Mapping[str, Any]) -> str:
     compare = e.choice("l7rule compare_type", rule.get("compare_type"), c.L7_COMPARE_TYPES)
     if kind == "SSL_CONN_HAS_CERT":
         return "ssl_c_used"
-    value = _value(rule.get("value"))
+    value = _string("l7rule value", rule.get("value"))
+    key = _string("l7rule key", rule.get("key")) if kind in KEYED else ""
+    why = validate.l7_rule_error(kind, compare, key, value)
+    if why is not None:
+        raise RenderError(f"l7rule {rule.get('id')}: {why}")
     if kind == "SSL_VERIFY_RESULT":
-        if not (value.isascii() and value.isdigit()):
-            raise RenderError(f"l7rule value: {value!r} is not a verify result number")
         return f"ssl_c_verify eq {int(value)}"
-    key = ""
-    if kind in KEYED:
-        key = _string("l7rule key", rule.get("key"))
-        if not (_DN_FIELD if kind == "SSL_DN_FIELD" else _KEY).match(key):
-            raise RenderError(f"l7rule key: {key!r} is not a valid {kind} key")
     fetch, flags = FETCH[kind]
     # path_end already compares the end; "-m str" would override it (haproxy issue 2567).
     match = "" if kind == "FILE_TYPE" and compare == "EQUAL_TO" else MATCH[compare] + " "
-    return f"{e.quote(fetch.format(key=e.sample_arg(key)))} {flags}{match}-- {e.quote(value)}"
+    pattern = validate.l7_pattern(value)
+    return f"{e.quote(fetch.format(key=e.sample_arg(key)))} {flags}{match}-- {e.quote(pattern)}"
 
 
 def _string(field: str, value: Any) -> str:
     if not isinstance(value, str):
         raise RenderError(f"{field}: expected a string, got {type(value).__name__}")
     return value
-
-
-def _value(value: Any) -> str:
-    """The pattern to compare with: the API's ``"quoted value"`` form means the inner text
-    (upstream writes it into the file unquoted, so HAProxy strips the double quotes)."""
-    text = _string("l7rule value", value)
-    # Printable text only (tab is legal in a quoted header value): no line or paragraph
-    # separators, no control characters, whatever a later reader makes of them.
-    if not text or not all(ch.isprintable() or ch == "\t" for ch in text):
-        raise RenderError("l7rule value: empty, or not printable text")
-    if len(text) >= 2 and text[0] == text[-1] == '"':
-        return text[1:-1]
-    return text

@@ -20,6 +20,7 @@ from typing import Any
 
 from lbaas.domain import constants as c
 from lbaas.render import escaping as e
+from lbaas.render.validate import MAX_INT32
 
 NFTABLES_CONF = "nftables.conf"
 UDP_MEMBERS_JSON = "udp-members.json"
@@ -86,7 +87,8 @@ def render_nftables(lb: Mapping[str, Any]) -> dict[str, str]:
         if not up or pool is None:
             nat.append(f"\t\t# listener {lid}: disabled or without a default pool")
             continue
-        name, entry, map_lines = _pool(pool, protocol, proto)
+        with e.blame("pool", pool.get("id")):
+            name, entry, map_lines = _pool(pool, protocol, proto)
         table[name] = {**entry, "listener_id": lid}
         maps += map_lines
         match = f"ip daddr {vip} {proto} dport {port}"
@@ -96,7 +98,8 @@ def render_nftables(lb: Mapping[str, Any]) -> dict[str, str]:
         if cidrs:
             allowed = f" ip saddr != {{ {', '.join(v4)} }}" if v4 else ""
             filters.append(f"\t\t{match}{allowed} drop")
-        persistence = _persistence_timeout(pool)
+        with e.blame("pool", pool.get("id")):
+            persistence = _persistence_timeout(pool)
         if persistence is not None and proto != "udp":
             nat.append(f"\t\t# listener {lid}: persistence_timeout is applied to UDP only")
         elif persistence is not None:
@@ -161,8 +164,10 @@ def _pool(pool: Mapping[str, Any], protocol: str,
     rows = [", ".join(pairs[i:i + 6]) for i in range(0, len(pairs), 6)]
     typeof = f"\t\ttypeof numgen inc mod {SLOTS} : ip daddr . {proto} dport"
     body = ["\t\telements = {", *(f"\t\t\t{r}," for r in rows), "\t\t}"] if rows else []
-    entry = {"pool_id": pid, "protocol": protocol, "members": members,
-             "monitor": _monitor(pool)}
+    monitor = e.json_value("healthmonitor", pool.get("healthmonitor"))
+    with e.blame("health_monitor", monitor.get("id") if isinstance(monitor, Mapping) else None):
+        entry = {"pool_id": pid, "protocol": protocol, "members": members,
+                 "monitor": _monitor(pool)}
     return name, entry, [*skipped, f"\tmap {name} {{", typeof, *body, "\t}"]
 
 
@@ -180,7 +185,7 @@ def _monitor(pool: Mapping[str, Any]) -> dict[str, Any] | None:
     for field in MONITOR_FIELDS:
         value = hm.get(field, defaults.get(field))
         value = defaults.get(field) if value is None else value
-        out[field] = e.integer(f"healthmonitor {field}", value, 0, 2**31 - 1)
+        out[field] = e.integer(f"healthmonitor {field}", value, 0, MAX_INT32)
     if out["type"] in ("HTTP", "HTTPS"):
         out["http_method"] = e.choice("http_method", hm.get("http_method") or "GET",
                                       c.HTTP_METHODS)
@@ -211,6 +216,6 @@ def _persistence_timeout(pool: Mapping[str, Any]) -> int | None:
         raise e.RenderError("session_persistence: expected an object")
     e.choice("session_persistence type", sp.get("type"), c.SESSION_PERSISTENCE_TYPES)
     value = sp.get("persistence_timeout")
-    if sp.get("type") != "SOURCE_IP" or value is None:
-        return None
-    return e.integer("persistence_timeout", value, 1, 2**31 - 1)
+    if sp.get("type") != "SOURCE_IP" or not value:
+        return None  # 0 means "not set", as upstream's template reads it
+    return e.integer("persistence_timeout", value, 1, MAX_INT32)

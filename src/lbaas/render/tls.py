@@ -5,26 +5,31 @@ texts in a ``certificates`` mapping keyed by file stem (``certificate_needs`` sa
 a load balancer needs and from which refs). Files go into the bundle as ``certs/<stem>.pem``
 and are named in the config as ``"${LBAAS_CONF_DIR}/certs/<stem>.pem"`` (the agent sets the
 variable to the active config directory, so a new certificate arrives with a new directory and
-a hitless reload). Key choices: SNI by several ``crt`` on the bind line (HAProxy indexes each
-certificate by its CN/SAN names, the first is the default) rather than a crt-list file, whose
-paths HAProxy would not expand; ``tls_versions`` become ``ssl-min-ver``/``ssl-max-ver``;
-``tls_ciphers`` is split into TLS 1.3 ``ciphersuites`` (``TLS_*``) and ``ciphers``.
+a hitless reload). Key choices: a listener's certificates (default first, then SNI) are a
+``crt-list`` file ``certs/<listener id>.crtlist`` of bare file names, resolved by a global
+``crt-base "${LBAAS_CONF_DIR}/certs"`` (HAProxy expands variables in the configuration, not in
+a crt-list): HAProxy indexes each certificate by its CN/SAN names and the first is the default,
+as with several ``crt`` words, but any number fits (a bind line holds at most 64 words, so 30
+``crt`` did not); ``tls_versions`` become ``ssl-min-ver``/``ssl-max-ver``; ``tls_ciphers`` is
+split into TLS 1.3 ``ciphersuites`` (``TLS_*``) and ``ciphers``. Cipher strings and versions
+must pass ``render.validate`` (OpenSSL's own verdict), as at the API.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from lbaas.domain import constants as c
 from lbaas.render import escaping as e
+from lbaas.render import validate
 from lbaas.render.escaping import RenderError
+from lbaas.render.validate import MAX_INT32
 
 CERT_DIR = "certs"
+CRT_BASE = f'crt-base "${{LBAAS_CONF_DIR}}/{CERT_DIR}"'
 HAPROXY_VERSIONS = {"SSLv3": "SSLv3", "TLSv1": "TLSv1.0", "TLSv1.1": "TLSv1.1",
                     "TLSv1.2": "TLSv1.2", "TLSv1.3": "TLSv1.3"}
-_CIPHER = re.compile(r"\A[A-Za-z0-9_\-.+!@=]+\Z")
 VERIFY = {"OPTIONAL": "optional", "MANDATORY": "required"}
 SSL_HEADER_LINES = {
     "X-SSL-Client-Verify": "http-request set-header X-SSL-Client-Verify %[ssl_c_verify]",
@@ -88,12 +93,36 @@ def certificate_needs(lb: Mapping[str, Any]) -> list[CertificateNeed]:
 
 
 def certificate_files(lb: Mapping[str, Any], certificates: Mapping[str, str]) -> dict[str, str]:
-    """Bundle files for the certificates the config names (``certs/<stem>.pem``)."""
+    """Bundle files for the certificates the config names (``certs/<stem>.pem``) and each TLS
+    listener's ``certs/<listener id>.crtlist``."""
     files = {}
     for need in certificate_needs(lb):
         pem = _pem(certificates, need.stem)
         files[f"{CERT_DIR}/{need.stem}.pem"] = pem
+    for listener in e.objects("listeners", lb.get("listeners")):
+        if terminates_tls(listener):
+            stems = [_stem("server", ref) for ref in _server_refs(listener)]
+            if stems:
+                lid = e.ident("listener id", listener.get("id"))
+                files[_crt_list(lid)] = "".join(f"{stem}.pem\n" for stem in stems)
     return files
+
+
+def needs_crt_base(lb: Mapping[str, Any]) -> bool:
+    """Whether haproxy.cfg's global section needs ``CRT_BASE`` (some listener has a crt-list)."""
+    return any(terminates_tls(li) and _server_refs(li)
+               for li in e.objects("listeners", lb.get("listeners")))
+
+
+def _crt_list(listener_id: str) -> str:
+    return f"{CERT_DIR}/{listener_id}.crtlist"
+
+
+def _server_refs(listener: Mapping[str, Any]) -> list[str]:
+    """Default certificate first, then SNI, each once (order matters to HAProxy)."""
+    refs = [listener.get("default_tls_container_ref"),
+            *e.items("sni_container_refs", listener.get("sni_container_refs"))]
+    return list(dict.fromkeys(r for r in refs if r))
 
 
 def _pem(certificates: Mapping[str, str], stem: str) -> str:
@@ -114,12 +143,10 @@ def _ciphers(field: str, value: Any) -> list[str]:
         return []
     if not isinstance(value, str):
         raise RenderError(f"{field}: expected a string")
-    names = [n for n in value.split(":") if n]
-    for name in names:
-        if not _CIPHER.match(name):
-            raise RenderError(f"{field}: {name!r} is not a cipher name")
-    v13 = [n for n in names if n.startswith("TLS_")]
-    v12 = [n for n in names if not n.startswith("TLS_")]
+    why = validate.ciphers_error(value)
+    if why is not None:
+        raise RenderError(f"{field}: {why}")
+    v12, v13 = validate.split_ciphers(value)
     return ([f"ciphers {':'.join(v12)}"] if v12 else []) + \
         ([f"ciphersuites {':'.join(v13)}"] if v13 else [])
 
@@ -128,7 +155,10 @@ def _versions(field: str, value: Any) -> list[str]:
     versions = [e.choice(field, v, c.TLS_VERSIONS) for v in e.items(field, value)]
     if not versions:
         return []
-    order = sorted(versions, key=c.TLS_VERSIONS.index)
+    why = validate.tls_versions_error(versions)
+    if why is not None:
+        raise RenderError(f"{field}: {why}")
+    order = validate.version_range(versions)
     return [f"ssl-min-ver {HAPROXY_VERSIONS[order[0]]}",
             f"ssl-max-ver {HAPROXY_VERSIONS[order[-1]]}"]
 
@@ -147,10 +177,12 @@ def _common(obj: Mapping[str, Any], what: str) -> list[str]:
 def bind_options(listener: Mapping[str, Any], certificates: Mapping[str, str]) -> str:
     """`` ssl crt ... [verify ... ca-file ... crl-file ...] ciphers ...`` for each bind line."""
     words = ["ssl"]
-    refs = [listener.get("default_tls_container_ref"),
-            *e.items("sni_container_refs", listener.get("sni_container_refs"))]
-    for ref in dict.fromkeys(r for r in refs if r):
-        words.append(f"crt {_path(certificates, 'server', ref)}")
+    refs = _server_refs(listener)
+    for ref in refs:
+        _path(certificates, "server", ref)  # refuse a certificate that is not available
+    if refs:
+        lid = e.ident("listener id", listener.get("id"))
+        words.append(f'crt-list "${{LBAAS_CONF_DIR}}/{_crt_list(lid)}"')
     auth = listener.get("client_authentication") or "NONE"
     e.choice("client_authentication", auth, ("NONE", "OPTIONAL", "MANDATORY"))
     ca = listener.get("client_ca_tls_container_ref")
@@ -174,7 +206,7 @@ def frontend_lines(listener: Mapping[str, Any]) -> list[str]:
             out.append(line)
     max_age = listener.get("hsts_max_age")
     if max_age is not None:
-        value = f"max-age={e.integer('hsts_max_age', max_age, 0, 2**31 - 1)};"
+        value = f"max-age={e.integer('hsts_max_age', max_age, 0, MAX_INT32)};"
         if e.flag("hsts_include_subdomains", listener.get("hsts_include_subdomains") or False):
             value += " includeSubDomains;"
         if e.flag("hsts_preload", listener.get("hsts_preload") or False):

@@ -369,6 +369,16 @@ floating_ip = Table(
 )
 
 # One worker at a time holds a load balancer; an expired lease may be taken over.
+# The configuration the data plane last accepted, per load balancer: its objects as flat rows
+# by table name. An object in ERROR is rendered from here (or left out when it was never
+# accepted), so it cannot block the rest (docs/decisions/0013-contain-refused-objects.md).
+accepted_config = Table(
+    "accepted_config", metadata,
+    Column("load_balancer_id", String(ID), primary_key=True),
+    Column("objects", JSON, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
 lease = Table(
     "lease", metadata,
     Column("load_balancer_id", String(ID), primary_key=True),

@@ -8,7 +8,6 @@ members ``OFFLINE`` and losing it turns ``OFFLINE`` members back to ``NO_MONITOR
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +18,6 @@ from lbaas.api.errors import (
     BadRequest,
     Conflict,
     ImmutableObject,
-    InvalidInput,
     ValidationFailure,
 )
 from lbaas.api.http import ApiRequest, Response, Router
@@ -35,8 +33,10 @@ from lbaas.api.schema import (
     envelope_openapi,
     name_field,
     parse_envelope,
+    refuse_unless,
 )
 from lbaas.domain import constants as c
+from lbaas.render import validate
 from lbaas.store import tables as t
 from lbaas.store.listing import set_tags, tags_for
 
@@ -49,42 +49,21 @@ DEFAULT_URL_PATH = "/"
 DEFAULT_EXPECTED_CODES = "200"
 DEFAULT_MAX_RETRIES_DOWN = 3
 
-EXPECTED_CODES_PATTERN = r"^(\d{3}(\s*,\s*\d{3})*)$|^(\d{3}-\d{3})$"
-DOMAIN_NAME_PATTERN = r"^(?=.{1,253}\.?$)(?:(?!-|[^.]+_)[A-Za-z0-9-_]{1,63}(?<!-)(?:\.|$))+$"
-
-
-def _pattern(pattern: str) -> Any:
-    compiled = re.compile(pattern)
-
-    def check(name: str, value: str) -> str:
-        if not compiled.search(value):
-            raise InvalidInput(name, value, f"Value should match the pattern {pattern}")
-        return value
-    return check
-
-
-def _url_path(name: str, value: str) -> str:
-    """An origin-form path: starts with one '/', no scheme/host, no whitespace or controls."""
-    bad = (not value.startswith("/") or value.startswith("//")
-           or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value))
-    if bad:
-        raise InvalidInput(name, value, "Value must be a valid URL Path string")
-    return value
-
-
 FIELDS = (
     name_field(), ADMIN_STATE_UP, PROJECT_ID, TAGS,
     Field("pool_id", Uuid(), required=True, on_update=False),
     Field("type", Enum(c.HEALTH_MONITOR_TYPES), required=True, on_update=False),
-    Field("delay", Int(minimum=0), required=True),
-    Field("timeout", Int(minimum=0), required=True),
+    # HAProxy's timers stop at 2**31-1 ms: larger delays and timeouts overflow.
+    Field("delay", Int(minimum=0, maximum=validate.MAX_TIMER_S), required=True),
+    Field("timeout", Int(minimum=0, maximum=validate.MAX_TIMER_S), required=True),
     Field("max_retries", Int(minimum=1, maximum=10), required=True),
     Field("max_retries_down", Int(minimum=1, maximum=10), default=DEFAULT_MAX_RETRIES_DOWN),
     Field("http_method", Enum(c.HTTP_METHODS)),
-    Field("url_path", String(2048), check=_url_path),
-    Field("expected_codes", String(64), check=_pattern(EXPECTED_CODES_PATTERN)),
+    Field("url_path", String(2048), check=refuse_unless(validate.url_path_error)),
+    Field("expected_codes", String(64), check=refuse_unless(validate.expected_codes_error)),
     Field("http_version", Enum(c.HTTP_VERSIONS)),
-    Field("domain_name", String(255, min_length=1), check=_pattern(DOMAIN_NAME_PATTERN)),
+    Field("domain_name", String(255, min_length=1),
+          check=refuse_unless(validate.domain_name_error)),
 )
 
 COLUMNS = common.columns_for(t.health_monitor, [

@@ -8,6 +8,7 @@ policy create (``rules`` in the body) and the graph create reuse it with ``prepa
 from __future__ import annotations
 
 import re
+import warnings
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +29,7 @@ from lbaas.api.schema import (
     parse_envelope,
 )
 from lbaas.domain import constants as c
+from lbaas.render import validate
 from lbaas.store import tables as t
 from lbaas.store.listing import set_tags, tags_for
 
@@ -72,7 +74,9 @@ COLLECTION = listing.Collection(t.l7rule, "rules", "rules_links", COLUMNS)
 # validation -------------------------------------------------------------------------------------
 def _regex_error(value: str) -> str | None:
     try:
-        re.compile(value)
+        with warnings.catch_warnings():  # "possible nested set" and the like: not errors
+            warnings.simplefilter("ignore", FutureWarning)
+            re.compile(value)
     except re.error as exc:
         return f"Unable to parse regular expression: {exc}"
     return None
@@ -133,8 +137,11 @@ def rule_error(rtype: str | None, compare: str | None, key: str | None,
 
 
 def check_rule(values: dict[str, Any]) -> None:
-    reason = rule_error(values.get("type"), values.get("compare_type"), values.get("key"),
-                        values.get("value"))
+    """Octavia's rules, then the data plane's (PCRE2 for regexes, printable values, keys)."""
+    rtype, compare, key, value = (values.get(k) for k in ("type", "compare_type", "key",
+                                                         "value"))
+    reason = rule_error(rtype, compare, key, value) or \
+        validate.l7_rule_error(rtype, compare, key, value)
     if reason:
         raise BadRequest(f"Error parsing L7Rule: {reason}")
 

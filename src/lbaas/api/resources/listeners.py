@@ -38,6 +38,7 @@ from lbaas.api.schema import (
     parse_envelope,
 )
 from lbaas.domain import constants as c
+from lbaas.render import validate
 from lbaas.store import tables as t
 from lbaas.store.listing import ids_by, set_tags, tags_for
 
@@ -74,7 +75,7 @@ FIELDS = (
     Field("loadbalancer_id", Uuid(), required=True, on_update=False),
     Field("protocol", Enum(c.LISTENER_PROTOCOLS), required=True, on_update=False),
     Field("protocol_port", Int(1, 65535), required=True, on_update=False),
-    Field("connection_limit", Int(minimum=-1)),
+    Field("connection_limit", Int(minimum=-1, maximum=validate.MAX_INT32)),
     Field("default_pool_id", Uuid()),
     Field("default_tls_container_ref", String(255)),
     Field("sni_container_refs", ListOf(String(255))),
@@ -179,7 +180,7 @@ def _check_insert_headers(headers: dict[str, str], protocol: str) -> None:
         if ssl:
             raise BadRequest(f"{ssl} is not a valid option for {protocol} protocol listener.")
     for key, value in headers.items():
-        if value.strip().lower() not in ("true", "false"):
+        if validate.header_flag(value) is None:
             raise ValidationFailure(f"The value of insert header {key} must be 'true' or "
                                     f"'false', not '{value}'.")
 
@@ -198,6 +199,8 @@ def _check_tls_versions(req: ApiRequest, versions: list[str]) -> None:
         if rejected:
             raise ValidationFailure("Requested TLS versions are less than the minimum: "
                                     + ", ".join(rejected) + " < " + minimum)
+    if (why := validate.tls_versions_error(versions)) is not None:
+        raise ValidationFailure(why)
 
 
 def _check_alpn_list(protocols: list[str]) -> None:
@@ -212,6 +215,8 @@ def _check_ciphers_allowed(req: ApiRequest, ciphers: str) -> None:
     if rejected:
         raise ValidationFailure("The following ciphers have been prohibited by an "
                                 "administrator: " + ", ".join(rejected))
+    if (why := validate.ciphers_error(ciphers)) is not None:
+        raise ValidationFailure(why)
 
 
 def _vip_addresses(lb: Row[Any]) -> list[str]:

@@ -9,7 +9,6 @@ it is plus those with an L7 policy redirecting to it: both are locked by pool ch
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,6 +42,7 @@ from lbaas.api.schema import (
     parse_envelope,
 )
 from lbaas.domain import constants as c
+from lbaas.render import validate
 from lbaas.store import tables as t
 from lbaas.store.listing import ids_by, set_tags, tags_for
 
@@ -51,7 +51,7 @@ LABEL = "Pool"
 
 SP_FIELDS = (
     Field("cookie_name", String(255)),
-    Field("persistence_timeout", Int(minimum=0)),
+    Field("persistence_timeout", Int(minimum=0, maximum=validate.MAX_INT32)),
     Field("persistence_granularity", IpAddress()),
 )
 SP_CREATE = Object((Field("type", Enum(c.SESSION_PERSISTENCE_TYPES), required=True,
@@ -85,9 +85,6 @@ COLUMNS = common.columns_for(t.pool, [
     "created_at", "updated_at",
 ], renames={"loadbalancer_id": "load_balancer_id"})
 COLLECTION = listing.Collection(t.pool, "pools", "pools_links", COLUMNS)
-
-# RFC 6265 token: no controls, whitespace, separators ("(),/:;<=>?@[\]{}) or DEL.
-BAD_COOKIE_NAME = re.compile(r'[\x00-\x20\x22\x28-\x29\x2c\x2f\x3a-\x40\x5b-\x5d\x7b\x7d\x7f]')
 
 
 # -- rendering ---------------------------------------------------------------------------------
@@ -203,8 +200,8 @@ def validate_session_persistence(protocol: str, sp: dict[str, Any] | None) -> No
         if sp_type != "APP_COOKIE":
             raise ValidationFailure('Field "cookie_name" can only be specified with session '
                                     'persistence of type "APP_COOKIE".')
-        if BAD_COOKIE_NAME.search(cookie) or any(ord(ch) > 0xFF for ch in cookie):
-            raise ValidationFailure('Supplied "cookie_name" is invalid.')
+        if (why := validate.cookie_name_error(cookie)) is not None:
+            raise ValidationFailure(why)
     if sp_type == "APP_COOKIE" and not cookie:
         raise ValidationFailure('Field "cookie_name" must be specified when using the '
                                 '"APP_COOKIE" session persistence type.')
@@ -218,6 +215,8 @@ def check_ciphers(req: ApiRequest, ciphers: str | None) -> None:
     if rejected:
         raise ValidationFailure("The following ciphers have been prohibited by an "
                                 "administrator: " + ", ".join(rejected))
+    if (why := validate.ciphers_error(ciphers)) is not None:
+        raise ValidationFailure(why)
 
 
 def check_tls_versions(req: ApiRequest, versions: list[str] | None) -> None:
@@ -236,6 +235,8 @@ def check_tls_versions(req: ApiRequest, versions: list[str] | None) -> None:
         if low:
             raise ValidationFailure("Requested TLS versions are less than the minimum: "
                                     + ", ".join(low) + " < " + minimum)
+    if (why := validate.tls_versions_error(versions)) is not None:
+        raise ValidationFailure(why)
 
 
 def check_alpn(protocols: list[str] | None) -> None:
@@ -279,8 +280,9 @@ def prepare_pool(conn: Connection, req: ApiRequest, lb_row: Row[Any], body: dict
         ciphers = ciphers or api.default_pool_ciphers
         versions = versions if versions is not None else list(api.default_pool_tls_versions)
         alpn = alpn if alpn is not None else list(api.default_pool_alpn_protocols)
-        check_tls_versions(req, versions)
-        check_alpn(alpn)
+    # Checked with TLS off too: they are rendered as stored once tls_enabled is turned on.
+    check_tls_versions(req, versions)
+    check_alpn(alpn)
     admin = body.get("admin_state_up", True)
     return {
         "id": common.new_id(), "project_id": lb_row.project_id,

@@ -1,13 +1,13 @@
 """Lease expiry as a double: MariaDB's FLOAT is single precision, 128 s steps at today's epoch.
 
 Revision ID: 0010
-Revises: 0005
+Revises: 0007
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0010'
-down_revision = '0005'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
