@@ -34,7 +34,7 @@ class ApiSettings:
         default_factory=lambda: {
             "amphora": "The Octavia Amphora driver.",
             "octavia": "Deprecated alias of the Octavia Amphora driver.",
-            "noop": "The No-Op driver.",
+            "noop_driver": "The No-Op driver.",
         }
     )
     default_provider_driver: str = "amphora"
@@ -78,10 +78,11 @@ class NetworkSpec:
 
 def _default_networks() -> tuple[NetworkSpec, ...]:
     return (
-        NetworkSpec("public", "public-subnet", "203.0.113.0/24", "203.0.113.1",
-                    "203.0.113.10", "203.0.113.250"),
-        NetworkSpec("private", "private-subnet", "192.0.2.0/24", "192.0.2.1",
-                    "192.0.2.2", "192.0.2.254"),
+        # devstack's public range: reachable from the host, so a VIP there answers curl
+        NetworkSpec("public", "public-subnet", "172.24.4.0/24", "172.24.4.1",
+                    "172.24.4.10", "172.24.4.250"),
+        NetworkSpec("private", "private-subnet", "10.0.0.0/24", "10.0.0.1",
+                    "10.0.0.2", "10.0.0.254"),
         NetworkSpec("lb-mgmt-net", "lb-mgmt-subnet", "198.51.100.0/24", "198.51.100.1",
                     "198.51.100.10", "198.51.100.250"),
     )
@@ -89,6 +90,10 @@ def _default_networks() -> tuple[NetworkSpec, ...]:
 
 @dataclass(frozen=True)
 class NetworkingSettings:
+    # "local": the networks below and the Neutron subset, with lbaas's IPAM; "noop": as
+    # upstream's network_noop_driver, ids this server does not know are accepted as they are
+    # (made-up ports and addresses; only with controller.drivers = "fake")
+    driver: str = "local"
     allow_vip_network_id: bool = True
     allow_vip_subnet_id: bool = True
     allow_vip_port_id: bool = True
@@ -100,6 +105,12 @@ class NetworkingSettings:
     allow_invisible_resource_usage: bool = False
     management_network: str = "lb-mgmt-net"  # a seeded network's name, or a network id
     networks: tuple[NetworkSpec, ...] = field(default_factory=_default_networks)
+    # False: no managed network gets a host address or route (every bridge isolated; VIPs are
+    # then reached only from namespaces on the bridges)
+    host_access: bool = True
+    # addresses or CIDRs this host uses that lbaas cannot see (a VPN peer, a registry reached
+    # by name): a managed subnet containing one stays isolated from the host
+    host_used_addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,6 +119,10 @@ class ControllerSettings:
     # "local": amphorae are network namespaces on this host running lbaas-agent and HAProxy
     # (needs root and HAProxy); "fake": upstream's noop behaviour; "auto": local when possible.
     drivers: str = "auto"
+    # fake drivers only: how long deleting an amphora takes. Upstream's failover flow removes
+    # the old amphora last, so a client that reads it right after asking for its failover
+    # still finds it; the instant fake would already have replaced it.
+    fake_delete_seconds: float = 0.0
     agent_port: int = 9443
     lease_seconds: float = 30.0
     # unfinished load balancers are looked for every half interval and retried when still
@@ -163,9 +178,11 @@ class CertificateSettings:
     ``local``: this server's key-manager API (Barbican subset under /key-manager), payloads
     encrypted with a key generated in data_dir/secrets_key. ``barbican``: a real Barbican at
     ``barbican_endpoint`` (the user's Keystone token on the API, the service's in the controller).
+    ``noop``: as upstream's noop_cert_manager, any ref is accepted and nothing is fetched (with
+    the fake drivers only: nothing is rendered).
     """
 
-    cert_manager: str = "local"  # local | barbican
+    cert_manager: str = "local"  # local | barbican | noop
     barbican_endpoint: str = ""  # e.g. https://barbican.example:9311 (without /v1)
 
 

@@ -263,6 +263,7 @@ def describe(case: Any, resp: httpx.Response) -> str:
 # 500s already reported to the owners of the code (see docs/api-compat.md §3.4): a case
 # that hits one marks its test xfail (not strict, so the fix turns it green) instead of failing.
 KNOWN_SERVER_ERRORS: dict[str, str] = {}
+WEBOB_KEYS = {"code", "title", "description"}
 
 
 def check_response(path: str, case: Any, resp: httpx.Response, logs: Tracebacks) -> str | None:
@@ -280,9 +281,15 @@ def check_response(path: str, case: Any, resp: httpx.Response, logs: Tracebacks)
     if path.startswith(NEUTRON_PREFIX):
         assert isinstance(body, dict) and set(body) == {"NeutronError"}, describe(case, resp)
         return None
+    if path.startswith("/identity"):  # Keystone's error body
+        assert isinstance(body, dict) and set(body) == {"error"}, describe(case, resp)
+        return None
     if path.startswith("/key-manager"):  # Barbican's error body
         assert isinstance(body, dict) and set(body) == {"code", "title", "description"}, \
             describe(case, resp)
+        return None
+    if isinstance(body, dict) and set(body) == WEBOB_KEYS:  # routing and pagination hook
+        assert body["code"] == status and body["title"], describe(case, resp)
         return None
     assert isinstance(body, dict) and set(body) == FAULT_KEYS, describe(case, resp)
     assert body["faultcode"] == "Client" and body["debuginfo"] is None, describe(case, resp)
@@ -397,9 +404,9 @@ def test_wrong_types_are_400(api: Any, lb: dict[str, Any], field: str, value: An
 def test_unknown_fields_are_400(api: Any, lb: dict[str, Any]) -> None:
     for method, path in _writes(lb):
         msg = _fault(api.client.request(method, path, json={"loadbalancer": {"bogus": 1}}))
-        assert "Unknown attribute" in msg and "bogus" in msg, msg
+        assert msg == "Unknown attribute for argument load_balancer.loadbalancer: bogus", msg
         msg = _fault(api.client.request(method, path, json={"loadbalancer": {}, "extra": 1}))
-        assert msg == 'Unknown argument: "extra"', msg
+        assert msg == "Unknown attribute for argument load_balancer: extra", msg
         msg = _fault(api.client.request(method, path, json={"load_balancer": {}}))
         assert msg.startswith("Invalid input for field/attribute loadbalancer."), msg
 
@@ -427,7 +434,7 @@ def test_body_over_one_mebibyte_is_413_fault(api: Any) -> None:
 
 
 @pytest.mark.parametrize("bad", ["not-a-uuid", "1234", "%00",
-                                 "..", "x" * 300, "00000000-0000-0000-0000-00000000000g"])
+                                 "x" * 300, "00000000-0000-0000-0000-00000000000g"])
 def test_bad_uuids_in_paths_are_404_faults(api: Any, bad: str) -> None:
     # Upstream looks ids up without validating them: a malformed id is simply not found.
     for method in ("GET", "PUT", "DELETE"):
@@ -490,13 +497,16 @@ def test_non_json_payloads_are_400(api: Any, ctype: str) -> None:
 
 
 def test_hostile_query_strings_are_400_not_500(api: Any, lb: dict[str, Any]) -> None:
-    for query, fragment in (("limit=abc", "pagination limit"), ("limit=1e3", "pagination limit"),
-                            ("marker=nope", "pagination marker"),
-                            ("sort=name:sideways", "sort direction"),
+    for query, fragment in (("marker=nope", "pagination marker"),
                             ("sort=bogus", "sort key"), ("bogus=1", "duplicate or invalid"),
                             ("tags=a&vip_port_id=1&nonsense=", "duplicate or invalid")):
         msg = _fault(api.client.get(f"{LBS}?{query}"))
         assert fragment in msg, (query, msg)
+    # upstream checks these in a pecan hook: webob's error body
+    for query, fragment in (("limit=abc", "pagination limit"), ("limit=1e3", "pagination limit"),
+                            ("sort=name:sideways", "sort direction")):
+        resp = api.client.get(f"{LBS}?{query}")
+        assert resp.status_code == 400 and fragment in resp.json()["description"], query
     # Booleans are lenient as upstream's bool_from_string: anything else means false.
     code, body = api.get(f"{LBS}?admin_state_up=maybe")
     assert code == 200 and body["loadbalancers"] == []

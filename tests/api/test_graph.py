@@ -101,6 +101,19 @@ def test_pool_naming_rules(api: Any, mutate: Any, message: str) -> None:
     assert message in answer["faultstring"]
 
 
+def test_top_level_pools_need_no_name(api: Any) -> None:
+    """Upstream requires names only of pools a listener or policy embeds; two unnamed
+    top-level pools are "not unique" (its list of names holds None twice)."""
+    pool = {"protocol": "TCP", "lb_algorithm": "ROUND_ROBIN"}
+    subnet = api.subnet_id("public-subnet")
+    code, body = api.post(LBS, {"loadbalancer": {"vip_subnet_id": subnet, "pools": [pool]}})
+    assert code == 201 and body["loadbalancer"]["pools"][0]["name"] == "", body
+    code, body = api.post(LBS, {"loadbalancer": {"vip_subnet_id": subnet,
+                                                 "pools": [pool, pool]}})
+    assert (code, body["faultstring"]) == (400, "Validation failure: Pool names must be unique "
+                                                "when creating a fully populated loadbalancer.")
+
+
 @pytest.mark.parametrize("mutate", [
     lambda b: b["pools"][0]["members"].append({"address": "192.0.2.16", "protocol_port": 80}),
     lambda b: b["pools"][0]["healthmonitor"].update(type="UDP-CONNECT"),

@@ -17,7 +17,7 @@ def test_list_comes_from_enabled_provider_drivers(api):
     assert body == {"providers": [
         {"name": "amphora", "description": "The Octavia Amphora driver."},
         {"name": "octavia", "description": "Deprecated alias of the Octavia Amphora driver."},
-        {"name": "noop", "description": "The No-Op driver."},
+        {"name": "noop_driver", "description": "The No-Op driver."},
     ]}
 
 
@@ -49,11 +49,17 @@ def test_availability_zone_capabilities_of_amphora(api):
         "name": "compute_zone", "description": "The compute availability zone."}
 
 
-def test_alias_and_noop_expose_the_same_capabilities(api):
+def test_alias_exposes_amphora_capabilities_and_noop_upstreams_noop_lists(api):
     _, amphora = api.get(PROVIDERS + "/amphora/flavor_capabilities")
-    for provider in ("octavia", "noop"):
-        code, body = api.get(f"{PROVIDERS}/{provider}/flavor_capabilities")
-        assert code == 200 and body == amphora
+    code, body = api.get(f"{PROVIDERS}/octavia/flavor_capabilities")
+    assert code == 200 and body == amphora
+    for provider in ("noop", "noop_driver"):
+        assert api.get(f"{PROVIDERS}/{provider}/flavor_capabilities") == (200, {
+            "flavor_capabilities": [{"name": "amp_image_tag", "description":
+                                     "The glance image tag to use for this load balancer."}]})
+        code, body = api.get(f"{PROVIDERS}/{provider}/availability_zone_capabilities")
+        assert [cap["name"] for cap in body["availability_zone_capabilities"]] == [
+            "compute_zone", "volume_zone"]
 
 
 def test_capability_filters_are_exact_matches(api):

@@ -260,7 +260,8 @@ def test_demo_backends_behind_an_amphora(dp: Any, tmp_path: Path) -> None:
         want = {f"200 backend {ip}\n" for ip in backends}
         assert dp.until(lambda: bodies(4) == want), bodies(4)  # round robin over both
         # The demo backend's health toggle takes it out of the pool, and back.
-        assert dp.sh("ip", "netns", "exec", ns, sys.executable, "-c",
+        # (from the amphora's data namespace, where its member legs are)
+        assert dp.sh("ip", "netns", "exec", names.data_netns_of(ns), sys.executable, "-c",
                      "import urllib.request as u; print(u.urlopen(u.Request("
                      f"'http://{backends[0]}:8080/healthcheck/down', method='POST')).status)"
                      ).strip() == "200"

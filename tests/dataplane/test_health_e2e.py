@@ -334,8 +334,9 @@ def test_member_health_statuses_and_failover_through_the_vip(site: Site) -> None
     probe.start()
     time.sleep(1.0)
     ns = amp["compute_id"]
-    pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True,
-                          check=True).stdout.split()
+    pids = [p for space in (ns, names.data_netns_of(ns))  # the agent's and HAProxy's
+            for p in subprocess.run(["ip", "netns", "pids", space], capture_output=True,
+                                    text=True, check=True).stdout.split()]
     assert pids
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):  # HAProxy dies with its agent

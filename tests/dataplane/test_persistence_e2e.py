@@ -17,7 +17,7 @@ from e2e_helpers import Plane, skip_reason, start_plane, stop_plane
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-BACKENDS = ("192.0.2.10", "192.0.2.11")
+BACKENDS = ("10.0.0.10", "10.0.0.11")
 
 
 @pytest.fixture(scope="module")

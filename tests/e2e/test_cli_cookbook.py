@@ -25,9 +25,9 @@ COOKBOOK = [
     "--protocol HTTP",
     "loadbalancer healthmonitor create --delay 5 --max-retries 4 --timeout 10 --type HTTP "
     "--url-path /healthcheck pool1",
-    "loadbalancer member create --subnet-id private-subnet --address 192.0.2.10 "
+    "loadbalancer member create --subnet-id private-subnet --address 10.0.0.10 "
     "--protocol-port 80 pool1",
-    "loadbalancer member create --subnet-id private-subnet --address 192.0.2.11 "
+    "loadbalancer member create --subnet-id private-subnet --address 10.0.0.11 "
     "--protocol-port 80 pool1",
 ]
 
@@ -88,7 +88,7 @@ def test_cookbook_through_the_cli(cloud: Cloud) -> None:
     assert (hm["type"], hm["delay"], hm["max_retries"], hm["timeout"], hm["url_path"]) == \
         ("HTTP", 5, 4, 10, "/healthcheck")
     members = show(cloud, "loadbalancer member list pool1")
-    assert sorted(m["address"] for m in members) == ["192.0.2.10", "192.0.2.11"]
+    assert sorted(m["address"] for m in members) == ["10.0.0.10", "10.0.0.11"]
     for member in members:
         detail = show(cloud, f"loadbalancer member show pool1 {member['id']}")
         assert detail["subnet_id"] == private["id"]
@@ -103,7 +103,7 @@ def test_cookbook_through_the_cli(cloud: Cloud) -> None:
     [tree_pool] = tree_listener["pools"]
     assert tree_pool["name"] == "pool1"
     assert tree_pool["health_monitor"]["type"] == "HTTP"
-    assert sorted(m["address"] for m in tree_pool["members"]) == ["192.0.2.10", "192.0.2.11"]
+    assert sorted(m["address"] for m in tree_pool["members"]) == ["10.0.0.10", "10.0.0.11"]
 
     stats = show(cloud, "loadbalancer stats show lb1")
     assert set(stats) >= {"active_connections", "bytes_in", "bytes_out", "request_errors",
@@ -122,7 +122,7 @@ def test_network_commands(cloud: Cloud) -> None:
     assert {"public", "private", "lb-mgmt-net"} <= set(names)
     subnet = show(cloud, "subnet show private-subnet")
     assert (subnet["cidr"], subnet["ip_version"], subnet["gateway_ip"]) == \
-        ("192.0.2.0/24", 4, "192.0.2.1")
+        ("10.0.0.0/24", 4, "10.0.0.1")
 
     net = show(cloud, "network create e2e-net")
     sub = show(cloud, "subnet create --network e2e-net --subnet-range 10.20.0.0/24 e2e-sub")

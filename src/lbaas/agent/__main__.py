@@ -47,6 +47,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--key-file", required=True)
     parser.add_argument("--amphora-id", default=socket.gethostname(),
                         help="reported by /v1/info and /v1/status (default: the host name)")
+    parser.add_argument("--data-netns", default="", metavar="NAME",
+                        help="network namespace (under /run/netns) holding the VIP and member "
+                             "legs: HAProxy, keepalived, nftables and the member probes run "
+                             "there, the agent stays here with the management leg "
+                             "(default: this namespace)")
     parser.add_argument("--heartbeat-target", action="append", default=[], type=parse_target,
                         metavar="HOST:PORT", help="a health manager (repeatable; used in turn)")
     parser.add_argument("--heartbeat-key-file", type=Path,
@@ -60,6 +65,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.heartbeat_target and args.heartbeat_key_file is None:
         parser.error("--heartbeat-target needs --heartbeat-key-file")
     args.base_dir = args.base_dir.resolve()
+    if args.data_netns and ("/" in args.data_netns or args.data_netns in (".", "..")
+                            or not os.path.exists(os.path.join("/run/netns", args.data_netns))):
+        parser.error(f"--data-netns {args.data_netns}: no such namespace in /run/netns")
     if len(str(args.base_dir / RUN / HAPROXY_SOCK).encode()) > _MAX_UNIX_PATH:
         parser.error(f"--base-dir {args.base_dir} is too long for HAProxy's unix socket paths")
     try:
@@ -87,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
                "cert_file": os.path.abspath(args.cert_file),
                "key_file": os.path.abspath(args.key_file), "amphora_id": args.amphora_id,
                "heartbeat_key_file": os.path.abspath(args.heartbeat_key_file or ""),
-               "heartbeat_interval": args.heartbeat_interval, "idle_exit": args.idle_exit}
+               "heartbeat_interval": args.heartbeat_interval, "idle_exit": args.idle_exit,
+               "data_netns": args.data_netns}
     supervisor_argv = [f"--{key}={value}" for key, value in options.items()]
     supervisor_argv += [f"--heartbeat_target={h}:{p}" for h, p in args.heartbeat_target]
     _become_subreaper()

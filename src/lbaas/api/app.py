@@ -9,7 +9,7 @@ from typing import Any
 
 from lbaas.api import versions
 from lbaas.api.auth import Authenticator
-from lbaas.api.errors import ApiError, BadRequest
+from lbaas.api.errors import ApiError, BadRequest, method_not_allowed, route_not_found
 from lbaas.api.http import (
     ApiRequest,
     Response,
@@ -29,7 +29,7 @@ RESOURCE_MODULES = (
     "loadbalancers", "listeners", "pools", "members", "healthmonitors", "l7policies", "l7rules",
     "quotas", "providers", "flavors", "flavorprofiles", "availabilityzones",
     "availabilityzoneprofiles", "amphorae", "networking", "graph", "openapi", "metrics",
-    "secrets",
+    "secrets", "identity",
 )
 
 NOT_ACCEPTABLE = {"code": 406, "title": "Not Acceptable",
@@ -38,7 +38,7 @@ NOT_ACCEPTABLE = {"code": 406, "title": "Not Acceptable",
 # Paths answered without authentication.
 PUBLIC_PATHS = frozenset({
     "/", "/v2", "/healthcheck", "/openapi", "/openapi.json", "/networking", "/networking/v2.0",
-    "/key-manager", "/key-manager/v1",
+    "/key-manager", "/key-manager/v1", "/identity", "/identity/v3", "/identity/v3/auth/tokens",
 })
 # Barbican's payload GET negotiates the payload's own media type.
 ANY_ACCEPT_PREFIXES = ("/healthcheck", "/key-manager/")
@@ -87,10 +87,15 @@ class ApiApp:
             return json_response(406, NOT_ACCEPTABLE)
         handler, params, known = self.router.match(req.method, req.path)
         if handler is None:
+            missing = self.router.missing_argument(req.method, req.path) \
+                if known and req.path.startswith("/v2/") else None  # Octavia's routes only
+            if missing is not None:
+                raise BadRequest(f'Missing argument: "{missing}"')
             if known:
-                raise ApiError("The method is not allowed for the requested URL.", 405)
-            raise ApiError("The resource could not be found.", 404)
-        if any("\x00" in v for v in params.values()):
+                raise method_not_allowed()
+            # pecan: "" from a controller's abort(404), null when no controller matched at all
+            raise route_not_found("" if req.path.startswith("/v2/") else None)
+        if any("\x00" in v for v in params.values()):  # upstream: "<Label> \x00 not found."
             raise ApiError("The resource could not be found.", 404)
         if any("\x00" in k or "\x00" in v for k, v in req.query):
             raise BadRequest("Invalid input: query parameters cannot contain NUL characters.")

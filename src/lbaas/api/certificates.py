@@ -4,6 +4,7 @@ As upstream: certificate refs (default, SNI, pool client certificate) that canno
 parsed give 400 "Could not retrieve certificate: [refs]"; a secret that is neither PEM nor a
 readable PKCS12 bundle gives Octavia's UnreadablePKCS12 400; CA and CRL refs are parsed and the
 CRL must be signed by the CA. Messages name refs and the parser's words, never material.
+With ``cert_manager = "noop"`` (upstream's noop_cert_manager) any ref is accepted unread.
 """
 
 from __future__ import annotations
@@ -35,8 +36,14 @@ def reader(req: ApiRequest, conn: Connection, project_id: str | None) -> Reader:
     return lambda ref: store.read_ref(conn, box, project_id, ref)
 
 
+def _noop(req: ApiRequest) -> bool:
+    return bool(req.app.settings.certificates.cert_manager == "noop")
+
+
 def check_server_refs(req: ApiRequest, conn: Connection, project_id: str | None,
                       refs: Sequence[str | None]) -> None:
+    if _noop(req):
+        return
     read = reader(req, conn, project_id)
     bad = []
     for ref in (r for r in refs if r):
@@ -53,7 +60,7 @@ def check_server_refs(req: ApiRequest, conn: Connection, project_id: str | None,
 def check_ca_refs(req: ApiRequest, conn: Connection, project_id: str | None,
                   ca_ref: str | None, crl_ref: str | None) -> None:
     """The CA (and CRL) refs of a listener's client authentication or a pool's members."""
-    if not ca_ref:
+    if not ca_ref or _noop(req):
         return
     read = reader(req, conn, project_id)
     material, bad = {}, []

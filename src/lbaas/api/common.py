@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -10,12 +12,24 @@ from typing import Any
 from sqlalchemy import Connection, Row, Table, select, update
 
 from lbaas.api import listing
-from lbaas.api.errors import BadRequest, Forbidden, ImmutableObject, NotFound, QuotaExceeded
-from lbaas.api.http import ApiRequest, Response
+from lbaas.api.errors import (
+    BadRequest,
+    Forbidden,
+    ImmutableObject,
+    NotFound,
+    QuotaExceeded,
+    hook_error,
+)
+from lbaas.api.http import ApiRequest, Handler, Response
 from lbaas.api.policy import rule
 from lbaas.domain import constants as c
 from lbaas.store import tables as t
 from lbaas.store.listing import count, list_rows, tags_for
+
+
+def canonical_ip(address: str) -> str:
+    """Addresses are stored and shown as sent (as upstream); equality is an address's."""
+    return str(ipaddress.ip_address(address))
 
 
 def utcnow() -> datetime:
@@ -32,6 +46,15 @@ def iso(value: datetime | None) -> str | None:
 
 def text(value: str | None) -> str:
     return "" if value is None else value
+
+
+def known_projects(engine: Any) -> set[str]:
+    """Projects that own a load balancer or have a quota row."""
+    with engine.connect() as conn:
+        owners = conn.execute(select(t.load_balancer.c.project_id).where(
+            t.load_balancer.c.provisioning_status != c.DELETED).distinct()).scalars()
+        quotas = conn.execute(select(t.quota.c.project_id)).scalars()
+        return {p for p in (*owners, *quotas) if p}
 
 
 def authorize(req: ApiRequest, resource: str, verb: str, target: str | None = None) -> None:
@@ -71,6 +94,21 @@ def get_row(conn: Connection, table: Table, ident: str, resource: str,
     if row is None or getattr(row, "provisioning_status", None) == c.DELETED:
         raise NotFound(resource, ident)
     return row
+
+
+def under_parent(handler: Handler, table: Table, param: str, label: str) -> Handler:
+    """``handler`` behind upstream's ``_lookup`` of the parent (pool of members, policy of
+    rules): an unknown parent is a webob 404, before the body is even read."""
+    @functools.wraps(handler)
+    async def routed(req: ApiRequest) -> Response:
+        ident = req.path_params[param]
+        with req.app.engine.connect() as conn:
+            found = conn.execute(select(table.c.id).where(table.c.id == ident)).first()
+        if found is None:
+            raise hook_error(404, f"{label} {ident} not found.")
+        return await handler(req)
+
+    return routed
 
 
 def lock_lb(conn: Connection, lb_id: str) -> Row[Any]:
@@ -135,15 +173,17 @@ def check_quota(conn: Connection, req: ApiRequest, project_id: str, key: str,
 
 def list_response(req: ApiRequest, coll: listing.Collection, resource: str,
                   render_many: Callable[[Connection, list[Any]], list[dict[str, Any]]],
-                  extra_where: Sequence[Any] = (), project_column: str = "project_id") \
-        -> Response:
+                  extra_where: Sequence[Any] = (), project_column: str = "project_id",
+                  scoped: bool = True) -> Response:
+    """One page of ``coll``; ``scoped`` applies the project rules (children authorized
+    through their parent, such as members, are not)."""
     state = req.app
     with state.engine.connect() as conn:
         q = listing.build_query(conn, req, coll, state.settings.api.pagination_max_limit)
-        scope = scope_list(req, resource, project_column)
-        q.filters.pop("project_id", None)
-        for k, v in scope.items():
-            q.filters[k] = v
+        if scoped:
+            scope = scope_list(req, resource, project_column)
+            q.filters.pop("project_id", None)
+            q.filters.update(scope)
         q.where.extend(extra_where)
         rows = list_rows(conn, coll.table, q)
         items = render_many(conn, rows)
@@ -161,15 +201,3 @@ def one_response(req: ApiRequest, key: str, obj: dict[str, Any], status: int = 2
 
 def tags_of(conn: Connection, rows: Sequence[Any]) -> dict[str, list[str]]:
     return tags_for(conn, [r.id for r in rows])
-
-
-def columns_for(table: Table, api_names: Sequence[str], renames: dict[str, str] | None = None) \
-        -> dict[str, str]:
-    """API attribute -> column for filtering/sorting; only names that are real columns."""
-    renames = renames or {}
-    out: dict[str, str] = {}
-    for name in api_names:
-        col = renames.get(name, name)
-        if col in table.c:
-            out[name] = col
-    return out

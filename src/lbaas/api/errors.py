@@ -1,7 +1,10 @@
-"""Octavia's error bodies (WSME style) and the exceptions that produce them.
+"""Octavia's error bodies and the exceptions that produce them.
 
 Every error the API raises is an ``ApiError`` with the HTTP status and the exact faultstring
-upstream uses, so clients that match on messages keep working.
+upstream uses, so clients that match on messages keep working. Most are WSME's
+``{faultcode, faultstring, debuginfo}``; the ones upstream raises outside its WSME handlers
+(routing, the pagination hook, the parent lookup of members and rules) are webob's
+``{code, title, description}`` as pecan renders them: ``WebobError``.
 """
 
 from __future__ import annotations
@@ -26,8 +29,54 @@ class ApiError(Exception):
         }
 
 
+class WebobError(ApiError):
+    """pecan's JSON rendering of a webob exception. ``title`` follows webob's class, not the
+    status: Octavia's own exceptions derive from ``HTTPClientError``, so a 404 they raise is
+    titled "Bad Request"."""
+
+    def __init__(self, status: int, title: str, description: str | None) -> None:
+        super().__init__(description or "", status)
+        self.title = title
+        self.description = description
+
+    def body(self) -> dict[str, Any]:
+        return {"code": self.status, "title": self.title, "description": self.description}
+
+
+def route_not_found(description: str | None = "") -> WebobError:
+    return WebobError(404, "Not Found", description)
+
+
+def method_not_allowed() -> WebobError:
+    return WebobError(405, "Method Not Allowed", "")
+
+
+def hook_error(status: int, description: str) -> WebobError:
+    """An Octavia ``APIException`` raised before the WSME handler runs."""
+    return WebobError(status, "Bad Request", description)
+
+
 class BadRequest(ApiError):
     status = 400
+
+
+class UnknownAttribute(BadRequest):
+    """WSME's message for keys a type does not have; containers prepend their names as the
+    error bubbles up (``load_balancer.loadbalancer.listeners``)."""
+
+    def __init__(self, attributes: list[str], fieldname: str | None = None) -> None:
+        self.attributes = attributes
+        self.fieldname = fieldname
+        super().__init__(self._message())
+
+    def add_fieldname(self, name: str) -> None:
+        self.fieldname = name if self.fieldname is None else f"{name}.{self.fieldname}"
+        self.faultstring = self._message()
+        self.args = (self.faultstring,)
+
+    def _message(self) -> str:
+        noun = "attributes" if len(self.attributes) > 1 else "attribute"
+        return f"Unknown {noun} for argument {self.fieldname}: {', '.join(self.attributes)}"
 
 
 class InvalidInput(BadRequest):

@@ -96,6 +96,20 @@ class Router:
                 return handler, m.groupdict(), True
         return None, {}, False
 
+    def missing_argument(self, method: str, path: str) -> str | None:
+        """The id a collection ``path`` lacks for ``method``: pecan routes ``PUT``/``DELETE``
+        on a collection to the item handler, which WSME answers "Missing argument"."""
+        for pattern, methods in self._index.items():
+            parent, _, last = pattern.rpartition("/")
+            if method in ("PUT", "DELETE") and method in methods and last.startswith("{") \
+                    and _same_route(parent, path):
+                return last[1:-1]
+        return None
+
+
+def _same_route(pattern: str, path: str) -> bool:
+    return re.fullmatch(re.sub(r"\{(\w+)\}", "[^/]+", pattern), path) is not None
+
 
 _LBAAS_COLLECTIONS = (
     "loadbalancers", "listeners", "pools", "healthmonitors", "l7policies", "quotas",

@@ -3,18 +3,25 @@
 Parses ``limit``/``marker``/``page_reverse``, ``sort``/``sort_key``/``sort_dir``, attribute
 filters, the four tag filters and ``fields``; builds the ``<plural>_links`` array with
 upstream's quirks (filters are not carried into links; ``next`` also when unlimited).
+
+Key choice: as upstream (whose filters are the data model's attributes), every stored scalar
+attribute of a collection is a filter and a sort key, under its API name and the aliases
+upstream accepts (``enabled`` for ``admin_state_up``, ``loadbalancer_id`` for
+``load_balancer_id``); a collection lists only what it renames, hides, or derives from another
+table. Errors follow upstream's split: limit and sort direction are checked in a pecan hook
+(webob bodies), sort keys, markers and filters in the handler (WSME bodies).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import JSON, ColumnElement, Connection, Table, select
 
-from lbaas.api.errors import BadRequest
+from lbaas.api.errors import BadRequest, hook_error
 from lbaas.api.http import ApiRequest
 from lbaas.store.listing import BadFilterValue, ListQuery, coerce_filter
 
@@ -23,6 +30,11 @@ AUX_PARAMS = frozenset({"limit", "marker", "sort", "sort_key", "sort_dir", "fiel
 TAG_PARAMS = {"tags": "tags_all", "tags-any": "tags_any", "not-tags": "not_tags_all",
               "not-tags-any": "not_tags_any"}
 BAD_FILTER = "One or more arguments are either duplicate or invalid"
+# API aliases upstream translates before filtering (``_type_to_db_map`` and the pagination
+# helper's own ``loadbalancer_id``)
+ALIASES = {"enabled": "admin_state_up", "loadbalancer_id": "load_balancer_id"}
+DEFAULT_SORT_DIR = "asc"
+LINK_SAFE = ":,"  # upstream writes sort=name:asc,id:desc into its links unquoted
 
 
 @dataclass(frozen=True)
@@ -32,10 +44,24 @@ class Collection:
     table: Table
     plural: str
     links_key: str
-    # API attribute name -> storage column, for filtering and sorting
-    columns: dict[str, str]
+    # API attribute name -> column, where the API spells a column differently
+    renames: Mapping[str, str] = field(default_factory=dict)
+    # internal columns: neither filters nor sort keys
+    hidden: frozenset[str] = frozenset()
+    # attributes stored in another table: name -> (value -> condition on this table)
+    derived: Mapping[str, Callable[[str], ColumnElement[bool]]] = field(default_factory=dict)
     has_tags: bool = True
     extra_filters: frozenset[str] = field(default_factory=frozenset)
+    # API attribute name -> column, for filtering and sorting (computed)
+    columns: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        columns = {str(col.name): str(col.name) for col in self.table.c
+                   if col.name not in self.hidden and not isinstance(col.type, JSON)}
+        for name, col in {**ALIASES, **self.renames}.items():
+            if col in columns:
+                columns[name] = col
+        object.__setattr__(self, "columns", columns)
 
 
 def split_multi(values: Iterable[str]) -> list[str]:
@@ -54,7 +80,7 @@ def parse_limit(req: ApiRequest, max_limit: int | None) -> int | None:
     try:
         limit = int(raw)
     except ValueError:
-        raise BadRequest(f"Supplied pagination limit '{raw}' is not valid.") from None
+        raise hook_error(400, f"Supplied pagination limit '{raw}' is not valid.") from None
     if limit <= 0:
         return None
     if max_limit is not None and limit > max_limit:
@@ -62,38 +88,41 @@ def parse_limit(req: ApiRequest, max_limit: int | None) -> int | None:
     return limit
 
 
-def parse_sort(req: ApiRequest, coll: Collection) -> list[tuple[str, str]]:
-    keys: list[tuple[str, str]] = []
+def _direction(raw: str) -> str:
+    direction = raw.lower()
+    if direction not in ("asc", "desc"):
+        raise hook_error(400, f"Supplied sort direction '{direction}' is not valid.")
+    return direction
+
+
+def _requested_sort(req: ApiRequest) -> list[tuple[str, str]]:
+    """(key, direction) pairs as upstream's helper reads them, before the keys are checked."""
     sort = req.param("sort")
     if sort:
+        keys = []
         for part in sort.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            key, _, direction = part.partition(":")
-            keys.append((key.strip(), (direction or "asc").strip().lower()))
-    else:
-        sort_keys = split_multi(req.params("sort_key"))
-        sort_dirs = [d.lower() for d in split_multi(req.params("sort_dir"))]
-        for i, key in enumerate(sort_keys):
-            keys.append((key, sort_dirs[i] if i < len(sort_dirs) else "asc"))
-        if not sort_keys and sort_dirs:
-            keys = []
-        for d in sort_dirs:
-            if d not in ("asc", "desc"):
-                raise BadRequest(f"Supplied sort direction '{d}' is not valid.")
+            comps = part.split(":")
+            if len(comps) > 2:
+                raise hook_error(400, f"Supplied sort key '{comps}' is not valid.")
+            keys.append((comps[0], _direction(comps[1]) if len(comps) == 2
+                         else DEFAULT_SORT_DIR))
+        return keys
+    sort_keys = split_multi(req.params("sort_key"))
+    sort_dirs = split_multi(req.params("sort_dir"))
+    sort_dirs += [DEFAULT_SORT_DIR] * (len(sort_keys) - len(sort_dirs))
+    return [(key, _direction(d)) for key, d in zip(sort_keys, sort_dirs, strict=False)]
+
+
+def parse_sort(req: ApiRequest, coll: Collection) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
-    for key, direction in keys:
+    for key, direction in _requested_sort(req):
         if key not in coll.columns:
             raise BadRequest(f"Supplied sort key '{key}' is not valid.")
-        if direction not in ("asc", "desc"):
-            raise BadRequest(f"Supplied sort direction '{direction}' is not valid.")
         out.append((coll.columns[key], direction))
     names = {c for c, _ in out}
-    default_dir = out[0][1] if out else "asc"
     for tie in ("created_at", "id"):
         if tie in coll.table.c and tie not in names:
-            out.append((tie, default_dir))
+            out.append((tie, DEFAULT_SORT_DIR))
     return out
 
 
@@ -104,10 +133,12 @@ def build_query(conn: Connection, req: ApiRequest, coll: Collection,
     for key, value in req.query:
         if key in AUX_PARAMS or key in coll.extra_filters:
             continue
-        if key in TAG_PARAMS:
-            if not coll.has_tags:
-                raise BadRequest(BAD_FILTER)
-            getattr(q, TAG_PARAMS[key]).extend(split_multi([value]))
+        if key in TAG_PARAMS:  # ignored where there are no tags, as upstream
+            if coll.has_tags:
+                getattr(q, TAG_PARAMS[key]).extend(split_multi([value]))
+            continue
+        if key in coll.derived:
+            q.where.append(coll.derived[key](value))
             continue
         column = coll.columns.get(key)
         if column is None:
@@ -145,10 +176,10 @@ def links(req: ApiRequest, q: ListQuery, rows: Sequence[Any], base_uri: str | No
         return out
     if req.param("marker"):
         prev = [*common, ("marker", getattr(rows[0], key)), ("page_reverse", "True")]
-        out.append({"href": f"{base}?{urlencode(prev)}", "rel": "previous"})
+        out.append({"href": f"{base}?{urlencode(prev, safe=LINK_SAFE)}", "rel": "previous"})
     if q.limit is None or len(rows) >= q.limit:
         nxt = [*common, ("marker", getattr(rows[-1], key))]
-        out.append({"href": f"{base}?{urlencode(nxt)}", "rel": "next"})
+        out.append({"href": f"{base}?{urlencode(nxt, safe=LINK_SAFE)}", "rel": "next"})
     return out
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lbaas.api.errors import BadRequest, InvalidInput
+from lbaas.api.errors import InvalidInput, UnknownAttribute
 
 
 class _Unset:
@@ -168,7 +168,8 @@ class IpAddress(FieldType):
             raise InvalidInput(name, value, "Value should be IPv4 or IPv6 format") from None
         if getattr(address, "scope_id", None):  # "fe80::1%eth0" names an interface
             raise InvalidInput(name, value, "Value should be IPv4 or IPv6 format")
-        return str(address)
+        # kept as sent, as upstream stores the string; compare with common.canonical_ip
+        return value.strip()
 
     def openapi(self) -> dict[str, Any]:
         return {"type": "string", "format": "ip-address"}
@@ -285,7 +286,8 @@ def parse_object(envelope: str, body: Any, fields: Sequence[Field], mode: str) -
     """Validate one JSON object against ``fields``.
 
     ``mode`` is ``create`` (apply defaults, check required) or ``update`` (only keys present;
-    explicit nulls are kept as None so the resource can apply its reset rules).
+    explicit nulls are kept as None so the resource can apply its reset rules). Unknown keys
+    are WSME's ``UnknownAttribute``; the caller names the argument.
     """
     if not isinstance(body, dict):
         raise InvalidInput(envelope, body, "Value should be an object")
@@ -295,10 +297,9 @@ def parse_object(envelope: str, body: Any, fields: Sequence[Field], mode: str) -
             by_name[f.name] = f
             for alias in f.aliases:
                 by_name[alias] = f
-    unknown = sorted(k for k in body if k not in by_name)
+    unknown = [k for k in body if k not in by_name]
     if unknown:
-        raise InvalidInput(envelope, body, f"Unknown attribute for argument {envelope}: "
-                           f"{', '.join(unknown)}")
+        raise UnknownAttribute(unknown)
     out: dict[str, Any] = {}
     for key, value in body.items():
         f = by_name[key]
@@ -307,7 +308,11 @@ def parse_object(envelope: str, body: Any, fields: Sequence[Field], mode: str) -
                 raise InvalidInput(f.name, value, "Mandatory field missing.")
             out[f.name] = None
             continue
-        parsed = f.type.validate(f.name, value)
+        try:
+            parsed = f.type.validate(f.name, value)
+        except UnknownAttribute as exc:
+            exc.add_fieldname(key)
+            raise
         if f.check is not None:
             parsed = f.check(f.name, parsed)
         out[f.name] = parsed
@@ -322,13 +327,33 @@ def parse_object(envelope: str, body: Any, fields: Sequence[Field], mode: str) -
     return out
 
 
+# The name of the handler argument upstream's WSME reports in "Unknown attribute for argument
+# <argument>.<envelope>"; ``<envelope>_`` unless listed.
+ARGUMENT_NAMES = {
+    ("loadbalancer", "create"): "load_balancer", ("loadbalancer", "update"): "load_balancer",
+    ("healthmonitor", "create"): "health_monitor_", ("healthmonitor", "update"): "health_monitor_",
+    ("flavorprofile", "create"): "flavor_profile_", ("flavorprofile", "update"): "flavor_profile_",
+    ("quota", "update"): "quotas", ("rule", "update"): "l7rule_",
+}
+
+
+def argument_name(envelope: str, mode: str) -> str:
+    return ARGUMENT_NAMES.get((envelope, mode), f"{envelope}_")
+
+
 def parse_envelope(body: Any, envelope: str, fields: Sequence[Field], mode: str) -> dict[str, Any]:
+    argument = argument_name(envelope, mode)
     if not isinstance(body, dict) or envelope not in body:
         raise InvalidInput(envelope, body, "Mandatory field missing.")
     extra = [k for k in body if k != envelope]
     if extra:
-        raise BadRequest(f"Unknown argument: \"{', '.join(sorted(extra))}\"")
-    return parse_object(envelope, body[envelope], fields, mode)
+        raise UnknownAttribute(extra, argument)
+    try:
+        return parse_object(envelope, body[envelope], fields, mode)
+    except UnknownAttribute as exc:
+        exc.add_fieldname(envelope)
+        exc.add_fieldname(argument)
+        raise
 
 
 def object_openapi(fields: Sequence[Field], mode: str) -> dict[str, Any]:

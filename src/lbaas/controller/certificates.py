@@ -57,6 +57,10 @@ def service_token(settings: Settings, client: httpx.Client | None = None) -> str
     return resp.headers["X-Subject-Token"]
 
 
+def _holds_nothing(ref: str) -> dict[str, bytes]:
+    raise store.SecretUnavailable("cert_manager = noop holds no certificates")
+
+
 class CertificateLoader:
     def __init__(self, settings: Settings, engine: Engine) -> None:
         self.settings = settings
@@ -72,6 +76,8 @@ class CertificateLoader:
 
     def _reader(self, conn: Any, project_id: str | None) -> Callable[[str], dict[str, bytes]]:
         certs = self.settings.certificates
+        if certs.cert_manager == "noop":  # nothing to read: render refuses, objects go ERROR
+            return _holds_nothing
         if certs.cert_manager == "barbican":
             manager = BarbicanCertManager(certs.barbican_endpoint, self._service_token(),
                                           store.parse_ref)

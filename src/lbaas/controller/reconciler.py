@@ -116,7 +116,7 @@ class Reconciler:
             if lb.provisioning_status == c.PENDING_DELETE:
                 await self._teardown(lb)
                 return
-            if lb.provider != "noop":
+            if lb.provider not in c.NOOP_PROVIDERS:
                 await self._converge_containing(lb, contained)
         except Exception as exc:
             log.warning("reconcile of load balancer %s failed: %s", lb_id, exc, exc_info=True)
@@ -298,10 +298,14 @@ class Reconciler:
                                  .values(provisioning_status=c.ACTIVE))
                 if table in MONITOR_LIKE and scope[table.name]:
                     ids = [i for i, status in scope[table.name] if status != c.PENDING_DELETE]
-                    conn.execute(update(table).where(table.c.id.in_(ids)).values(
-                        operating_status=_on_off(table)))
-            conn.execute(update(t.load_balancer).where(t.load_balancer.c.id == lb_id).values(
-                provisioning_status=c.ACTIVE, applied_generation=generation))
+                    # only rows that change: updated_at follows
+                    conn.execute(update(table).where(
+                        table.c.id.in_(ids), table.c.operating_status != _on_off(table))
+                        .values(operating_status=_on_off(table)))
+            lb_table = t.load_balancer
+            if lb.provisioning_status != c.ACTIVE or lb.applied_generation != generation:
+                conn.execute(update(lb_table).where(lb_table.c.id == lb_id).values(
+                    provisioning_status=c.ACTIVE, applied_generation=generation))
 
     def _mark_failed(self, lb_id: str, lb_was_new: bool, contained: bool = False) -> None:
         """The changed objects go ERROR; parents the API only locked (PENDING_UPDATE because

@@ -88,3 +88,13 @@ MAX_TIMEOUT_MS = 2073600000
 MAX_QUOTA = 2000000000
 
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
+
+# Provider names as stored on a load balancer (the name asked for, as upstream): "octavia" is
+# upstream's alias of "amphora", "noop" ours of "noop_driver". None = a row from before
+# providers were stored.
+AMPHORA_PROVIDERS = frozenset({"amphora", "octavia"})
+NOOP_PROVIDERS = frozenset({"noop_driver", "noop"})
+
+
+def is_amphora_provider(provider: str | None) -> bool:
+    return provider is None or provider in AMPHORA_PROVIDERS

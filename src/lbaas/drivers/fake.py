@@ -2,10 +2,13 @@
 
 They do no I/O, answer at once and remember what they were told, so API tests see load
 balancers converge (ACTIVE, operating status OFFLINE, amphora rows present) in milliseconds.
+Only an amphora delete can be given a duration (``controller.fake_delete_seconds``), for
+clients that expect a failed-over amphora to stay visible for a moment, as upstream's does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import itertools
 import uuid
@@ -24,9 +27,10 @@ _MGMT = ipaddress.ip_network("198.51.100.0/24")
 
 
 class FakeCompute:
-    def __init__(self) -> None:
+    def __init__(self, delete_seconds: float = 0.0) -> None:
         self.instances: dict[str, AmphoraSpec] = {}
         self._counter = itertools.count(10)
+        self.delete_seconds = delete_seconds  # how long a delete takes (instant by default)
 
     async def create_amphora(self, spec: AmphoraSpec) -> ComputeInfo:
         compute_id = str(uuid.uuid4())
@@ -37,6 +41,8 @@ class FakeCompute:
                            cached_zone="fake-zone")
 
     async def delete_amphora(self, compute_id: str) -> None:
+        if self.delete_seconds:
+            await asyncio.sleep(self.delete_seconds)
         self.instances.pop(compute_id, None)
 
     def compute_id_for(self, amphora_id: str) -> str | None:

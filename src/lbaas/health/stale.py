@@ -33,7 +33,7 @@ def find_stale(engine: Engine, now: datetime, timeout: float, build_grace: float
                 .join(lb, lb.c.id == a.c.load_balancer_id)
                 .where(a.c.status == c.AMPHORA_ALLOCATED, a.c.failover_requested.is_(False),
                        lb.c.provisioning_status.not_in([c.DELETED, c.PENDING_DELETE]),
-                       lb.c.provider != "noop")):
+                       lb.c.provider.not_in(c.NOOP_PROVIDERS))):
             if r.last_heartbeat is not None:
                 due = r.last_heartbeat + timedelta(seconds=timeout)
             else:

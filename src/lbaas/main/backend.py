@@ -128,7 +128,9 @@ async def run_backend(settings: Settings, subnet_ref: str, address: str, port: i
                        settings.networking.management_network)
     subnet = resolve_subnet(engine, subnet_ref)
     address = check_address(subnet, address)
-    network = LocalNetwork(settings.data_dir / "network")
+    from lbaas.main.local_plane import local_network  # (same owner mark and host view as serve)
+
+    network = local_network(settings)
     # Until the server runs, a signal only marks the stop so the cleanup below still happens.
     stopping: list[int] = []
     child: Any = None

@@ -33,11 +33,16 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from lbaas.drivers.base import DriverError
     from lbaas.main.service import build_service
 
     settings = _settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    service = build_service(settings)
+    try:
+        service = build_service(settings)
+    except DriverError as exc:  # e.g. the networks belong to another instance
+        print(f"lbaas: cannot start: {exc}", file=sys.stderr, flush=True)
+        return 1
     print(f"lbaas: API on http://{settings.api.host}:{settings.api.port} "
           f"(database {settings.effective_database_url.split('@')[-1]})", flush=True)
     # The service keeps ~80k long-lived objects; one list response makes ~1.6k more, so the

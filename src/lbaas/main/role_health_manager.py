@@ -56,10 +56,9 @@ async def listen_address(engine: Engine, settings: Settings, bind_ip: str | None
                          "gateway address")
     if uses_local_plane(settings):
         from lbaas.controller.provisioning import subnet_info
-        from lbaas.drivers.local.network import LocalNetwork
+        from lbaas.main.local_plane import local_network
 
-        await LocalNetwork(settings.data_dir.resolve() / "network").ensure_subnet(
-            subnet_info(subnet))
+        await local_network(settings).ensure_subnet(subnet_info(subnet))
     return str(subnet.gateway_ip)  # type: ignore[attr-defined]
 
 

@@ -44,13 +44,24 @@ def local_drivers_possible() -> tuple[bool, str]:
 
 def build_drivers(settings: Settings, engine: Engine) -> Drivers:
     choice = settings.controller.drivers
+    if settings.networking.driver not in ("local", "noop"):
+        raise ValueError(f"unknown networking.driver {settings.networking.driver!r}")
+    noop = [f"{name} = \"noop\"" for name, value in (
+        ("networking.driver", settings.networking.driver),
+        ("certificates.cert_manager", settings.certificates.cert_manager)) if value == "noop"]
+    if noop:
+        # made-up ports, addresses and certificates cannot serve traffic
+        if choice == "local":
+            raise ValueError(f'{", ".join(noop)} needs controller.drivers = "fake"')
+        choice = "fake"
     if choice == "auto":
         possible, why = local_drivers_possible()
         if not possible:
             log.warning("using the fake drivers (no data plane): %s", why)
         choice = "local" if possible else "fake"
     if choice == "fake":
-        return Drivers(compute=FakeCompute(), network=FakeNetwork(), amphora=FakeAmphora())
+        return Drivers(compute=FakeCompute(settings.controller.fake_delete_seconds),
+                       network=FakeNetwork(), amphora=FakeAmphora())
     if choice != "local":
         raise ValueError(f"unknown controller.drivers {choice!r} (auto, local or fake)")
     from lbaas.main.local_plane import build_local_drivers

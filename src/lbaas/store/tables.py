@@ -9,6 +9,8 @@ purged by housekeeping, as upstream); every other object is removed when its del
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -42,10 +44,16 @@ def _id() -> Column:
 Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 
-def _audit() -> list[Column]:
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _audit(touch: bool = False) -> list[Column]:
+    """``touch``: every UPDATE sets ``updated_at`` (Octavia's objects: upstream's ORM does the
+    same, so a status the reconciler or the health manager settles moves it too)."""
     return [
         Column("created_at", Timestamp, nullable=False),
-        Column("updated_at", Timestamp, nullable=True),
+        Column("updated_at", Timestamp, nullable=True, onupdate=_utcnow if touch else None),
     ]
 
 
@@ -77,7 +85,7 @@ load_balancer = Table(
     Column("additional_vips", JSON),
     Column("generation", Integer, nullable=False, default=0),
     Column("applied_generation", Integer, nullable=False, default=0),
-    *_audit(),
+    *_audit(touch=True),
 )
 
 listener = Table(
@@ -110,7 +118,7 @@ listener = Table(
     Column("hsts_max_age", Integer),
     Column("hsts_include_subdomains", Boolean),
     Column("hsts_preload", Boolean),
-    *_audit(),
+    *_audit(touch=True),
 )
 
 pool = Table(
@@ -132,7 +140,7 @@ pool = Table(
     Column("tls_ciphers", String(2048)),
     Column("tls_versions", JSON),
     Column("alpn_protocols", JSON),
-    *_audit(),
+    *_audit(touch=True),
 )
 
 member = Table(
@@ -150,7 +158,7 @@ member = Table(
     Column("monitor_address", String(64)),
     Column("monitor_port", Integer),
     Column("vnic_type", String(16)),
-    *_audit(),
+    *_audit(touch=True),
 )
 
 health_monitor = Table(
@@ -170,7 +178,7 @@ health_monitor = Table(
     Column("expected_codes", String(64)),
     Column("http_version", Float),
     Column("domain_name", String(255)),
-    *_audit(),
+    *_audit(touch=True),
 )
 
 l7policy = Table(
@@ -187,7 +195,7 @@ l7policy = Table(
     Column("redirect_prefix", String(2048)),
     Column("redirect_http_code", Integer),
     Column("position", Integer, nullable=False),
-    *_audit(),
+    *_audit(touch=True),
 )
 
 l7rule = Table(
@@ -201,7 +209,7 @@ l7rule = Table(
     Column("key", String(255)),
     Column("value", String(255), nullable=False),
     Column("invert", Boolean, nullable=False),
-    *_audit(),
+    *_audit(touch=True),
 )
 
 tag = Table(

@@ -30,16 +30,18 @@ API_FIELDS = (
     "ha_port_id", "cert_expiration", "cert_busy", "role", "status", "vrrp_interface", "vrrp_id",
     "vrrp_priority", "cached_zone", "created_at", "updated_at", "image_id", "compute_flavor",
 )
-COLUMNS = common.columns_for(AMP, API_FIELDS, {"loadbalancer_id": "load_balancer_id"})
-COLLECTION = listing.Collection(AMP, "amphorae", "amphorae_links", COLUMNS, has_tags=False,
-                                extra_filters=frozenset({"project_id", "tenant_id"}))
+COLUMNS = {"loadbalancer_id": "load_balancer_id"}  # API name -> column, where they differ
+COLLECTION = listing.Collection(
+    AMP, "amphorae", "amphorae_links", renames=COLUMNS, has_tags=False,
+    hidden=frozenset({"active_digest", "last_heartbeat", "heartbeat_seq", "failover_requested"}),
+    extra_filters=frozenset({"project_id", "tenant_id"}))
 DATES = frozenset({"cert_expiration", "created_at", "updated_at"})
 
 
 def render(row: Row[Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in API_FIELDS:
-        value = getattr(row, COLUMNS[name])
+        value = getattr(row, COLUMNS.get(name, name))
         out[name] = common.iso(value) if name in DATES else value
     return out
 

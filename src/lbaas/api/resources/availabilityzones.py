@@ -42,9 +42,7 @@ FIELDS = (
 )
 
 AZ = t.availability_zone
-COLUMNS = common.columns_for(AZ, ["name", "description", "enabled",
-                                  "availability_zone_profile_id"])
-COLLECTION = listing.Collection(AZ, "availability_zones", "availability_zones_links", COLUMNS,
+COLLECTION = listing.Collection(AZ, "availability_zones", "availability_zones_links",
                                 has_tags=False)
 
 
@@ -81,7 +79,7 @@ async def get_one(req: ApiRequest) -> Response:
     """Show an availability zone."""
     common.authorize(req, RESOURCE, "get_one", req.context.project_id)
     with req.app.engine.connect() as conn:
-        row = load(conn, req.path_params["az_name"])
+        row = load(conn, req.path_params["name"])
     return common.one_response(req, ENVELOPE, render(row))
 
 
@@ -111,7 +109,7 @@ async def put(req: ApiRequest) -> Response:
     """Update an availability zone's description or enabled flag."""
     body = parse_envelope(req.json(), ENVELOPE, FIELDS, "update")
     common.authorize(req, RESOURCE, "put", req.context.project_id)
-    name = req.path_params["az_name"]
+    name = req.path_params["name"]
     with req.app.engine.begin() as conn:
         load(conn, name)
         if body:
@@ -123,7 +121,7 @@ async def put(req: ApiRequest) -> Response:
 async def delete_one(req: ApiRequest) -> Response:
     """Delete an availability zone no load balancer uses."""
     common.authorize(req, RESOURCE, "delete", req.context.project_id)
-    name = req.path_params["az_name"]
+    name = req.path_params["name"]
     lb = t.load_balancer
     with req.app.engine.begin() as conn:
         load(conn, name)
@@ -138,9 +136,9 @@ def register(router: Router) -> None:
     base = "/v2/lbaas/availabilityzones"
     router.add("GET", base, get_all)
     router.add("POST", base, create)
-    router.add("GET", base + "/{az_name}", get_one)
-    router.add("PUT", base + "/{az_name}", put)
-    router.add("DELETE", base + "/{az_name}", delete_one)
+    router.add("GET", base + "/{name}", get_one)
+    router.add("PUT", base + "/{name}", put)
+    router.add("DELETE", base + "/{name}", delete_one)
 
 
 OPENAPI = {

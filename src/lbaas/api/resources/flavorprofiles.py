@@ -53,10 +53,7 @@ class ProfileResource:
 
     @property
     def collection(self) -> listing.Collection:
-        columns = common.columns_for(self.table, ["id", "name", "provider_name",
-                                                  self.data_field])
-        return listing.Collection(self.table, self.plural, self.links_key, columns,
-                                  has_tags=False)
+        return listing.Collection(self.table, self.plural, self.links_key, has_tags=False)
 
     def render(self, row: Row[Any]) -> dict[str, Any]:
         return {"id": row.id, "name": row.name, "provider_name": row.provider_name,

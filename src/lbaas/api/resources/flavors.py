@@ -40,9 +40,7 @@ FIELDS = (
     Field("flavor_profile_id", Uuid(), required=True, on_update=False),
 )
 
-COLUMNS = common.columns_for(t.flavor, ["id", "name", "description", "enabled",
-                                        "flavor_profile_id"])
-COLLECTION = listing.Collection(t.flavor, "flavors", "flavors_links", COLUMNS, has_tags=False)
+COLLECTION = listing.Collection(t.flavor, "flavors", "flavors_links", has_tags=False)
 
 
 def render(row: Row[Any]) -> dict[str, Any]:

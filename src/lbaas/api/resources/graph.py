@@ -99,7 +99,8 @@ def collect_pools(listener_bodies: list[dict[str, Any]], pool_bodies: list[dict[
             definitions.append(pool)
         else:
             references.add(name)
-    names = [_named(p) for p in definitions]
+    # as upstream: top-level pools need no name (two unnamed ones are "not unique")
+    names = [p.get("name") for p in definitions]
     if len(names) != len(set(names)):
         raise ValidationFailure("Pool names must be unique when creating a fully populated "
                                 "loadbalancer.")
@@ -114,7 +115,7 @@ def _create_pool(conn: Connection, req: ApiRequest, lb: Row[Any], body: dict[str
                  now: datetime) -> str:
     for attr in ("protocol", "lb_algorithm"):
         if not body.get(attr):
-            raise ValidationFailure(f"Pool definition for '{body['name']}' missing required "
+            raise ValidationFailure(f"Pool definition for '{body.get('name')}' missing required "
                                     f"attribute: {attr}")
     values = pools.prepare_pool(conn, req, lb, body, now)
     pools.insert_pool(conn, values, body.get("tags"))
@@ -169,7 +170,7 @@ def create_graph(conn: Connection, req: ApiRequest, lb_id: str, project_id: str,
     common.check_quota(conn, req, project_id, "pool", len(definitions))
     pool_ids: dict[str, str] = {}
     for i, pool in enumerate(definitions):
-        pool_ids[pool["name"]] = _create_pool(conn, req, lb, pool,
+        pool_ids[pool.get("name") or ""] = _create_pool(conn, req, lb, pool,
                                               now + timedelta(microseconds=i))
     common.check_quota(conn, req, project_id, "listener", len(listener_bodies))
     for i, listener in enumerate(listener_bodies):

@@ -66,13 +66,7 @@ FIELDS = (
           check=refuse_unless(validate.domain_name_error)),
 )
 
-COLUMNS = common.columns_for(t.health_monitor, [
-    "id", "name", "project_id", "provisioning_status", "operating_status", "admin_state_up",
-    "type", "delay", "timeout", "max_retries", "max_retries_down", "http_method", "url_path",
-    "expected_codes", "http_version", "domain_name", "pool_id", "created_at", "updated_at",
-])
-COLLECTION = listing.Collection(t.health_monitor, "healthmonitors", "healthmonitors_links",
-                                COLUMNS)
+COLLECTION = listing.Collection(t.health_monitor, "healthmonitors", "healthmonitors_links")
 
 
 # rendering --------------------------------------------------------------------------------------

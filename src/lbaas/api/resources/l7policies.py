@@ -88,12 +88,7 @@ FIELDS = (
     Field("rules", ListOf(RULE), on_update=False),
 )
 
-COLUMNS = common.columns_for(t.l7policy, [
-    "id", "name", "description", "project_id", "provisioning_status", "operating_status",
-    "admin_state_up", "action", "listener_id", "redirect_pool_id", "redirect_url",
-    "redirect_prefix", "redirect_http_code", "position", "created_at", "updated_at",
-])
-COLLECTION = listing.Collection(t.l7policy, "l7policies", "l7policies_links", COLUMNS)
+COLLECTION = listing.Collection(t.l7policy, "l7policies", "l7policies_links")
 
 
 # rendering --------------------------------------------------------------------------------------
@@ -185,8 +180,7 @@ def settle_targets(values: dict[str, Any]) -> dict[str, Any]:
 
 def check_provider(lb: Row[Any], listener: Row[Any]) -> None:
     """The amphora provider only runs L7 policies on HTTP and TERMINATED_HTTPS listeners."""
-    if (lb.provider or "amphora") in ("amphora", "octavia") \
-            and listener.protocol not in L7_LISTENER_PROTOCOLS:
+    if c.is_amphora_provider(lb.provider) and listener.protocol not in L7_LISTENER_PROTOCOLS:
         raise provider_unsupported_option(
             "amphora", f"{listener.protocol} protocol listeners do not support L7 policies")
 
@@ -223,8 +217,10 @@ def prepare_policy(conn: Connection | None, listener: Row[Any], body: dict[str, 
     return values
 
 
-def place(conn: Connection, listener_id: str, policy_id: str, position: int | None) -> None:
-    """Renumber the listener's policies 1…N with ``policy_id`` at ``position`` (None = last)."""
+def place(conn: Connection, listener_id: str, policy_id: str, position: int | None) -> int:
+    """Renumber the listener's policies 1…N with ``policy_id`` at ``position`` (None = last);
+    return its place. A policy not stored yet is only made room for: rows that keep their
+    position are not written (``updated_at`` moves with every write)."""
     rows = list(conn.execute(
         select(t.l7policy.c.id, t.l7policy.c.position)
         .where(t.l7policy.c.listener_id == listener_id)
@@ -234,8 +230,9 @@ def place(conn: Connection, listener_id: str, policy_id: str, position: int | No
     index = len(order) if position is None else min(position - 1, len(order))
     order.insert(index, policy_id)
     for pos, pid in enumerate(order, start=1):
-        if current[pid] != pos:
+        if pid in current and current[pid] != pos:
             conn.execute(update(t.l7policy).where(t.l7policy.c.id == pid).values(position=pos))
+    return index + 1
 
 
 def insert_policy(conn: Connection, values: dict[str, Any], listener_id: str, project_id: str,
@@ -249,8 +246,7 @@ def insert_policy(conn: Connection, values: dict[str, Any], listener_id: str, pr
     conn.execute(t.l7policy.insert().values(
         id=policy_id, project_id=project_id, listener_id=listener_id,
         provisioning_status=c.PENDING_CREATE, operating_status=c.OFFLINE,
-        position=c.MAX_POLICY_POSITION, created_at=now, **values))
-    place(conn, listener_id, policy_id, position)
+        position=place(conn, listener_id, policy_id, position), created_at=now, **values))
     set_tags(conn, policy_id, tags)
     for i, rule in enumerate(rules or []):
         # a microsecond apart so the rules list keeps the request's order

@@ -64,11 +64,7 @@ FIELDS = (
     Field("invert", Bool(), default=False),
 )
 
-COLUMNS = common.columns_for(t.l7rule, [
-    "id", "project_id", "provisioning_status", "operating_status", "admin_state_up", "type",
-    "compare_type", "key", "value", "invert", "created_at", "updated_at",
-])
-COLLECTION = listing.Collection(t.l7rule, "rules", "rules_links", COLUMNS)
+COLLECTION = listing.Collection(t.l7rule, "rules", "rules_links")
 
 
 # validation -------------------------------------------------------------------------------------
@@ -328,11 +324,11 @@ async def delete(req: ApiRequest) -> Response:
 
 def register(router: Router) -> None:
     base = "/v2/lbaas/l7policies/{l7policy_id}/rules"
-    router.add("GET", base, get_all)
-    router.add("POST", base, create)
-    router.add("GET", base + "/{id}", get_one)
-    router.add("PUT", base + "/{id}", put)
-    router.add("DELETE", base + "/{id}", delete)
+    for method, path, handler in (
+            ("GET", base, get_all), ("POST", base, create), ("GET", base + "/{id}", get_one),
+            ("PUT", base + "/{id}", put), ("DELETE", base + "/{id}", delete)):
+        router.add(method, path,
+                   common.under_parent(handler, t.l7policy, "l7policy_id", POLICY_LABEL))
 
 
 OPENAPI = {

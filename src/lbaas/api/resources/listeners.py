@@ -94,14 +94,7 @@ FIELDS = (
     TAGS,
 )
 
-COLUMNS = common.columns_for(t.listener, [
-    "id", "name", "description", "project_id", "provisioning_status", "operating_status",
-    "admin_state_up", "protocol", "protocol_port", "connection_limit", "default_pool_id",
-    "default_tls_container_ref", "client_authentication", "client_ca_tls_container_ref",
-    "client_crl_container_ref", *TIMEOUTS, "tls_ciphers", "hsts_max_age",
-    "hsts_include_subdomains", "hsts_preload", "loadbalancer_id", "created_at", "updated_at",
-], renames={"loadbalancer_id": "load_balancer_id"})
-COLLECTION = listing.Collection(t.listener, "listeners", "listeners_links", COLUMNS,
+COLLECTION = listing.Collection(t.listener, "listeners", "listeners_links",
                                 extra_filters=frozenset({"tenant_id"}))
 
 

@@ -9,16 +9,22 @@ from sqlalchemy import Connection, select
 
 from lbaas.api.errors import BadRequest, ValidationFailure
 from lbaas.api.http import ApiRequest
+from lbaas.api.resources.providers import ALIASES, is_enabled
 from lbaas.domain import constants as c
 from lbaas.store import tables as t
 
 
 def provider_of(req: ApiRequest, name: str | None) -> str:
-    api = req.app.settings.api
-    provider = name or api.default_provider_driver
-    if provider not in api.enabled_provider_drivers:
+    """The provider asked for (or the default), kept as named: "octavia" stays "octavia"."""
+    provider = name or req.app.settings.api.default_provider_driver
+    if not is_enabled(req, provider):
         raise BadRequest(f"Provider '{provider}' is not enabled.")
-    return "amphora" if provider == "octavia" else provider
+    return provider
+
+
+def _same_driver(a: str, b: str) -> bool:
+    return c.is_amphora_provider(a) == c.is_amphora_provider(b) and (
+        c.is_amphora_provider(a) or ALIASES.get(a, a) == ALIASES.get(b, b))
 
 
 def flavor_topology(conn: Connection, req: ApiRequest, body: dict[str, Any],
@@ -39,11 +45,11 @@ def flavor_topology(conn: Connection, req: ApiRequest, body: dict[str, Any],
         profile = conn.execute(select(t.flavor_profile).where(
             t.flavor_profile.c.id == flavor.flavor_profile_id)).first()
         if profile is not None:
-            wanted = "amphora" if profile.provider_name == "octavia" else profile.provider_name
-            if body.get("provider") and wanted != provider:
+            if body.get("provider") and not _same_driver(profile.provider_name, provider):
                 raise BadRequest(f"Flavor '{flavor_id}' is not compatible with provider "
                                  f"'{body['provider']}'")
-            provider = wanted
+            if not body.get("provider"):
+                provider = profile.provider_name
             try:
                 data = json.loads(profile.flavor_data)
             except ValueError:

@@ -63,13 +63,8 @@ FIELDS = (
     Field("pools", ListOf(Lazy(lambda: GRAPH_HOOK["pool_type"])), on_update=False),
 )
 
-COLUMNS = common.columns_for(t.load_balancer, [
-    "id", "name", "description", "project_id", "provisioning_status", "operating_status",
-    "admin_state_up", "vip_address", "vip_port_id", "vip_subnet_id", "vip_network_id",
-    "vip_qos_policy_id", "provider", "flavor_id", "availability_zone", "created_at",
-    "updated_at", "vip_vnic_type",
-])
-COLLECTION = listing.Collection(t.load_balancer, "loadbalancers", "loadbalancers_links", COLUMNS)
+COLLECTION = listing.Collection(t.load_balancer, "loadbalancers", "loadbalancers_links",
+                                hidden=frozenset({"generation", "applied_generation"}))
 
 # Filled by lbaas.api.resources.graph (single-call create): it imports the listener module,
 # which imports this one.

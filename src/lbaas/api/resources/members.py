@@ -23,11 +23,13 @@ from lbaas.api.errors import (
     ImmutableObject,
     InvalidInput,
     NotFound,
+    UnknownAttribute,
     provider_unsupported_option,
 )
 from lbaas.api.http import ApiRequest, Response, Router
 from lbaas.api.resources import pools
 from lbaas.api.resources.networking import access
+from lbaas.api.resources.vips import known_ids
 from lbaas.api.schema import (
     ADMIN_STATE_UP,
     PROJECT_ID,
@@ -47,10 +49,11 @@ from lbaas.api.schema import (
 )
 from lbaas.domain import constants as c
 from lbaas.store import tables as t
-from lbaas.store.listing import list_rows, set_tags, tags_for
+from lbaas.store.listing import set_tags, tags_for
 
 RESOURCE = "member"
 LABEL = "Member"
+BATCH_ARGUMENT = "members_"  # upstream's WSME argument name in "Unknown attribute" messages
 
 PORT = Int(minimum=1, maximum=65535)
 
@@ -71,12 +74,7 @@ FIELDS = (
 # Attributes a batch update rewrites on existing members (create defaults applied).
 BATCH_RESET = ("admin_state_up", "weight", "backup", "monitor_address", "monitor_port")
 
-COLUMNS = common.columns_for(t.member, [
-    "id", "name", "project_id", "provisioning_status", "operating_status", "admin_state_up",
-    "address", "protocol_port", "weight", "backup", "subnet_id", "monitor_address",
-    "monitor_port", "vnic_type", "created_at", "updated_at",
-])
-COLLECTION = listing.Collection(t.member, "members", "members_links", COLUMNS)
+COLLECTION = listing.Collection(t.member, "members", "members_links")
 
 
 def render_member(row: Row[Any], tags: list[str]) -> dict[str, Any]:
@@ -135,7 +133,8 @@ def validate_new_member(conn: Connection, req: ApiRequest, lb: Row[Any],
                         body: dict[str, Any]) -> None:
     """The checks a member being created must pass (single, batch and graph create)."""
     check_not_reserved(req, body["address"])
-    access.check_member(conn, req, body)  # usable subnet, not an operator address
+    # usable subnet (noop: made-up ids are nobody's), not an operator address
+    access.check_member(conn, req, known_ids(conn, req, body))
     if body.get("request_sriov") and not _flavor_allows_sriov(conn, lb):
         raise BadRequest("The load balancer flavor does not allow SR-IOV member ports.")
 
@@ -174,10 +173,15 @@ def _vip_families(lb: Row[Any]) -> set[int]:
     return {ipaddress.ip_address(a).version for a in addresses if a}
 
 
-def check_member_provider(lb: Row[Any], pool_protocol: str, addresses: Sequence[str]) -> None:
-    """Amphora (LVS) cannot mix IP families between VIP and members of UDP/SCTP pools."""
-    if lb.provider not in ("amphora", "octavia", None) or pool_protocol not in c.UDP_LIKE:
+def check_member_provider(conn: Connection, lb: Row[Any], pool: Row[Any],
+                          addresses: Sequence[str]) -> None:
+    """Amphora (LVS) cannot mix IP families between VIP and members of UDP/SCTP pools; as
+    upstream 19.0.0 the check runs only through the pool's listeners, so a pool that has none
+    yet takes members of either family."""
+    if not c.is_amphora_provider(lb.provider) or pool.protocol not in c.UDP_LIKE \
+            or not pools.pool_listener_ids(conn, [pool.id])[pool.id]:
         return
+    pool_protocol = pool.protocol
     families = _vip_families(lb)
     for address in addresses:
         if families and ipaddress.ip_address(address).version not in families:
@@ -186,12 +190,18 @@ def check_member_provider(lb: Row[Any], pool_protocol: str, addresses: Sequence[
                 f"its VIP and members in {pool_protocol} load balancers.")
 
 
+def _key(address: str, protocol_port: int) -> tuple[str, int]:
+    """A member's identity in its pool: addresses are stored as sent, compared as addresses."""
+    return common.canonical_ip(address), protocol_port
+
+
 def insert_member(conn: Connection, values: dict[str, Any], tags: Sequence[str] | None) -> None:
     """Insert one member; 409 if its (address, protocol_port) is taken in the pool."""
-    taken = conn.execute(select(t.member.c.id).where(and_(
-        t.member.c.pool_id == values["pool_id"], t.member.c.address == values["address"],
-        t.member.c.protocol_port == values["protocol_port"])).with_for_update()).first()
-    if taken is not None:
+    same_port = conn.execute(select(t.member.c.address).where(and_(
+        t.member.c.pool_id == values["pool_id"],
+        t.member.c.protocol_port == values["protocol_port"])).with_for_update()).scalars()
+    wanted = common.canonical_ip(values["address"])
+    if any(common.canonical_ip(address) == wanted for address in same_port):
         raise Conflict(f"Another member on this pool is already using ip {values['address']} "
                        f"on protocol_port {values['protocol_port']}")
     conn.execute(t.member.insert().values(**values))
@@ -238,7 +248,7 @@ async def create(req: ApiRequest) -> Response:
         values = prepare_member(conn, req, lb, pool.id, body, now)
         common.check_quota(conn, req, lb.project_id, "member")
         lock_member_change(conn, lb, pool)
-        check_member_provider(lb, pool.protocol, [values["address"]])
+        check_member_provider(conn, lb, pool, [values["address"]])
         insert_member(conn, values, body.get("tags"))
         row = common.get_row(conn, t.member, values["id"], LABEL)
         view = render_many(conn, [row])[0]
@@ -247,20 +257,12 @@ async def create(req: ApiRequest) -> Response:
 
 
 async def get_all(req: ApiRequest) -> Response:
-    state = req.app
     pool_id = req.path_params["pool_id"]
-    with state.engine.connect() as conn:
+    with req.app.engine.connect() as conn:
         pool = common.get_row(conn, t.pool, pool_id, pools.LABEL)
-        common.authorize(req, RESOURCE, "get_all", pool.project_id)
-        q = listing.build_query(conn, req, COLLECTION, state.settings.api.pagination_max_limit)
-        q.filters["pool_id"] = pool_id
-        rows = list_rows(conn, t.member, q)
-        items = render_many(conn, rows)
-    wanted = listing.requested_fields(req)
-    return Response(200, {
-        "members": [listing.select_fields(i, wanted) for i in items],
-        "members_links": listing.links(req, q, rows, state.settings.api.api_base_uri),
-    })
+    common.authorize(req, RESOURCE, "get_all", pool.project_id)
+    return common.list_response(req, COLLECTION, RESOURCE, render_many,
+                                [t.member.c.pool_id == pool_id], scoped=False)
 
 
 async def get_one(req: ApiRequest) -> Response:
@@ -295,7 +297,7 @@ async def put(req: ApiRequest) -> Response:
         pool, lb = _pool_and_lb(conn, req.path_params["pool_id"])
         member = _member_of(conn, pool.id, req.path_params["id"])
         common.authorize(req, RESOURCE, "put", lb.project_id)
-        access.check_member(conn, req, body)
+        access.check_member(conn, req, known_ids(conn, req, body))
         lock_member_change(conn, lb, pool)
         values = _update_values(body)
         values.update(provisioning_status=c.PENDING_UPDATE, updated_at=common.utcnow())
@@ -327,11 +329,16 @@ def parse_batch(raw: Any) -> list[dict[str, Any]]:
         raise InvalidInput("members", raw, "Mandatory field missing.")
     extra = [k for k in raw if k != "members"]
     if extra:
-        raise BadRequest(f"Unknown argument: \"{', '.join(sorted(extra))}\"")
-    members = [parse_object("members", m, FIELDS, "create") for m in raw["members"]]
+        raise UnknownAttribute(extra, BATCH_ARGUMENT)
+    try:
+        members = [parse_object("members", m, FIELDS, "create") for m in raw["members"]]
+    except UnknownAttribute as exc:
+        exc.add_fieldname("members")
+        exc.add_fieldname(BATCH_ARGUMENT)
+        raise
     seen: set[tuple[str, int]] = set()
     for m in members:
-        key = (m["address"], m["protocol_port"])
+        key = _key(m["address"], m["protocol_port"])
         if key in seen:
             raise BadRequest("Validation failure: Member must be updated only once in the "
                              "same request.")
@@ -363,21 +370,21 @@ async def batch_update(req: ApiRequest) -> Response:
         pool, lb = _pool_and_lb(conn, req.path_params["pool_id"])
         for verb in ("post", "put") if additive else ("post", "put", "delete"):
             common.authorize(req, RESOURCE, verb, lb.project_id)
-        existing = {(r.address, r.protocol_port): r for r in conn.execute(
+        existing = {_key(r.address, r.protocol_port): r for r in conn.execute(
             select(t.member).where(t.member.c.pool_id == pool.id).with_for_update())}
         old_tags = tags_for(conn, [r.id for r in existing.values()])
         creates: list[dict[str, Any]] = []
         updates: list[tuple[Row[Any], dict[str, Any]]] = []
         for body in members:
-            access.check_member(conn, req, body)
-            row = existing.get((body["address"], body["protocol_port"]))
+            access.check_member(conn, req, known_ids(conn, req, body))
+            row = existing.get(_key(body["address"], body["protocol_port"]))
             if row is None:
                 creates.append(body)
                 continue
             changes = _batch_changes(row, body, old_tags[row.id])
             if changes:
                 updates.append((row, changes))
-        wanted_keys = {(m["address"], m["protocol_port"]) for m in members}
+        wanted_keys = {_key(m["address"], m["protocol_port"]) for m in members}
         deletes = [] if additive else [r for k, r in existing.items() if k not in wanted_keys]
         has_monitor = conn.execute(select(t.health_monitor.c.id).where(
             t.health_monitor.c.pool_id == pool.id)).first() is not None
@@ -387,7 +394,7 @@ async def batch_update(req: ApiRequest) -> Response:
             return Response(202)
         common.check_quota(conn, req, lb.project_id, "member", len(new_rows) - len(deletes))
         lock_member_change(conn, lb, pool)
-        check_member_provider(lb, pool.protocol, [v["address"] for v, _ in new_rows])
+        check_member_provider(conn, lb, pool, [v["address"] for v, _ in new_rows])
         for values, tags in new_rows:
             insert_member(conn, values, tags)
         for row, changes in updates:
@@ -403,12 +410,11 @@ async def batch_update(req: ApiRequest) -> Response:
 
 def register(router: Router) -> None:
     base = "/v2/lbaas/pools/{pool_id}/members"
-    router.add("GET", base, get_all)
-    router.add("POST", base, create)
-    router.add("PUT", base, batch_update)
-    router.add("GET", base + "/{id}", get_one)
-    router.add("PUT", base + "/{id}", put)
-    router.add("DELETE", base + "/{id}", delete)
+    for method, path, handler in (
+            ("GET", base, get_all), ("POST", base, create), ("PUT", base, batch_update),
+            ("GET", base + "/{id}", get_one), ("PUT", base + "/{id}", put),
+            ("DELETE", base + "/{id}", delete)):
+        router.add(method, path, common.under_parent(handler, t.pool, "pool_id", pools.LABEL))
 
 
 OPENAPI = {

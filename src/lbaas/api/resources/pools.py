@@ -1,9 +1,10 @@
 """Pools: CRUD under a load balancer, optionally as a listener's default pool.
 
-Creation is split into ``prepare_pool`` (semantic validation, returns the row values),
-``check_pool_provider`` (what the provider driver would reject, 501) and ``insert_pool`` so the
-single-call graph create can reuse them. A pool's listeners are the listeners whose default pool
-it is plus those with an L7 policy redirecting to it: both are locked by pool changes.
+Creation is split into ``prepare_pool`` (semantic validation, returns the row values) and
+``insert_pool`` so the single-call graph create can reuse them. A pool's listeners are the
+listeners whose default pool it is plus those with an L7 policy redirecting to it: both are
+locked by pool changes. ``SOURCE_IP_PORT`` is accepted on every provider (upstream's amphora
+driver answers 501; this data plane renders it).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from lbaas.api.errors import (
     Conflict,
     ImmutableObject,
     ValidationFailure,
-    provider_unsupported_option,
 )
 from lbaas.api.http import ApiRequest, Response, Router
 from lbaas.api.schema import (
@@ -78,13 +78,9 @@ FIELDS = (
     TAGS,
 )
 
-COLUMNS = common.columns_for(t.pool, [
-    "id", "name", "description", "project_id", "provisioning_status", "operating_status",
-    "admin_state_up", "protocol", "lb_algorithm", "loadbalancer_id", "tls_enabled",
-    "tls_container_ref", "ca_tls_container_ref", "crl_container_ref", "tls_ciphers",
-    "created_at", "updated_at",
-], renames={"loadbalancer_id": "load_balancer_id"})
-COLLECTION = listing.Collection(t.pool, "pools", "pools_links", COLUMNS)
+COLLECTION = listing.Collection(t.pool, "pools", "pools_links", derived={
+    "healthmonitor_id": lambda hm_id: t.pool.c.id.in_(
+        select(t.health_monitor.c.pool_id).where(t.health_monitor.c.id == hm_id))})
 
 
 # -- rendering ---------------------------------------------------------------------------------
@@ -115,7 +111,7 @@ def _session_persistence(value: Any) -> dict[str, Any] | None:
 
 def render(row: Row[Any], listeners: list[str], members: list[str], hm_id: str | None,
            tags: list[str]) -> dict[str, Any]:
-    return {
+    view = {
         "id": row.id,
         "name": common.text(row.name),
         "description": common.text(row.description),
@@ -142,6 +138,9 @@ def render(row: Row[Any], listeners: list[str], members: list[str], hm_id: str |
         "tls_versions": list(row.tls_versions) if row.tls_versions is not None else None,
         "alpn_protocols": list(row.alpn_protocols) if row.alpn_protocols is not None else None,
     }
+    if hm_id is None:  # upstream leaves it unset, and WSME leaves unset attributes out
+        del view["healthmonitor_id"]
+    return view
 
 
 def render_many(conn: Connection, rows: list[Row[Any]]) -> list[dict[str, Any]]:
@@ -297,14 +296,6 @@ def prepare_pool(conn: Connection, req: ApiRequest, lb_row: Row[Any], body: dict
     }
 
 
-def check_pool_provider(lb_row: Row[Any], values: dict[str, Any]) -> None:
-    """What the provider driver rejects (501); runs last, as upstream's driver call."""
-    if lb_row.provider in ("amphora", "octavia", None) \
-            and values.get("lb_algorithm") == "SOURCE_IP_PORT":
-        raise provider_unsupported_option(
-            "amphora", "Amphora provider does not support SOURCE_IP_PORT algorithm.")
-
-
 def insert_pool(conn: Connection, values: dict[str, Any], tags: Sequence[str] | None) -> None:
     conn.execute(t.pool.insert().values(**values))
     set_tags(conn, values["id"], tags)
@@ -359,7 +350,6 @@ async def create(req: ApiRequest) -> Response:
         if listener is not None and listener.default_pool_id:
             raise Conflict("This listener already has a default pool")
         lock_pool_change(conn, lb, [listener.id] if listener is not None else [])
-        check_pool_provider(lb, values)
         insert_pool(conn, values, body.get("tags"))
         if listener is not None:
             conn.execute(update(t.listener).where(t.listener.c.id == listener.id)
@@ -459,7 +449,6 @@ async def put(req: ApiRequest) -> Response:
         common.authorize(req, RESOURCE, "put", lb.project_id)
         values = _update_values(conn, req, pool, body)
         lock_pool_change(conn, lb, pool_listener_ids(conn, [pool_id])[pool_id])
-        check_pool_provider(lb, {"lb_algorithm": values.get("lb_algorithm")})
         values.update(provisioning_status=c.PENDING_UPDATE, updated_at=common.utcnow())
         conn.execute(update(t.pool).where(t.pool.c.id == pool_id).values(**values))
         if "tags" in body:

@@ -1,12 +1,12 @@
 """Providers: the enabled-driver list, each driver's flavor/AZ capabilities and profile checks.
 
 Key choice: the amphora driver's capability tables (names, descriptions, value types) are the
-single source for three things — the capability endpoints, the validation of flavor and
+single source for two things — its capability endpoints and the validation of flavor and
 availability zone profile data (upstream validates with a JSON schema that has
-``additionalProperties: false``; the messages below are jsonschema's wording) and what the
-``noop`` driver advertises. This module also holds ``list_global``, the list helper for the
-project-less admin collections (profiles, flavors, AZs, amphorae, quotas) whose primary key is
-not always ``id``.
+``additionalProperties: false``; the messages below are jsonschema's wording). The ``noop``
+driver advertises upstream's noop lists and accepts any keys. This module also holds
+``list_global``, the list helper for the project-less admin collections (profiles, flavors,
+AZs, amphorae, quotas) whose primary key is not always ``id``.
 """
 
 from __future__ import annotations
@@ -27,9 +27,15 @@ from lbaas.store.listing import list_rows
 
 RESOURCE = "provider"
 
-# Drivers this build implements; "octavia" is upstream's alias of "amphora".
-AMPHORA_DRIVERS = frozenset({"amphora", "octavia"})
-KNOWN_DRIVERS = AMPHORA_DRIVERS | {"noop"}
+# Drivers this build implements: "octavia" is upstream's alias of "amphora", "noop" ours of
+# upstream's "noop_driver" (enabled whenever "noop_driver" is).
+KNOWN_DRIVERS = c.AMPHORA_PROVIDERS | c.NOOP_PROVIDERS
+ALIASES = {"noop": "noop_driver"}
+
+
+def is_enabled(req: ApiRequest, provider: str) -> bool:
+    enabled = req.app.settings.api.enabled_provider_drivers
+    return provider in enabled or ALIASES.get(provider) in enabled
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,17 @@ AZ_CAPABILITIES = (
                "array"),
 )
 
+# upstream's noop provider driver: what it advertises (it validates nothing)
+NOOP_FLAVOR_CAPABILITIES = (
+    Capability("amp_image_tag", "The glance image tag to use for this load balancer.", "string"),
+)
+NOOP_AZ_CAPABILITIES = (
+    Capability("compute_zone", "The compute availability zone to use for this loadbalancer.",
+               "string"),
+    Capability("volume_zone", "The volume availability zone to use for this loadbalancer.",
+               "string"),
+)
+
 _PY_TYPES: dict[str, type | tuple[type, ...]] = {
     "string": str, "boolean": bool, "array": list, "object": dict,
 }
@@ -75,11 +92,11 @@ class ProviderNotFound(ApiError):
 
 def driver_for(req: ApiRequest, provider: str) -> str:
     """The driver serving ``provider``: 400 when not enabled, 501 when no such driver."""
-    if provider not in req.app.settings.api.enabled_provider_drivers:
+    if not is_enabled(req, provider):
         raise BadRequest(f"Provider '{provider}' is not enabled.")
     if provider not in KNOWN_DRIVERS:
         raise ProviderNotFound(provider)
-    return "amphora" if provider in AMPHORA_DRIVERS else provider
+    return "amphora" if c.is_amphora_provider(provider) else "noop_driver"
 
 
 def parse_profile_data(raw: str, option: str) -> Any:
@@ -137,11 +154,12 @@ def validate_az_data(req: ApiRequest, provider: str, data: Any) -> None:
 def list_global(req: ApiRequest, coll: listing.Collection,
                 render_many: Callable[[Connection, list[Any]], list[dict[str, Any]]], *,
                 key: str = "id", where: Sequence[ColumnElement[bool]] = (),
-                filters: dict[str, Any] | None = None) -> Response:
+                filters: dict[str, Any] | None = None, select_fields: bool = True) -> Response:
     """A paginated list of a collection that has no per-project scoping of its own.
 
     ``key`` is the primary key (the marker and the last sort tie-breaker); ``filters``
-    (column -> value) replace whatever the query string asked for those columns.
+    (column -> value) replace whatever the query string asked for those columns;
+    ``select_fields`` False ignores ``fields`` (upstream's quota list).
     """
     state = req.app
     with state.engine.connect() as conn:
@@ -153,7 +171,7 @@ def list_global(req: ApiRequest, coll: listing.Collection,
             q.sort.append((key, q.sort[0][1] if q.sort else "asc"))
         rows = list_rows(conn, coll.table, q)
         items = render_many(conn, rows)
-    wanted = listing.requested_fields(req)
+    wanted = listing.requested_fields(req) if select_fields else None
     return Response(200, {
         coll.plural: [listing.select_fields(i, wanted) for i in items],
         coll.links_key: listing.links(req, q, rows, state.settings.api.api_base_uri, key=key),
@@ -194,16 +212,17 @@ async def get_all(req: ApiRequest) -> Response:
 async def flavor_capabilities(req: ApiRequest) -> Response:
     """List the flavor capabilities of a provider."""
     common.authorize(req, "provider-flavor", "get_all", req.context.project_id)
-    driver_for(req, req.path_params["provider"])
-    return Response(200, {"flavor_capabilities": _capability_list(req, FLAVOR_CAPABILITIES)})
+    amphora = driver_for(req, req.path_params["provider"]) == "amphora"
+    return Response(200, {"flavor_capabilities": _capability_list(
+        req, FLAVOR_CAPABILITIES if amphora else NOOP_FLAVOR_CAPABILITIES)})
 
 
 async def availability_zone_capabilities(req: ApiRequest) -> Response:
     """List the availability zone capabilities of a provider."""
     common.authorize(req, "provider-availability-zone", "get_all", req.context.project_id)
-    driver_for(req, req.path_params["provider"])
+    amphora = driver_for(req, req.path_params["provider"]) == "amphora"
     return Response(200, {"availability_zone_capabilities": _capability_list(
-        req, AZ_CAPABILITIES)})
+        req, AZ_CAPABILITIES if amphora else NOOP_AZ_CAPABILITIES)})
 
 
 def register(router: Router) -> None:

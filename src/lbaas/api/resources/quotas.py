@@ -1,7 +1,8 @@
 """Quotas: per-project limits, shown raw in the list and effective (defaults filled) per project.
 
 Key choices: a quota row stores ``null`` for "use the deployment default"; DELETE keeps the
-row and nulls every limit (upstream), so only a project that never had a row gives 404. Both
+row and nulls every limit (upstream), so only a project that never had a row gives 404. Every
+view shows the defaults filled in. Both
 spellings of the two renamed keys are accepted and always emitted. ``/quotas/defaults`` is a
 route of its own (upstream reaches it by treating "defaults" as a project id, which makes
 ordinary users fail the RBAC check although every client calls it).
@@ -15,7 +16,7 @@ from sqlalchemy import Connection, Row, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lbaas.api import common, listing
-from lbaas.api.errors import NotFound
+from lbaas.api.errors import BadRequest, NotFound
 from lbaas.api.http import ApiRequest, Response, Router
 from lbaas.api.resources import providers
 from lbaas.api.schema import Field, Int, String, envelope_openapi, parse_envelope
@@ -38,10 +39,9 @@ API_NAMES: dict[str, tuple[str, ...]] = {
 FIELDS = tuple(Field(name, Int(-1, c.MAX_QUOTA)) for names in API_NAMES.values()
                for name in names)
 
-COLUMNS = {"project_id": "project_id",
-           **{name: col for col, names in API_NAMES.items() for name in names}}
-COLLECTION = listing.Collection(t.quota, "quotas", "quotas_links", COLUMNS, has_tags=False,
-                                extra_filters=frozenset({"tenant_id"}))
+COLLECTION = listing.Collection(
+    t.quota, "quotas", "quotas_links", has_tags=False, extra_filters=frozenset({"tenant_id"}),
+    renames={name: col for col, names in API_NAMES.items() for name in names})
 
 
 def render(project_id: str, values: dict[str, int | None]) -> dict[str, Any]:
@@ -84,14 +84,17 @@ def _requested(body: dict[str, Any]) -> dict[str, int | None]:
 
 
 async def get_all(req: ApiRequest) -> Response:
-    """List the projects that have a quota row, with their raw (unfilled) limits."""
+    """List the projects that have a quota row, with their effective limits.
+
+    Upstream's rows hold the defaults once a PUT or DELETE has read them back (its ORM writes
+    the filled-in values), so its list never shows null; ``fields`` is not applied here."""
     scope = common.scope_list(req, RESOURCE)
 
     def render_many(_conn: Connection, rows: list[Row[Any]]) -> list[dict[str, Any]]:
-        return [render(r.project_id, raw_values(r)) for r in rows]
+        return [render(r.project_id, effective(req, r)) for r in rows]
 
     return providers.list_global(req, COLLECTION, render_many, key="project_id",
-                                 filters=scope)
+                                 filters=scope, select_fields=False)
 
 
 async def get_defaults(req: ApiRequest) -> Response:
@@ -109,6 +112,8 @@ async def get_project_defaults(req: ApiRequest) -> Response:
 
 async def get_one(req: ApiRequest) -> Response:
     """Show a project's effective quotas (its own limits, else the defaults)."""
+    if req.query:  # WSME: the handler takes no query arguments, not even ``fields``
+        raise BadRequest(f'Unknown argument: "{", ".join(dict.fromkeys(k for k, _ in req.query))}"')
     project_id = req.path_params["project_id"]
     common.authorize(req, RESOURCE, "get_one", project_id)
     with req.app.engine.connect() as conn:
