@@ -126,6 +126,7 @@ def amphora_namespaces(topo: Topology) -> set[str]:
     homes = topo.data / "amphorae"
     made = {p.name for p in homes.iterdir()} if homes.is_dir() else set()
     ours = made | {names.amphora_netns(r.id) for r in topo.amphorae()}
+    ours |= {names.data_netns_of(ns) for ns in ours}  # each amphora's data namespace
     return present & ours
 
 
@@ -153,7 +154,8 @@ def assert_no_orphans(topo: Topology) -> None:
     odd = [(r.id, r.status) for r in rows if r.status not in ("ALLOCATED", "DELETED")]
     assert not odd, f"amphora rows neither ALLOCATED nor DELETED: {odd}"
     live = {r.compute_id for r in rows if r.status == "ALLOCATED"}
-    assert amphora_namespaces(topo) == live, (amphora_namespaces(topo), live)
+    spaces = live | {names.data_netns_of(ns) for ns in live}  # both of each
+    assert amphora_namespaces(topo) == spaces, (amphora_namespaces(topo), spaces)
     procs = amphora_processes(topo)
     stray = {ns: kinds for ns, kinds in procs.items() if ns not in live}
     assert not stray, f"processes of amphorae that do not exist: {stray}"

@@ -22,7 +22,7 @@ from scale_servers import PrivateRabbit, shared_database
 from scale_topology import HAS_CONTROLLER_LIST, Topology
 from sqlalchemy import select
 
-from lbaas.drivers.local import netlink
+from lbaas.drivers.local import names, netlink
 from lbaas.store import tables as t
 
 
@@ -82,8 +82,9 @@ def test_traffic_member_change_and_failover_after_the_receiving_manager_died(
         assert [a.id for a in topo.amphorae() if a.status == "ALLOCATED"] == [before.id], \
             "a healthy amphora was failed over once its health manager died"
         # now the amphora really fails: the surviving manager must notice, once
-        for pid in netlink_pids(before.compute_id):
-            os.kill(pid, 9)
+        for ns in (before.compute_id, names.data_netns_of(before.compute_id)):
+            for pid in netlink_pids(ns):
+                os.kill(pid, 9)
         deadline = time.monotonic() + 90
         while True:
             live = [a for a in topo.amphorae() if a.status == "ALLOCATED"]
