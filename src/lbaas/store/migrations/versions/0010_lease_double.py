@@ -1,7 +1,7 @@
 """Lease expiry as a double: MariaDB's FLOAT is single precision, 128 s steps at today's epoch.
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0009
 """
 from alembic import op
 import sqlalchemy as sa
