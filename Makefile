@@ -5,12 +5,12 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 DATA_DIR ?= .data
 PYTEST_ARGS ?=
-DEB_PACKAGES := haproxy keepalived iproute2 nftables chromium
+DEB_PACKAGES := haproxy keepalived iproute2 nftables rabbitmq-server chromium
 # `make test` runs each of these targets, whatever the others did, then prints a summary.
-TEST_SUITES := lint test-sqlite test-postgresql test-mariadb
+TEST_SUITES := lint test-sqlite test-postgresql test-mariadb test-scale
 TUTORIAL := $(DATA_DIR)/tutorial
 
-.PHONY: help setup run tutorial-env test test-sqlite test-postgresql test-mariadb test-api test-dbs test-e2e test-dashboard dashboard-shots lint bench bench-api bench-dataplane bench-health bench-tls bench-udp clean
+.PHONY: help setup run tutorial-env test test-sqlite test-postgresql test-mariadb test-api test-dbs test-e2e test-scale test-dashboard dashboard-shots lint bench bench-api bench-dataplane bench-health bench-tls bench-udp bench-scale clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -25,7 +25,8 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed ## create .venv, install the project (and, as root, Debian packages)
 	@if [ "$$(id -u)" = 0 ] && ! { command -v haproxy && command -v keepalived && command -v ip \
-	    && command -v nft && command -v chromium; } >/dev/null; then \
+	    && command -v nft && test -x /usr/lib/rabbitmq/bin/rabbitmq-server \
+	    && command -v chromium; } >/dev/null; then \
 	  echo "setup: installing Debian packages: $(DEB_PACKAGES) (apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES); fi
 	@echo "setup: done. lbaas and openstack are in $(VENV)/bin: 'source $(VENV)/bin/activate'," \
@@ -44,11 +45,11 @@ tutorial-env: setup ## .data/tutorial/: clouds.yaml and an env file to source fo
 	@echo "tutorial-env: wrote $(TUTORIAL)/clouds.yaml and $(TUTORIAL)/env;" \
 	    "now: source $(TUTORIAL)/env && cd $(TUTORIAL)"
 
-test: setup ## every suite (lint, all tests on SQLite, tests/api on PostgreSQL and MariaDB), then a summary
+test: setup ## every suite (lint, all tests on SQLite, tests/api on PostgreSQL and MariaDB, the roles as processes), then a summary
 	@MAKE="$(MAKE)" tools/run-suites $(TEST_SUITES)
 
 test-sqlite: setup ## the whole suite on SQLite (as root with HAProxy: real amphorae too)
-	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q --ignore=tests/scale $(PYTEST_ARGS)
 
 test-postgresql: setup ## the API suite on PostgreSQL (local server, standard port)
 	LBAAS_TEST_DATABASE=postgresql $(VENV)/bin/pytest -q tests/api $(PYTEST_ARGS)
@@ -61,6 +62,9 @@ test-api: setup ## the API suite on SQLite only (fast)
 
 test-dbs: setup ## the API suite on PostgreSQL and MariaDB, both run, then a summary
 	@MAKE="$(MAKE)" tools/run-suites test-postgresql test-mariadb
+
+test-scale: setup ## api/worker/health-manager/housekeeping as processes on PostgreSQL and MariaDB with RabbitMQ: kill storm, broker outage, database restart (slow, root)
+	$(VENV)/bin/pytest -q -m scale tests/scale $(PYTEST_ARGS)
 
 test-e2e: setup ## end-to-end tests through the openstack CLI
 	$(VENV)/bin/pytest -q -m e2e tests/e2e $(PYTEST_ARGS)
@@ -96,6 +100,9 @@ bench-tls: setup ## TERMINATED_HTTPS req/s and handshakes/s vs a hand-written HA
 
 bench-udp: setup ## UDP datagrams/s and round trips via the VIP (nftables) vs direct to a member
 	$(PY) bench/bench_udp.py
+
+bench-scale: setup ## 1,000 load balancers through 2 API processes, 1 vs 3 workers; CPU per load balancer; heartbeats/s
+	$(PY) bench/bench_scale.py
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) $(DATA_DIR)

@@ -46,6 +46,12 @@ def pending(conn: Connection, scope: dict[str, list[str]]) -> list[Pending]:
     return out
 
 
+def pending_of(statuses: dict[str, list[tuple[str, str]]]) -> list[Pending]:
+    """The same from statuses already read: ``(id, provisioning_status)`` by table name."""
+    return [Pending(name, row_id, status) for name in KINDS
+            for row_id, status in statuses.get(name, ()) if status in c.PENDING_STATUSES]
+
+
 def log_settled(lb_id: str, lb_status: str, children: list[Pending],
                 locked: dict[str, set[str]]) -> None:
     """The pass applied everything: changed children and the load balancer are ACTIVE (or

@@ -1,4 +1,5 @@
-"""``lbaas`` command line: serve, db upgrade, clouds-yaml, backend, teardown.
+"""``lbaas`` command line: serve, db upgrade, clouds-yaml, backend, teardown, and the roles
+(api, worker, health-manager, housekeeping: ``roles.py``).
 
 Each command is a ``cmd_*`` function and one ``_command`` call in ``build_parser`` naming the
 shared options it takes (``options.py``); logging is set up once for all of them.
@@ -45,10 +46,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from lbaas.store import db
+    from lbaas.main.database import open_database
 
-    settings = settings_from_args(args)
-    db.upgrade(db.make_engine(settings.effective_database_url))
+    open_database(settings_from_args(args)).dispose()
     print("database is at the latest revision")
     return 0
 
@@ -81,6 +81,7 @@ def _command(sub: Any, name: str, func: Callable[[argparse.Namespace], int], hel
 
 def build_parser() -> argparse.ArgumentParser:
     from lbaas.main.backend import add_backend_parser
+    from lbaas.main.roles import add_role_parsers
 
     parser = argparse.ArgumentParser(prog="lbaas", description="Load balancing as a service "
                                      "speaking Octavia's v2 API")
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     _command(sub, "teardown", cmd_teardown, "remove the namespaces, routers, bridges and "
              "routes a data directory made (with its lbaas serve stopped)")
     add_backend_parser(sub, COMMON)
+    add_role_parsers(sub, COMMON)
     return parser
 
 

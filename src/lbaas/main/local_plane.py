@@ -23,6 +23,7 @@ from lbaas.drivers.local.compute import LocalCompute
 from lbaas.drivers.local.host_use import HostUse
 from lbaas.drivers.local.network import UNREACHABLE_METRIC, LocalNetwork
 from lbaas.drivers.local.router import LocalRouters
+from lbaas.main.shared_files import shared_files_lock
 from lbaas.render import AmphoraView, RenderOptions, render_bundle
 from lbaas.settings import Settings, heartbeat_key
 
@@ -54,11 +55,13 @@ def local_network(settings: Settings) -> LocalNetwork:
 def build_local_drivers(settings: Settings, engine: Engine) -> Drivers:
     data_dir = settings.data_dir.resolve()
     health = settings.health
-    provisioner = Provisioner(
-        engine, data_dir / "pki", settings.networking.management_network,
-        heartbeat_key=heartbeat_key(settings) if health.enabled else "",
-        health_port=health.bind_port if health.enabled else 0, health_ip=health.bind_ip,
-        heartbeat_interval=health.heartbeat_interval)
+    # several processes of a deployment may start at once: one makes the CA, the others read it
+    with shared_files_lock(settings):
+        provisioner = Provisioner(
+            engine, settings.pki_dir.resolve(), settings.networking.management_network,
+            heartbeat_key=heartbeat_key(settings) if health.enabled else "",
+            health_port=health.bind_port if health.enabled else 0, health_ip=health.bind_ip,
+            heartbeat_interval=health.heartbeat_interval)
     network = local_network(settings)
     for subnet in provisioner.all_subnets():  # before anything is plugged: no silent sharing
         network.check_owner(subnet)
@@ -79,12 +82,16 @@ def build_local_drivers(settings: Settings, engine: Engine) -> Drivers:
                    provisioner=provisioner, render=render)
 
 
+def floating_ip_sync(settings: Settings, engine: Engine) -> FloatingIPSync:
+    data_dir = settings.data_dir.resolve()
+    routers = LocalRouters(data_dir / "routers", local_network(settings))
+    return FloatingIPSync(engine, routers, settings.controller.resync_interval)
+
+
 def start_floating_ip_sync(settings: Settings, engine: Engine, extras: dict[str, Any]) \
         -> asyncio.Task[None]:
     """Run the floating IP routers' sync; the API wakes it through ``extras``."""
-    data_dir = settings.data_dir.resolve()
-    routers = LocalRouters(data_dir / "routers", local_network(settings))
-    sync = FloatingIPSync(engine, routers, settings.controller.resync_interval)
+    sync = floating_ip_sync(settings, engine)
     extras["floating_ips_changed"] = sync.wake
     return asyncio.create_task(sync.run())
 

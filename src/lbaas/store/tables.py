@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Double,
     Float,
     ForeignKey,
     Index,
@@ -392,7 +393,7 @@ lease = Table(
     "lease", metadata,
     Column("load_balancer_id", String(ID), primary_key=True),
     Column("holder", String(128), nullable=False),
-    Column("expires_at", Float, nullable=False),
+    Column("expires_at", Double, nullable=False),  # epoch seconds: MariaDB's FLOAT is too coarse
 )
 
 secret = Table(
