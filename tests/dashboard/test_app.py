@@ -105,3 +105,16 @@ def test_keystone_sign_in_checks_the_form_first(service_factory: Any) -> None:
     api.client.cookies.set("lbaas_dashboard_token", "gAAAAAB-not-checked", path="/dashboard")
     assert api.client.get("/dashboard/session", headers=OURS).status_code == 503
     assert api.client.post("/dashboard/session", json={}).status_code == 403  # no header
+
+
+def test_the_api_role_serves_the_dashboard_too(api: Any) -> None:
+    """``lbaas api`` (the API service alone) assembles the same app, dashboard included."""
+    from starlette.testclient import TestClient
+
+    from lbaas.main.role_api import build_api_role
+
+    role = build_api_role(api.service.settings)
+    with TestClient(role) as client:
+        assert client.get("/dashboard/").status_code == 200
+        listed = client.get(LBS, headers=OURS)
+        assert listed.status_code == 200 and listed.json()["loadbalancers"] == []
