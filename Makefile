@@ -5,12 +5,12 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 DATA_DIR ?= .data
 PYTEST_ARGS ?=
-DEB_PACKAGES := haproxy keepalived iproute2 nftables rabbitmq-server
+DEB_PACKAGES := haproxy keepalived iproute2 nftables rabbitmq-server chromium
 # `make test` runs each of these targets, whatever the others did, then prints a summary.
 TEST_SUITES := lint test-sqlite test-postgresql test-mariadb test-scale
 TUTORIAL := $(DATA_DIR)/tutorial
 
-.PHONY: help setup run tutorial-env test test-sqlite test-postgresql test-mariadb test-api test-dbs test-e2e test-scale lint bench bench-api bench-dataplane bench-health bench-tls bench-udp bench-scale clean
+.PHONY: help setup run tutorial-env test test-sqlite test-postgresql test-mariadb test-api test-dbs test-e2e test-scale test-dashboard dashboard-shots lint bench bench-api bench-dataplane bench-health bench-tls bench-udp bench-scale clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -25,7 +25,8 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed ## create .venv, install the project (and, as root, Debian packages)
 	@if [ "$$(id -u)" = 0 ] && ! { command -v haproxy && command -v keepalived && command -v ip \
-	    && command -v nft && test -x /usr/lib/rabbitmq/bin/rabbitmq-server; } >/dev/null; then \
+	    && command -v nft && test -x /usr/lib/rabbitmq/bin/rabbitmq-server \
+	    && command -v chromium; } >/dev/null; then \
 	  echo "setup: installing Debian packages: $(DEB_PACKAGES) (apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES); fi
 	@echo "setup: done. lbaas and openstack are in $(VENV)/bin: 'source $(VENV)/bin/activate'," \
@@ -67,6 +68,12 @@ test-scale: setup ## api/worker/health-manager/housekeeping as processes on Post
 
 test-e2e: setup ## end-to-end tests through the openstack CLI
 	$(VENV)/bin/pytest -q -m e2e tests/e2e $(PYTEST_ARGS)
+
+test-dashboard: setup ## the dashboard's browser tests (Debian's Chromium via Playwright)
+	$(VENV)/bin/pytest -q tests/dashboard $(PYTEST_ARGS)
+
+dashboard-shots: setup ## rerun the dashboard's browser tests, saving docs/dashboard/*.png
+	LBAAS_DASHBOARD_SHOTS=$(CURDIR)/docs/dashboard $(VENV)/bin/pytest -q tests/dashboard $(PYTEST_ARGS)
 
 lint: setup ## ruff and the import-layer contract
 	$(VENV)/bin/ruff check src tests

@@ -21,6 +21,7 @@ from lbaas.api.auth import Authenticator, NoAuth
 from lbaas.api.policy import Policy
 from lbaas.api.state import ApiState
 from lbaas.controller.reconciler import Drivers, Reconciler
+from lbaas.dashboard import mount as mount_dashboard
 from lbaas.drivers.fake import FakeAmphora, FakeCompute, FakeNetwork
 from lbaas.housekeeping.tasks import Housekeeping
 from lbaas.main.database import open_database
@@ -133,8 +134,11 @@ class Service:
 
 
 def build_api_app(settings: Settings, engine: Engine) -> ApiApp:
+    """The API port's app (``lbaas serve`` and ``lbaas api``), with the dashboard mounted."""
     state = ApiState(settings=settings, engine=engine, policy=build_policy(settings))
-    return ApiApp(state, build_authenticator(settings))
+    app = ApiApp(state, build_authenticator(settings))
+    mount_dashboard(app)
+    return app
 
 
 def build_service(settings: Settings, drivers: Drivers | None = None,
