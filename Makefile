@@ -5,42 +5,78 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 DATA_DIR ?= .data
 PYTEST_ARGS ?=
+DEB_PACKAGES := haproxy keepalived iproute2 nftables rabbitmq-server chromium
+# `make test` runs each of these targets, whatever the others did, then prints a summary.
+TEST_SUITES := lint test-sqlite test-postgresql test-mariadb test-scale
+TUTORIAL := $(DATA_DIR)/tutorial
 
-.PHONY: help setup run test test-api test-dbs test-e2e test-tempest lint bench bench-api bench-dataplane bench-health bench-tls bench-udp clean
+.PHONY: help setup run tutorial-env test test-sqlite test-postgresql test-mariadb test-api test-dbs test-e2e test-scale test-tempest test-dashboard dashboard-shots lint bench bench-api bench-dataplane bench-health bench-tls bench-udp bench-scale clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
+	@echo "setup: creating $(VENV) and installing lbaas with its test tools (pip, a few minutes)"
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[test]'
+	set -o pipefail; $(PIP) install --progress-bar off -e '.[test]' \
+	    | { grep -E '^(Collecting|Successfully)' || true; }
 	touch $@
 
 setup: $(VENV)/.installed ## create .venv, install the project (and, as root, Debian packages)
 	@if [ "$$(id -u)" = 0 ] && ! { command -v haproxy && command -v keepalived && command -v ip \
-	    && command -v nft; } >/dev/null; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy keepalived iproute2 nftables; fi
+	    && command -v nft && test -x /usr/lib/rabbitmq/bin/rabbitmq-server \
+	    && command -v chromium; } >/dev/null; then \
+	  echo "setup: installing Debian packages: $(DEB_PACKAGES) (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES); fi
+	@echo "setup: done. lbaas and openstack are in $(VENV)/bin: 'source $(VENV)/bin/activate'," \
+	    "or 'make tutorial-env' for the README's shell"
 
-run: setup ## run every role in one process (SQLite in $(DATA_DIR), API on 127.0.0.1:9876)
+run: setup ## run every role in one process (SQLite in .data, API on 127.0.0.1:9876)
 	$(VENV)/bin/lbaas serve --data-dir $(DATA_DIR)
 
-test: setup lint ## lint, then the whole suite on SQLite, then the API suite on PostgreSQL and MariaDB
-	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
-	$(MAKE) --no-print-directory test-dbs
+tutorial-env: setup ## .data/tutorial/: clouds.yaml and an env file to source for the README's commands
+	@mkdir -p $(TUTORIAL)
+	@$(VENV)/bin/lbaas clouds-yaml --data-dir $(DATA_DIR) > $(TUTORIAL)/clouds.yaml
+	@{ echo "# made by 'make tutorial-env': the openstack CLI and lbaas for the README"; \
+	   echo ". '$(abspath $(VENV))/bin/activate'"; \
+	   echo "export OS_CLIENT_CONFIG_FILE='$(abspath $(TUTORIAL))/clouds.yaml' OS_CLOUD=lbaas"; \
+	   echo "export LBAAS_DATA_DIR='$(abspath $(DATA_DIR))'"; } > $(TUTORIAL)/env
+	@echo "tutorial-env: wrote $(TUTORIAL)/clouds.yaml and $(TUTORIAL)/env;" \
+	    "now: source $(TUTORIAL)/env && cd $(TUTORIAL)"
+
+test: setup ## every suite (lint, all tests on SQLite, tests/api on PostgreSQL and MariaDB, the roles as processes), then a summary
+	@MAKE="$(MAKE)" tools/run-suites $(TEST_SUITES)
+
+test-sqlite: setup ## the whole suite on SQLite (as root with HAProxy: real amphorae too)
+	$(VENV)/bin/pytest -q --ignore=tests/scale $(PYTEST_ARGS)
+
+test-postgresql: setup ## the API suite on PostgreSQL (local server, standard port)
+	LBAAS_TEST_DATABASE=postgresql $(VENV)/bin/pytest -q tests/api $(PYTEST_ARGS)
+
+test-mariadb: setup ## the API suite on MariaDB (local server, standard port)
+	LBAAS_TEST_DATABASE=mariadb $(VENV)/bin/pytest -q tests/api $(PYTEST_ARGS)
 
 test-api: setup ## the API suite on SQLite only (fast)
 	$(VENV)/bin/pytest -q tests/api $(PYTEST_ARGS)
 
-test-dbs: setup ## the API suite on PostgreSQL and MariaDB (local servers on standard ports)
-	LBAAS_TEST_DATABASE=postgresql $(VENV)/bin/pytest -q tests/api $(PYTEST_ARGS)
-	LBAAS_TEST_DATABASE=mariadb $(VENV)/bin/pytest -q tests/api $(PYTEST_ARGS)
+test-dbs: setup ## the API suite on PostgreSQL and MariaDB, both run, then a summary
+	@MAKE="$(MAKE)" tools/run-suites test-postgresql test-mariadb
+
+test-scale: setup ## api/worker/health-manager/housekeeping as processes on PostgreSQL and MariaDB with RabbitMQ: kill storm, broker outage, database restart (slow, root)
+	$(VENV)/bin/pytest -q -m scale tests/scale $(PYTEST_ARGS)
 
 test-e2e: setup ## end-to-end tests through the openstack CLI
 	$(VENV)/bin/pytest -q -m e2e tests/e2e $(PYTEST_ARGS)
 
 test-tempest: setup ## upstream's API tests (octavia-tempest-plugin) vs lbaas, noop deployment
 	tools/tempest/run $(TEMPEST_ARGS)
+
+test-dashboard: setup ## the dashboard's browser tests (Debian's Chromium via Playwright)
+	$(VENV)/bin/pytest -q tests/dashboard $(PYTEST_ARGS)
+
+dashboard-shots: setup ## rerun the dashboard's browser tests, saving docs/dashboard/*.png
+	LBAAS_DASHBOARD_SHOTS=$(CURDIR)/docs/dashboard $(VENV)/bin/pytest -q tests/dashboard $(PYTEST_ARGS)
 
 lint: setup ## ruff and the import-layer contract
 	$(VENV)/bin/ruff check src tests
@@ -67,6 +103,9 @@ bench-tls: setup ## TERMINATED_HTTPS req/s and handshakes/s vs a hand-written HA
 
 bench-udp: setup ## UDP datagrams/s and round trips via the VIP (nftables) vs direct to a member
 	$(PY) bench/bench_udp.py
+
+bench-scale: setup ## 1,000 load balancers through 2 API processes, 1 vs 3 workers; CPU per load balancer; heartbeats/s
+	$(PY) bench/bench_scale.py
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) $(DATA_DIR)

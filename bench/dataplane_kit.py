@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from lbaas.drivers.local import names
+
 
 def sh(*args: str, check: bool = True) -> str:
     proc = subprocess.run(args, capture_output=True, text=True)
@@ -80,10 +82,11 @@ def _what(pid: int) -> str:
 
 
 def netns_memory(ns: str) -> list[Proc]:
-    """RSS, PSS and USS of every process in ``ns`` (the agent's worker is forked from its
-    supervisor with the same argv: they are told apart by the parent pid)."""
+    """RSS, PSS and USS of every process in the amphora whose agent namespace is ``ns`` (and in
+    its data namespace, where HAProxy runs; the agent's worker is forked from its supervisor
+    with the same argv: they are told apart by the parent pid)."""
     out: list[Proc] = []
-    pids = pids_in(ns)
+    pids = pids_in(ns) + pids_in(names.data_netns_of(ns))
     for pid in pids:
         try:
             rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()

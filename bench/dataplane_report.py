@@ -89,7 +89,7 @@ def report(fig: Figures, args: argparse.Namespace) -> dict[str, Any]:
         return sum(p[key] for p in fig.idle) / 1024
 
     idle, pss, uss = total("rss_kb"), total("pss_kb"), total("uss_kb")
-    print("\n== Memory of one idle amphora (every process in its namespace) ==")
+    print("\n== Memory of one idle amphora (every process in its two namespaces) ==")
     print(f"{'process':<24}{'pid':>8}{'RSS MB':>9}{'PSS MB':>9}{'USS MB':>9}")
     for p in fig.idle:
         print(f"{p['what']:<24}{p['pid']:>8}{p['rss_kb'] / 1024:>9.1f}"

@@ -13,10 +13,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
-from lbaas.main.service import Service, build_service
-from lbaas.settings import load_settings
+from lbaas.main.service import Service
 from lbaas.store import db
-from lbaas.store.tables import metadata
+from service_kit import _wipe, make_service
 
 SERVER_URLS = {
     "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
@@ -63,25 +62,6 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     engine.dispose()
     yield url
     drop()
-
-
-def _wipe(url: str) -> None:
-    engine = db.make_engine(url)
-    with engine.begin() as conn:
-        for table in reversed(metadata.sorted_tables):
-            conn.execute(table.delete())
-    engine.dispose()
-
-
-def make_service(database_url: str, tmp_path: Any, **overrides: Any) -> Service:
-    base: dict[str, Any] = {"data_dir": str(tmp_path), "database_url": database_url,
-                            "controller": {"resync_interval": 0.5, "drivers": "fake"}}
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            base[key] = {**base[key], **value}
-        else:
-            base[key] = value
-    return build_service(load_settings(overrides=base, environ={}), migrate=False)
 
 
 class Api:

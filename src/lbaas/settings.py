@@ -78,10 +78,11 @@ class NetworkSpec:
 
 def _default_networks() -> tuple[NetworkSpec, ...]:
     return (
-        NetworkSpec("public", "public-subnet", "203.0.113.0/24", "203.0.113.1",
-                    "203.0.113.10", "203.0.113.250"),
-        NetworkSpec("private", "private-subnet", "192.0.2.0/24", "192.0.2.1",
-                    "192.0.2.2", "192.0.2.254"),
+        # devstack's public range: reachable from the host, so a VIP there answers curl
+        NetworkSpec("public", "public-subnet", "172.24.4.0/24", "172.24.4.1",
+                    "172.24.4.10", "172.24.4.250"),
+        NetworkSpec("private", "private-subnet", "10.0.0.0/24", "10.0.0.1",
+                    "10.0.0.2", "10.0.0.254"),
         NetworkSpec("lb-mgmt-net", "lb-mgmt-subnet", "198.51.100.0/24", "198.51.100.1",
                     "198.51.100.10", "198.51.100.250"),
     )
@@ -104,6 +105,12 @@ class NetworkingSettings:
     allow_invisible_resource_usage: bool = False
     management_network: str = "lb-mgmt-net"  # a seeded network's name, or a network id
     networks: tuple[NetworkSpec, ...] = field(default_factory=_default_networks)
+    # False: no managed network gets a host address or route (every bridge isolated; VIPs are
+    # then reached only from namespaces on the bridges)
+    host_access: bool = True
+    # addresses or CIDRs this host uses that lbaas cannot see (a VPN peer, a registry reached
+    # by name): a managed subnet containing one stays isolated from the host
+    host_used_addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -118,7 +125,9 @@ class ControllerSettings:
     fake_delete_seconds: float = 0.0
     agent_port: int = 9443
     lease_seconds: float = 30.0
-    resync_interval: float = 30.0
+    # unfinished load balancers are looked for every half interval and retried when still
+    # unfinished at the next look: a lost message costs at most this long
+    resync_interval: float = 5.0
     worker_concurrency: int = 8
 
 
@@ -139,7 +148,7 @@ class HousekeepingSettings:
 class HealthSettings:
     """Octavia's [health_manager]: heartbeat receiver, status updates, stale-amphora failover."""
 
-    # "" = generated on first start and kept in data_dir/heartbeat_key (mode 600)
+    # "" = generated on first start and kept in shared_dir/heartbeat_key (mode 600)
     heartbeat_key: str = field(default="", repr=False)
     bind_ip: str = ""  # "" = the management network's gateway address (on this host)
     bind_port: int = 5555
@@ -189,9 +198,36 @@ class QuotaSettings:
 
 
 @dataclass(frozen=True)
+class DatabaseSettings:
+    """Octavia's [database]: ``connection`` is an SQLAlchemy URL as octavia.conf writes it."""
+
+    connection: str = field(default="", repr=False)  # "" = SQLite in data_dir
+
+
+@dataclass(frozen=True)
+class MessagingSettings:
+    """The message bus between the roles (hints only: load balancer ids).
+
+    ``transport_url`` as in octavia.conf: ``rabbit://user:pass@host:5672/vhost``, several
+    hosts separated by commas. "" = no broker: each process reconciles what it learns itself
+    and the others converge through the resync scan.
+    """
+
+    transport_url: str = field(default="", repr=False)
+    topic: str = "lbaas-reconcile"  # queue of reconcile hints; fanout exchange "<topic>-fanout"
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path(".data")
-    database_url: str | None = None  # None = SQLite file in data_dir
+    # Files every process of a deployment must share: the internal CA (pki/), secrets_key and
+    # heartbeat_key. None = data_dir (one machine); several machines: the same copy on each.
+    shared_dir: Path | None = None
+    # the older spelling of [database] connection (also --database-url, LBAAS_DATABASE_URL):
+    # when set, it wins; neither set = SQLite file in data_dir
+    database_url: str | None = None
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    messaging: MessagingSettings = field(default_factory=MessagingSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     keystone: KeystoneSettings = field(default_factory=KeystoneSettings)
     networking: NetworkingSettings = field(default_factory=NetworkingSettings)
@@ -203,22 +239,44 @@ class Settings:
     certificates: CertificateSettings = field(default_factory=CertificateSettings)
 
     @property
+    def shared_path(self) -> Path:
+        return self.shared_dir if self.shared_dir is not None else self.data_dir
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.shared_path / "pki"
+
+    @property
     def effective_database_url(self) -> str:
-        if self.database_url:
-            return self.database_url
+        url = self.database_url or self.database.connection
+        if url:
+            return normalize_database_url(url)
         return f"sqlite:///{(self.data_dir / 'lbaas.sqlite').resolve()}"
 
 
+# octavia.conf spellings -> the drivers this package installs (psycopg 3, PyMySQL)
+_DRIVER_ALIASES = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg",
+                   "postgresql+psycopg2": "postgresql+psycopg", "mysql": "mysql+pymysql",
+                   "mariadb": "mysql+pymysql", "mariadb+pymysql": "mysql+pymysql"}
+
+
+def normalize_database_url(url: str) -> str:
+    """``mysql://``, ``postgresql://`` and ``postgresql+psycopg2://`` as octavia.conf writes
+    them, pointed at the installed drivers; other URLs unchanged."""
+    scheme, sep, rest = url.partition("://")
+    return f"{_DRIVER_ALIASES.get(scheme, scheme)}{sep}{rest}" if sep else url
+
+
 def heartbeat_key(settings: Settings) -> str:
-    """``health.heartbeat_key``, or the one generated on first start and kept in data_dir."""
+    """``health.heartbeat_key``, or the one generated on first start and kept in shared_dir."""
     if settings.health.heartbeat_key:
         return settings.health.heartbeat_key
-    path = settings.data_dir / "heartbeat_key"
+    path = settings.shared_path / "heartbeat_key"
     try:
         return path.read_text().strip()
     except FileNotFoundError:
         pass
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.shared_path.mkdir(parents=True, exist_ok=True)
     key = secrets.token_hex(32)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -247,7 +305,7 @@ def _merge(obj: Any, data: dict[str, Any]) -> Any:
             changes[key] = _merge(current, value)
         elif key == "networks":
             changes[key] = tuple(NetworkSpec(**n) for n in value)
-        elif key == "data_dir":
+        elif key in ("data_dir", "shared_dir"):
             changes[key] = Path(value)
         else:
             changes[key] = _coerce(current, value)

@@ -37,8 +37,8 @@ while :; do sleep 1 & wait $!; done
 """
 
 
-@pytest.fixture
-def vrrp_agent(tmp_path: Path, pki: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+def install_fake_keepalived(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The stand-in becomes the agent's keepalived; returns the file it records events in."""
     fake = tmp_path / "fake-keepalived"
     fake.write_text(FAKE)
     fake.chmod(0o755)
@@ -46,6 +46,12 @@ def vrrp_agent(tmp_path: Path, pki: Any, monkeypatch: pytest.MonkeyPatch) -> Any
     log.touch()
     monkeypatch.setenv("LBAAS_KEEPALIVED_BIN", str(fake))  # the agent process inherits these
     monkeypatch.setenv("FAKE_KA_LOG", str(log))
+    return log
+
+
+@pytest.fixture
+def vrrp_agent(tmp_path: Path, pki: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    log = install_fake_keepalived(tmp_path, monkeypatch)
     a = AgentProcess(tmp_path / "amp", pki)
     try:
         a.start()

@@ -41,7 +41,7 @@ def private_lb(api: Any) -> dict[str, Any]:
 def test_create_allocates_an_address_from_the_external_network(api: Any) -> None:
     fip = make(api)
     assert ipaddress.ip_address(fip["floating_ip_address"]) in \
-        ipaddress.ip_network("203.0.113.0/24")
+        ipaddress.ip_network("172.24.4.0/24")
     assert fip["floating_network_id"] == api.network_id("public")
     assert (fip["port_id"], fip["fixed_ip_address"], fip["router_id"], fip["status"]) == \
         (None, None, None, "DOWN")
@@ -55,9 +55,9 @@ def test_create_allocates_an_address_from_the_external_network(api: Any) -> None
 def test_create_refuses_internal_networks_taken_and_foreign_addresses(api: Any) -> None:
     code, body = create(api, floating_network_id=api.network_id("private"))
     assert code == 400 and "is not a valid external network" in neutron_error(body)[1]
-    fip = make(api, floating_ip_address="203.0.113.77")
-    assert fip["floating_ip_address"] == "203.0.113.77"
-    code, body = create(api, floating_ip_address="203.0.113.77")
+    fip = make(api, floating_ip_address="172.24.4.77")
+    assert fip["floating_ip_address"] == "172.24.4.77"
+    code, body = create(api, floating_ip_address="172.24.4.77")
     assert code == 409 and neutron_error(body)[0] == "IpAddressAlreadyAllocated"
     code, body = create(api, floating_ip_address="10.9.9.9")
     assert code == 400
@@ -106,7 +106,7 @@ def test_association_errors(api: Any) -> None:
     assert code == 404 and neutron_error(body)[0] == "PortNotFound"
     lb = private_lb(api)
     code, body = api.put(f"{FIPS}/{fip['id']}", {"floatingip": {
-        "port_id": lb["vip_port_id"], "fixed_ip_address": "192.0.2.250"}})
+        "port_id": lb["vip_port_id"], "fixed_ip_address": "10.0.0.250"}})
     assert code == 400 and "does not have fixed ip" in neutron_error(body)[1]
     code, body = api.put(f"{FIPS}/{fip['id']}", {"floatingip": {"router_id": missing}})
     assert code == 400
@@ -130,14 +130,14 @@ def test_create_with_port_and_lookups_the_sdk_makes(api: Any) -> None:
 
 def test_delete_frees_the_address_and_the_router_port(api: Any) -> None:
     lb = private_lb(api)
-    fip = make(api, port_id=lb["vip_port_id"], floating_ip_address="203.0.113.90")
+    fip = make(api, port_id=lb["vip_port_id"], floating_ip_address="172.24.4.90")
     assert len(router_ports(api)) == 1
     code, _ = api.delete(f"{FIPS}/{fip['id']}")
     assert code == 204
     assert api.get(f"{FIPS}/{fip['id']}")[0] == 404
     assert router_ports(api) == []
-    assert make(api, floating_ip_address="203.0.113.90")["floating_ip_address"] == \
-        "203.0.113.90"
+    assert make(api, floating_ip_address="172.24.4.90")["floating_ip_address"] == \
+        "172.24.4.90"
     assert api.delete(f"{FIPS}/{fip['id']}")[0] == 404
 
 

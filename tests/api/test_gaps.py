@@ -71,7 +71,7 @@ def test_vip_by_network_picks_ipv4_subnet_or_the_one_holding_the_address(api):
     code, body = create(api, vip_network_id=public)
     assert code == 201, body
     address, subnet, network = vip(body["loadbalancer"])
-    assert (subnet, network) == (public_v4, public) and address.startswith("203.0.113.")
+    assert (subnet, network) == (public_v4, public) and address.startswith("172.24.4.")
     code, body = create(api, vip_network_id=public, vip_address="2001:db8::50")
     assert code == 201 and vip(body["loadbalancer"]) == ("2001:db8::50", public_v6, public)
     code, body = create(api, vip_network_id=public, vip_subnet_id=public_v6)
@@ -89,7 +89,7 @@ def test_vip_by_network_errors(api):
     foreign = api.subnet_id("private-subnet")
     assert create(api, vip_network_id=public, vip_subnet_id=foreign) == (
         400, fault(f"Subnet {foreign} not found."))
-    assert create(api, vip_network_id=private, vip_address="203.0.113.9") == (
+    assert create(api, vip_network_id=private, vip_address="172.24.4.9") == (
         400, fault("Validation failure: Supplied network does not contain a subnet for VIP "
                    "address specified."))
     empty = add_network(api, "empty")
@@ -112,12 +112,12 @@ def test_vip_by_network_errors(api):
 
 def test_vip_by_port(api):
     public_v4 = api.subnet_id("public-subnet")
-    port = add_port(api, (public_v4, "203.0.113.40"))
+    port = add_port(api, (public_v4, "172.24.4.40"))
     code, body = create(api, vip_port_id=port)
     assert code == 201, body
     lb = body["loadbalancer"]
     assert lb["vip_port_id"] == port
-    assert vip(lb) == ("203.0.113.40", public_v4, api.network_id("public"))
+    assert vip(lb) == ("172.24.4.40", public_v4, api.network_id("public"))
     code, shown = api.get(f"{NET}/ports/{port}")
     assert shown["port"]["device_id"] == f"lb-{lb['id']}"
     # Now bound: a second load balancer cannot take it.
@@ -130,11 +130,11 @@ def test_vip_by_port(api):
 def test_vip_by_port_with_two_addresses_needs_subnet_or_address(api):
     public = api.network_id("public")
     v4, v6 = api.subnet_id("public-subnet"), add_subnet(api, public, "2001:db8::/64", 6)
-    port = add_port(api, (v4, "203.0.113.41"), (v6, "2001:db8::41"))
+    port = add_port(api, (v4, "172.24.4.41"), (v6, "2001:db8::41"))
     assert create(api, vip_port_id=port) == (
         400, fault("Validation failure: VIP port's subnet could not be determined. Please "
                    "specify either a VIP subnet or address."))
-    assert create(api, vip_port_id=port, vip_address="203.0.113.99") == (
+    assert create(api, vip_port_id=port, vip_address="172.24.4.99") == (
         400, fault("Validation failure: Specified VIP address not found on the specified VIP "
                    "port."))
     private = api.subnet_id("private-subnet")

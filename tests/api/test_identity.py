@@ -18,8 +18,8 @@ import pytest
 import uvicorn
 import yaml
 
-from conftest import make_service
 from lbaas.main.clouds import cloud_config
+from service_kit import make_service
 
 OPENSTACK = str(Path(sys.executable).parent / "openstack")
 
@@ -33,7 +33,7 @@ def free_port() -> int:
 @pytest.fixture()
 def cli(database_url: str, tmp_path: Path) -> Iterator[Any]:
     """The service on a real port (uvicorn in a thread) and a runner for the openstack CLI."""
-    from conftest import _wipe
+    from service_kit import _wipe
 
     _wipe(database_url)
     port = free_port()

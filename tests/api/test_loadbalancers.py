@@ -23,7 +23,7 @@ def test_create_reaches_active_with_vip_from_pool(api):
     assert lb["provisioning_status"] == "PENDING_CREATE"
     assert lb["operating_status"] == "OFFLINE"
     assert lb["tenant_id"] == lb["project_id"]
-    assert lb["vip_address"].startswith("203.0.113.")
+    assert lb["vip_address"].startswith("172.24.4.")
     assert lb["vip_network_id"] == api.network_id("public")
     assert lb["listeners"] == [] and lb["pools"] == []
     active = api.wait_lb(lb["id"])
@@ -61,13 +61,13 @@ def test_bad_uuid_unknown_field_bad_json(api):
 def test_vip_address_outside_pool_or_taken(api):
     sub = api.subnet_id("public-subnet")
     code, _ = api.post(LBS, {"loadbalancer": {"vip_subnet_id": sub,
-                                              "vip_address": "203.0.113.251"}})
+                                              "vip_address": "172.24.4.251"}})
     assert code == 400
     code, _ = api.post(LBS, {"loadbalancer": {"vip_subnet_id": sub,
-                                              "vip_address": "203.0.113.77"}})
+                                              "vip_address": "172.24.4.77"}})
     assert code == 201
     code, body = api.post(LBS, {"loadbalancer": {"vip_subnet_id": sub,
-                                                 "vip_address": "203.0.113.77"}})
+                                                 "vip_address": "172.24.4.77"}})
     assert code == 409 and "already in use" in body["faultstring"]
 
 

@@ -70,8 +70,8 @@ def test_seeded_networks_and_subnets(api):
     assert subnet["name"] == "private-subnet"
     assert subnet["network_id"] == private["id"]
     assert (subnet["cidr"], subnet["ip_version"], subnet["gateway_ip"]) == \
-        ("192.0.2.0/24", 4, "192.0.2.1")
-    assert subnet["allocation_pools"] == [{"start": "192.0.2.2", "end": "192.0.2.254"}]
+        ("10.0.0.0/24", 4, "10.0.0.1")
+    assert subnet["allocation_pools"] == [{"start": "10.0.0.2", "end": "10.0.0.254"}]
     assert subnet["created_at"].endswith("Z")
 
 

@@ -1,7 +1,7 @@
 """Fixtures for data-plane tests: root check, private test subnets, leftover checks.
 
 Test subnets are random /24s in 10.250.0.0/16-10.254.0.0/16 with fresh uuids, so parallel runs
-(and the service's 192.0.2/24, 198.51.100/24, 203.0.113/24) never collide. ``host_state``
+(and the service's 172.24.4/24, 10.0.0/24, 198.51.100/24) never collide. ``host_state``
 records links, namespaces and routes before a test; ``assert_no_leftovers`` checks that none of
 the names and CIDRs a test made remain afterwards (others may be changing the host meanwhile).
 """

@@ -184,6 +184,7 @@ class CrashServer:
         homes = self.data / "amphorae"
         made = {p.name for p in homes.iterdir()} if homes.is_dir() else set()
         ours = made | {"amp-" + r["id"].replace("-", "")[:12] for r in self.amphora_rows()}
+        ours |= {"ampd-" + ns.removeprefix("amp-") for ns in ours}  # their data namespaces
         return present & ours
 
     def processes(self) -> dict[str, set[str]]:
@@ -212,7 +213,8 @@ def check_invariants(server: CrashServer) -> list[dict[str, Any]]:
     assert not [r["id"] for r in rows if r["status"] not in ("ALLOCATED", "DELETED")], \
         f"amphora rows neither ALLOCATED nor DELETED: {[dict(r) for r in rows]}"
     live = {r["compute_id"] for r in rows if r["status"] == "ALLOCATED"}
-    assert server.namespaces() == live, (server.namespaces(), live)
+    spaces = live | {"ampd-" + ns.removeprefix("amp-") for ns in live}  # both of each
+    assert server.namespaces() == spaces, (server.namespaces(), spaces)
     procs = server.processes()
     stray = {ns: kinds for ns, kinds in procs.items() if ns not in live}
     assert not stray, f"processes of amphorae that do not exist: {stray}"

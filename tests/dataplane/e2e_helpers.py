@@ -1,8 +1,8 @@
 """Helpers for the end-to-end traffic tests: a real ``lbaas serve`` on the local data plane,
 demo backends, a paced keep-alive load generator and snapshots of what the host holds.
 
-Key choice: the server runs with the default networks (public 203.0.113.0/24, private
-192.0.2.0/24, lb-mgmt-net 198.51.100.0/24) exactly as a user would start it, so its bridges have
+Key choice: the server runs with the default networks (public 172.24.4.0/24, private
+10.0.0.0/24, lb-mgmt-net 198.51.100.0/24) exactly as a user would start it, so its bridges have
 fixed names; ``start_plane`` refuses to run beside another data plane that already uses them.
 """
 
@@ -33,7 +33,7 @@ BIN = Path(sys.executable).parent
 LBAAS = str(BIN / "lbaas")
 OPENSTACK = str(BIN / "openstack")
 DEFAULT_NETWORKS = ("public", "private", "lb-mgmt-net")
-DEFAULT_CIDRS = ("203.0.113.0/24", "192.0.2.0/24", "198.51.100.0/24")
+DEFAULT_CIDRS = ("172.24.4.0/24", "10.0.0.0/24", "198.51.100.0/24")
 
 
 def sh(*args: str) -> str:
@@ -197,6 +197,7 @@ def stop_plane(plane: Plane) -> list[str]:
     made = {p.name for p in amp_dir.iterdir()} if amp_dir.is_dir() else set()
     subprocess.run([LBAAS, "teardown", "--data-dir", str(plane.data_dir)], env=plane.env,
                    capture_output=True, timeout=120, check=False)
+    made |= {names.data_netns_of(ns) for ns in made}  # each amphora's second namespace
     ours = made | default_bridges() | {names.backend_netns(a) for a in plane.backends} \
         | {names.backend_host_leg(a) for a in plane.backends}
     left = [f"netns {n}" for n in sh("ip", "netns", "list").split() if n in ours]
@@ -320,7 +321,7 @@ class LoadGenerator:
                     conn = http.client.HTTPConnection(self.host, self.port, timeout=5)
                 conn.request("GET", "/")
                 resp = conn.getresponse()
-                body = resp.read().decode(errors="replace").strip()
+                body = resp.read().decode(errors="replace").split("\n", 1)[0]  # who answered
                 now = time.monotonic()
                 with self._lock:
                     if resp.status != 200 or not body.startswith("backend "):

@@ -172,7 +172,7 @@ class Probe(threading.Thread):
             return None
         if not data.startswith(b"HTTP/1.1 200"):
             return None
-        return data.rsplit(b"\n", 2)[-2].decode(errors="replace")
+        return data.partition(b"\r\n\r\n")[2].split(b"\n", 1)[0].decode(errors="replace")
 
     def outage_after(self, moment: float, window: float = 2.0) -> float:
         """From the last answer before the first failed probe to the first answer after the
@@ -187,8 +187,10 @@ class Probe(threading.Thread):
 
 
 def _vip_holder(dp: Any, amps: list[dict[str, Any]], vip: str) -> list[str]:
+    """The amphorae (compute ids) whose data namespace holds the VIP."""
     return [a["compute_id"] for a in amps if f" {vip}/" in dp.sh(
-        "ip", "-n", a["compute_id"], "-o", "-4", "addr", "show", check=False)]
+        "ip", "-n", names.data_netns_of(a["compute_id"]), "-o", "-4", "addr", "show",
+        check=False)]
 
 
 def _serving_pair(site: Site, dp: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any],
@@ -244,8 +246,10 @@ def _signal_all(pids: list[int], *signals: signal.Signals) -> None:
 
 
 def _pids(dp: Any, ns: str, word: str | None = None) -> list[int]:
-    """Processes in ``ns`` (those with ``word`` in their command line)."""
-    pids = [int(p) for p in dp.sh("ip", "netns", "pids", ns).split()]
+    """Processes in the amphora's two namespaces (``ns`` is the agent's; those with ``word`` in
+    their command line)."""
+    pids = [int(p) for space in (ns, names.data_netns_of(ns))
+            for p in dp.sh("ip", "netns", "pids", space, check=False).split()]
     if word is None:
         return pids
     return [p for p in pids if word.encode() in Path(f"/proc/{p}/cmdline").read_bytes()]
@@ -279,6 +283,7 @@ def test_vip_moves_within_a_second_when_the_master_dies(site: Site, dp: Any) -> 
     last = [r for t, r in probe.results if t > killed_at + outage + 0.5]
     assert last and all(r is not None for r in last), last
     assert master["compute_id"] not in dp.sh("ip", "netns", "list")
+    assert names.data_netns_of(master["compute_id"]) not in dp.sh("ip", "netns", "list")
     amps = site.api("GET", f"/v2/octavia/amphorae?loadbalancer_id={lb['id']}")["amphorae"]
     assert _vip_holder(dp, amps, vip) == [backup["compute_id"]]
     assert repaired <= 5.0
@@ -319,5 +324,6 @@ def test_vip_moves_when_the_masters_haproxy_dies(site: Site, dp: Any) -> None:
 
     # Deleting the load balancer removes both amphorae.
     site.api("DELETE", f"/v2/lbaas/loadbalancers/{lb['id']}?cascade=true")
-    spaces = (master["compute_id"], backup["compute_id"])
+    spaces = {space for a in (master, backup)
+              for space in (a["compute_id"], names.data_netns_of(a["compute_id"]))}
     assert dp.until(lambda: not set(spaces) & set(dp.sh("ip", "netns", "list").split()), 30)

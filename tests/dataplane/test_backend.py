@@ -1,8 +1,13 @@
-"""The demo backend server (loopback, no root) and ``lbaas backend`` on a managed subnet."""
+"""The demo backend server (loopback, no root) and ``lbaas backend`` on a managed subnet.
+
+The server echoes what reached it (whoami-style): its name, its address, the client's, then
+the request line and headers as received; ``/healthcheck`` answers 200 or, switched down, 503.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import os
 import re
@@ -60,8 +65,9 @@ def demo() -> Iterator[int]:
         assert proc.wait(5) == 0  # SIGTERM is a clean stop
 
 
-def _req(conn: http.client.HTTPConnection, method: str, path: str) -> tuple[int, str]:
-    conn.request(method, path)
+def _req(conn: http.client.HTTPConnection, method: str, path: str,
+         headers: dict[str, str] | None = None) -> tuple[int, str]:
+    conn.request(method, path, headers=headers or {})
     resp = conn.getresponse()
     return resp.status, resp.read().decode()
 
@@ -69,18 +75,81 @@ def _req(conn: http.client.HTTPConnection, method: str, path: str) -> tuple[int,
 def test_demo_backend_answers_and_toggles_health(demo: int) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", demo, timeout=5)
     # One keep-alive connection carries every request.
-    assert _req(conn, "GET", "/") == (200, "backend 127.0.0.1\n")
+    status, body = _req(conn, "GET", "/")
+    assert status == 200 and body.startswith("backend 127.0.0.1\n")
     sock = conn.sock
     assert _req(conn, "GET", "/healthcheck") == (200, "ok\n")
     assert _req(conn, "POST", "/healthcheck/down")[0] == 200
     assert _req(conn, "GET", "/healthcheck") == (503, "down\n")
-    assert _req(conn, "GET", "/") == (200, "backend 127.0.0.1\n")  # still serves traffic
+    status, body = _req(conn, "GET", "/")
+    assert status == 200 and body.startswith("backend 127.0.0.1\n")  # still serves traffic
     assert _req(conn, "POST", "/healthcheck/up")[0] == 200
     assert _req(conn, "GET", "/healthcheck") == (200, "ok\n")
-    assert _req(conn, "GET", "/nope")[0] == 404
-    assert _req(conn, "DELETE", "/")[0] == 404
     assert conn.sock is sock
     conn.close()
+
+
+def test_demo_backend_echoes_every_request_like_whoami(demo: int) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", demo, timeout=5)
+    for method, path in (("GET", "/images/a.png?size=2"), ("DELETE", "/any/thing"),
+                         ("PUT", "/")):
+        status, body = _req(conn, method, path, {"X-Forwarded-For": "203.0.113.7",
+                                                 "X-SSL-Client-CN": "alice"})
+        port = conn.sock.getsockname()[1]
+        assert status == 200
+        head, _, request = body.partition("\n\n")
+        assert head.splitlines() == ["backend 127.0.0.1", f"server: 127.0.0.1:{demo}",
+                                     f"client: 127.0.0.1:{port}"]
+        lines = request.splitlines()
+        assert lines[0] == f"{method} {path} HTTP/1.1"
+        assert {"X-Forwarded-For: 203.0.113.7", "X-SSL-Client-CN: alice",
+                f"Host: 127.0.0.1:{demo}"} <= set(lines[1:])
+    conn.request("HEAD", "/")
+    resp = conn.getresponse()
+    assert resp.status == 200 and resp.read() == b""
+    conn.close()
+
+
+@pytest.mark.parametrize("module", ["lbaas.demo.backend_server", "lbaas.demo.udp_echo"])
+def test_demo_servers_stop_cleanly_on_repeated_signals(module: str) -> None:
+    """``kill %1`` of an ``lbaas backend`` job signals the server twice (the shell's signal to
+    the group, and the one ``lbaas backend`` forwards): one clean stop, no traceback."""
+    for _ in range(5):
+        port = _free_port()
+        proc = subprocess.Popen([sys.executable, "-m", module, "--address", "127.0.0.1",
+                                 "--port", str(port)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and "listening" in proc.stdout.readline()
+        deadline = time.monotonic() + 5
+        while proc.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            time.sleep(0.0005)
+        _, err = proc.communicate(timeout=5)
+        assert proc.returncode == 0 and err == "", (proc.returncode, err)
+
+
+def test_demo_backend_control_socket(tmp_path: Path) -> None:
+    """The health check switched over the unix socket ``lbaas backend ctl`` uses."""
+    from lbaas.main.backend_ctl import request
+
+    port, ctl = _free_port(), tmp_path / "ctl.sock"
+    proc = subprocess.Popen([sys.executable, "-m", "lbaas.demo.backend_server", "--address",
+                             "127.0.0.1", "--port", str(port), "--control-socket", str(ctl)],
+                            stdout=subprocess.DEVNULL)
+    try:
+        _wait_port("127.0.0.1", port, proc)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        assert request(ctl, "POST", "/healthcheck/down") == (200, "down\n")
+        assert _req(conn, "GET", "/healthcheck") == (503, "down\n")
+        assert request(ctl, "GET", "/healthcheck") == (503, "down\n")
+        assert request(ctl, "POST", "/healthcheck/up") == (200, "ok\n")
+        assert _req(conn, "GET", "/healthcheck") == (200, "ok\n")
+        conn.close()
+    finally:
+        proc.terminate()
+        assert proc.wait(5) == 0
+    assert not ctl.exists()  # removed on a clean stop
 
 
 def test_demo_backend_honours_connection_close(demo: int) -> None:
@@ -89,7 +158,8 @@ def test_demo_backend_honours_connection_close(demo: int) -> None:
         data = b""
         while chunk := s.recv(4096):
             data += chunk
-    assert data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"backend 127.0.0.1\n")
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"\r\n\r\nbackend 127.0.0.1\n" in data and data.endswith(b"Connection: close\n")
 
 
 def test_demo_backend_pipelines_and_skips_bodies(demo: int) -> None:
@@ -102,7 +172,7 @@ def test_demo_backend_pipelines_and_skips_bodies(demo: int) -> None:
     statuses = re.findall(rb"HTTP/1\.1 \d+ [A-Za-z ]+", data)
     assert statuses == [b"HTTP/1.1 200 OK", b"HTTP/1.1 503 Service Unavailable",
                         b"HTTP/1.1 200 OK"]  # and HTTP/1.0 without keep-alive closes
-    assert data.endswith(b"backend 127.0.0.1\n")
+    assert data.endswith(b"\n\nGET / HTTP/1.0\n")
 
 
 # --- lbaas backend (root) ---------------------------------------------------------------------
@@ -149,13 +219,29 @@ def _backend(site: dict[str, Any], address: str, *extra: str) -> subprocess.Pope
     return proc
 
 
+def _ctl(site: dict[str, Any], address: str, action: str) -> tuple[int, str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "lbaas.main.backend", "ctl", "--data-dir",
+         str(site["settings"].data_dir), "--address", address, action],
+        capture_output=True, text=True, timeout=30)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
 def test_lbaas_backend_runs_on_subnet_and_cleans_up(site: dict[str, Any], dp: Any) -> None:
     address = f"{site['prefix']}.20"
     proc = _backend(site, address, "--port", "8080")
     assert proc.stdout is not None and "lbaas backend:" in proc.stdout.readline()
     _wait_port(address, 8080, proc)  # from the host, through the subnet's bridge
-    assert dp.fetch_in_netns(None, f"http://{address}:8080/") == f"200 backend {address}\n"
+    assert dp.fetch_in_netns(None, f"http://{address}:8080/").startswith(
+        f"200 backend {address}\n")
     ns = names.backend_netns(address)
+    # Its health check switched through the data directory's unix socket, not the network.
+    health = f"http://{address}:8080/healthcheck"
+    assert _ctl(site, address, "down") == (0, f"backend {address}: health check down (200)\n")
+    assert dp.fetch_in_netns(None, health).startswith("ERR HTTP Error 503")
+    assert _ctl(site, address, "status") == (0, f"backend {address}: health check down (503)\n")
+    assert _ctl(site, address, "up") == (0, f"backend {address}: health check ok (200)\n")
+    assert dp.fetch_in_netns(None, health) == "200 ok\n"
     assert ns in dp.sh("ip", "netns", "list")
     engine = db.make_engine(site["settings"].effective_database_url)
     with engine.connect() as conn:
@@ -174,6 +260,8 @@ def test_lbaas_backend_runs_on_subnet_and_cleans_up(site: dict[str, Any], dp: An
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(10) == 0
+    code, out = _ctl(site, address, "status")
+    assert code == 1 and "no demo backend" in out
     assert ns not in dp.sh("ip", "netns", "list")
     assert names.backend_host_leg(address) not in dp.sh("ip", "-o", "link")
     with engine.connect() as conn:
@@ -253,18 +341,19 @@ def test_demo_backends_behind_an_amphora(dp: Any, tmp_path: Path) -> None:
             await driver.aclose()
 
     def bodies(n: int) -> set[str]:
-        return {dp.fetch_in_netns(None, f"http://{vip}/") for _ in range(n)}
+        return {dp.fetch_in_netns(None, f"http://{vip}/").split("\n", 1)[0] for _ in range(n)}
 
     try:
         asyncio.run(build())
-        want = {f"200 backend {ip}\n" for ip in backends}
+        want = {f"200 backend {ip}" for ip in backends}
         assert dp.until(lambda: bodies(4) == want), bodies(4)  # round robin over both
         # The demo backend's health toggle takes it out of the pool, and back.
-        assert dp.sh("ip", "netns", "exec", ns, sys.executable, "-c",
+        # (from the amphora's data namespace, where its member legs are)
+        assert dp.sh("ip", "netns", "exec", names.data_netns_of(ns), sys.executable, "-c",
                      "import urllib.request as u; print(u.urlopen(u.Request("
                      f"'http://{backends[0]}:8080/healthcheck/down', method='POST')).status)"
                      ).strip() == "200"
-        assert dp.until(lambda: bodies(4) == {f"200 backend {backends[1]}\n"}), bodies(4)
+        assert dp.until(lambda: bodies(4) == {f"200 backend {backends[1]}"}), bodies(4)
     finally:
         for server in servers:
             server.terminate()

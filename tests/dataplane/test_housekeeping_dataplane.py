@@ -23,6 +23,8 @@ from pathlib import Path
 import pytest
 from crash_helpers import CrashServer
 
+from lbaas.drivers.local import names
+
 EXTRA = ("[housekeeping]\ncert_rotate_interval = 1.0\ncert_renew_before_days = 400.0\n"
          "full_resync_interval = 2.0\n")
 
@@ -141,7 +143,8 @@ def test_full_resync_repairs_a_removed_config_and_dead_haproxy(site: Site) -> No
     digest = (agent_dir / "conf" / ".digest").read_text().strip()
     assert digest == amp["active_digest"]
     cfg.unlink()
-    for pid in subprocess.run(["ip", "netns", "pids", amp["compute_id"]], capture_output=True,
+    haproxy_ns = names.data_netns_of(amp["compute_id"])
+    for pid in subprocess.run(["ip", "netns", "pids", haproxy_ns], capture_output=True,
                               text=True).stdout.split():
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         if cmdline.startswith(b"haproxy") or b"/haproxy\0" in cmdline:

@@ -1,5 +1,6 @@
-"""Local network and compute drivers against the real kernel (root): an amphora namespace with
-management, VIP and member legs; reachability from the host and to a backend; full cleanup."""
+"""Local network and compute drivers against the real kernel (root): an amphora's two namespaces
+(management leg in one, VIP and member legs in the other); reachability from the host and to a
+backend; the data namespace cannot reach the management network; full cleanup."""
 
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ class Env:
                                     agent_argv=FAKE_AGENT)  # short: HAProxy socket path limit
         self.amphora_id = str(uuid.uuid4())
         self.ns = names.amphora_netns(self.amphora_id)
+        self.data_ns = names.amphora_data_netns(self.amphora_id)
         self.backends: list[str] = []
         self.extra_ns: list[str] = []
         self.before = dp.host_state()
@@ -68,6 +70,7 @@ class Env:
     def our_names(self) -> set[str]:
         legs = [names.MGMT_LEG, names.VIP_LEG, names.member_leg(self.member.subnet_id)]
         spaces = [self.ns, *self.extra_ns]
+        spaces += [names.data_netns_of(ns) for ns in spaces]
         return (set(spaces) | {names.host_leg(ns, leg) for ns in spaces for leg in legs}
                 | {names.bridge_name(s.network_id) for s in self.subnets}
                 | {names.backend_netns(a) for a in self.backends}
@@ -114,14 +117,24 @@ def test_amphora_gets_legs_and_is_reachable(env: Env, dp: Any) -> None:
     plug = run(env.network.plug_vip(env.spec(), info))
     vrrp_ip, vip = dp.host(env.vip, 11), dp.host(env.vip, 100)
     assert (plug.vrrp_ip, plug.ha_ip, plug.vrrp_interface) == (vrrp_ip, vip, "eth1")
-    assert f"{vrrp_ip}/24" in addrs(dp, env.ns, "eth1") and f"{vip}/24" in addrs(dp, env.ns,
-                                                                                    "eth1")
-    assert f"default via {env.vip.gateway_ip} dev eth1" in dp.sh("ip", "-n", env.ns, "route")
+    assert f"{vrrp_ip}/24" in addrs(dp, env.data_ns, "eth1") \
+        and f"{vip}/24" in addrs(dp, env.data_ns, "eth1")
+    assert f"default via {env.vip.gateway_ip} dev eth1" in dp.sh("ip", "-n", env.data_ns,
+                                                                   "route")
+    # Two namespaces: the management leg alone with the agent, the VIP leg in the data one.
+    assert "eth1" not in dp.sh("ip", "-n", env.ns, "-o", "link")
+    assert "eth0" not in dp.sh("ip", "-n", env.data_ns, "-o", "link")
+    assert f"prohibit {env.mgmt.cidr}" in dp.sh("ip", "-n", env.data_ns, "route")
+    # ... so the agent's address cannot be reached from where HAProxy runs, though the data
+    # namespace's default route leads to this host, which holds the management gateway.
+    assert dp.fetch_in_netns(env.data_ns, f"http://{mgmt_ip}:9443/", 1.0).startswith("ERR")
+    assert dp.fetch_in_netns(env.data_ns, f"http://{env.mgmt.gateway_ip}:9/", 1.0).startswith(
+        "ERR")
     vip_bridge = names.bridge_name(env.vip.network_id)
     assert f"link/ether {names.bridge_mac(env.vip.network_id)}" in dp.sh(
         "ip", "-o", "link", "show", "dev", vip_bridge)
     # A listener on the VIP inside the amphora answers the host.
-    listener = subprocess.Popen(["ip", "netns", "exec", env.ns, sys.executable, "-m",
+    listener = subprocess.Popen(["ip", "netns", "exec", env.data_ns, sys.executable, "-m",
                                  "lbaas.demo.backend_server", "--address", vip, "--port", "8080"],
                                 stdout=subprocess.DEVNULL)
     try:
@@ -134,9 +147,10 @@ def test_amphora_gets_legs_and_is_reachable(env: Env, dp: Any) -> None:
         run(env.network.plug_subnets(info, [SubnetPlug(env.member, member_ip),  # idempotent
                                             SubnetPlug(env.vip, dp.host(env.vip, 12))]))
         leg = names.member_leg(env.member.subnet_id)
-        assert f"{member_ip}/24" in addrs(dp, env.ns, leg)
+        assert f"{member_ip}/24" in addrs(dp, env.data_ns, leg)
         # Members on the VIP subnet use the VIP leg, as in Octavia: no second leg there.
-        assert names.member_leg(env.vip.subnet_id) not in dp.sh("ip", "-n", env.ns, "-o", "link")
+        assert names.member_leg(env.vip.subnet_id) not in dp.sh("ip", "-n", env.data_ns, "-o",
+                                                                "link")
         env.backends.append(backend_ip)
         bns = run(create_backend_netns(env.network, env.member, backend_ip))
         server = subprocess.Popen(["ip", "netns", "exec", bns, sys.executable, "-m",
@@ -144,27 +158,29 @@ def test_amphora_gets_legs_and_is_reachable(env: Env, dp: Any) -> None:
                                    "--port", "8080"], stdout=subprocess.DEVNULL)
         try:
             url = f"http://{backend_ip}:8080/"
-            assert dp.until(lambda: dp.fetch_in_netns(env.ns, url).startswith("200 "))
-            assert dp.fetch_in_netns(env.ns, url) == f"200 backend {backend_ip}\n"
+            assert dp.until(lambda: dp.fetch_in_netns(env.data_ns, url).startswith("200 "))
+            assert dp.fetch_in_netns(env.data_ns, url).startswith(f"200 backend {backend_ip}\n")
+            assert dp.fetch_in_netns(env.ns, url, 1.0).startswith("ERR")  # not from the agent's
             # Plugging no member subnets removes the leg: the backend is out of reach.
             run(env.network.plug_subnets(info, []))
-            assert leg not in dp.sh("ip", "-n", env.ns, "-o", "link")
-            assert names.host_leg(env.ns, leg) not in dp.sh("ip", "-o", "link")
+            assert leg not in dp.sh("ip", "-n", env.data_ns, "-o", "link")
+            assert names.host_leg(env.data_ns, leg) not in dp.sh("ip", "-o", "link")
             if Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == "0":
                 # (a forwarding host would route it from the VIP subnet, like a Neutron router)
-                assert dp.fetch_in_netns(env.ns, url, 1.0).startswith("ERR")
+                assert dp.fetch_in_netns(env.data_ns, url, 1.0).startswith("ERR")
         finally:
             server.terminate()
             server.wait(5)
 
         run(env.network.unplug_vip(env.spec(), plug))
-        assert "eth1" not in dp.sh("ip", "-n", env.ns, "-o", "link")
+        assert "eth1" not in dp.sh("ip", "-n", env.data_ns, "-o", "link")
         assert dp.fetch_in_netns(None, f"http://{vip}:8080/", 1.0).startswith("ERR")
     finally:
         # delete_amphora must end every process in the namespace, the listener included.
         run(env.compute.delete_amphora(env.ns))
         assert listener.wait(5) is not None
     assert env.ns not in dp.sh("ip", "netns", "list")
+    assert env.data_ns not in dp.sh("ip", "netns", "list")
     assert not home.exists()
     assert env.ns not in run(env.compute.list_amphorae())
 
@@ -173,14 +189,15 @@ def test_master_and_backup_leave_the_vip_to_keepalived(env: Env, dp: Any) -> Non
     info = run(env.compute.create_amphora(env.spec("MASTER")))
     plug = run(env.network.plug_vip(env.spec("MASTER"), info))
     assert (plug.vrrp_ip, plug.ha_ip) == (dp.host(env.vip, 11), dp.host(env.vip, 100))
-    on_leg = addrs(dp, env.ns, "eth1")
+    on_leg = addrs(dp, env.data_ns, "eth1")
     assert f"{dp.host(env.vip, 11)}/24" in on_leg and dp.host(env.vip, 100) not in on_leg
     # A retry leaves the VIP alone once keepalived has added it.
-    dp.sh("ip", "-n", env.ns, "addr", "add", f"{dp.host(env.vip, 100)}/32", "dev", "eth1")
+    dp.sh("ip", "-n", env.data_ns, "addr", "add", f"{dp.host(env.vip, 100)}/32", "dev", "eth1")
     run(env.network.plug_vip(env.spec("MASTER"), info))
-    assert dp.host(env.vip, 100) in addrs(dp, env.ns, "eth1")
-    assert dp.sh("ip", "netns", "exec", env.ns, "sysctl", "-n",
-                 "net.ipv4.ip_nonlocal_bind").strip() == "1"
+    assert dp.host(env.vip, 100) in addrs(dp, env.data_ns, "eth1")
+    for ns in (env.ns, env.data_ns):  # (HAProxy binds the VIP before keepalived adds it)
+        assert dp.sh("ip", "netns", "exec", ns, "sysctl", "-n",
+                     "net.ipv4.ip_nonlocal_bind").strip() == "1"
 
 
 def test_two_amphorae_built_concurrently_see_each_other(env: Env, dp: Any) -> None:
@@ -207,14 +224,15 @@ def test_two_amphorae_built_concurrently_see_each_other(env: Env, dp: Any) -> No
         # The VRRP addresses see each other across the VIP bridge (keepalived needs that).
         assert dp.fetch_in_netns(a.compute_id, f"http://{dp.host(env.mgmt, 12)}:9443/"
                                  ).startswith("200 ")
-        probe = dp.sh("ip", "netns", "exec", a.compute_id, sys.executable, "-c",
+        probe = dp.sh("ip", "netns", "exec", names.data_netns_of(a.compute_id), sys.executable,
+                      "-c",
                       "import socket; s = socket.socket(); s.settimeout(2); "
                       f"print(s.connect_ex(('{dp.host(env.vip, 13)}', 1)))")
         assert probe.strip() == "111"  # ECONNREFUSED: B's kernel answered on the VIP leg
     finally:
         run(env.compute.delete_amphora(second_ns))
     assert second_ns not in dp.sh("ip", "netns", "list")
-    assert names.host_leg(second_ns, "eth1") not in dp.sh("ip", "-o", "link")
+    assert names.host_leg(names.data_netns_of(second_ns), "eth1") not in dp.sh("ip", "-o", "link")
 
 
 def test_ipv6_vip_subnet(env: Env, dp: Any) -> None:
@@ -225,7 +243,7 @@ def test_ipv6_vip_subnet(env: Env, dp: Any) -> None:
     plug = run(env.network.plug_vip(env.spec(), info))
     vip = dp.host(env.vip, 100)
     assert (plug.vrrp_ip, plug.ha_ip) == (dp.host(env.vip, 11), vip)
-    assert f"default via {env.vip.gateway_ip} dev eth1" in dp.sh("ip", "-6", "-n", env.ns,
+    assert f"default via {env.vip.gateway_ip} dev eth1" in dp.sh("ip", "-6", "-n", env.data_ns,
                                                                    "route")
     probe = dp.sh(sys.executable, "-c", "import socket; s = socket.socket(socket.AF_INET6); "
                   f"s.settimeout(3); print(s.connect_ex(('{vip}', 1)))")
@@ -266,6 +284,7 @@ def test_agent_that_never_listens_is_reported(env: Env, dp: Any) -> None:
     assert time.monotonic() - started < 5  # an exited agent is reported at once
     # A failed create leaves nothing the controller would have to find.
     assert env.ns not in dp.sh("ip", "netns", "list")
+    assert env.data_ns not in dp.sh("ip", "netns", "list")
     assert names.host_leg(env.ns, "eth0") not in dp.sh("ip", "-o", "link")
     assert not env.compute.amphora_dir(env.amphora_id).exists()
 
@@ -316,7 +335,7 @@ def test_subnet_the_host_already_uses_becomes_an_isolated_bridge(env: Env, dp: A
         # amphorae and backends still get legs on it
         info = run(env.compute.create_amphora(env.spec()))
         run(env.network.plug_subnets(info, [SubnetPlug(env.member, dp.host(env.member, 20))]))
-        assert dp.host(env.member, 20) in addrs(dp, env.ns, names.member_leg(
+        assert dp.host(env.member, 20) in addrs(dp, env.data_ns, names.member_leg(
             env.member.subnet_id))
     finally:
         dp.sh("ip", "link", "del", uplink, check=False)

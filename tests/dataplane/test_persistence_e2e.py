@@ -17,7 +17,7 @@ from e2e_helpers import Plane, skip_reason, start_plane, stop_plane
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-BACKENDS = ("192.0.2.10", "192.0.2.11")
+BACKENDS = ("10.0.0.10", "10.0.0.11")
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def get(vip: str, cookie: str | None = None) -> tuple[str, str | None]:
     try:
         conn.request("GET", "/", headers={"Cookie": cookie} if cookie else {})
         resp = conn.getresponse()
-        body = resp.read().decode().strip()
+        body = resp.read().decode().split("\n", 1)[0]  # "backend <address>"
         assert resp.status == 200, (resp.status, body)
         return body, resp.getheader("Set-Cookie")
     finally:

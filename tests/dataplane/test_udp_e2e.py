@@ -119,10 +119,11 @@ def udp_lb() -> Iterator[tuple[Server, dict[str, Any]]]:
 
 
 def amphora_netns(server: Server, lb_id: str) -> str:
+    """The amphora's data namespace, where its nftables rules are."""
     amphora = server.openstack("loadbalancer", "amphora", "list", "--loadbalancer", lb_id,
                                "-f", "value", "-c", "id").split()[0]
-    return server.openstack("loadbalancer", "amphora", "show", amphora, "-f", "value", "-c",
-                            "compute_id").strip()
+    return names.data_netns_of(server.openstack("loadbalancer", "amphora", "show", amphora,
+                                                "-f", "value", "-c", "compute_id").strip())
 
 
 def pool_map(ns: str) -> str:

@@ -1,34 +1,39 @@
-"""The cookbook, verbatim, through the real ``openstack`` CLI and through openstacksdk.
+"""The README's cookbook, verbatim, through the real ``openstack`` CLI and through openstacksdk.
 
 Every command runs as a subprocess against a real ``lbaas serve`` (see conftest.py). The
 cookbook's lines are kept as written; ``--wait`` is appended where the CLI offers it, and the
-load balancer is polled back to ACTIVE between steps as a user would.
+load balancer is polled back to ACTIVE between steps as a user would. The member addresses are
+the README's demo backends, .10 and .11 of the default ``private-subnet``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 import shlex
 import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from lbaas.settings import Settings
+
 if TYPE_CHECKING:
     from tests.e2e.conftest import Cloud
 
 pytestmark = pytest.mark.e2e
 
+PRIVATE = next(n for n in Settings().networking.networks if n.name == "private")
+MEMBERS = [str(ipaddress.ip_network(PRIVATE.cidr)[n]) for n in (10, 11)]
 COOKBOOK = [
     "loadbalancer listener create --name listener1 --protocol HTTP --protocol-port 80 lb1",
     "loadbalancer pool create --name pool1 --lb-algorithm ROUND_ROBIN --listener listener1 "
     "--protocol HTTP",
     "loadbalancer healthmonitor create --delay 5 --max-retries 4 --timeout 10 --type HTTP "
     "--url-path /healthcheck pool1",
-    "loadbalancer member create --subnet-id private-subnet --address 192.0.2.10 "
-    "--protocol-port 80 pool1",
-    "loadbalancer member create --subnet-id private-subnet --address 192.0.2.11 "
-    "--protocol-port 80 pool1",
+    *(f"loadbalancer member create --subnet-id private-subnet --address {address} "
+      "--protocol-port 80 pool1" for address in MEMBERS),
 ]
 
 
@@ -88,7 +93,7 @@ def test_cookbook_through_the_cli(cloud: Cloud) -> None:
     assert (hm["type"], hm["delay"], hm["max_retries"], hm["timeout"], hm["url_path"]) == \
         ("HTTP", 5, 4, 10, "/healthcheck")
     members = show(cloud, "loadbalancer member list pool1")
-    assert sorted(m["address"] for m in members) == ["192.0.2.10", "192.0.2.11"]
+    assert sorted(m["address"] for m in members) == MEMBERS
     for member in members:
         detail = show(cloud, f"loadbalancer member show pool1 {member['id']}")
         assert detail["subnet_id"] == private["id"]
@@ -103,7 +108,7 @@ def test_cookbook_through_the_cli(cloud: Cloud) -> None:
     [tree_pool] = tree_listener["pools"]
     assert tree_pool["name"] == "pool1"
     assert tree_pool["health_monitor"]["type"] == "HTTP"
-    assert sorted(m["address"] for m in tree_pool["members"]) == ["192.0.2.10", "192.0.2.11"]
+    assert sorted(m["address"] for m in tree_pool["members"]) == MEMBERS
 
     stats = show(cloud, "loadbalancer stats show lb1")
     assert set(stats) >= {"active_connections", "bytes_in", "bytes_out", "request_errors",
@@ -122,7 +127,7 @@ def test_network_commands(cloud: Cloud) -> None:
     assert {"public", "private", "lb-mgmt-net"} <= set(names)
     subnet = show(cloud, "subnet show private-subnet")
     assert (subnet["cidr"], subnet["ip_version"], subnet["gateway_ip"]) == \
-        ("192.0.2.0/24", 4, "192.0.2.1")
+        (PRIVATE.cidr, 4, PRIVATE.gateway_ip)
 
     net = show(cloud, "network create e2e-net")
     sub = show(cloud, "subnet create --network e2e-net --subnet-range 10.20.0.0/24 e2e-sub")
@@ -162,3 +167,17 @@ def test_sdk_create_list_delete(sdk_env: Cloud) -> None:
         assert "sdk-lb" not in [x.name for x in conn.load_balancer.load_balancers()]
     finally:
         conn.close()
+
+
+def test_cli_errors_name_the_request_id(cloud: Cloud) -> None:
+    """The CLI prints the server's x-openstack-request-id with an error, not "None"."""
+    run(cloud, "loadbalancer create --name ridlb --vip-subnet-id public-subnet --wait")
+    try:
+        run(cloud, "loadbalancer listener create --protocol HTTP --protocol-port 80 --wait "
+                   "ridlb")
+        again = cloud.openstack("loadbalancer", "listener", "create", "--protocol", "HTTP",
+                                "--protocol-port", "80", "ridlb", check=False)
+        assert again.returncode != 0 and "(HTTP 409)" in again.stderr, again.stderr
+        assert re.search(r"\(Request-ID: req-[0-9a-f-]{36}\)", again.stderr), again.stderr
+    finally:
+        run(cloud, "loadbalancer delete --cascade --wait ridlb")

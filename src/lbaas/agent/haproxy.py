@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -35,6 +34,8 @@ from lbaas.agent.layout import (
     HAPROXY_SERVING,
     HAPROXY_SOCK,
 )
+from lbaas.agent.netns import LIBC as _LIBC
+from lbaas.agent.netns import DataNamespace
 from lbaas.wire.agent_api import ENV_CONF_DIR, ENV_RUN_DIR
 
 log = logging.getLogger("lbaas.agent.haproxy")
@@ -44,10 +45,6 @@ _CLI_OK = ("", "New server registered.", "Server deleted.")
 
 
 _PR_SET_PDEATHSIG = 1
-try:
-    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
-except OSError:
-    _LIBC = None
 
 
 class HAProxyError(Exception):
@@ -97,9 +94,10 @@ def reason_lines(output: str) -> str:
 class HAProxy:
     """One HAProxy instance whose files live under ``conf_dir`` and sockets under ``run_dir``."""
 
-    def __init__(self, conf_dir: Path, run_dir: Path) -> None:
+    def __init__(self, conf_dir: Path, run_dir: Path, netns: DataNamespace | None = None) -> None:
         self.conf_dir = conf_dir
         self.run_dir = run_dir
+        self.netns = netns or DataNamespace()  # where the daemon binds and connects
         self.stats_sock = run_dir / HAPROXY_SOCK
         self.pid_file = run_dir / HAPROXY_PID
         # HAProxy's own -p file: empty for milliseconds while a launcher runs (it truncates the
@@ -223,7 +221,7 @@ class HAProxy:
                 HAPROXY_BIN, "-D", "-f", os.path.abspath(self.conf_dir / "haproxy.cfg"),
                 "-p", self._pid_arg, *extra,
                 stdin=asyncio.subprocess.DEVNULL, stdout=logf, stderr=logf,
-                env=self.env(self.conf_dir))
+                env=self.env(self.conf_dir), preexec_fn=self.netns.preexec())
         try:
             code = await asyncio.wait_for(launcher.wait(), max(0.1, deadline - time.monotonic()))
         except TimeoutError:

@@ -4,6 +4,7 @@ Key choice: keepalived runs in the foreground as the agent's child (``-n``, VRRP
 the agent (so a dead agent's amphora stops advertising and the peer takes the VIP), and reads
 ``conf/keepalived.conf`` through the agent's ``conf`` symlink, so a SIGHUP after a bundle swap
 re-reads the new file. Its environment carries ``LBAAS_RUN_DIR`` for the HAProxy track script.
+It runs in the amphora's data namespace (``netns.py``), where the VIP leg is.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lbaas.agent.haproxy import _die_with_parent, reason_lines
+from lbaas.agent.netns import DataNamespace
 from lbaas.agent.stale import stop_stale
 from lbaas.wire.agent_api import ENV_CONF_DIR, ENV_RUN_DIR, KEEPALIVED_CONF
 
@@ -31,9 +33,10 @@ class KeepalivedError(Exception):
 class Keepalived:
     """One keepalived (VRRP only) whose config is ``conf_dir/keepalived.conf``."""
 
-    def __init__(self, conf_dir: Path, run_dir: Path) -> None:
+    def __init__(self, conf_dir: Path, run_dir: Path, netns: DataNamespace | None = None) -> None:
         self.conf_dir = conf_dir
         self.run_dir = run_dir
+        self.netns = netns or DataNamespace()  # VRRP runs on the VIP leg
         self.pid_file = run_dir / "keepalived.pid"
         self.vrrp_pid_file = run_dir / "keepalived_vrrp.pid"
         self.log_file = run_dir / "keepalived.log"
@@ -52,7 +55,8 @@ class Keepalived:
             proc = await asyncio.create_subprocess_exec(
                 KEEPALIVED_BIN, "--config-test", "-f", str(directory / KEEPALIVED_CONF),
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT, env=self.env(directory))
+                stderr=asyncio.subprocess.STDOUT, env=self.env(directory),
+                preexec_fn=self.netns.preexec())  # (it looks the interfaces up)
         except OSError as exc:
             raise KeepalivedError(f"cannot run {KEEPALIVED_BIN}: {exc.strerror}") from None
         out, _ = await proc.communicate()
@@ -85,7 +89,7 @@ class Keepalived:
             "--no-syslog", "-f", str(self.conf_dir / KEEPALIVED_CONF),
             "-p", str(self.pid_file), "-r", str(self.vrrp_pid_file),
             stdin=asyncio.subprocess.DEVNULL, stdout=logf, stderr=logf,
-            env=self.env(self.conf_dir), preexec_fn=_die_with_parent)
+            env=self.env(self.conf_dir), preexec_fn=self.netns.preexec(_die_with_parent))
 
     async def reload(self) -> None:
         """SIGHUP: keepalived re-reads conf/keepalived.conf and keeps its VRRP state."""

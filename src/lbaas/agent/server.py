@@ -81,13 +81,18 @@ class Server:
         self.keepalive_timeout = keepalive_timeout  # a connection idle this long is closed
         self.busy = 0  # requests being handled
         self.idle = asyncio.Event()
-        self.writers: set[asyncio.StreamWriter] = set()
+        self.writers: set[asyncio.StreamWriter] = set()  # connections that may send requests
+        # Every connection handler still running, those waiting for their close too.
+        self.handlers: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
         self.last_activity = time.monotonic()
         self.closing = False  # answer with "Connection: close" from now on
         self.linger = False  # on stop, let open connections finish their next request first
 
     async def connection(self, reader: asyncio.StreamReader,
                          writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.handlers[task] = writer
         self.writers.add(writer)
         self.last_activity = time.monotonic()
         try:
@@ -101,6 +106,7 @@ class Server:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+            self.handlers.pop(task, None)
 
     async def _one_request(self, reader: asyncio.StreamReader,
                            writer: asyncio.StreamWriter) -> bool:
@@ -220,6 +226,13 @@ class Server:
             await asyncio.sleep(0.02)
         for writer in list(self.writers):
             writer.transport.abort()
+        # Connections closed earlier may still wait for that close_notify too. Cut them and let
+        # every handler return: one still running when the event loop ends is cancelled, and
+        # asyncio's stream callback logs that CancelledError with a traceback (Python 3.11).
+        for writer in self.handlers.values():
+            writer.transport.abort()
+        if self.handlers:
+            await asyncio.wait(list(self.handlers), timeout=1.0)
 
 
 async def _respond(writer: asyncio.StreamWriter, status: int, body: bytes, keep_alive: bool,

@@ -17,6 +17,7 @@ from typing import Any
 
 from lbaas.agent.haproxy import HAProxy, HAProxyError, cli
 from lbaas.agent.keepalived import Keepalived, KeepalivedError
+from lbaas.agent.netns import DataNamespace
 from lbaas.agent.runtime_diff import adds_http_server, runtime_plan
 from lbaas.agent.runtime_run import run_plan
 from lbaas.agent.stats import parse_show_stat
@@ -46,12 +47,16 @@ class BundleRejected(Exception):
 
 
 class Agent:
-    def __init__(self, base_dir: Path, amphora_id: str) -> None:
+    def __init__(self, base_dir: Path, amphora_id: str,
+                 netns: DataNamespace | None = None) -> None:
+        """``netns``: the amphora's data namespace (VIP and member legs), where HAProxy,
+        keepalived, the nftables rules and the probes run; None: the agent's own."""
         self.amphora_id = amphora_id
         self.store = ConfigStore(base_dir)
-        self.haproxy = HAProxy(self.store.conf, self.store.run)
-        self.keepalived = Keepalived(self.store.conf, self.store.run)
-        self.udp = UdpBalancer()  # UDP/SCTP listeners: nftables rules + the agent's checks
+        self.netns = netns or DataNamespace()
+        self.haproxy = HAProxy(self.store.conf, self.store.run, self.netns)
+        self.keepalived = Keepalived(self.store.conf, self.store.run, self.netns)
+        self.udp = UdpBalancer(self.netns)  # UDP/SCTP listeners: nftables rules + checks
         self._lock = asyncio.Lock()
         self._watchdog: asyncio.Task[None] | None = None
         self._reload_task: asyncio.Task[None] | None = None

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from lbaas.agent.netns import DataNamespace
 from lbaas.agent.udp_checks import probe
 
 log = logging.getLogger("lbaas.agent.udp")
@@ -49,11 +50,13 @@ def deal_slots(members: list[tuple[str, int]], slots: int) -> list[str]:
     return out
 
 
-async def nft(*args: str, stdin: str | None = None) -> None:
+async def nft(*args: str, stdin: str | None = None, netns: DataNamespace | None = None) -> None:
+    """``nft`` in ``netns`` (the amphora's data namespace, where the VIP leg is)."""
     try:
         proc = await asyncio.create_subprocess_exec(
             NFT_BIN, *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT)
+            stderr=asyncio.subprocess.STDOUT,
+            preexec_fn=netns.preexec() if netns is not None else None)
     except OSError as exc:
         raise UdpError(f"cannot run {NFT_BIN}: {exc.strerror}") from None
     try:
@@ -68,11 +71,11 @@ async def nft(*args: str, stdin: str | None = None) -> None:
         raise UdpError("nft: " + " | ".join(text[-6:]))
 
 
-def _forwarding() -> None:
+def _forwarding(netns: DataNamespace) -> None:
     """DNATed datagrams are routed from the VIP leg to a member leg: the namespace must forward
     (the rules' forward chain lets only those flows through)."""
     try:
-        Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
+        netns.write_sysctl("/proc/sys/net/ipv4/ip_forward", "1\n")
     except OSError as exc:
         log.warning("cannot enable IPv4 forwarding: %s", exc)
 
@@ -102,7 +105,8 @@ class Member:
 class UdpBalancer:
     """Owned by the Agent: ``check`` a staged bundle, ``apply`` the active one, ``stop``."""
 
-    def __init__(self) -> None:
+    def __init__(self, netns: DataNamespace | None = None) -> None:
+        self.netns = netns or DataNamespace()  # rules, forwarding and probes live there
         self.loaded = False
         self.table = "lbaas_udp"
         self.slots = 240
@@ -114,7 +118,7 @@ class UdpBalancer:
 
     async def check(self, directory: Path) -> None:
         if (directory / NFTABLES_CONF).exists():
-            await nft("-c", "-f", str(directory / NFTABLES_CONF))
+            await nft("-c", "-f", str(directory / NFTABLES_CONF), netns=self.netns)
 
     async def apply(self, directory: Path) -> None:
         """Load the rules of ``directory`` (or remove ours when it has none); restart checks."""
@@ -123,12 +127,12 @@ class UdpBalancer:
         if not conf.exists():
             if self.loaded:
                 with contextlib.suppress(UdpError):
-                    await nft("delete", "table", "ip", self.table)
+                    await nft("delete", "table", "ip", self.table, netns=self.netns)
                 self.loaded = False
             self.pools, self.members, self.listeners = {}, {}, []
             return
-        _forwarding()
-        await nft("-f", str(conf))
+        _forwarding(self.netns)
+        await nft("-f", str(conf), netns=self.netns)
         self.loaded = True
         table = json.loads((directory / UDP_MEMBERS_JSON).read_text())
         self.table, self.slots = table["table"], int(table["slots"])
@@ -164,7 +168,7 @@ class UdpBalancer:
         if elements:
             script += f"add element ip {self.table} {name} {{ {', '.join(elements)} }}\n"
         async with self._map_lock:
-            await nft("-f", "-", stdin=script)
+            await nft("-f", "-", stdin=script, netns=self.netns)
 
     async def _watch(self, name: str, member: Member) -> None:
         monitor = self.pools[name]["monitor"]
@@ -175,7 +179,7 @@ class UdpBalancer:
             log.warning("pool %s: SCTP health checks cannot run on this kernel (no SCTP "
                         "sockets); member %s is kept up", self.pools[name]["pool_id"], spec["id"])
         while True:
-            ok = await probe(monitor, spec["check_address"], int(spec["check_port"]))
+            ok = await probe(monitor, spec["check_address"], int(spec["check_port"]), self.netns)
             if member.record(ok, rise, fall):
                 log.info("member %s of pool %s is now %s", spec["id"],
                          self.pools[name]["pool_id"], "up" if member.up else "down")

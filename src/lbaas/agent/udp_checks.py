@@ -4,43 +4,61 @@ Key choices, as upstream's amphora does with keepalived's checkers: UDP-CONNECT 
 on a connected socket and counts only an ICMP port-unreachable (ECONNREFUSED) as down, so a
 silent service is up; PING is an ICMP echo on a raw socket (the agent is root in its namespace,
 and the amphora has no ``ping`` binary); SCTP cannot be probed because this kernel has no SCTP
-sockets, so it reports None (kept up, logged once).
+sockets, so it reports None (kept up, logged once). Every probe socket is made in the amphora's
+data namespace (``netns.py``): members are reached as HAProxy reaches them, never through the
+management network.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import ssl
 import struct
 from typing import Any
 
+from lbaas.agent.netns import DataNamespace
 
-async def probe(monitor: dict[str, Any], address: str, port: int) -> bool | None:
+
+async def probe(monitor: dict[str, Any], address: str, port: int,
+                netns: DataNamespace | None = None) -> bool | None:
     kind = monitor["type"]
     timeout = max(float(monitor.get("timeout") or 1), 0.1)
+    ns = netns or DataNamespace()
     try:
         if kind == "UDP-CONNECT":
-            return await asyncio.wait_for(udp_connect(address, port, timeout), timeout + 1)
+            return await asyncio.wait_for(udp_connect(address, port, timeout, ns), timeout + 1)
         if kind == "PING":
-            return await asyncio.wait_for(ping(address), timeout)
+            return await asyncio.wait_for(ping(address, ns), timeout)
         if kind == "SCTP":
             return None
         if kind in ("HTTP", "HTTPS"):
-            return await asyncio.wait_for(http(monitor, address, port, kind == "HTTPS"), timeout)
-        return await asyncio.wait_for(tcp(address, port), timeout)  # TCP, TLS-HELLO
+            return await asyncio.wait_for(http(monitor, address, port, kind == "HTTPS", ns),
+                                          timeout)
+        return await asyncio.wait_for(tcp(address, port, ns), timeout)  # TCP, TLS-HELLO
     except (TimeoutError, OSError):
         return False
 
 
-async def udp_connect(address: str, port: int, wait: float) -> bool:
+def _family(address: str) -> int:
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
+
+
+async def _connected(address: str, port: int, ns: DataNamespace) -> socket.socket:
+    sock = ns.socket(_family(address), socket.SOCK_STREAM)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, (address, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def udp_connect(address: str, port: int, wait: float, ns: DataNamespace) -> bool:
     """Down only on ECONNREFUSED (ICMP port unreachable) within ``wait`` seconds."""
     loop = asyncio.get_running_loop()
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        sock.setblocking(False)
+    with ns.socket(_family(address), socket.SOCK_DGRAM) as sock:
         sock.connect((address, port))
         try:
             await loop.sock_sendall(sock, b"lbaas-health-check\n")
@@ -52,23 +70,23 @@ async def udp_connect(address: str, port: int, wait: float) -> bool:
     return True
 
 
-async def tcp(address: str, port: int) -> bool:
-    _, writer = await asyncio.open_connection(address, port)
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
+async def tcp(address: str, port: int, ns: DataNamespace) -> bool:
+    (await _connected(address, port, ns)).close()
     return True
 
 
-async def http(monitor: dict[str, Any], address: str, port: int, tls: bool) -> bool:
+async def http(monitor: dict[str, Any], address: str, port: int, tls: bool,
+               ns: DataNamespace) -> bool:
     context = None
     if tls:
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    reader, writer = await asyncio.open_connection(address, port, ssl=context)
+    host = monitor.get("domain_name") or address
+    reader, writer = await asyncio.open_connection(
+        sock=await _connected(address, port, ns), ssl=context,
+        server_hostname=host if tls else None)
     try:
-        host = monitor.get("domain_name") or address
         request = (f"{monitor.get('http_method', 'GET')} {monitor.get('url_path', '/')} "
                    f"HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n")
         writer.write(request.encode())
@@ -97,15 +115,14 @@ def _checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-async def ping(address: str) -> bool:
+async def ping(address: str, ns: DataNamespace) -> bool:
     """One ICMP echo (IPv4) on a raw socket; True when the matching reply arrives."""
     loop = asyncio.get_running_loop()
     ident = os.getpid() & 0xFFFF
     header = struct.pack("!BBHHH", 8, 0, 0, ident, 1)
     payload = b"lbaas"
     packet = struct.pack("!BBHHH", 8, 0, _checksum(header + payload), ident, 1) + payload
-    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
-        sock.setblocking(False)
+    with ns.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
         sock.connect((address, 0))
         await loop.sock_sendall(sock, packet)
         while True:

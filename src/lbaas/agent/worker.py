@@ -21,6 +21,7 @@ from typing import Any
 from lbaas.agent.certificate import ServerCertificate
 from lbaas.agent.http import MAX_BODY, AgentApp
 from lbaas.agent.layout import UDP_STATUS_FILE
+from lbaas.agent.netns import DataNamespace
 from lbaas.agent.server import IDLE_TIMEOUT, Server, serve_async
 from lbaas.agent.service import Agent
 from lbaas.agent.tls import server_ssl_context
@@ -87,7 +88,8 @@ async def _watch(agent: Agent, server: Server, stop: asyncio.Event, idle_exit: f
 
 async def _serve(config: dict[str, Any], listener: socket.socket, supervisor_pid: int) -> None:
     ctx = server_ssl_context(config["ca_file"], config["cert_file"], config["key_file"])
-    agent = Agent(Path(config["base_dir"]), config["amphora_id"])
+    agent = Agent(Path(config["base_dir"]), config["amphora_id"],
+                  DataNamespace(config.get("data_netns")))
     agent.companions.append(UdpStatusPublisher(agent, config["heartbeat_interval"]))
     certificate = ServerCertificate(ctx, config["cert_file"], config["key_file"],
                                     config["ca_file"])

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from lbaas.api import versions
+from lbaas.api import request_id, versions
 from lbaas.api.auth import Authenticator
 from lbaas.api.errors import ApiError, BadRequest, method_not_allowed, route_not_found
 from lbaas.api.http import (
@@ -62,6 +62,11 @@ class ApiApp:
         self.router = build_router()
         self.on_startup = on_startup or []
         self.on_shutdown = on_shutdown or []
+        self.mounts: list[tuple[str, Any]] = []
+
+    def mount(self, prefix: str, app: Any) -> None:
+        """Serve ``prefix`` and every path under it with another ASGI app (the dashboard)."""
+        self.mounts.append((prefix.rstrip("/"), app))
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -69,6 +74,11 @@ class ApiApp:
             return
         if scope["type"] != "http":
             return
+        for prefix, mounted in self.mounts:
+            if scope["path"] == prefix or scope["path"].startswith(prefix + "/"):
+                await mounted(scope, receive, send)  # the dashboard's API calls come back here
+                return
+        send = request_id.begin(scope, send)
         head = scope["method"] == "HEAD"
         try:
             body = await read_body(receive)

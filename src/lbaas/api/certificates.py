@@ -32,7 +32,7 @@ def reader(req: ApiRequest, conn: Connection, project_id: str | None) -> Reader:
         token = req.headers.get("x-auth-token", "")
         manager = BarbicanCertManager(certs.barbican_endpoint, token, store.parse_ref)
         return manager.read_ref
-    box = store.secret_box(req.app.settings.data_dir)
+    box = store.secret_box(req.app.settings.shared_path)
     return lambda ref: store.read_ref(conn, box, project_id, ref)
 
 

@@ -23,6 +23,7 @@ from lbaas.api.errors import (
 from lbaas.api.http import ApiRequest, Handler, Response
 from lbaas.api.policy import rule
 from lbaas.domain import constants as c
+from lbaas.logs import current_request_id
 from lbaas.store import tables as t
 from lbaas.store.listing import count, list_rows, tags_for
 
@@ -133,7 +134,8 @@ def set_status(conn: Connection, table: Table, ids: Sequence[str], status: str,
 
 def mark_lb_changed(conn: Connection, lb_id: str, status: str = c.PENDING_UPDATE) -> None:
     conn.execute(update(t.load_balancer).where(t.load_balancer.c.id == lb_id).values(
-        provisioning_status=status, generation=t.load_balancer.c.generation + 1))
+        provisioning_status=status, generation=t.load_balancer.c.generation + 1,
+        last_request_id=current_request_id()))
 
 
 QUOTA_COLUMNS = {

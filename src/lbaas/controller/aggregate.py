@@ -10,37 +10,54 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from lbaas.store import tables as t
 
 Rows = dict[str, list[dict[str, Any]]]  # table name -> rows (plain dicts, store column names)
 STRIP = ("provisioning_status", "operating_status", "created_at", "updated_at", "generation",
-         "applied_generation")
+         "applied_generation", "last_request_id")
 
 
-def _rows(conn: Connection, table: Any, column: str, parents: list[str]) -> list[dict[str, Any]]:
-    if not parents:
-        return []
-    stmt = select(table).where(table.c[column].in_(parents)).order_by(table.c.id)
-    return [_plain(r) for r in conn.execute(stmt)
-            if r._mapping["provisioning_status"] != "PENDING_DELETE"]
+def _scoped(table: Any, where: Any) -> Any:
+    return select(table).where(where).order_by(table.c.id)
+
+
+# Built once with the load balancer id as a parameter: building a Select and its cache key
+# on every pass was a fifth of the reconciler's CPU on PostgreSQL (docs/scale.md).
+_LB = bindparam("lb_id")
+_LISTENER_IDS = select(t.listener.c.id).where(t.listener.c.load_balancer_id == _LB)
+_POOL_IDS = select(t.pool.c.id).where(t.pool.c.load_balancer_id == _LB)
+_LB_ROW = select(t.load_balancer).where(t.load_balancer.c.id == _LB)
+# (table name, statement, parent table, parent column)
+_CHILDREN = (
+    ("listener", _scoped(t.listener, t.listener.c.load_balancer_id == _LB), None, None),
+    ("pool", _scoped(t.pool, t.pool.c.load_balancer_id == _LB), None, None),
+    ("member", _scoped(t.member, t.member.c.pool_id.in_(_POOL_IDS)), "pool", "pool_id"),
+    ("health_monitor", _scoped(t.health_monitor, t.health_monitor.c.pool_id.in_(_POOL_IDS)),
+     "pool", "pool_id"),
+    ("l7policy", _scoped(t.l7policy, t.l7policy.c.listener_id.in_(_LISTENER_IDS)),
+     "listener", "listener_id"),
+    ("l7rule", _scoped(t.l7rule, t.l7rule.c.l7policy_id.in_(
+        select(t.l7policy.c.id).where(t.l7policy.c.listener_id.in_(_LISTENER_IDS)))),
+     "l7policy", "l7policy_id"),
+)
 
 
 def load_rows(conn: Connection, lb_id: str) -> tuple[dict[str, Any], Rows]:
-    """The load balancer row and its live children by table name, statuses included."""
-    lb = _plain(conn.execute(select(t.load_balancer).where(t.load_balancer.c.id == lb_id)).one())
-    listeners = _rows(conn, t.listener, "load_balancer_id", [lb_id])
-    pools = _rows(conn, t.pool, "load_balancer_id", [lb_id])
-    pool_ids = [p["id"] for p in pools]
-    policies = _rows(conn, t.l7policy, "listener_id", [li["id"] for li in listeners])
-    return lb, {
-        "listener": listeners, "pool": pools,
-        "member": _rows(conn, t.member, "pool_id", pool_ids),
-        "health_monitor": _rows(conn, t.health_monitor, "pool_id", pool_ids),
-        "l7policy": policies,
-        "l7rule": _rows(conn, t.l7rule, "l7policy_id", [p["id"] for p in policies]),
-    }
+    """The load balancer row and its live children by table name, statuses included (a child
+    of a parent being deleted is left out with it)."""
+    params = {"lb_id": lb_id}
+    lb = _plain(conn.execute(_LB_ROW, params).one())
+    rows: Rows = {}
+    for name, query, parent, column in _CHILDREN:
+        live = [r for r in map(_plain, conn.execute(query, params))
+                if r["provisioning_status"] != "PENDING_DELETE"]
+        if parent is not None:
+            parents = {p["id"] for p in rows[parent]}
+            live = [r for r in live if r[column] in parents]
+        rows[name] = live
+    return lb, rows
 
 
 def assemble(lb: dict[str, Any], rows: Rows) -> dict[str, Any]:

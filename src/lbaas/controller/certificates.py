@@ -82,7 +82,7 @@ class CertificateLoader:
             manager = BarbicanCertManager(certs.barbican_endpoint, self._service_token(),
                                           store.parse_ref)
             return manager.read_ref
-        box = store.secret_box(self.settings.data_dir)
+        box = store.secret_box(self.settings.shared_path)
         return lambda ref: store.read_ref(conn, box, project_id, ref)
 
     def load(self, aggregate: Mapping[str, Any]) -> dict[str, str]:

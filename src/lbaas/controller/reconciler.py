@@ -21,9 +21,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, delete, or_, select, update
+from sqlalchemy import Connection, Engine, delete, select, update
 
-from lbaas.controller import containment
+from lbaas.controller import containment, lifecycle
 from lbaas.controller.provisioning import Provisioner
 from lbaas.domain import constants as c
 from lbaas.drivers.base import (
@@ -33,6 +33,7 @@ from lbaas.drivers.base import (
     ComputeInfo,
     NetworkDriver,
 )
+from lbaas.logs import REQUEST_ID
 from lbaas.render import AmphoraView
 from lbaas.store import ipam, leases
 from lbaas.store import tables as t
@@ -83,17 +84,26 @@ class Reconciler:
         self.drivers = drivers
         self.holder = holder or f"worker-{uuid.uuid4()}"
         self.lease_seconds = lease_seconds
+        self.settled_changes = 0  # passes that brought a pending load balancer to ACTIVE
         # Member-subnet legs last plugged per amphora, trusted like ``active_digest``: plugging
-        # costs a dozen ``ip`` calls, too slow to repeat on every member change.
-        self._plugged: dict[str, tuple[tuple[str, str], ...]] = {}
+        # costs a dozen ``ip`` calls, too slow to repeat on every member change. Kept with the
+        # digest we left on the amphora: if another worker pushed since, it may have replugged.
+        self._plugged: dict[str, tuple[tuple[tuple[str, str], ...], str | None]] = {}
 
     async def reconcile(self, lb_id: str) -> bool:
         """Return False when another worker holds the lease (caller retries later)."""
         if not leases.claim(self.engine, lb_id, self.holder, self.lease_seconds):
             return False
+        token = REQUEST_ID.set(None)  # _reconcile_held binds the load balancer's own
         try:
-            await self._reconcile_held(lb_id)
+            # renewed while the pass runs: only a dead worker's lease ever expires
+            async with leases.keep(self.engine, lb_id, self.holder, self.lease_seconds):
+                await self._reconcile_held(lb_id)
+        except leases.LeaseLost:
+            log.warning("lost the lease on load balancer %s mid-pass; its new holder "
+                        "finishes the work", lb_id)
         finally:
+            REQUEST_ID.reset(token)
             leases.release(self.engine, lb_id, self.holder)
         return True
 
@@ -103,6 +113,7 @@ class Reconciler:
                 .first()
         if lb is None or lb.provisioning_status == c.DELETED:
             return
+        REQUEST_ID.set(lb.last_request_id)  # the API call this work comes from, if any
         generation = lb.generation
         contained = containment.Contained()
         try:
@@ -181,17 +192,19 @@ class Reconciler:
             if self.drivers.provisioner is not None:
                 plugs = self.drivers.provisioner.member_plugs(lb, amp.id, aggregate)
                 wanted = tuple(sorted((p.subnet.subnet_id, p.address) for p in plugs))
-                if self._plugged.get(amp.id) != wanted:
+                if self._plugged.get(amp.id) != (wanted, amp.active_digest):
                     self._plugged.pop(amp.id, None)
                     for plug in plugs:
                         await self.drivers.network.ensure_subnet(plug.subnet)
                     await self.drivers.network.plug_subnets(info, plugs)
-                    self._plugged[amp.id] = wanted
+                    self._plugged[amp.id] = (wanted, amp.active_digest)
             if amp.active_digest != digest:
                 active = await self.drivers.amphora.apply(info, bundle, digest)
                 with self.engine.begin() as conn:
                     conn.execute(update(t.amphora).where(t.amphora.c.id == amp.id).values(
                         active_digest=active, updated_at=_now()))
+                if amp.id in self._plugged:
+                    self._plugged[amp.id] = (self._plugged[amp.id][0], active)
         if not plan.unchanged:  # every amphora serves it: keep it
             with self.engine.begin() as conn:
                 containment.save(conn, lb.id, plan.accepted)
@@ -232,7 +245,9 @@ class Reconciler:
                 vrrp_interface=plug.vrrp_interface,
                 vrrp_id=1 if lb.topology == c.TOPOLOGY_ACTIVE_STANDBY else None,
                 status=c.AMPHORA_ALLOCATED, updated_at=_now()))
-            return conn.execute(select(t.amphora).where(t.amphora.c.id == amp_id)).one()
+            built = conn.execute(select(t.amphora).where(t.amphora.c.id == amp_id)).one()
+        log.info("amphora %s (%s) of load balancer %s built", amp_id, role, lb.id)
+        return built
 
     async def _retire(self, lb: Any, amp: Any) -> None:
         self._plugged.pop(amp.id, None)
@@ -248,6 +263,8 @@ class Reconciler:
         with self.engine.begin() as conn:
             conn.execute(update(t.amphora).where(t.amphora.c.id == amp.id).values(
                 status=c.DELETED, updated_at=_now()))
+        log.info("amphora %s (%s) of load balancer %s retired%s", amp.id, amp.role, lb.id,
+                 " (failover)" if amp.failover_requested else "")
 
     async def _teardown(self, lb: Any) -> None:
         with self.engine.connect() as conn:
@@ -263,6 +280,7 @@ class Reconciler:
             conn.execute(delete(t.tag).where(t.tag.c.resource_id == lb.id))
             conn.execute(update(t.load_balancer).where(t.load_balancer.c.id == lb.id).values(
                 provisioning_status=c.DELETED, operating_status=c.OFFLINE, updated_at=_now()))
+        lifecycle.log_deleted(lb.id)
 
     # statuses --------------------------------------------------------------------------------
     def _settle(self, lb_id: str, generation: int) -> None:
@@ -271,39 +289,51 @@ class Reconciler:
                               .with_for_update()).first()
             if lb is None or lb.generation != generation:
                 return  # changed meanwhile: the next pass settles it
-            scope = _child_ids(conn, lb_id)
+            self.settled_changes += lb.provisioning_status in c.PENDING_STATUSES
+            # one round trip for every child's status; then statements only where needed
+            scope: dict[str, list[tuple[str, str]]] = {table.name: []
+                                                       for table in CHILD_TABLES_DELETE_ORDER}
+            for name, row_id, status in conn.execute(CHILD_STATUSES, {"lb_id": lb_id}):
+                scope[name].append((row_id, status))
+            children = lifecycle.pending_of(scope)
+            locked = _locked_parents(conn, {name: [i for i, _ in rows]
+                                            for name, rows in scope.items()}) if children else {}
             for table in CHILD_TABLES_DELETE_ORDER:
-                ids = scope[table.name]
-                doomed = [r.id for r in conn.execute(select(table.c.id).where(
-                    table.c.id.in_(ids), table.c.provisioning_status == c.PENDING_DELETE))]
+                doomed = [i for i, status in scope[table.name] if status == c.PENDING_DELETE]
                 if doomed:
                     _remove_rows(conn, table, doomed)
             for table in (t.listener, t.pool, t.member, *MONITOR_LIKE):
-                ids = scope[table.name]
-                if not ids:
-                    continue
-                pending = table.c.provisioning_status.in_([c.PENDING_CREATE, c.PENDING_UPDATE])
-                conn.execute(update(table).where(table.c.id.in_(ids), pending)
-                             .values(provisioning_status=c.ACTIVE))
-                if table in MONITOR_LIKE:  # only rows that change: updated_at follows
+                pending = [i for i, status in scope[table.name]
+                           if status in (c.PENDING_CREATE, c.PENDING_UPDATE)]
+                if pending:
+                    conn.execute(update(table).where(table.c.id.in_(pending))
+                                 .values(provisioning_status=c.ACTIVE))
+                if table in MONITOR_LIKE and scope[table.name]:
+                    ids = [i for i, status in scope[table.name] if status != c.PENDING_DELETE]
+                    # only rows that change: updated_at follows
                     conn.execute(update(table).where(
                         table.c.id.in_(ids), table.c.operating_status != _on_off(table))
                         .values(operating_status=_on_off(table)))
             lb_table = t.load_balancer
-            conn.execute(update(lb_table).where(lb_table.c.id == lb_id, or_(
-                lb_table.c.provisioning_status != c.ACTIVE,
-                lb_table.c.applied_generation != generation))
-                .values(provisioning_status=c.ACTIVE, applied_generation=generation))
+            if lb.provisioning_status != c.ACTIVE or lb.applied_generation != generation:
+                conn.execute(update(lb_table).where(lb_table.c.id == lb_id).values(
+                    provisioning_status=c.ACTIVE, applied_generation=generation,
+                    last_request_id=None))
+        lifecycle.log_settled(lb_id, lb.provisioning_status, children, locked)
 
     def _mark_failed(self, lb_id: str, lb_was_new: bool, contained: bool = False) -> None:
         """The changed objects go ERROR; parents the API only locked (PENDING_UPDATE because
         a child changed) go back to ACTIVE, as upstream's ``*ToErrorOnRevertTask`` do, so a
         refused health monitor value does not leave its pool and listener immutable."""
         with self.engine.begin() as conn:
+            scope = _child_ids(conn, lb_id)
+            children, locked = lifecycle.pending(conn, scope), _locked_parents(conn, scope)
             any_child = _fail_pending(conn, lb_id) or contained
             status = c.ERROR if lb_was_new or not any_child else c.ACTIVE
             conn.execute(update(t.load_balancer).where(t.load_balancer.c.id == lb_id).values(
-                provisioning_status=status, applied_generation=t.load_balancer.c.generation))
+                provisioning_status=status, applied_generation=t.load_balancer.c.generation,
+                last_request_id=None))
+        lifecycle.log_failed(lb_id, status, children, locked)
 
 
 def _fail_pending(conn: Connection, lb_id: str) -> bool:
@@ -365,6 +395,31 @@ def _locked_parents(conn: Connection, scope: dict[str, list[str]]) -> dict[str, 
 
     return {"pool": locked(pools, busy_pools), "l7policy": locked(policies, busy_policies),
             "listener": locked(pending(t.listener), busy_listeners)}
+
+
+def _build_child_statuses() -> Any:
+    """(table name, id, provisioning status) of every object under load balancer ``:lb_id``
+    (one statement, built once)."""
+    from sqlalchemy import bindparam, literal, union_all
+
+    lb_id = bindparam("lb_id")
+    listeners = select(t.listener.c.id).where(t.listener.c.load_balancer_id == lb_id)
+    pools = select(t.pool.c.id).where(t.pool.c.load_balancer_id == lb_id)
+    policies = select(t.l7policy.c.id).where(t.l7policy.c.listener_id.in_(listeners))
+
+    def rows(table: Any, where: Any) -> Any:
+        return select(literal(table.name), table.c.id, table.c.provisioning_status).where(where)
+
+    return union_all(
+        rows(t.listener, t.listener.c.load_balancer_id == lb_id),
+        rows(t.pool, t.pool.c.load_balancer_id == lb_id),
+        rows(t.member, t.member.c.pool_id.in_(pools)),
+        rows(t.health_monitor, t.health_monitor.c.pool_id.in_(pools)),
+        rows(t.l7policy, t.l7policy.c.listener_id.in_(listeners)),
+        rows(t.l7rule, t.l7rule.c.l7policy_id.in_(policies)))
+
+
+CHILD_STATUSES = _build_child_statuses()
 
 
 def _child_ids(conn: Connection, lb_id: str) -> dict[str, list[str]]:

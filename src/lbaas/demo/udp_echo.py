@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
+
+from lbaas.demo.stopping import stop_signal
 
 
 class EchoProtocol(asyncio.DatagramProtocol):
@@ -32,12 +33,10 @@ async def serve(address: str, port: int, name: str | None = None) -> None:
     body = f"backend {name or address}\n".encode()
     transport, _ = await loop.create_datagram_endpoint(lambda: EchoProtocol(body),
                                                        local_addr=(address, port))
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    print(f"udp backend listening on {address}:{port}", flush=True)
     try:
-        await stop.wait()
+        async with stop_signal() as stop:
+            print(f"udp backend listening on {address}:{port}", flush=True)
+            await stop.wait()
     finally:
         transport.close()
 

@@ -10,6 +10,7 @@ stays and is summed with the new one's).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ from lbaas.health.status import StatusChanges, compute_statuses
 from lbaas.store import tables as t
 from lbaas.wire.heartbeat import REPLAY, UNKNOWN_AMPHORA, HeartbeatRejected, stat
 
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Applied:
@@ -48,6 +50,7 @@ def apply_heartbeat(engine: Engine, health: dict[str, Any], now: datetime) -> Ap
         if lb is not None:
             diff = compute_statuses(lb, health)
             _write(conn, diff)
+            _log_member_changes(lb, diff)
             changes = diff.count()
             _add_stats(conn, amp_id, set(lb["listeners"]), health.get("listeners", {}))
     return Applied(amp_id, amp.load_balancer_id, amp.active_digest, changes)
@@ -87,6 +90,16 @@ def _write(conn: Connection, diff: StatusChanges) -> None:
         for status, ids in by_status.items():
             conn.execute(update(table).where(table.c.id.in_(ids))
                          .values(operating_status=status))
+
+
+def _log_member_changes(lb: dict[str, Any], diff: StatusChanges) -> None:
+    if not diff.member:
+        return
+    for pool_id, pool in lb["pools"].items():
+        for member_id, before in pool["members"].items():
+            if member_id in diff.member:
+                log.info("member %s of pool %s (load balancer %s): operating status %s -> %s",
+                         member_id, pool_id, lb["id"], before, diff.member[member_id])
 
 
 def _add_stats(conn: Connection, amp_id: str, known: set[str],

@@ -29,6 +29,7 @@ from lbaas.domain import constants as c
 from lbaas.drivers.local import names
 from lbaas.drivers.local import netlink as nl
 from lbaas.drivers.local.compute import LocalCompute
+from lbaas.store import leases
 from lbaas.store import tables as t
 
 log = logging.getLogger(__name__)
@@ -55,22 +56,40 @@ def _held_elsewhere(engine: Engine, holder: str) -> set[str]:
             lease.c.holder != holder, lease.c.expires_at >= time.time()))}
 
 
-async def recover(engine: Engine, drivers: Drivers, holder: str) -> Recovery:
-    """Run once at start-up, before the reconcile queue (nothing of ours is in flight)."""
-    result = Recovery()
-    with engine.begin() as conn:  # a rotation cut short
+def clear_cert_busy(engine: Engine) -> None:
+    """Free every amphora's rotation claim (only while no rotation can be running)."""
+    with engine.begin() as conn:
         conn.execute(update(t.amphora).where(t.amphora.c.cert_busy.is_(True))
                      .values(cert_busy=False))
+
+
+async def recover(engine: Engine, drivers: Drivers, holder: str, lease_seconds: float = 30.0,
+                  rotation_job: str | None = None) -> Recovery:
+    """Run once at start-up, before the reconcile queue (nothing of ours is in flight).
+
+    Other processes may be working meanwhile: a load balancer is repaired only under its
+    lease, and rotation claims are freed only while nobody runs ``rotation_job``."""
+    result = Recovery()
+    if rotation_job is None or not leases.running_elsewhere(engine, rotation_job, holder):
+        clear_cert_busy(engine)  # a rotation cut short
     busy = _held_elsewhere(engine, holder)
     with engine.connect() as conn:
         stuck = list(conn.execute(select(t.amphora).where(
             t.amphora.c.status == c.PENDING_CREATE)))
     for amp in stuck:
-        if amp.load_balancer_id in busy:
+        lb_id = amp.load_balancer_id
+        if lb_id in busy or not leases.claim(engine, lb_id, holder, lease_seconds):
             continue
-        await _retire_stuck(engine, drivers, amp)
+        try:
+            with engine.connect() as conn:  # another worker may have finished it meanwhile
+                amp = conn.execute(select(t.amphora).where(t.amphora.c.id == amp.id)).one()
+            if amp.status != c.PENDING_CREATE:
+                continue
+            await _retire_stuck(engine, drivers, amp)
+        finally:
+            leases.release(engine, lb_id, holder)
         result.retired.append(amp.id)
-        result.load_balancers.add(amp.load_balancer_id)
+        result.load_balancers.add(lb_id)
     if isinstance(drivers.compute, LocalCompute):
         result.orphans = await remove_orphans(engine, drivers.compute)
         lost = await _flag_lost(engine, busy)

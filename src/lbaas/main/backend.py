@@ -2,8 +2,9 @@
 
 Like a Nova server on a Neutron subnet: the address is reserved as a port in the database (so
 the IPAM never hands it to an amphora), the namespace ``lbbe-<address hex>`` gets a veth into
-the subnet's bridge, and ``lbaas.demo.backend_server`` runs inside it in the foreground. On
-SIGINT/SIGTERM the server, the namespace, the veth and the port are removed.
+the subnet's bridge, and ``lbaas.demo.backend_server`` runs inside it in the foreground, also
+answering on a unix socket in the data directory for ``lbaas backend ctl``. On SIGINT/SIGTERM
+the server, the namespace, the veth, the socket and the port are removed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import signal
 import sys
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, or_, select
@@ -24,7 +24,9 @@ from lbaas.drivers.base import DriverError, SubnetInfo
 from lbaas.drivers.local import names
 from lbaas.drivers.local import netlink as nl
 from lbaas.drivers.local.network import LocalNetwork, with_prefix
-from lbaas.settings import Settings, load_settings
+from lbaas.main.backend_ctl import add_ctl_parser, control_socket
+from lbaas.main.options import add_options, settings_from_args
+from lbaas.settings import Settings
 from lbaas.store import db, ipam, seed
 from lbaas.store import tables as t
 
@@ -128,7 +130,9 @@ async def run_backend(settings: Settings, subnet_ref: str, address: str, port: i
                        settings.networking.management_network)
     subnet = resolve_subnet(engine, subnet_ref)
     address = check_address(subnet, address)
-    network = LocalNetwork(settings.data_dir / "network")
+    from lbaas.main.local_plane import local_network  # (same owner mark and host view as serve)
+
+    network = local_network(settings)
     # Until the server runs, a signal only marks the stop so the cleanup below still happens.
     stopping: list[int] = []
     child: Any = None
@@ -140,6 +144,8 @@ async def run_backend(settings: Settings, subnet_ref: str, address: str, port: i
     if await nl.netns_exists(ns) and await nl.netns_pids(ns):
         raise BackendError(f"{address} is already used by the backend in namespace {ns}")
     reserved = reserve_port(engine, subnet, address)
+    ctl = control_socket(settings.data_dir, address)
+    ctl.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     rc = 0
     try:
         ns = await create_backend_netns(network, subnet, address)
@@ -148,7 +154,7 @@ async def run_backend(settings: Settings, subnet_ref: str, address: str, port: i
                 return 0
             child = await asyncio.create_subprocess_exec(
                 nl.IP, "netns", "exec", ns, sys.executable, "-m", "lbaas.demo.backend_server",
-                "--address", address, "--port", str(port))
+                "--address", address, "--port", str(port), "--control-socket", str(ctl))
             if udp_port is not None:
                 udp_child = await asyncio.create_subprocess_exec(
                     nl.IP, "netns", "exec", ns, sys.executable, "-m", "lbaas.demo.udp_echo",
@@ -163,6 +169,7 @@ async def run_backend(settings: Settings, subnet_ref: str, address: str, port: i
             if udp_child is not None and udp_child.returncode is None:
                 udp_child.terminate()
                 await udp_child.wait()
+            ctl.unlink(missing_ok=True)
             await remove_backend_netns(address)
     finally:
         release_port(engine, reserved)
@@ -177,40 +184,43 @@ def _on_signals(stopping: list[int], get_children: Any, sig: int) -> None:
 
 
 def cmd_backend(args: argparse.Namespace) -> int:
-    overrides: dict[str, Any] = {}
-    if args.data_dir:
-        overrides["data_dir"] = args.data_dir
-    if getattr(args, "database_url", None):
-        overrides["database_url"] = args.database_url
-    settings = load_settings(args.config, overrides)
+    if not (args.subnet and args.address):
+        args.parser.error("the following arguments are required: --subnet, --address")
+    settings = settings_from_args(args)
     try:
         return asyncio.run(run_backend(settings, args.subnet, args.address, args.port,
-                                       getattr(args, "udp_port", None)))
+                                       args.udp_port))
     except (BackendError, DriverError, ValueError) as exc:
         print(f"lbaas backend: {exc}", file=sys.stderr)
         return 2
 
 
-def add_backend_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``lbaas backend`` to the main CLI's subparsers."""
-    p = subparsers.add_parser("backend", help="run a demo HTTP backend on a managed subnet "
-                              "(root; foreground)")
-    p.add_argument("--config", help="TOML settings file")
-    p.add_argument("--data-dir", type=Path, help="where SQLite and network state live")
-    p.add_argument("--database-url", help="SQLAlchemy URL (PostgreSQL/MariaDB)")
-    p.add_argument("--subnet", required=True, help="subnet name or id, e.g. private-subnet")
-    p.add_argument("--address", required=True, help="the backend's address on that subnet")
-    p.add_argument("--port", type=int, default=80)
-    p.add_argument("--udp-port", type=int, help="also run a UDP echo backend on this port")
-    p.set_defaults(func=cmd_backend)
+def add_backend_parser(subparsers: Any, common: tuple[str, ...]) -> argparse.ArgumentParser:
+    """Add ``lbaas backend`` (and ``lbaas backend ctl``) to the main CLI's subparsers."""
+    text = ("run a demo HTTP backend (an echo server, whoami-style) in its own namespace on a "
+            "managed subnet, in the foreground (root)")
+    p = subparsers.add_parser(
+        "backend", help=text,
+        usage="%(prog)s --subnet SUBNET --address ADDRESS [options]\n"
+              "       %(prog)s ctl --address ADDRESS {down,status,up}",
+        description=text[:1].upper() + text[1:] + ". It answers every path with its address, "
+        "the client's, and the request line and headers it received; GET /healthcheck answers "
+        "200, or 503 after 'lbaas backend ctl --address ADDRESS down'.")
+    add_options(p, *common, "database_url")
+    p.add_argument("--subnet", help="subnet name or id, e.g. private-subnet (required)")
+    p.add_argument("--address", help="the backend's address on that subnet (required)")
+    p.add_argument("--port", type=int, default=80, help="HTTP port (default: %(default)s)")
+    p.add_argument("--udp-port", type=int, metavar="PORT",
+                   help="also run a UDP echo backend on this port (default: none)")
+    p.set_defaults(func=cmd_backend, parser=p)
+    add_ctl_parser(p.add_subparsers(dest="backend_command", title="subcommand"), common)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="lbaas")
-    add_backend_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["backend", *(sys.argv[1:] if argv is None else argv)])
-    return int(args.func(args))
+    from lbaas.main.cli import main as cli_main
+
+    return cli_main(["backend", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

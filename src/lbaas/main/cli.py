@@ -1,43 +1,38 @@
-"""``lbaas`` command line: serve, db upgrade, clouds-yaml, backend, teardown."""
+"""``lbaas`` command line: serve, db upgrade, clouds-yaml, backend, teardown, and the roles
+(api, worker, health-manager, housekeeping: ``roles.py``).
+
+Each command is a ``cmd_*`` function and one ``_command`` call in ``build_parser`` naming the
+shared options it takes (``options.py``); logging is set up once for all of them.
+"""
 
 from __future__ import annotations
 
 import argparse
 import gc
-import logging
 import sys
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-from lbaas.settings import Settings, load_settings
+from lbaas.logs import configure_logging
+from lbaas.main.options import add_options, settings_from_args
 
-
-def _settings(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, Any] = {}
-    if getattr(args, "data_dir", None):
-        overrides["data_dir"] = args.data_dir
-    if getattr(args, "database_url", None):
-        overrides["database_url"] = args.database_url
-    api: dict[str, Any] = {}
-    if getattr(args, "port", None):
-        api["port"] = args.port
-    if getattr(args, "host", None):
-        api["host"] = args.host
-    if getattr(args, "auth_strategy", None):
-        api["auth_strategy"] = args.auth_strategy
-    if api:
-        overrides["api"] = api
-    return load_settings(getattr(args, "config", None), overrides)
+# Every command logs; these come first in each one's options.
+COMMON = ("config", "data_dir", "log_level")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from lbaas.drivers.base import DriverError
     from lbaas.main.service import build_service
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    service = build_service(settings)
+    try:
+        service = build_service(settings)
+    except DriverError as exc:  # e.g. the networks belong to another instance
+        print(f"lbaas: cannot start: {exc}", file=sys.stderr, flush=True)
+        return 1
     print(f"lbaas: API on http://{settings.api.host}:{settings.api.port} "
           f"(database {settings.effective_database_url.split('@')[-1]})", flush=True)
     # The service keeps ~80k long-lived objects; one list response makes ~1.6k more, so the
@@ -51,10 +46,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from lbaas.store import db
+    from lbaas.main.database import open_database
 
-    settings = _settings(args)
-    db.upgrade(db.make_engine(settings.effective_database_url))
+    open_database(settings_from_args(args)).dispose()
     print("database is at the latest revision")
     return 0
 
@@ -62,8 +56,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 def cmd_clouds_yaml(args: argparse.Namespace) -> int:
     from lbaas.main.clouds import clouds_yaml
 
-    settings = _settings(args)
-    sys.stdout.write(clouds_yaml(settings))
+    sys.stdout.write(clouds_yaml(settings_from_args(args)))
     return 0
 
 
@@ -72,47 +65,47 @@ def cmd_teardown(args: argparse.Namespace) -> int:
 
     from lbaas.main.local_plane import teardown_local_plane
 
-    for item in asyncio.run(teardown_local_plane(_settings(args))):
+    for item in asyncio.run(teardown_local_plane(settings_from_args(args))):
         print(f"removed {item}")
     return 0
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="TOML settings file")
-    p.add_argument("--data-dir", type=Path, help="where SQLite, certificates and state live")
-    p.add_argument("--database-url", help="SQLAlchemy URL (PostgreSQL/MariaDB)")
-    p.add_argument("--port", type=int, help="API port (default 9876)")
-    p.add_argument("--host", help="API address (default 127.0.0.1)")
-    p.add_argument("--auth-strategy", choices=["noauth", "keystone"])
+def _command(sub: Any, name: str, func: Callable[[argparse.Namespace], int], help_text: str,
+             *options: str) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=help_text, description=help_text[:1].upper()
+                            + help_text[1:] + ".")
+    add_options(parser, *COMMON, *options)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from lbaas.main.backend import add_backend_parser
+    from lbaas.main.roles import add_role_parsers
+
+    parser = argparse.ArgumentParser(prog="lbaas", description="Load balancing as a service "
+                                     "speaking Octavia's v2 API")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _command(sub, "serve", cmd_serve, "run every role in one process: the API, the "
+             "controller, the health manager and housekeeping",
+             "database_url", "host", "port", "auth_strategy", "access_log")
+    dbp = sub.add_parser("db", help="database maintenance",
+                         description="Database maintenance.")
+    dbsub = dbp.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    _command(dbsub, "upgrade", cmd_db_upgrade, "apply the migrations (lbaas serve also does "
+             "at every start)", "database_url")
+    _command(sub, "clouds-yaml", cmd_clouds_yaml, "print a clouds.yaml for the openstack CLI "
+             "and openstacksdk (cloud 'lbaas')", "host", "port", "auth_strategy")
+    _command(sub, "teardown", cmd_teardown, "remove the namespaces, routers, bridges and "
+             "routes a data directory made (with its lbaas serve stopped)")
+    add_backend_parser(sub, COMMON)
+    add_role_parsers(sub, COMMON)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
-                        "%(message)s")
-    for noisy in ("alembic", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    parser = argparse.ArgumentParser(prog="lbaas", description="Load balancing as a service "
-                                     "speaking Octavia's v2 API")
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run every role in one process")
-    _common(serve)
-    serve.set_defaults(func=cmd_serve)
-    dbp = sub.add_parser("db", help="database maintenance")
-    dbsub = dbp.add_subparsers(dest="db_command", required=True)
-    up = dbsub.add_parser("upgrade", help="apply migrations")
-    _common(up)
-    up.set_defaults(func=cmd_db_upgrade)
-    cy = sub.add_parser("clouds-yaml", help="print a clouds.yaml for the openstack CLI")
-    _common(cy)
-    cy.set_defaults(func=cmd_clouds_yaml)
-    td = sub.add_parser("teardown", help="remove the namespaces, bridges and routes of a data "
-                        "directory (the service must be stopped)")
-    _common(td)
-    td.set_defaults(func=cmd_teardown)
-    from lbaas.main.backend import add_backend_parser
-
-    add_backend_parser(sub)
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level, getattr(args, "access_log", False))
     return int(args.func(args))
 
 

@@ -7,6 +7,7 @@ Imported only when ``controller.drivers`` resolves to ``local``, so the fake-dri
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from typing import Any
 
 from sqlalchemy import Engine
@@ -16,9 +17,13 @@ from lbaas.controller.floating_ips import FloatingIPSync
 from lbaas.controller.provisioning import Provisioner
 from lbaas.controller.reconciler import Drivers
 from lbaas.drivers.agent_client import AgentAmphoraDriver
+from lbaas.drivers.local import names, ownership
+from lbaas.drivers.local import netlink as nl
 from lbaas.drivers.local.compute import LocalCompute
-from lbaas.drivers.local.network import LocalNetwork
+from lbaas.drivers.local.host_use import HostUse
+from lbaas.drivers.local.network import UNREACHABLE_METRIC, LocalNetwork
 from lbaas.drivers.local.router import LocalRouters
+from lbaas.main.shared_files import shared_files_lock
 from lbaas.render import AmphoraView, RenderOptions, render_bundle
 from lbaas.settings import Settings, heartbeat_key
 
@@ -32,15 +37,34 @@ def render_options(settings: Settings) -> RenderOptions:
                          default_connection_limit=h.default_connection_limit)
 
 
+def local_network(settings: Settings) -> LocalNetwork:
+    """The network driver every command of one data directory uses (same owner mark, same
+    view of what the host uses)."""
+    net = settings.networking
+    for item in net.host_used_addresses:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"networking.host_used_addresses: {item!r} is not an address or "
+                             f"CIDR") from None
+    data_dir = settings.data_dir.resolve()
+    return LocalNetwork(data_dir / "network", HostUse(extra=tuple(net.host_used_addresses)),
+                        host_access=net.host_access, owner=data_dir)
+
+
 def build_local_drivers(settings: Settings, engine: Engine) -> Drivers:
     data_dir = settings.data_dir.resolve()
     health = settings.health
-    provisioner = Provisioner(
-        engine, data_dir / "pki", settings.networking.management_network,
-        heartbeat_key=heartbeat_key(settings) if health.enabled else "",
-        health_port=health.bind_port if health.enabled else 0, health_ip=health.bind_ip,
-        heartbeat_interval=health.heartbeat_interval)
-    network = LocalNetwork(data_dir / "network")
+    # several processes of a deployment may start at once: one makes the CA, the others read it
+    with shared_files_lock(settings):
+        provisioner = Provisioner(
+            engine, settings.pki_dir.resolve(), settings.networking.management_network,
+            heartbeat_key=heartbeat_key(settings) if health.enabled else "",
+            health_port=health.bind_port if health.enabled else 0, health_ip=health.bind_ip,
+            heartbeat_interval=health.heartbeat_interval)
+    network = local_network(settings)
+    for subnet in provisioner.all_subnets():  # before anything is plugged: no silent sharing
+        network.check_owner(subnet)
     compute = LocalCompute(data_dir / "amphorae", network)
     files = provisioner.client_files
     amphora = AgentAmphoraDriver(ca_file=str(files.ca_file), cert_file=str(files.cert_file),
@@ -58,23 +82,28 @@ def build_local_drivers(settings: Settings, engine: Engine) -> Drivers:
                    provisioner=provisioner, render=render)
 
 
+def floating_ip_sync(settings: Settings, engine: Engine) -> FloatingIPSync:
+    data_dir = settings.data_dir.resolve()
+    routers = LocalRouters(data_dir / "routers", local_network(settings))
+    return FloatingIPSync(engine, routers, settings.controller.resync_interval)
+
+
 def start_floating_ip_sync(settings: Settings, engine: Engine, extras: dict[str, Any]) \
         -> asyncio.Task[None]:
     """Run the floating IP routers' sync; the API wakes it through ``extras``."""
-    data_dir = settings.data_dir.resolve()
-    routers = LocalRouters(data_dir / "routers", LocalNetwork(data_dir / "network"))
-    sync = FloatingIPSync(engine, routers, settings.controller.resync_interval)
+    sync = floating_ip_sync(settings, engine)
     extras["floating_ips_changed"] = sync.wake
     return asyncio.create_task(sync.run())
 
 
 async def teardown_local_plane(settings: Settings) -> list[str]:
-    """Remove every amphora namespace, bridge and route this data directory made.
+    """Remove every amphora namespace, bridge and route this data directory made, and nothing
+    another instance owns (bridges carry their owner's mark).
 
     For ``lbaas teardown`` and test fixtures; the database keeps its rows, so a later
     ``lbaas serve`` rebuilds the amphorae (their load balancers resync)."""
     data_dir = settings.data_dir.resolve()
-    network = LocalNetwork(data_dir / "network")
+    network = local_network(settings)
     compute = LocalCompute(data_dir / "amphorae", network)
     removed: list[str] = []
     for ns in await compute.list_amphorae():
@@ -84,4 +113,11 @@ async def teardown_local_plane(settings: Settings) -> list[str]:
     for subnet in network.ensured_subnets():
         await network.remove_subnet(subnet)
         removed.append(subnet.cidr)
+    # bridges marked as ours whose state files are gone (a data directory emptied by hand)
+    for bridge in ownership.marked_bridges(network.mark, names.BRIDGE_PREFIX):
+        for cidr in {str(ipaddress.ip_interface(a).network) for a in await nl.addresses(bridge)}:
+            await nl.ip(nl.family(cidr), "route", "del", "unreachable", cidr, "metric",
+                        UNREACHABLE_METRIC, check=False)
+        await nl.delete_link(bridge)
+        removed.append(bridge)
     return removed

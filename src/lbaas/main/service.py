@@ -1,15 +1,17 @@
-"""Assemble the all-in-one service: database, drivers, reconciler, queue, resync and API."""
+"""Assemble the all-in-one service (``lbaas serve``) and the parts the role processes share.
+
+``Service`` runs every role in one process: the API app, a ``WorkerRole`` (queue, reconciler,
+resync scan, floating IPs), housekeeping and the health manager. With ``[messaging]
+transport_url`` set, its hints travel over the broker like the role processes' do, so ``lbaas
+serve`` and extra ``lbaas worker`` processes can share one database.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import hashlib
 import logging
 import os
 import shutil
-import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
@@ -19,12 +21,14 @@ from lbaas.api.auth import Authenticator, NoAuth
 from lbaas.api.policy import Policy
 from lbaas.api.state import ApiState
 from lbaas.controller.reconciler import Drivers, Reconciler
+from lbaas.dashboard import mount as mount_dashboard
 from lbaas.drivers.fake import FakeAmphora, FakeCompute, FakeNetwork
 from lbaas.housekeeping.tasks import Housekeeping
-from lbaas.queue.memory import ReconcileQueue, unfinished
+from lbaas.main.database import open_database
+from lbaas.main.instance import lease_holder, place
+from lbaas.main.role_worker import FLOATING_IPS, WorkerRole
+from lbaas.queue.memory import ReconcileQueue
 from lbaas.settings import Settings
-from lbaas.store import db
-from lbaas.store.seed import seed_networks
 
 log = logging.getLogger(__name__)
 
@@ -86,39 +90,38 @@ def build_policy(settings: Settings) -> Policy:
 
 @dataclass
 class Service:
+    """Every role in one process: the API app, a worker, housekeeping and the health manager."""
+
     settings: Settings
     engine: Engine
     drivers: Drivers
     app: ApiApp
     reconciler: Reconciler
     queue: ReconcileQueue | None = None
-    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     housekeeping: Housekeeping | None = None
     health: Any = None  # the health manager (local drivers only)
+    worker: WorkerRole | None = None
 
     async def start(self) -> None:
+        where = place(self.settings)
         self.housekeeping = Housekeeping(self.settings.housekeeping, self.engine, self.drivers,
-                                         self.reconciler.holder)
+                                         self.reconciler.holder,
+                                         self.settings.controller.lease_seconds, where)
         recovered = await self.housekeeping.recover()  # before any reconcile runs
-        self.queue = ReconcileQueue(self.reconciler.reconcile,
-                                    self.settings.controller.worker_concurrency)
-        self.app.state.notify = self.queue.notify
-        await self.queue.start()
-        if self.drivers.provisioner is not None:
-            for subnet in self.drivers.provisioner.all_subnets():
-                await self.drivers.network.ensure_subnet(subnet)
-            from lbaas.main.local_plane import start_floating_ip_sync
-
-            self.tasks.append(start_floating_ip_sync(self.settings, self.engine,
-                                                     self.app.state.extras))
-        for lb_id in sorted({*unfinished(self.engine), *recovered.load_balancers}):
-            self.queue.notify(lb_id)
-        self.tasks.append(asyncio.create_task(self._resync_loop()))
-        self.housekeeping.start(self.queue.notify)
+        self.worker = WorkerRole(self.settings, self.engine, self.reconciler, where)
+        self.queue = self.worker.queue
+        await self.worker.start(recovered.load_balancers)
+        bus = self.worker.bus
+        notify = bus.notify if bus is not None else self.queue.notify
+        self.app.state.notify = notify
+        self.app.state.extras["floating_ips_changed"] = (
+            (lambda: bus.broadcast(FLOATING_IPS)) if bus is not None
+            else self.worker.wake_floating_ips)
+        self.housekeeping.start(notify)
         if self.drivers.provisioner is not None and self.settings.health.enabled:
             from lbaas.main.health import start_health_manager
 
-            self.health = await start_health_manager(self, self.queue.notify)
+            self.health = await start_health_manager(self, notify)
 
     async def stop(self) -> None:
         if self.housekeeping is not None:
@@ -126,44 +129,25 @@ class Service:
         if self.health is not None:
             await self.health.stop()
             self.health = None
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self.tasks = []
-        if self.queue is not None:
-            await self.queue.stop()
-
-    async def _resync_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.controller.resync_interval)
-            try:
-                for lb_id in unfinished(self.engine):
-                    assert self.queue is not None
-                    self.queue.notify(lb_id)
-            except Exception:
-                log.exception("resync failed")
+        if self.worker is not None:
+            await self.worker.stop()
 
 
-def lease_holder(settings: Settings) -> str:
-    """Stable per host and data directory: a restarted process (after SIGKILL) takes its own
-    leases back at once, while another process still waits for them to expire."""
-    where = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:16]
-    return f"{socket.gethostname()[:64]}:{where}"
+def build_api_app(settings: Settings, engine: Engine) -> ApiApp:
+    """The API port's app (``lbaas serve`` and ``lbaas api``), with the dashboard mounted."""
+    state = ApiState(settings=settings, engine=engine, policy=build_policy(settings))
+    app = ApiApp(state, build_authenticator(settings))
+    mount_dashboard(app)
+    return app
 
 
 def build_service(settings: Settings, drivers: Drivers | None = None,
                   migrate: bool = True) -> Service:
-    engine = db.make_engine(settings.effective_database_url)
-    if migrate:
-        db.upgrade(engine)
-    seed_networks(engine, settings.networking.networks, settings.networking.management_network)
+    engine = open_database(settings, migrate)
     drivers = drivers or build_drivers(settings, engine)
-    state = ApiState(settings=settings, engine=engine, policy=build_policy(settings))
     reconciler = Reconciler(engine, drivers, holder=lease_holder(settings),
                             lease_seconds=settings.controller.lease_seconds)
-    app = ApiApp(state, build_authenticator(settings))
+    app = build_api_app(settings, engine)
     service = Service(settings, engine, drivers, app, reconciler)
     app.on_startup.append(service.start)
     app.on_shutdown.append(service.stop)

@@ -1,8 +1,10 @@
 """In-process reconcile queue: a message is a load balancer id.
 
 Ids are deduplicated while queued; an id notified while its reconcile runs is run once more
-afterwards. A periodic resync enqueues every load balancer whose desired generation is not yet
-applied (or that is PENDING_*), so a lost message or a crash never leaves work unfinished.
+afterwards. A periodic resync (``resync.ResyncScanner``) enqueues every load balancer whose
+desired generation is not yet applied (or that is PENDING_*), so a lost message or a crash never
+leaves work unfinished. ``submit`` is ``notify`` with a future that resolves once a pass that
+started after it has ended: the message bus acknowledges a hint only then.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class ReconcileQueue:
         self._running: set[str] = set()
         self._again: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -43,6 +46,17 @@ class ReconcileQueue:
         self._idle.clear()
         self._queue.put_nowait(lb_id)
 
+    def submit(self, lb_id: str) -> asyncio.Future[None]:
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(lb_id, []).append(waiter)
+        self.notify(lb_id)
+        return waiter
+
+    def _wake_waiters(self, lb_id: str) -> None:
+        for waiter in self._waiters.pop(lb_id, ()):
+            if not waiter.done():
+                waiter.set_result(None)
+
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._worker()) for _ in range(self.concurrency)]
 
@@ -51,6 +65,13 @@ class ReconcileQueue:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                waiter.cancel()
+        self._waiters.clear()
+
+    def busy(self) -> bool:
+        return bool(self._queued or self._running)
 
     async def wait_idle(self) -> None:
         await self._idle.wait()
@@ -73,6 +94,8 @@ class ReconcileQueue:
             elif lb_id in self._again:
                 self._again.discard(lb_id)
                 self.notify(lb_id)
+            if lb_id not in self._queued:
+                self._wake_waiters(lb_id)
             if not self._queued and not self._running:
                 self._idle.set()
 

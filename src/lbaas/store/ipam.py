@@ -1,7 +1,9 @@
 """IP address management for the networks lbaas owns (the Neutron-compatible subset).
 
 Ports hold fixed IPs allocated from a subnet's allocation pools; a unique key on
-(subnet, address) makes a double allocation impossible even across processes.
+(subnet, address) makes a double allocation impossible even across processes, and the subnet's
+row is locked (``FOR UPDATE``) while an address is picked, so two API processes allocating at
+once on PostgreSQL or MariaDB queue instead of one of them failing on that key.
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ def pick_address(conn: Connection, subnet: Row[Any], wanted: str | None = None) 
 def create_port(conn: Connection, *, port_id: str, subnet: Row[Any], address: str | None,
                 name: str, device_owner: str, device_id: str, project_id: str | None,
                 now: Any) -> Row[Any]:
+    conn.execute(select(t.subnet.c.id).where(t.subnet.c.id == subnet.id).with_for_update())
     ip = pick_address(conn, subnet, address)
     mac = "fa:16:3e:{:02x}:{:02x}:{:02x}".format(*tuple(random.randrange(256) for _ in range(3)))
     conn.execute(t.port.insert().values(

@@ -59,9 +59,9 @@ def _box(key_path: str) -> SecretBox:
     return SecretBox(Fernet(key))
 
 
-def secret_box(data_dir: Path) -> SecretBox:
-    """The box for ``data_dir`` (key generated on first use)."""
-    return _box(str((data_dir / KEY_FILE).resolve()))
+def secret_box(shared_dir: Path) -> SecretBox:
+    """The box for ``shared_dir`` (settings.shared_path; key generated on first use)."""
+    return _box(str((shared_dir / KEY_FILE).resolve()))
 
 
 def parse_ref(ref: str) -> tuple[str, str]:

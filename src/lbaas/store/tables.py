@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Double,
     Float,
     ForeignKey,
     Index,
@@ -84,6 +85,8 @@ load_balancer = Table(
     Column("additional_vips", JSON),
     Column("generation", Integer, nullable=False, default=0),
     Column("applied_generation", Integer, nullable=False, default=0),
+    # x-openstack-request-id of the change not yet applied, for the controller's log lines
+    Column("last_request_id", String(64)),
     *_audit(touch=True),
 )
 
@@ -390,7 +393,7 @@ lease = Table(
     "lease", metadata,
     Column("load_balancer_id", String(ID), primary_key=True),
     Column("holder", String(128), nullable=False),
-    Column("expires_at", Float, nullable=False),
+    Column("expires_at", Double, nullable=False),  # epoch seconds: MariaDB's FLOAT is too coarse
 )
 
 secret = Table(

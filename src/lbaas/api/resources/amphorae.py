@@ -19,6 +19,7 @@ from lbaas.api.http import ApiRequest, Response, Router
 from lbaas.api.resources import providers
 from lbaas.api.resources.loadbalancer_cascade import request_failover
 from lbaas.domain import constants as c
+from lbaas.logs import current_request_id
 from lbaas.store import tables as t
 
 RESOURCE = "amphora"
@@ -72,7 +73,8 @@ def reconcile_later(conn: Connection, lb_id: str | None) -> None:
     reconciles it even if the notification is lost (nothing the user asked for changed)."""
     if lb_id is not None:
         lb = t.load_balancer
-        conn.execute(update(lb).where(lb.c.id == lb_id).values(generation=lb.c.generation + 1))
+        conn.execute(update(lb).where(lb.c.id == lb_id).values(
+            generation=lb.c.generation + 1, last_request_id=current_request_id()))
 
 
 async def get_all(req: ApiRequest) -> Response:

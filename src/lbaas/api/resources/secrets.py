@@ -94,7 +94,7 @@ async def create_secret(req: ApiRequest) -> Response:
     values = {"name": text_field(body, "name"), "algorithm": text_field(body, "algorithm"),
               "mode": text_field(body, "mode"), "bit_length": optional_int(body, "bit_length"),
               "expiration": parse_expiration(body)}
-    box = store.secret_box(req.app.settings.data_dir)
+    box = store.secret_box(req.app.settings.shared_path)
     ident = common.new_id()
     with req.app.engine.begin() as conn:
         conn.execute(t.secret.insert().values(
@@ -153,7 +153,7 @@ def _payload_response(req: ApiRequest, row: Any) -> Response:
     if not row.payload:
         raise BarbicanError("Not Found. Sorry but your secret has no payload.", 404)
     try:
-        data = store.secret_box(req.app.settings.data_dir).open(row.payload)
+        data = store.secret_box(req.app.settings.shared_path).open(row.payload)
     except store.SecretUnavailable:
         raise BarbicanError("The secret cannot be decrypted by this server.", 500) from None
     content_type = (row.content_type or "application/octet-stream").encode()
@@ -198,7 +198,7 @@ async def upload_payload(req: ApiRequest) -> Response:
     else:  # the bytes themselves
         body.update(payload=base64.b64encode(raw).decode(), payload_content_encoding="base64")
     payload, content_type = decode_payload(body)
-    box = store.secret_box(req.app.settings.data_dir)
+    box = store.secret_box(req.app.settings.shared_path)
     with req.app.engine.begin() as conn:
         row = _secret(req, conn)
         if row.payload:

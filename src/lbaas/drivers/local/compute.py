@@ -1,9 +1,15 @@
-"""Local compute driver: an amphora is a network namespace running the amphora agent.
+"""Local compute driver: an amphora is two network namespaces running the amphora agent.
 
-The namespace name is derived from the amphora id (``names.amphora_netns``) and is the
-compute_id. The agent runs detached (own session, log and pid file under
-``base_dir/<amphora_id>``) so it outlives a controller restart; ``delete_amphora`` ends every
-process in the namespace, whoever started it, before deleting the namespace.
+As upstream's amphora keeps the management network apart from tenant networks with a namespace
+(its ``amphora-haproxy``), ours has two: ``amp-<12 hex>`` (the compute_id) holds the agent and
+the management leg, ``ampd-<12 hex>`` the VIP and member legs, where the agent runs HAProxy,
+keepalived and nftables (``--data-netns``). The data namespace gets ``prohibit`` routes for the
+management subnet and the health manager's address, so that even a member aimed there (whatever
+the API let through) is refused on the spot instead of being routed via the VIP's gateway.
+
+The agent runs detached (own session, log and pid file under ``base_dir/<compute_id>``) so it
+outlives a controller restart; ``delete_amphora`` ends every process in both namespaces,
+whoever started it, before deleting them.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from lbaas.drivers.base import AmphoraSpec, ComputeInfo, DriverError
 from lbaas.drivers.local import names
@@ -34,13 +41,30 @@ STOP_TIMEOUT = 5.0
 DEFAULT_AGENT_ARGV = [
     sys.executable, "-m", "lbaas.agent", "--base-dir", "{agent_dir}", "--listen", "{listen}",
     "--ca-file", "{ca_file}", "--cert-file", "{cert_file}", "--key-file", "{key_file}",
-    "--amphora-id", "{amphora_id}",
+    "--amphora-id", "{amphora_id}", "--data-netns", "{data_netns}",
 ]
 
 
 def _listen(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ipaddress.ip_address(address).version == 6 else \
         f"{address}:{port}"
+
+
+def _blocked(spec: AmphoraSpec) -> list[str]:
+    """What the data namespace must never reach: the management subnet and the health
+    manager's address(es)."""
+    assert spec.mgmt is not None
+    blocked = [spec.mgmt.subnet.cidr]
+    for target in spec.credentials.health_targets if spec.credentials else ():
+        host = target.rsplit(":", 1)[0].strip("[]")
+        address = ipaddress.ip_address(host)
+        blocked.append(f"{address}/{address.max_prefixlen}")
+    return blocked
+
+
+async def _nonlocal_bind(ns: str) -> tuple[int, str, str]:
+    return await nl.run(nl.IP, "netns", "exec", ns, "sysctl", "-qw",
+                        "net.ipv4.ip_nonlocal_bind=1", "net.ipv6.ip_nonlocal_bind=1", check=False)
 
 
 def _tail(path: Path, limit: int = 2000) -> str:
@@ -54,8 +78,8 @@ class LocalCompute:
     def __init__(self, base_dir: Path, network: LocalNetwork,
                  agent_argv: list[str] | None = None) -> None:
         """``agent_argv`` is a template; ``{mgmt_ip}``, ``{port}``, ``{listen}``,
-        ``{agent_dir}``, ``{ca_file}``, ``{cert_file}``, ``{key_file}``, ``{amphora_id}`` are
-        filled in per amphora."""
+        ``{agent_dir}``, ``{ca_file}``, ``{cert_file}``, ``{key_file}``, ``{amphora_id}``,
+        ``{data_netns}`` are filled in per amphora."""
         self.base_dir = Path(base_dir).absolute()
         longest = self.base_dir / names.amphora_netns(str(uuid.UUID(int=0))) / AGENT_SOCKET
         if len(str(longest)) > MAX_SOCKET_PATH:
@@ -75,21 +99,19 @@ class LocalCompute:
         if spec.mgmt is None or spec.credentials is None:
             raise DriverError("the local compute driver needs spec.mgmt and spec.credentials")
         ns = names.amphora_netns(spec.amphora_id)
+        data_ns = names.data_netns_of(ns)
         mgmt_ip = spec.mgmt.address
         info = ComputeInfo(compute_id=ns, lb_network_ip=mgmt_ip)
-        fresh = False
-        if not await nl.netns_exists(ns):
-            rc, _, err = await nl.run(nl.IP, "netns", "add", ns, check=False)
-            if rc != 0 and not await nl.netns_exists(ns):  # (a concurrent retry made it)
-                raise DriverError(f"cannot create namespace {ns}: {err.strip()}")
-            fresh = rc == 0
+        home = self.amphora_dir(spec.amphora_id)
+        home.mkdir(parents=True, exist_ok=True)  # first: the orphan sweep finds a half build
+        steps: list[asyncio.Future[Any]] = []
         try:
-            # Backup amphorae bind the VIP before keepalived gives it to them; the agent binds
-            # its management address before the leg carries it, so its start overlaps the leg's.
-            rc, _, _ = await nl.run(nl.IP, "netns", "exec", ns, "sysctl", "-qw",
-                                    "net.ipv4.ip_nonlocal_bind=1", "net.ipv6.ip_nonlocal_bind=1",
-                                    check=False)
-            home = self.amphora_dir(spec.amphora_id)
+            fresh, _ = await asyncio.gather(self._make_netns(ns), self._make_netns(data_ns))
+            # The data namespace is prepared while the agent starts (it needs only to exist).
+            steps.append(asyncio.ensure_future(self._prepare_data_netns(data_ns, spec)))
+            # The agent binds its management address before the leg carries it, so its start
+            # overlaps the leg's.
+            rc, _, _ = await _nonlocal_bind(ns)
             early = rc == 0
             if early:
                 await self._start_unless_alive(spec, ns, mgmt_ip, home)
@@ -99,20 +121,33 @@ class LocalCompute:
                 await self._start_unless_alive(spec, ns, mgmt_ip, home)
             # The VIP leg is plugged while the agent starts (the controller's plug_vip then
             # finds it done).
-            steps = [asyncio.ensure_future(self._wait_listening(ns, mgmt_ip, home))]
+            steps.append(asyncio.ensure_future(self._wait_listening(ns, mgmt_ip, home)))
             if spec.vip is not None:
                 steps.append(asyncio.ensure_future(self.network.plug_vip(spec, info)))
-            try:
-                await asyncio.gather(*steps)
-            finally:
-                for step in steps:
-                    step.cancel()
-                await asyncio.gather(*steps, return_exceptions=True)
+            await asyncio.gather(*steps)
         except BaseException:
+            for step in steps:
+                step.cancel()
+            await asyncio.gather(*steps, return_exceptions=True)
             # Leave nothing behind: the controller never learns a compute_id it could delete.
             await asyncio.shield(self._rollback(ns))
             raise
         return info
+
+    async def _prepare_data_netns(self, data_ns: str, spec: AmphoraSpec) -> None:
+        # Backup amphorae's HAProxy binds the VIP before keepalived gives it to them.
+        await asyncio.gather(_nonlocal_bind(data_ns),
+                             self.network.guard_data_netns(data_ns, _blocked(spec)))
+
+    @staticmethod
+    async def _make_netns(name: str) -> bool:
+        """Create ``name`` unless it exists; True if made now."""
+        if await nl.netns_exists(name):
+            return False
+        rc, _, err = await nl.run(nl.IP, "netns", "add", name, check=False)
+        if rc != 0 and not await nl.netns_exists(name):  # (a concurrent retry made it)
+            raise DriverError(f"cannot create namespace {name}: {err.strip()}")
+        return rc == 0
 
     async def _start_unless_alive(self, spec: AmphoraSpec, ns: str, mgmt_ip: str,
                                   home: Path) -> None:
@@ -156,7 +191,7 @@ class LocalCompute:
         values = {"mgmt_ip": mgmt_ip, "port": str(AGENT_PORT), "listen": _listen(mgmt_ip,
                   AGENT_PORT), "agent_dir": str(home / "agent"), "ca_file": str(tls / "ca.pem"),
                   "cert_file": str(tls / "cert.pem"), "key_file": str(tls / "key.pem"),
-                  "amphora_id": amphora_id}
+                  "amphora_id": amphora_id, "data_netns": names.data_netns_of(ns)}
         argv = [part.format(**values) for part in self.agent_argv]
         if self.heartbeat_args and health_targets:
             for target in health_targets:
@@ -188,10 +223,14 @@ class LocalCompute:
                                   f"{_tail(home / 'agent.log')}")
             await asyncio.sleep(0.01)
 
+    async def _pids(self, ns: str) -> list[int]:
+        """Processes in the amphora's two namespaces."""
+        return [*await nl.netns_pids(ns), *await nl.netns_pids(names.data_netns_of(ns))]
+
     async def _stop_processes(self, ns: str) -> None:
         await self._stop_agent(ns)
         for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, 2.0)):
-            pids = await nl.netns_pids(ns)
+            pids = await self._pids(ns)
             for pid in pids:
                 try:
                     os.kill(pid, sig)
@@ -201,7 +240,7 @@ class LocalCompute:
             while pids and time.monotonic() < deadline:
                 self._reap(ns)
                 await asyncio.sleep(0.05)
-                pids = await nl.netns_pids(ns)
+                pids = await self._pids(ns)
             if not pids:
                 break
         self._reap(ns)
@@ -234,11 +273,13 @@ class LocalCompute:
 
     async def delete_amphora(self, compute_id: str) -> None:
         ns = compute_id
-        if await nl.netns_exists(ns):
+        spaces = (ns, names.data_netns_of(ns))
+        if any([await nl.netns_exists(space) for space in spaces]):
             await self._stop_processes(ns)
         await self.network.unplug_all(ns)
-        if await nl.netns_exists(ns):
-            await nl.ip("netns", "delete", ns)
+        for space in spaces:
+            if await nl.netns_exists(space):
+                await nl.ip("netns", "delete", space)
         if self.base_dir.is_dir():
             for home in self.base_dir.iterdir():
                 if home.is_dir() and home.name == ns:

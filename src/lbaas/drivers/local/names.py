@@ -10,12 +10,14 @@ import hashlib
 import ipaddress
 
 BRIDGE_PREFIX = "lbr"  # host bridge per managed network
-AMP_NETNS_PREFIX = "amp-"  # amphora network namespace
+AMP_NETNS_PREFIX = "amp-"  # amphora: the agent and the management leg (the compute_id)
+AMP_DATA_NETNS_PREFIX = "ampd-"  # amphora: HAProxy, keepalived, nftables, VIP and member legs
 HOST_LEG_PREFIX = "lv"  # host side of an amphora's veth leg
 BACKEND_NETNS_PREFIX = "lbbe-"  # demo backend namespace
 BACKEND_LEG_PREFIX = "lbb"  # host side of a demo backend's veth
 
-# Leg names inside an amphora namespace (Octavia: eth0 management, eth1 VIP).
+# Leg names inside the amphora's namespaces (Octavia: eth0 management, eth1 VIP; the
+# management leg is in ``amp-``, the VIP and member legs in ``ampd-``).
 MGMT_LEG = "eth0"
 VIP_LEG = "eth1"
 MEMBER_LEG_PREFIX = "mem"
@@ -42,6 +44,16 @@ def bridge_mac(network_id: str) -> str:
 def amphora_netns(amphora_id: str) -> str:
     """``amp-`` + the first 12 hex digits of the amphora id (the compute_id)."""
     return AMP_NETNS_PREFIX + amphora_id.replace("-", "").lower()[:12]
+
+
+def amphora_data_netns(amphora_id: str) -> str:
+    """``ampd-`` + the same 12 hex digits: upstream's ``amphora-haproxy`` namespace."""
+    return data_netns_of(amphora_netns(amphora_id))
+
+
+def data_netns_of(compute_id: str) -> str:
+    """The data namespace of the amphora whose management namespace is ``compute_id``."""
+    return AMP_DATA_NETNS_PREFIX + compute_id.removeprefix(AMP_NETNS_PREFIX)
 
 
 def member_leg(subnet_id: str) -> str:

@@ -6,6 +6,13 @@ leaves the machine, even while the bridge is missing. Amphora legs are veth pair
 amphora's namespace into these bridges. Everything is derived from ids and the kernel's state,
 so every call is idempotent; ``state_dir`` only remembers which subnets were ensured so that the
 last subnet of a network can take its bridge with it.
+
+The host never loses what it reaches today: a subnet that overlaps a host route, contains a
+route's gateway or an address the host uses (``host_use.py``: nameservers, /etc/hosts, open
+connections, the operator's list) gets an *isolated* bridge, with no host address and no route
+(one log line says why); ``host_access=False`` isolates every bridge. Each bridge carries its
+owner's mark (``ownership.py``): a bridge of another live instance is refused, and only the
+owner's teardown removes it.
 """
 
 from __future__ import annotations
@@ -25,8 +32,9 @@ from lbaas.drivers.base import (
     SubnetInfo,
     SubnetPlug,
 )
-from lbaas.drivers.local import names
+from lbaas.drivers.local import names, ownership
 from lbaas.drivers.local import netlink as nl
+from lbaas.drivers.local.host_use import HostUse
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +48,15 @@ def with_prefix(address: str, cidr: str) -> str:
 
 
 class LocalNetwork:
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, host_use: HostUse | None = None,
+                 host_access: bool = True, owner: Path | None = None) -> None:
+        """``owner``: the data directory whose mark the bridges carry (default: the parent of
+        ``state_dir``, which is ``data_dir/network``)."""
         self.state_dir = Path(state_dir)
+        self.host_use = host_use or HostUse()
+        self.host_access = host_access
+        self.owner = Path(owner or self.state_dir.absolute().parent).resolve()
+        self.mark = ownership.mark_for(self.owner)
         self._lock = asyncio.Lock()
         self._warned: set[str] = set()
         self._ensured: dict[str, SubnetInfo] = {}  # ensured by this process (bridge re-checked)
@@ -62,43 +77,46 @@ class LocalNetwork:
     async def _host_conflict(self, subnet: SubnetInfo, bridge: str) -> str | None:
         """Why the host must stay out of this subnet (None: it may hold the gateway).
 
-        Overlap with another lbaas bridge is an error. Overlap with one of the host's own
-        networks (on this machine eth0 is 192.0.2.0/24, the documentation range the default
-        ``private`` network uses) makes the bridge *isolated*: no host address and no host
-        route, so the host keeps its uplink and only amphorae and backends talk on it.
+        Overlap with another lbaas bridge is an error (naming its owner when it is another
+        instance's). Overlap with one of the host's own networks (on this machine eth0 is
+        192.0.2.0/24), a route's gateway inside, or an address the host uses inside makes the
+        bridge *isolated*: no host address and no host route, so the host keeps reaching what
+        it reaches today and only amphorae and backends talk on the bridge.
         """
+        if not self.host_access:
+            return "host access is off (networking.host_access = false)"
         cidr = ipaddress.ip_network(subnet.cidr)
-        for route in await nl.ip_json(nl.family(subnet.cidr), "route", "show", "table", "all"):
-            dev = route.get("dev")
-            if (dev is None or dev == bridge or route.get("type") in REFUSING_TYPES
-                    or route.get("table") not in (None, "main", "local")):
-                continue
-            dst = route.get("dst", "")
-            reason = None
-            if dst != "default":
-                try:
-                    net = ipaddress.ip_network(dst, strict=False)
-                except ValueError:
-                    continue
-                if net.version == cidr.version and net.overlaps(cidr) and net.prefixlen > 0:
-                    if route.get("type") == "local" and net.prefixlen < net.max_prefixlen:
-                        continue
-                    reason = f"subnet {subnet.cidr} overlaps host route {dst} on {dev}"
-            gateway = route.get("gateway")
-            if reason is None and gateway and ipaddress.ip_address(gateway) in cidr:
-                reason = f"subnet {subnet.cidr} contains host gateway {gateway} ({dev})"
+        routes = await nl.ip_json(nl.family(subnet.cidr), "route", "show", "table", "all")
+        for route in routes:
+            dev = str(route.get("dev") or "")
+            reason = _route_conflict(route, cidr, bridge)
             if reason is None:
                 continue
-            if str(dev).startswith(names.BRIDGE_PREFIX) or str(dev).startswith("lv"):
+            if dev.startswith(names.BRIDGE_PREFIX) or dev.startswith(names.HOST_LEG_PREFIX):
+                owner = ownership.foreign_owner(dev, self.mark)
+                if owner is not None:
+                    raise ownership.BridgeOwnedElsewhere(dev, reason, owner, self.owner)
                 raise DriverError(reason)
             return reason
-        return None
+        # the host's own traffic over lbaas bridges (to VIPs, to agents) is not "elsewhere"
+        ours = frozenset(str(r.get("dst")) for r in routes if r.get("type") == "local"
+                         and str(r.get("dev") or "").startswith(names.BRIDGE_PREFIX))
+        return self.host_use.conflict(subnet.cidr, ours)
+
+    def check_owner(self, subnet: SubnetInfo) -> None:
+        """Refuse (BridgeOwnedElsewhere) a subnet whose bridge another live instance owns."""
+        bridge = names.bridge_name(subnet.network_id)
+        owner = ownership.foreign_owner(bridge, self.mark)
+        if owner is not None:
+            raise ownership.BridgeOwnedElsewhere(bridge, f"subnet {subnet.cidr}", owner,
+                                                 self.owner)
 
     async def ensure_subnet(self, subnet: SubnetInfo) -> None:
         bridge = names.bridge_name(subnet.network_id)
         if self._ensured.get(subnet.subnet_id) == subnet and await nl.link_exists(bridge):
             return  # every amphora step ensures its subnets: a dozen ip calls saved each time
         async with self._lock:
+            self.check_owner(subnet)
             isolated = await self._host_conflict(subnet, bridge)
             if isolated and subnet.subnet_id not in self._warned:
                 self._warned.add(subnet.subnet_id)
@@ -111,29 +129,38 @@ class LocalNetwork:
             # A bridge otherwise takes its lowest port MAC: the gateway's MAC would change as
             # amphorae come and go, and their ARP caches would point at the old one.
             await nl.ip("link", "set", "dev", bridge, "address",
-                        names.bridge_mac(subnet.network_id), "up")
+                        names.bridge_mac(subnet.network_id), "alias", self.mark, "up")
             # Linux answers ARP on any interface for any host address (arp_ignore 0): on an
             # isolated bridge the host would claim eth0's 192.0.2.2, a VIP there, for itself.
             arp_ignore = Path(f"/proc/sys/net/ipv4/conf/{bridge}/arp_ignore")
             if arp_ignore.exists():
                 arp_ignore.write_text("1")
-            if subnet.gateway_ip and not isolated:
+            if subnet.gateway_ip:
                 gw = with_prefix(subnet.gateway_ip, subnet.cidr)
-                if gw not in await nl.addresses(bridge):
+                have = gw in await nl.addresses(bridge)
+                if not isolated and not have:
                     extra = ["nodad"] if ":" in gw else []
                     await nl.ip("addr", "replace", gw, "dev", bridge, *extra)
-            if not isolated:
-                await nl.ip(nl.family(subnet.cidr), "route", "replace", "unreachable",
-                            subnet.cidr, "metric", UNREACHABLE_METRIC)
+                elif isolated and have:  # the host started using it since (or host access off)
+                    await nl.ip("addr", "del", gw, "dev", bridge)
+            await nl.ip(nl.family(subnet.cidr), "route", "replace" if not isolated else "del",
+                        "unreachable", subnet.cidr, "metric", UNREACHABLE_METRIC,
+                        check=not isolated)
             path = self._state_file(subnet.subnet_id)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(asdict(subnet)))
             self._ensured[subnet.subnet_id] = subnet
 
     async def remove_subnet(self, subnet: SubnetInfo) -> None:
+        """Forget the subnet; its address, route and (last subnet) bridge go only if this
+        instance owns the bridge."""
         bridge = names.bridge_name(subnet.network_id)
         self._ensured.pop(subnet.subnet_id, None)
         async with self._lock:
+            if ownership.read_mark(bridge) not in (None, self.mark):
+                log.info("bridge %s belongs to another lbaas instance: left in place", bridge)
+                self._state_file(subnet.subnet_id).unlink(missing_ok=True)
+                return
             if subnet.gateway_ip and await nl.link_exists(bridge):
                 gw = with_prefix(subnet.gateway_ip, subnet.cidr)
                 if gw in await nl.addresses(bridge):
@@ -161,9 +188,7 @@ class LocalNetwork:
     async def plug_vip(self, spec: AmphoraSpec, compute: ComputeInfo) -> PlugInfo:
         if spec.vip is None:
             raise DriverError("the local network driver needs spec.vip (subnet and address)")
-        ns = compute.compute_id
-        if not await nl.netns_exists(ns):
-            raise DriverError(f"amphora namespace {ns} does not exist")
+        ns = await self._data_netns(compute.compute_id)
         wanted, keep = [spec.vip.address], ()
         if spec.role in VIP_ROLES:
             wanted.append(spec.vip_address)
@@ -187,16 +212,14 @@ class LocalNetwork:
                         ha_port_id="", vrrp_interface=names.VIP_LEG)
 
     async def unplug_vip(self, spec: AmphoraSpec, plug: PlugInfo | None) -> None:
-        ns = names.amphora_netns(spec.amphora_id)
+        ns = names.amphora_data_netns(spec.amphora_id)
         self._vip_plugged.pop(ns, None)
         if await nl.netns_exists(ns):
             await nl.delete_link(names.VIP_LEG, ns=ns)
         await nl.delete_link(names.host_leg(ns, names.VIP_LEG))
 
     async def plug_subnets(self, compute: ComputeInfo, plugs: list[SubnetPlug]) -> None:
-        ns = compute.compute_id
-        if not await nl.netns_exists(ns):
-            raise DriverError(f"amphora namespace {ns} does not exist")
+        ns = await self._data_netns(compute.compute_id)
         # Octavia reuses the VIP port for members on the VIP subnet; so do we.
         on_vip = {ipaddress.ip_interface(a).network
                   for a in (await nl.addresses(names.VIP_LEG, ns=ns)
@@ -214,11 +237,55 @@ class LocalNetwork:
                 await nl.delete_link(leg, ns=ns)
 
     async def unplug_all(self, ns: str) -> None:
-        """Remove every leg of ``ns`` (the host peers go with them)."""
-        self._vip_plugged.pop(ns, None)
-        if await nl.netns_exists(ns):
-            for leg in await nl.links(ns):
-                if leg != "lo":
-                    await nl.delete_link(leg, ns=ns)
-        for leg in (names.MGMT_LEG, names.VIP_LEG):
-            await nl.delete_link(names.host_leg(ns, leg))
+        """Remove every leg of the amphora whose management namespace is ``ns`` (in both its
+        namespaces; the host peers go with them)."""
+        data_ns = names.data_netns_of(ns)
+        self._vip_plugged.pop(data_ns, None)
+        for space in (ns, data_ns):
+            if await nl.netns_exists(space):
+                for leg in await nl.links(space):
+                    if leg != "lo":
+                        await nl.delete_link(leg, ns=space)
+        for space, leg in ((ns, names.MGMT_LEG), (data_ns, names.VIP_LEG)):
+            await nl.delete_link(names.host_leg(space, leg))
+
+    async def guard_data_netns(self, data_ns: str, blocked: list[str]) -> None:
+        """Loopback up, and a ``prohibit`` route for each of ``blocked`` (the management subnet,
+        the health manager): the data namespace's default route goes to the VIP subnet's
+        gateway on this host, which would otherwise deliver to the host's own addresses there."""
+        await nl.batch(["link set dev lo up",
+                        *(f"route replace prohibit {ipaddress.ip_network(cidr, strict=False)}"
+                          for cidr in blocked)], ns=data_ns)
+
+    @staticmethod
+    async def _data_netns(compute_id: str) -> str:
+        data_ns = names.data_netns_of(compute_id)
+        if await nl.netns_exists(data_ns):
+            return data_ns
+        if await nl.netns_exists(compute_id):
+            raise DriverError(f"amphora {compute_id} was built with one namespace (before the "
+                              f"data namespace {data_ns} existed): fail it over to rebuild it")
+        raise DriverError(f"amphora namespace {data_ns} does not exist")
+
+
+def _route_conflict(route: dict[str, object], cidr: ipaddress.IPv4Network
+                    | ipaddress.IPv6Network, bridge: str) -> str | None:
+    """Why this host route keeps ``cidr`` off the host (None: it does not matter)."""
+    dev = route.get("dev")
+    if (dev is None or dev == bridge or route.get("type") in REFUSING_TYPES
+            or route.get("table") not in (None, "main", "local")):
+        return None
+    dst = str(route.get("dst", ""))
+    if dst != "default":
+        try:
+            net = ipaddress.ip_network(dst, strict=False)
+        except ValueError:
+            return None
+        if net.version == cidr.version and net.overlaps(cidr) and net.prefixlen > 0:
+            if route.get("type") == "local" and net.prefixlen < net.max_prefixlen:
+                return None
+            return f"subnet {cidr} overlaps host route {dst} on {dev}"
+    gateway = route.get("gateway")
+    if gateway and ipaddress.ip_address(str(gateway)) in cidr:
+        return f"subnet {cidr} contains host gateway {gateway} ({dev})"
+    return None

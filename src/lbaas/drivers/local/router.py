@@ -1,7 +1,7 @@
 """Local routers for floating IPs: a namespace per router doing Neutron's L3 agent's job.
 
-Key choice: the host cannot DNAT to a VIP on a network it is isolated from (on this machine
-192.0.2.0/24 is eth0's own network, so the ``private`` bridge holds no host address), so, like
+Key choice: the host cannot DNAT to a VIP on a network it is isolated from (a range the host
+already uses, or ``networking.host_access = false``: the bridge holds no host address), so, like
 Neutron, a router namespace ``lbrt-<8 hex>`` sits on both bridges: leg ``qg0`` on the external
 network holds the floating addresses, leg ``qr0`` on the internal subnet holds the router's port
 address. nftables in the namespace DNATs each floating address to its fixed address and SNATs
