@@ -7,7 +7,7 @@ DATA_DIR ?= .data
 PYTEST_ARGS ?=
 DEB_PACKAGES := haproxy keepalived iproute2 nftables rabbitmq-server chromium
 # `make test` runs each of these targets, whatever the others did, then prints a summary.
-TEST_SUITES := lint test-sqlite test-postgresql test-mariadb test-scale
+TEST_SUITES := lint test-sqlite test-postgresql test-mariadb test-scale test-tempest
 TUTORIAL := $(DATA_DIR)/tutorial
 
 .PHONY: help setup run tutorial-env test test-sqlite test-postgresql test-mariadb test-api test-dbs test-e2e test-scale test-tempest test-dashboard dashboard-shots lint bench bench-api bench-dataplane bench-health bench-tls bench-udp bench-scale clean
