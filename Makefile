@@ -7,10 +7,10 @@ DATA_DIR ?= .data
 PYTEST_ARGS ?=
 DEB_PACKAGES := haproxy keepalived iproute2 nftables rabbitmq-server chromium
 # `make test` runs each of these targets, whatever the others did, then prints a summary.
-TEST_SUITES := lint test-sqlite test-postgresql test-mariadb test-scale
+TEST_SUITES := lint test-sqlite test-postgresql test-mariadb test-scale test-tempest
 TUTORIAL := $(DATA_DIR)/tutorial
 
-.PHONY: help setup run tutorial-env test test-sqlite test-postgresql test-mariadb test-api test-dbs test-e2e test-scale test-dashboard dashboard-shots lint bench bench-api bench-dataplane bench-health bench-tls bench-udp bench-scale clean
+.PHONY: help setup run tutorial-env test test-sqlite test-postgresql test-mariadb test-api test-dbs test-e2e test-scale test-tempest test-dashboard dashboard-shots lint bench bench-api bench-dataplane bench-health bench-tls bench-udp bench-scale clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -68,6 +68,9 @@ test-scale: setup ## api/worker/health-manager/housekeeping as processes on Post
 
 test-e2e: setup ## end-to-end tests through the openstack CLI
 	$(VENV)/bin/pytest -q -m e2e tests/e2e $(PYTEST_ARGS)
+
+test-tempest: setup ## upstream's API tests (octavia-tempest-plugin) vs lbaas, noop deployment
+	tools/tempest/run $(TEMPEST_ARGS)
 
 test-dashboard: setup ## the dashboard's browser tests (Debian's Chromium via Playwright)
 	$(VENV)/bin/pytest -q tests/dashboard $(PYTEST_ARGS)

@@ -6,6 +6,9 @@ network would let a tenant's VIP relay into the control plane. Refused: loopback
 addresses (both mean "this machine"), every address on this host's interfaces (the bridges'
 gateways included), the configured health manager and API addresses, and the management
 network's subnets. The error is Octavia's for a reserved member address (``reserved_ips``).
+With ``[networking] driver = "noop"`` (fake drivers, no data plane) nothing ever connects to a
+member, so this host's and the bind addresses are not refused: upstream's noop deployment takes
+any address, and its API tests use 192.0.2.2, which may well be this host's.
 The host's addresses are read with psutil and kept for a few seconds: an API under load should
 not enumerate interfaces per member.
 """
@@ -65,7 +68,9 @@ def is_operator_address(conn: Connection, settings: Settings, management: tuple[
                         address: Address) -> bool:
     ip = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) \
         and address.ipv4_mapped else address
-    if ip.is_loopback or ip.is_unspecified or ip in operator_addresses(settings):
+    if ip.is_loopback or ip.is_unspecified:
+        return True
+    if settings.networking.driver != "noop" and ip in operator_addresses(settings):
         return True
     return any(ip in ipaddress.ip_network(cidr) for cidr in _management_cidrs(conn, management))
 
