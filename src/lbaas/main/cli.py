@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -30,7 +31,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         service = build_service(settings)
-    except DriverError as exc:  # e.g. the networks belong to another instance
+    except (DriverError, ValueError, LookupError) as exc:
+        # e.g. the networks belong to another instance, a data directory too long for the
+        # unix socket paths under it, a setting with a wrong value
         print(f"lbaas: cannot start: {exc}", file=sys.stderr, flush=True)
         return 1
     print(f"lbaas: API on http://{settings.api.host}:{settings.api.port} "
@@ -106,7 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level, getattr(args, "access_log", False))
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except (ValueError, LookupError, OSError) as exc:
+        # bad settings (unknown key, wrong value), a missing --config file, a path too long:
+        # one line, not a traceback (which --log-level DEBUG still shows)
+        logging.getLogger("lbaas").debug("%s failed", args.command, exc_info=True)
+        print(f"lbaas {args.command}: {exc}", file=sys.stderr, flush=True)
+        return 1
 
 
 if __name__ == "__main__":
