@@ -45,6 +45,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     gc.set_threshold(20_000, 20, 20)
     uvicorn.run(service.app, host=settings.api.host, port=settings.api.port,
                 log_level="warning", access_log=False, lifespan="on")
+    print("lbaas: stopped", flush=True)
     return 0
 
 
@@ -68,9 +69,23 @@ def cmd_teardown(args: argparse.Namespace) -> int:
 
     from lbaas.main.local_plane import teardown_local_plane
 
-    for item in asyncio.run(teardown_local_plane(settings_from_args(args))):
-        print(f"removed {item}")
+    settings = settings_from_args(args)
+    removed = asyncio.run(teardown_local_plane(settings))
+    for item in removed:
+        print(f"removed {_teardown_item(item)}")
+    print(f"lbaas teardown: {len(removed) or 'nothing'} removed for data directory "
+          f"{settings.data_dir.resolve()}")
     return 0
+
+
+def _teardown_item(item: str) -> str:
+    """What a name ``teardown_local_plane`` returns stands for."""
+    if "/" in item:
+        return f"subnet {item}: its bridge, host address and route"
+    if item.startswith("amp-"):
+        return f"amphora namespaces {item}, ampd-{item.removeprefix('amp-')}"
+    kinds = (("lbrt-", "floating IP router namespace"), ("lbr", "bridge"))
+    return next((f"{kind} {item}" for prefix, kind in kinds if item.startswith(prefix)), item)
 
 
 def _command(sub: Any, name: str, func: Callable[[argparse.Namespace], int], help_text: str,
