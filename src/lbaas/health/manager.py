@@ -1,9 +1,14 @@
 """The health manager: UDP receiver, heartbeat processing and the stale-amphora loop.
 
-Key choices: the datagram callback only queues bytes (bounded; overflow is counted), one
-consumer verifies them and runs the database work in a thread, so neither the API's event loop
-nor a slow database stalls the socket. Replays are rejected from an in-memory sequence cache
-first and then by the database's conditional update (authoritative across processes).
+Key choices: the datagram callback verifies the signature at once, over the raw bytes (one
+HMAC; nothing unsigned is ever decompressed or parsed), and queues only verified messages
+(bounded; overflow is counted), so a flood of forged datagrams can neither fill the queue nor
+cost more than a hash each. One consumer runs the database work in a thread, so neither the
+API's event loop nor a slow database stalls the socket. Replays are rejected from an in-memory
+sequence cache first and then by the database's conditional update (authoritative across
+processes). Every rejection is counted by reason; its log line is rate-limited per source and
+reason. Only a database failure (heartbeats lost to us) postpones stale detection; anything
+else a signed message triggers is a rejection that changes nothing.
 """
 
 from __future__ import annotations
@@ -17,11 +22,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from lbaas.health import stale
 from lbaas.health.metrics import HealthMetrics
+from lbaas.health.ratelog import RateLimitedLog
 from lbaas.health.writer import apply_heartbeat
 from lbaas.wire.heartbeat import (
+    MALFORMED,
     MAX_DATAGRAM,
     REPLAY,
     UNKNOWN_AMPHORA,
@@ -65,7 +73,9 @@ class HealthManager:
         self.last_seq: dict[str, int] = {}
         self.drift: dict[str, int] = {}
         self.listening_since = clock()
-        self._queue: asyncio.Queue[tuple[bytes, Any, float]] = asyncio.Queue(QUEUE_SIZE)
+        self._queue: asyncio.Queue[tuple[dict[str, Any], Any, float]] = \
+            asyncio.Queue(QUEUE_SIZE)
+        self._reject_log = RateLimitedLog(log, LOG_EVERY)
         self._transport: asyncio.DatagramTransport | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._last_failure_log = -LOG_EVERY
@@ -100,29 +110,50 @@ class HealthManager:
     def received(self, data: bytes, addr: Any) -> None:
         self.metrics.received += 1
         try:
-            self._queue.put_nowait((data[:MAX_DATAGRAM], addr, time.time()))
+            health = self.verify(data[:MAX_DATAGRAM])
+        except HeartbeatRejected as exc:
+            self._rejected(exc, addr)
+            return
+        try:
+            self._queue.put_nowait((health, addr, time.time()))
         except asyncio.QueueFull:
             self.metrics.dropped += 1
 
+    def verify(self, data: bytes) -> dict[str, Any]:
+        """The signed, well-formed message in ``data``; else ``HeartbeatRejected``."""
+        return unwrap_envelope(data, self.key)
+
     async def _consume(self) -> None:
         while True:
-            data, addr, _ = await self._queue.get()
-            try:
-                await self.process(data)
-            except HeartbeatRejected as exc:
-                self.metrics.reject(exc.reason)
-                # unknown: deleted amphorae, or another instance's on a shared network (upstream
-                # logs these at debug too); the others are worth an operator's attention
-                level = logging.DEBUG if exc.reason == UNKNOWN_AMPHORA else logging.WARNING
-                log.log(level, "heartbeat from %s rejected: %s", addr[0], exc)
-            except Exception as exc:
-                # Heartbeats are being lost (the database is down?): like upstream after a
-                # database outage, judge nobody stale until a whole timeout has passed again.
-                self.listening_since = self.clock()
-                self._log_failure(f"heartbeat from {addr[0]} could not be applied: {exc!r}")
+            health, addr, _ = await self._queue.get()
+            await self._apply_guarded(health, addr)
+
+    async def _apply_guarded(self, health: dict[str, Any], addr: Any) -> None:
+        try:
+            await self.apply(health)
+        except HeartbeatRejected as exc:
+            self._rejected(exc, addr)
+        except (SQLAlchemyError, OSError) as exc:
+            # Heartbeats are being lost (the database is down?): like upstream after a
+            # database outage, judge nobody stale until a whole timeout has passed again.
+            self.listening_since = self.clock()
+            self._log_failure(f"heartbeat from {addr[0]} could not be applied: {exc!r}")
+        except Exception as exc:  # a bug, not an outage: refuse this message, change nothing
+            self._rejected(HeartbeatRejected(MALFORMED, f"unexpected {exc!r}"), addr)
+
+    def _rejected(self, exc: HeartbeatRejected, addr: Any) -> None:
+        self.metrics.reject(exc.reason)
+        # unknown: deleted amphorae, or another instance's on a shared network (upstream
+        # logs these at debug too); the others are worth an operator's attention
+        level = logging.DEBUG if exc.reason == UNKNOWN_AMPHORA else logging.WARNING
+        source = str(addr[0]) if addr else "?"
+        self._reject_log(level, source, exc.reason, f"heartbeat from {source} rejected: {exc}")
 
     async def process(self, data: bytes) -> None:
-        health = unwrap_envelope(data, self.key)
+        """Verify and apply one datagram (``HeartbeatRejected`` if refused)."""
+        await self.apply(self.verify(data))
+
+    async def apply(self, health: dict[str, Any]) -> None:
         amp_id, seq = health["id"], health["seq"]
         if seq <= self.last_seq.get(amp_id, -1):
             raise HeartbeatRejected(REPLAY, f"{amp_id} seq {seq}")

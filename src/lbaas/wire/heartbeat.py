@@ -29,7 +29,11 @@ from lbaas.wire.envelope import MSG_VER, get_hmac, seal  # noqa: F401  (part of 
 HEX_HMAC_LEN = 64
 BIN_HMAC_LEN = 32
 MAX_DATAGRAM = 64 * 1024
-MAX_JSON = 4 * 1024 * 1024  # decompression bound: a signed message is never near this
+MAX_JSON = 1024 * 1024  # decompression bound (after the signature verified)
+MAX_INT = 2**63  # seq and counters go to signed 64-bit columns
+MAX_ID = 64  # ids and statuses are short strings (UUIDs: 36)
+MAX_DIGEST = 128  # amphora.active_digest
+MAX_ENTRIES = 10_000  # listeners + pools, and members of one pool
 DELTA_STATS = ("tx", "rx", "totconns", "ereq")  # "conns" is a gauge
 
 # reasons a datagram is refused (also the label values of the rejection metric)
@@ -54,7 +58,11 @@ def wrap_envelope(obj: dict[str, Any], key: str) -> bytes:
 
 
 def unwrap_envelope(envelope: bytes, key: str) -> dict[str, Any]:
-    """The verified message; ``HeartbeatRejected`` (truncated, bad_signature, malformed)."""
+    """The verified message; ``HeartbeatRejected`` (truncated, bad_signature, malformed).
+
+    The signature is checked over the raw datagram before anything else: an unsigned datagram
+    costs one HMAC (two for upstream's old binary digest) and is never decompressed or parsed.
+    """
     if len(envelope) <= HEX_HMAC_LEN:
         raise HeartbeatRejected(TRUNCATED, f"{len(envelope)} bytes")
     tail = envelope[-HEX_HMAC_LEN:]
@@ -62,21 +70,19 @@ def unwrap_envelope(envelope: bytes, key: str) -> dict[str, Any]:
     if not hmac.compare_digest(tail, get_hmac(payload, key)):
         # upstream's fallback for old amphorae that sent the raw digest
         old_payload = envelope[:-BIN_HMAC_LEN]
-        if hmac.compare_digest(envelope[-BIN_HMAC_LEN:], get_hmac(old_payload, key, False)):
-            payload = old_payload
-        elif not set(tail) <= _HEX:  # the end is lost: what should be the digest is not hex
-            raise HeartbeatRejected(TRUNCATED, "no trailing hex HMAC")
-        else:  # a whole message signed with another key, or one that lost its last bytes
-            try:
-                _inflate(payload)
-            except HeartbeatRejected as exc:
-                why = TRUNCATED if exc.reason == TRUNCATED else BAD_SIGNATURE
-                raise HeartbeatRejected(why) from None
-            raise HeartbeatRejected(BAD_SIGNATURE)
+        if not hmac.compare_digest(envelope[-BIN_HMAC_LEN:], get_hmac(old_payload, key, False)):
+            # what should be the digest is not hex: the end is lost (or it never had one)
+            raise HeartbeatRejected(BAD_SIGNATURE if set(tail) <= _HEX else TRUNCATED)
+        payload = old_payload
+    return decode_payload(payload)
+
+
+def decode_payload(payload: bytes) -> dict[str, Any]:
+    """A *verified* payload: bounded inflate, JSON, shape check (all failures: malformed)."""
     try:
         obj = json.loads(_inflate(payload))
-    except ValueError as exc:
-        raise HeartbeatRejected(MALFORMED, str(exc)) from exc
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
+        raise HeartbeatRejected(MALFORMED, type(exc).__name__) from None
     return check_message(obj)
 
 
@@ -89,26 +95,51 @@ def _inflate(payload: bytes) -> bytes:
     if inflater.unconsumed_tail:
         raise HeartbeatRejected(MALFORMED, "message too large")
     if not inflater.eof:
-        raise HeartbeatRejected(TRUNCATED, "incomplete zlib stream")
+        raise HeartbeatRejected(MALFORMED, "incomplete zlib stream")
     return text
 
 
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < MAX_INT
+
+
+def _text(value: Any, limit: int = MAX_ID) -> bool:
+    return isinstance(value, str) and len(value) <= limit
+
+
 def check_message(obj: Any) -> dict[str, Any]:
-    """Shape check of a decoded message (types only; ids are checked against the database)."""
-    if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
+    """Full type and range check of a decoded message (ids are checked against the database).
+
+    Everything the health manager later reads is checked here, so a signed but malformed
+    message is refused as a whole before it can change anything: ``seq`` and counters must fit
+    a signed 64-bit column, ids and statuses are short strings, containers have the right type.
+    """
+    if not isinstance(obj, dict) or not _text(obj.get("id")) or not obj["id"]:
         raise HeartbeatRejected(MALFORMED, "no amphora id")
-    seq = obj.get("seq")
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-        raise HeartbeatRejected(MALFORMED, "no sequence number")
+    if not _count(obj.get("seq")):
+        raise HeartbeatRejected(MALFORMED, "no sequence number (0 <= seq < 2**63)")
+    if not (obj.get("digest") is None or _text(obj["digest"], MAX_DIGEST)):
+        raise HeartbeatRejected(MALFORMED, "bad digest")
     listeners, pools = obj.get("listeners", {}), obj.get("pools", {})
     if not isinstance(listeners, dict) or not isinstance(pools, dict):
         raise HeartbeatRejected(MALFORMED, "listeners/pools are not objects")
-    for value in listeners.values():
-        if not isinstance(value, dict) or not isinstance(value.get("stats", {}), dict):
+    if len(listeners) + len(pools) > MAX_ENTRIES:
+        raise HeartbeatRejected(MALFORMED, "too many listeners/pools")
+    for listener_id, value in listeners.items():
+        if not _text(listener_id) or not isinstance(value, dict) \
+                or not _text(value.get("status", "")):
             raise HeartbeatRejected(MALFORMED, "bad listener entry")
-    for value in pools.values():
-        if not isinstance(value, dict) or not isinstance(value.get("members", {}), dict):
+        stats = value.get("stats", {})
+        if not isinstance(stats, dict) or not all(_count(v) for v in stats.values()):
+            raise HeartbeatRejected(MALFORMED, "bad listener statistics")
+    for pool_key, value in pools.items():
+        if not _text(pool_key, 2 * MAX_ID + 1) or not isinstance(value, dict) \
+                or not _text(value.get("status", "")):
             raise HeartbeatRejected(MALFORMED, "bad pool entry")
+        members = value.get("members", {})
+        if not isinstance(members, dict) or len(members) > MAX_ENTRIES \
+                or not all(_text(k) and _text(v) for k, v in members.items()):
+            raise HeartbeatRejected(MALFORMED, "bad pool members")
     return obj
 
 
