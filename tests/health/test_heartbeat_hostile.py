@@ -16,7 +16,7 @@ from test_health_manager import build, message, metric, statuses
 
 from lbaas.store import tables as t
 from lbaas.wire import heartbeat as codec
-from lbaas.wire.envelope import get_hmac, seal
+from lbaas.wire.envelope import AMPHORA_MAGIC, amphora_key, get_hmac, seal_for
 
 REJECTED = "lbaas_health_heartbeats_rejected_total"
 
@@ -40,26 +40,44 @@ class InflateSpy:
                             lambda *_a, **_k: pytest.fail("zlib.decompress called"))
 
 
+def seal(raw: bytes, master: str, amp_id: str = "4b2c1ad6-0000-4000-8000-000000000001") \
+        -> bytes:
+    """``raw`` as it comes from amphora ``amp_id``: signed with its own key."""
+    return seal_for(raw, amp_id, amphora_key(master, amp_id))
+
+
 def last_heartbeat(api: Any, amphora_id: str) -> Any:
     with api.service.engine.connect() as conn:
         return conn.execute(select(t.amphora.c.last_heartbeat, t.amphora.c.heartbeat_seq)
                             .where(t.amphora.c.id == amphora_id)).one()
 
 
+def forged(payload: bytes, amp_id: str = "4b2c1ad6-0000-4000-8000-000000000001") -> bytes:
+    """Our envelope around a raw zlib ``payload``, signed with a key that is not the amphora's."""
+    body = AMPHORA_MAGIC + bytes((len(amp_id),)) + amp_id.encode() + payload
+    return body + get_hmac(body, amphora_key("not-the-key", amp_id))
+
+
 def test_unsigned_zlib_bomb_is_never_decompressed(api: Any, health: Any,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     hm = health()
+    legacy = health(accept_master_key=True)  # also checks upstream's envelope (master key)
     spy = InflateSpy(monkeypatch)
     payload = bomb()
     assert len(payload) < 8192
-    hm.send_raw(payload + get_hmac(payload, "not-the-key"))  # signed with another key
-    hm.send_raw(payload + b"0" * 64)  # a hex tail that is no signature at all
-    hm.send_raw(payload)  # no tail: the end of the zlib stream is no hex digest
+    hm.send_raw(forged(payload))  # signed with another key
+    hm.send_raw(forged(payload)[:-64] + b"0" * 64)  # a hex tail that is no signature at all
+    hm.send_raw(forged(payload)[:-64])  # no tail: the end of the zlib stream is no hex digest
+    hm.send_raw(payload + get_hmac(payload, KEY))  # upstream's envelope: refused unread
+    legacy.send_raw(payload + get_hmac(payload, "not-the-key"))
+    legacy.send_raw(payload + get_hmac(payload, "not-the-key", False))  # old binary digest
     assert spy.calls == 0
     assert metric(api, f'{REJECTED}{{reason="bad_signature"}}') == 2
     assert metric(api, f'{REJECTED}{{reason="truncated"}}') == 1
+    assert metric(api, f'{REJECTED}{{reason="master_key"}}') == 1
+    assert legacy.manager.metrics.rejected == {"bad_signature": 1, "truncated": 1}
     # unsigned datagrams are refused in the socket callback: nothing reaches the queue
-    assert hm.manager._queue.qsize() == 0
+    assert hm.manager._queue.qsize() == 0 and legacy.manager._queue.qsize() == 0
 
 
 def test_signed_bomb_is_bounded(api: Any, health: Any) -> None:
@@ -129,7 +147,7 @@ def test_signed_malformed_message_is_counted_and_changes_nothing(
         import json
 
         raw = json.dumps(down).encode()
-    hm.send_raw(seal(raw, KEY))
+    hm.send_raw(seal(raw, KEY, ids["amphora"]))
     assert metric(api, f'{REJECTED}{{reason="malformed"}}') == 1
     assert metric(api, "lbaas_health_heartbeats_accepted_total") == 1
     assert hm.manager.listening_since == since, "a malformed message postponed staleness"
@@ -149,8 +167,9 @@ def test_signed_malformed_messages_do_not_keep_a_dead_amphora_alive(api: Any,
     hm.send(message(ids, 1))
     deadline = time.monotonic() + 0.8
     while time.monotonic() < deadline:  # the amphora is silent; the attacker is not
-        hm.send_raw(seal(nested(100_000), KEY))
-        hm.send_raw(seal(b'{"id":"%s","seq":%d}' % (ids["amphora"].encode(), 2**63), KEY))
+        hm.send_raw(seal(nested(100_000), KEY, ids["amphora"]))
+        hm.send_raw(seal(b'{"id":"%s","seq":%d}' % (ids["amphora"].encode(), 2**63), KEY,
+                         ids["amphora"]))
         time.sleep(0.1)
     assert hm.run(hm.manager.check_stale()) == [ids["amphora"]]
 
@@ -161,7 +180,7 @@ def test_rejections_are_logged_once_per_source_and_reason(
     hm = health()
     payload = bomb(1000)
     for _ in range(50):
-        hm.send_raw(payload + get_hmac(payload, "forged"))
+        hm.send_raw(forged(payload))
     for _ in range(20):
         hm.send_raw(seal(b"[1]", KEY))
     assert metric(api, f'{REJECTED}{{reason="bad_signature"}}') == 50
@@ -192,3 +211,37 @@ def test_ratelog_table_is_bounded() -> None:
     now[0] = 11.0
     limited(logging.WARNING, "10.9.9.9", "bad_signature", "x")
     assert len(written) == 6 and "more like it" not in written[-1]
+
+
+def test_one_amphoras_key_cannot_change_another_load_balancer(api: Any, health: Any) -> None:
+    """Amphora A is compromised: with its own key it tries to report B's members down."""
+    a, b = build(api), build(api)
+    hm = health()
+    hm.send(message(a, 1))
+    hm.send(message(b, 1))
+    healthy = statuses(api, b)
+    key_a = amphora_key(KEY, a["amphora"])  # what amphora A holds; never the master key
+    import json
+
+    lie = json.dumps(message(b, 2, members=("DOWN", "DOWN"), pool="DOWN")).encode()
+    hm.send_raw(seal_for(lie, a["amphora"], key_a))
+    hm.send_raw(seal_for(lie, b["amphora"], key_a))
+    assert statuses(api, b) == healthy
+    assert metric(api, f'{REJECTED}{{reason="wrong_amphora"}}') == 1
+    assert metric(api, f'{REJECTED}{{reason="bad_signature"}}') == 1
+    # B's own key still works
+    hm.send_raw(seal_for(lie, b["amphora"], amphora_key(KEY, b["amphora"])))
+    assert statuses(api, b)["pool"] == "ERROR"
+
+
+def test_master_key_envelopes_are_refused_unless_configured(api: Any, health: Any) -> None:
+    from lbaas.wire.heartbeat import wrap_envelope
+
+    ids = build(api)
+    strict, legacy = health(), health(accept_master_key=True)
+    strict.send_raw(wrap_envelope(message(ids, 1), KEY))
+    assert strict.manager.metrics.rejected == {"master_key": 1}
+    assert statuses(api, ids)["members"] == ["OFFLINE", "OFFLINE"]
+    legacy.send_raw(wrap_envelope(message(ids, 2), KEY))
+    assert legacy.manager.metrics.accepted == 1
+    assert statuses(api, ids)["members"] == ["ONLINE", "ONLINE"]

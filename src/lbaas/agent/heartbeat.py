@@ -22,7 +22,7 @@ import time
 from lbaas.agent.compact_json import dumps
 from lbaas.agent.layout import CONF, DIGEST_FILE, HAPROXY_SOCK, RUN, UDP_STATUS_FILE
 from lbaas.agent.stats import parse_show_stat, query
-from lbaas.wire.envelope import MSG_VER, seal
+from lbaas.wire.envelope import MSG_VER, seal_for
 from lbaas.wire.files import HAPROXY_CFG
 
 TYPE_CHECKING = False
@@ -156,7 +156,8 @@ class HeartbeatSender:
         return msg
 
     def beat(self, haproxy_running: bool) -> None:
-        data = seal(dumps(self.message(haproxy_running)).encode(), self.key)
+        data = seal_for(dumps(self.message(haproxy_running)).encode(), self.amphora_id,
+                        self.key)
         host, port = self.targets[self._next % len(self.targets)]
         self._next += 1
         family = _socket.AF_INET6 if ":" in host else _socket.AF_INET

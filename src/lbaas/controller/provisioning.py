@@ -20,6 +20,7 @@ from lbaas.certs import CertificateAuthority
 from lbaas.drivers.base import AgentCredentials, SubnetInfo, SubnetPlug
 from lbaas.store import ipam, network_scope
 from lbaas.store import tables as t
+from lbaas.wire.envelope import amphora_key
 
 PORT_OWNER = "compute:amphora"
 SERVER_CERT_DAYS = 365
@@ -146,8 +147,10 @@ class Provisioner:
         if address:
             host = f"[{address}]" if ":" in address else address
             targets = (f"{host}:{self.health_port}",)
+        # the amphora's own heartbeat key: it cannot sign for any other amphora
+        hb_key = amphora_key(self.heartbeat_key, amphora_id) if self.heartbeat_key else ""
         return AgentCredentials(ca_pem=self.ca.ca_pem, cert_pem=cert, key_pem=key,
-                                heartbeat_key=self.heartbeat_key, health_targets=targets,
+                                heartbeat_key=hb_key, health_targets=targets,
                                 heartbeat_interval=self.heartbeat_interval)
 
 

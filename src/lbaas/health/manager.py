@@ -34,7 +34,7 @@ from lbaas.wire.heartbeat import (
     REPLAY,
     UNKNOWN_AMPHORA,
     HeartbeatRejected,
-    unwrap_envelope,
+    open_envelope,
 )
 
 log = logging.getLogger(__name__)
@@ -59,9 +59,11 @@ class HealthManager:
     def __init__(self, engine: Engine, key: str, notify: Callable[[str], None], *,
                  bind_ip: str, bind_port: int, heartbeat_timeout: float = 3.0,
                  check_interval: float = 0.25, build_grace: float = 10.0,
-                 failover_threshold: int = 0, clock: Callable[[], datetime] = utcnow) -> None:
+                 failover_threshold: int = 0, accept_master_key: bool = False,
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self.engine = engine
-        self.key = key
+        self.key = key  # the master key: each amphora's is derived from it and its id
+        self.accept_master_key = accept_master_key
         self.notify = notify
         self.bind = (bind_ip, bind_port)
         self.timeout = heartbeat_timeout
@@ -121,7 +123,7 @@ class HealthManager:
 
     def verify(self, data: bytes) -> dict[str, Any]:
         """The signed, well-formed message in ``data``; else ``HeartbeatRejected``."""
-        return unwrap_envelope(data, self.key)
+        return open_envelope(data, self.key, self.accept_master_key)
 
     async def _consume(self) -> None:
         while True:

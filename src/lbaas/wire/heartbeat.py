@@ -1,8 +1,11 @@
 """The amphora heartbeat: Octavia's UDP envelope and its version-3 message, for both sides.
 
-Envelope (octavia/amphorae/backends/health_daemon/status_message.py): ``zlib.compress(json, 9)``
-followed by the 64-character hex HMAC-SHA256 of the compressed bytes, keyed by the shared
-``heartbeat_key``. Like upstream, the receiver also accepts the older binary 32-byte digest.
+Envelopes (``lbaas.wire.envelope``): ours carries the amphora id in clear and is signed with
+that amphora's own key (derived from the master ``heartbeat_key``); upstream's
+(octavia/amphorae/backends/health_daemon/status_message.py) is ``zlib.compress(json, 9)``
+followed by the 64-character hex HMAC-SHA256 of the compressed bytes, keyed by the master key
+itself, accepted only when the settings say so. Like upstream, the upstream envelope may also
+end with the older binary 32-byte digest. Nothing is decompressed before a signature verified.
 
 Message (upstream ``build_stats_message``, ``ver`` 3, statistics are deltas since the previous
 message)::
@@ -24,7 +27,14 @@ import json
 import zlib
 from typing import Any
 
-from lbaas.wire.envelope import MSG_VER, get_hmac, seal  # noqa: F401  (part of this API)
+from lbaas.wire.envelope import (  # noqa: F401  (part of this API)
+    AMPHORA_MAGIC,
+    MSG_VER,
+    amphora_key,
+    get_hmac,
+    seal,
+    seal_for,
+)
 
 HEX_HMAC_LEN = 64
 BIN_HMAC_LEN = 32
@@ -42,7 +52,11 @@ BAD_SIGNATURE = "bad_signature"
 MALFORMED = "malformed"
 REPLAY = "replay"
 UNKNOWN_AMPHORA = "unknown_amphora"
-REASONS = (TRUNCATED, BAD_SIGNATURE, MALFORMED, REPLAY, UNKNOWN_AMPHORA)
+WRONG_AMPHORA = "wrong_amphora"  # signed with one amphora's key, speaking for another
+MASTER_KEY = "master_key"  # upstream's envelope (master key) while only amphora keys count
+REASONS = (TRUNCATED, BAD_SIGNATURE, MALFORMED, REPLAY, UNKNOWN_AMPHORA, WRONG_AMPHORA,
+           MASTER_KEY)
+_ID_CHARS = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ._-")
 
 _HEX = frozenset(b"0123456789abcdef")
 
@@ -54,7 +68,45 @@ class HeartbeatRejected(Exception):
 
 
 def wrap_envelope(obj: dict[str, Any], key: str) -> bytes:
+    """Upstream's envelope, signed with ``key`` (the master key)."""
     return seal(json.dumps(obj, separators=(",", ":")).encode("utf-8"), key)
+
+
+def wrap_amphora_envelope(obj: dict[str, Any], master: str, amp_id: str | None = None) -> bytes:
+    """Our envelope from amphora ``amp_id`` (default ``obj["id"]``), signed with that amphora's
+    key derived from ``master``."""
+    amp_id = amp_id or str(obj["id"])
+    return seal_for(json.dumps(obj, separators=(",", ":")).encode("utf-8"), amp_id,
+                    amphora_key(master, amp_id))
+
+
+def open_envelope(data: bytes, master: str, accept_master_key: bool = False) -> dict[str, Any]:
+    """The verified message of either envelope; ``HeartbeatRejected`` otherwise.
+
+    Ours: the key is derived from the id in clear, the signature checked, then (only then) the
+    payload inflated and parsed, and its ``id`` must be the one the key belongs to. Upstream's
+    (signed with the master key itself) only if ``accept_master_key``: amphorae built before
+    per-amphora keys hold the master key, and any of them could speak for every other.
+    """
+    if not data.startswith(AMPHORA_MAGIC):
+        if not accept_master_key:
+            raise HeartbeatRejected(MASTER_KEY if len(data) > HEX_HMAC_LEN else TRUNCATED)
+        return unwrap_envelope(data, master)
+    start = len(AMPHORA_MAGIC) + 1
+    size = data[start - 1] if len(data) >= start else 0
+    ident = data[start:start + size]
+    if not size or len(data) <= start + size + HEX_HMAC_LEN:
+        raise HeartbeatRejected(TRUNCATED, f"{len(data)} bytes")
+    if size > MAX_ID or not set(ident) <= _ID_CHARS:
+        raise HeartbeatRejected(BAD_SIGNATURE, "not an amphora id")
+    amp_id = ident.decode("ascii")
+    tail, body = data[-HEX_HMAC_LEN:], data[:-HEX_HMAC_LEN]
+    if not hmac.compare_digest(tail, get_hmac(body, amphora_key(master, amp_id))):
+        raise HeartbeatRejected(BAD_SIGNATURE if set(tail) <= _HEX else TRUNCATED, amp_id)
+    msg = decode_payload(body[start + size:])
+    if msg["id"] != amp_id:
+        raise HeartbeatRejected(WRONG_AMPHORA, f"{amp_id} signed for {msg['id']}")
+    return msg
 
 
 def unwrap_envelope(envelope: bytes, key: str) -> dict[str, Any]:
