@@ -138,3 +138,20 @@ def test_agent_heartbeat_opens_with_the_master_key(tmp_path: Any) -> None:
         sender.beat(haproxy_running=False)
         msg = open_envelope(sock.recv(65536), KEY)
     assert msg["id"] == A and msg["listeners"] == {}
+
+
+def test_agent_sends_every_heartbeat_to_every_health_manager(tmp_path: Any) -> None:
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+            sock.settimeout(5)
+        sender = HeartbeatSender(A, str(tmp_path), [s.getsockname() for s in socks],
+                                 amphora_key(KEY, A))
+        for _ in range(2):
+            sender.beat(haproxy_running=False)
+        seqs = [[open_envelope(s.recv(65536), KEY)["seq"] for _ in range(2)] for s in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+    assert seqs[0] == seqs[1] == seqs[2] and seqs[0][0] < seqs[0][1]

@@ -245,3 +245,24 @@ def test_master_key_envelopes_are_refused_unless_configured(api: Any, health: An
     legacy.send_raw(wrap_envelope(message(ids, 2), KEY))
     assert legacy.manager.metrics.accepted == 1
     assert statuses(api, ids)["members"] == ["ONLINE", "ONLINE"]
+
+
+def test_two_health_managers_count_each_heartbeat_once_and_fail_over_once(
+        api: Any, health: Any) -> None:
+    """Every heartbeat goes to every health manager (controller_ip_port_list): the first to
+    record a sequence number claims it; a stale amphora is flagged by one manager only."""
+    ids = build(api)
+    first = health(heartbeat_timeout=0.5, build_grace=0.5)
+    second = health(heartbeat_timeout=0.5, build_grace=0.5)
+    stats = {"rx": 100, "tx": 1000, "conns": 1, "totconns": 2, "ereq": 0}
+    for seq in (1, 2):
+        data = first.send(message(ids, seq, stats=stats))
+        second.send_raw(data)
+    _, body = api.get(f"/v2/lbaas/listeners/{ids['listener']}/stats")
+    assert body["stats"]["bytes_in"] == 200 and body["stats"]["total_connections"] == 4
+    assert first.manager.metrics.accepted == 2
+    assert second.manager.metrics.rejected == {"duplicate": 2}
+    time.sleep(0.6)
+    flagged = first.run(first.manager.check_stale()) + second.run(second.manager.check_stale())
+    assert flagged == [ids["amphora"]]
+    assert len(first.notified) + len(second.notified) == 1

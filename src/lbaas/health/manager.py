@@ -29,6 +29,7 @@ from lbaas.health.metrics import HealthMetrics
 from lbaas.health.ratelog import RateLimitedLog
 from lbaas.health.writer import apply_heartbeat
 from lbaas.wire.heartbeat import (
+    DUPLICATE,
     MALFORMED,
     MAX_DATAGRAM,
     REPLAY,
@@ -147,7 +148,7 @@ class HealthManager:
         self.metrics.reject(exc.reason)
         # unknown: deleted amphorae, or another instance's on a shared network (upstream
         # logs these at debug too); the others are worth an operator's attention
-        level = logging.DEBUG if exc.reason == UNKNOWN_AMPHORA else logging.WARNING
+        level = logging.DEBUG if exc.reason in (UNKNOWN_AMPHORA, DUPLICATE) else logging.WARNING
         source = str(addr[0]) if addr else "?"
         self._reject_log(level, source, exc.reason, f"heartbeat from {source} rejected: {exc}")
 

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, or_, select, update
 from lbaas.domain import constants as c
 from lbaas.health.status import StatusChanges, compute_statuses
 from lbaas.store import tables as t
-from lbaas.wire.heartbeat import REPLAY, UNKNOWN_AMPHORA, HeartbeatRejected, stat
+from lbaas.wire.heartbeat import DUPLICATE, REPLAY, UNKNOWN_AMPHORA, HeartbeatRejected, stat
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,8 @@ def apply_heartbeat(engine: Engine, health: dict[str, Any], now: datetime) -> Ap
             a.c.id == amp_id, or_(a.c.heartbeat_seq.is_(None), a.c.heartbeat_seq < seq))
             .values(heartbeat_seq=seq, last_heartbeat=now)).rowcount
         if not fresh:
-            raise HeartbeatRejected(REPLAY, f"{amp_id} seq {seq}")
+            stored = conn.execute(select(a.c.heartbeat_seq).where(a.c.id == amp_id)).scalar()
+            raise HeartbeatRejected(DUPLICATE if stored == seq else REPLAY, f"{amp_id} seq {seq}")
         changes = 0
         lb = _snapshot(conn, amp.load_balancer_id) if amp.load_balancer_id else None
         if lb is not None:

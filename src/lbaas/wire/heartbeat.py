@@ -51,11 +51,12 @@ TRUNCATED = "truncated"
 BAD_SIGNATURE = "bad_signature"
 MALFORMED = "malformed"
 REPLAY = "replay"
+DUPLICATE = "duplicate"  # already recorded by another health manager (each gets every one)
 UNKNOWN_AMPHORA = "unknown_amphora"
 WRONG_AMPHORA = "wrong_amphora"  # signed with one amphora's key, speaking for another
 MASTER_KEY = "master_key"  # upstream's envelope (master key) while only amphora keys count
-REASONS = (TRUNCATED, BAD_SIGNATURE, MALFORMED, REPLAY, UNKNOWN_AMPHORA, WRONG_AMPHORA,
-           MASTER_KEY)
+REASONS = (TRUNCATED, BAD_SIGNATURE, MALFORMED, REPLAY, DUPLICATE, UNKNOWN_AMPHORA,
+           WRONG_AMPHORA, MASTER_KEY)
 _ID_CHARS = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ._-")
 
 _HEX = frozenset(b"0123456789abcdef")
