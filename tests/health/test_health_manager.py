@@ -219,7 +219,7 @@ def test_heartbeats_lost_to_a_database_error_postpone_staleness(api: Any, health
         failed.append(1)
         raise OSError("database is down")
 
-    monkeypatch.setattr("lbaas.health.manager.apply_heartbeat", broken)
+    monkeypatch.setattr(hm.manager.recorder, "record", broken)
     since = hm.manager.listening_since
     hm.sock.sendto(wrap_amphora_envelope(message(ids, 2), "test-heartbeat-key"), hm.manager.address)
     assert until(lambda: bool(failed) and hm.manager.listening_since != since)

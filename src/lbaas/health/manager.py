@@ -3,12 +3,16 @@
 Key choices: the datagram callback verifies the signature at once, over the raw bytes (one
 HMAC; nothing unsigned is ever decompressed or parsed), and queues only verified messages
 (bounded; overflow is counted), so a flood of forged datagrams can neither fill the queue nor
-cost more than a hash each. One consumer runs the database work in a thread, so neither the
-API's event loop nor a slow database stalls the socket. Replays are rejected from an in-memory
-sequence cache first and then by the database's conditional update (authoritative across
-processes). Every rejection is counted by reason; its log line is rate-limited per source and
-reason. Only a database failure (heartbeats lost to us) postpones stale detection; anything
-else a signed message triggers is a rejection that changes nothing.
+cost more than a hash each. One consumer takes whatever has queued up (up to ``BATCH_MAX``,
+one heartbeat per amphora) and records it in one transaction in a thread (``Recorder``: only
+what changed is written), so neither the API's event loop nor a slow database stalls the
+socket, and batches grow with the load; a batch the database refuses for its content (not an
+outage) is retried one message at a time, so one bad row cannot hold the others back.
+Replays are rejected from an in-memory sequence cache first and then by the database's
+conditional update (authoritative across processes). Every rejection is counted by reason;
+its log line is rate-limited per source and reason. Only a database failure (heartbeats lost
+to us) postpones stale detection; anything else a signed message triggers is a rejection that
+changes nothing.
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from lbaas.health import stale
+from lbaas.health.batch import Recorder
 from lbaas.health.metrics import HealthMetrics
 from lbaas.health.ratelog import RateLimitedLog
 from lbaas.health.writer import apply_heartbeat
@@ -40,6 +45,7 @@ from lbaas.wire.heartbeat import (
 
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 4096
+BATCH_MAX = 2000
 DRIFT_HEARTBEATS = 3  # consecutive heartbeats with another digest before we act
 LOG_EVERY = 30.0
 
@@ -74,6 +80,7 @@ class HealthManager:
         self.clock = clock
         self.metrics = HealthMetrics()
         self.last_seq: dict[str, int] = {}
+        self.recorder = Recorder(engine)
         self.drift: dict[str, int] = {}
         self.listening_since = clock()
         self._queue: asyncio.Queue[tuple[dict[str, Any], Any, float]] = \
@@ -128,8 +135,50 @@ class HealthManager:
 
     async def _consume(self) -> None:
         while True:
-            health, addr, _ = await self._queue.get()
-            await self._apply_guarded(health, addr)
+            batch = [await self._queue.get()]
+            while len(batch) < BATCH_MAX and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            await self.apply_batch([(health, addr) for health, addr, _ in batch])
+
+    async def apply_batch(self, items: list[tuple[dict[str, Any], Any]]) -> None:
+        """Record verified messages, a batch per round (an amphora's second message in the
+        same round waits for the next: its statistics deltas must be added too)."""
+        while items:
+            fresh: dict[str, tuple[dict[str, Any], Any]] = {}
+            later = []
+            for health, addr in items:
+                amp_id = health["id"]
+                if health["seq"] <= self.last_seq.get(amp_id, -1):
+                    self._rejected(HeartbeatRejected(REPLAY, f"{amp_id} {health['seq']}"),
+                                   addr)
+                elif amp_id in fresh:
+                    later.append((health, addr))
+                else:
+                    fresh[amp_id] = (health, addr)
+            items = later
+            if fresh:
+                await self._record(fresh)
+
+    async def _record(self, fresh: dict[str, tuple[dict[str, Any], Any]]) -> None:
+        try:
+            out = await asyncio.to_thread(self.recorder.record,
+                                          [h for h, _ in fresh.values()], self.clock())
+        except (DataError, IntegrityError):
+            for health, addr in fresh.values():  # find the one the database refuses
+                await self._apply_guarded(health, addr)
+            return
+        except (OSError, SQLAlchemyError) as exc:
+            self.listening_since = self.clock()  # heartbeats lost to us: see _apply_guarded
+            self._log_failure(f"{len(fresh)} heartbeats could not be recorded: {exc!r}")
+            return
+        for amp_id, exc in out.rejected:
+            self._rejected(exc, fresh[amp_id][1])
+        for applied in out.applied:
+            health = fresh[applied.amphora_id][0]
+            self.last_seq[applied.amphora_id] = health["seq"]
+            self.metrics.accepted += 1
+            self.metrics.status_changes += applied.changes
+            await self._check_digest(applied, health.get("digest"))
 
     async def _apply_guarded(self, health: dict[str, Any], addr: Any) -> None:
         try:
@@ -157,9 +206,11 @@ class HealthManager:
         await self.apply(self.verify(data))
 
     async def apply(self, health: dict[str, Any]) -> None:
+        """The per-message path (one transaction, a full snapshot each): a batch's fallback."""
         amp_id, seq = health["id"], health["seq"]
         if seq <= self.last_seq.get(amp_id, -1):
             raise HeartbeatRejected(REPLAY, f"{amp_id} seq {seq}")
+        self.recorder.forget(amp_id)
         applied = await asyncio.to_thread(apply_heartbeat, self.engine, health, self.clock())
         self.last_seq[amp_id] = seq
         self.metrics.accepted += 1
@@ -198,6 +249,7 @@ class HealthManager:
                             amp_id, self.timeout)
                 self.metrics.failovers += 1
                 self.last_seq.pop(amp_id, None)
+                self.recorder.forget(amp_id)
                 flagged.append(amp_id)
                 self.notify(lb_id)
         return flagged
