@@ -66,7 +66,7 @@ def database(sqlite: bool) -> Iterator[str]:
 
 def populate(engine: Engine, n: int) -> list[dict[str, Any]]:
     """N full load balancers with one amphora each; their ids."""
-    now = time.strftime("%Y-%m-%d %H:%M:%S")
+    now = utcnow()
     common = {"provisioning_status": "ACTIVE", "operating_status": "ONLINE",
               "admin_state_up": True, "created_at": now}
     sites, lbs, listeners, pools, members, amps = [], [], [], [], [], []
