@@ -196,6 +196,85 @@ def flood(n: int = 300) -> None:
           f"one core refuses {1 / now:,.0f}/s (before: {1 / before:,.0f}/s)", flush=True)
 
 
+SENDER = """
+import socket, sys, time
+port, rate, seconds = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+data = sys.stdin.buffer.read()
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+start = time.monotonic()
+n = 0
+while time.monotonic() - start < seconds:
+    due = start + n / rate
+    pause = due - time.monotonic()
+    if pause > 0:
+        time.sleep(pause)
+    sock.sendto(data, ("127.0.0.1", port))
+    n += 1
+"""
+
+
+async def loop_lag(seconds: float) -> list[float]:
+    """How late a 5 ms timer fires, sampled for ``seconds``: what every request served by
+    the same event loop (the API in ``lbaas serve``) waits for on top of its own work."""
+    lags = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        started = time.perf_counter()
+        await asyncio.sleep(0.005)
+        lags.append(time.perf_counter() - started - 0.005)
+    return sorted(lags)
+
+
+async def flood_latency(rate: float, seconds: float = 3.0) -> None:
+    """Event-loop lag while forged zlib bombs arrive over real UDP at ``rate``/s: no flood,
+    this receiver, and a receiver that decompresses before refusing (the old one)."""
+    import subprocess
+    import sys
+
+    amp = str(uuid.uuid4())
+    payload = zlib.compress(b"0" * (4 * 1024 * 1024), 9)
+    body = AMPHORA_MAGIC + bytes((len(amp),)) + amp.encode() + payload
+    data = body + get_hmac(body, amphora_key("wrong", amp))
+    manager = HealthManager(None, KEY, lambda _lb: None,  # type: ignore[arg-type]
+                            bind_ip="127.0.0.1", bind_port=0)
+    await manager.start(stale_detection=False)
+    verify = manager.verify
+
+    def old_verify(datagram: bytes) -> Any:  # decompressed first to pick a reason
+        inflater = zlib.decompressobj()
+        inflater.decompress(datagram[len(body) - len(payload):-64], 4 * 1024 * 1024)
+        return verify(datagram)
+
+    results = []
+    try:
+        for name, check, flood_rate in (("no flood", verify, 0.0), ("this receiver", verify,
+                                        rate), ("decompress first (before)", old_verify, rate)):
+            manager.verify = check  # type: ignore[method-assign]
+            sender = None
+            if flood_rate:
+                sender = subprocess.Popen(
+                    [sys.executable, "-c", SENDER, str(manager.address[1]), str(flood_rate),
+                     str(seconds + 0.5)], stdin=subprocess.PIPE)
+                assert sender.stdin is not None
+                sender.stdin.write(data)
+                sender.stdin.close()
+                await asyncio.sleep(0.3)
+            before = manager.metrics.received
+            cpu = time.process_time()
+            lags = await loop_lag(seconds)
+            cpu = time.process_time() - cpu
+            got = (manager.metrics.received - before) / seconds
+            if sender is not None:
+                sender.wait(10)
+            results.append((name, lags, got, cpu / seconds))
+    finally:
+        await manager.stop()
+    for name, lags, got, share in results:
+        print(f"  event-loop lag, {name} ({got:,.0f} forged datagrams/s received): p50 "
+              f"{lags[len(lags) // 2] * 1000:.2f} ms, p99 {lags[int(len(lags) * 0.99)] * 1000:.2f}"
+              f" ms; receiver process CPU {share * 100:.0f}% of a core", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--amphorae", type=int, default=5000)
@@ -203,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reference", type=int, default=1000,
                    help="heartbeats sent through the per-message path")
     p.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
+    p.add_argument("--flood-rate", type=float, default=200.0,
+                   help="forged datagrams/s for the event-loop lag figure (issue 10: 200)")
     args = p.parse_args(argv)
     engine_name = "SQLite" if args.sqlite else "PostgreSQL"
     print(f"bench-heartbeats: one health manager, {engine_name}, full load balancers "
@@ -211,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     with database(args.sqlite) as url:
         asyncio.run(run(url, args.amphorae, args.rounds, args.reference))
     flood()
+    asyncio.run(flood_latency(args.flood_rate))
     return 0
 
 
