@@ -124,6 +124,9 @@ class HealthManager:
         except HeartbeatRejected as exc:
             self._rejected(exc, addr)
             return
+        except Exception as exc:  # a bug, not the sender's: refuse, count, change nothing
+            self._rejected(HeartbeatRejected(MALFORMED, f"unexpected {exc!r}"), addr)
+            return
         try:
             self._queue.put_nowait((health, addr, time.time()))
         except asyncio.QueueFull:
