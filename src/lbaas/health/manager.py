@@ -175,6 +175,9 @@ class HealthManager:
             self._log_failure(f"{len(fresh)} heartbeats could not be recorded: {exc!r}")
             return
         for amp_id, exc in out.rejected:
+            if exc.reason == UNKNOWN_AMPHORA:  # deleted: forget what we kept about it
+                self.last_seq.pop(amp_id, None)
+                self.recorder.forget(amp_id)
             self._rejected(exc, fresh[amp_id][1])
         for applied in out.applied:
             health = fresh[applied.amphora_id][0]
