@@ -69,3 +69,22 @@ def test_a_member_added_through_the_api_gets_its_status(api: Any, health: Any) -
     _, body = api.get(f"/v2/lbaas/pools/{ids['pool']}/members/{third}")
     assert body["member"]["operating_status"] == "ERROR"
     assert statuses(api, ids)["pool"] == "DEGRADED"
+
+
+def test_a_batch_that_fails_for_its_content_is_retried_message_by_message(
+        api: Any, health: Any, monkeypatch: Any) -> None:
+    ids = build(api)
+    hm = health()
+    hm.send(message(ids, 1))
+
+    def broken(*_args: Any) -> None:
+        raise KeyError("a bug in the batch path")
+
+    monkeypatch.setattr(hm.manager.recorder, "record", broken)
+    since = hm.manager.listening_since
+    hm.send(message(ids, 2, members=("UP", "DOWN")))  # applied by the per-message path
+    assert statuses(api, ids)["members"] == ["ONLINE", "ERROR"]
+    assert hm.manager.listening_since == since
+    monkeypatch.undo()
+    hm.send(message(ids, 3))  # and the consumer is still there
+    assert statuses(api, ids)["members"] == ["ONLINE", "ONLINE"]

@@ -141,7 +141,11 @@ class HealthManager:
             batch = [await self._queue.get()]
             while len(batch) < BATCH_MAX and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            await self.apply_batch([(health, addr) for health, addr, _ in batch])
+            try:
+                await self.apply_batch([(health, addr) for health, addr, _ in batch])
+            except Exception as exc:  # the consumer must outlive anything one batch does
+                self.listening_since = self.clock()
+                self._log_failure(f"{len(batch)} heartbeats could not be recorded: {exc!r}")
 
     async def apply_batch(self, items: list[tuple[dict[str, Any], Any]]) -> None:
         """Record verified messages, a batch per round (an amphora's second message in the
@@ -173,6 +177,10 @@ class HealthManager:
         except (OSError, SQLAlchemyError) as exc:
             self.listening_since = self.clock()  # heartbeats lost to us: see _apply_guarded
             self._log_failure(f"{len(fresh)} heartbeats could not be recorded: {exc!r}")
+            return
+        except Exception:  # a bug with one message: each on its own, counted if it fails
+            for health, addr in fresh.values():
+                await self._apply_guarded(health, addr)
             return
         for amp_id, exc in out.rejected:
             if exc.reason == UNKNOWN_AMPHORA:  # deleted: forget what we kept about it
