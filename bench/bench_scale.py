@@ -7,8 +7,8 @@ one POST at a time, each POST waiting for ACTIVE, through both APIs. Key choice:
 learn ACTIVE from the database itself (one poller for all of them), so waiting costs the
 measured processes nothing and "CPU ms per load balancer" is what the API and the worker spend
 on the six changes. Then: list latency with 1,000 load balancers, RSS of each process, and
-the heartbeat figure (``bench/bench_heartbeats.py`` if present, else the health manager of this
-tree driven in process). Run by ``make bench-scale``; ``--help`` lists the knobs.
+the heartbeat figure (``bench/bench_heartbeats.py``: batched vs per-message path). Run by
+``make bench-scale``; ``--help`` lists the knobs.
 """
 
 from __future__ import annotations
@@ -259,14 +259,8 @@ def list_latency(site: Site, rounds: int = 20) -> list[float]:
 
 
 def heartbeat_figure() -> None:
-    script = HERE / "bench_heartbeats.py"
-    if script.exists():
-        print("heartbeats (bench/bench_heartbeats.py):", flush=True)
-        subprocess.run([sys.executable, str(script)], check=False)
-        return
-    print("heartbeats: bench/bench_heartbeats.py is not in this tree; this tree's "
-          "HealthManager driven in process instead:")
-    subprocess.run([sys.executable, str(HERE / "scale_heartbeats.py")], check=False)
+    print("heartbeats (bench/bench_heartbeats.py):", flush=True)
+    subprocess.run([sys.executable, str(HERE / "bench_heartbeats.py")], check=False)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -148,10 +148,17 @@ class HousekeepingSettings:
 class HealthSettings:
     """Octavia's [health_manager]: heartbeat receiver, status updates, stale-amphora failover."""
 
-    # "" = generated on first start and kept in shared_dir/heartbeat_key (mode 600)
+    # "" = generated on first start and kept in shared_dir/heartbeat_key (mode 600). The master
+    # key: each amphora signs with its own key, derived from this one and its id
     heartbeat_key: str = field(default="", repr=False)
+    # also accept upstream's envelope signed with the master key itself (amphorae built before
+    # per-amphora keys hold it; while one of them lives, any of them can speak for all)
+    accept_master_key: bool = False
     bind_ip: str = ""  # "" = the management network's gateway address (on this host)
     bind_port: int = 5555
+    # Octavia's [health_manager] controller_ip_port_list: every health manager's "HOST:PORT";
+    # amphorae send each heartbeat to all of them. () = one, at bind_ip (or the gateway):bind_port
+    controller_ip_port_list: tuple[str, ...] = ()
     heartbeat_interval: float = 1.0  # agents send one heartbeat this often
     heartbeat_timeout: float = 3.0  # no heartbeat for this long: the amphora is failed over
     health_check_interval: float = 0.1  # how often stale amphorae are looked for

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from agent_helpers import AgentProcess, Pki, free_port, get, haproxy_cfg, wait_for
 
-from lbaas.wire.heartbeat import unwrap_envelope
+from lbaas.wire.heartbeat import amphora_key, open_envelope
 
 KEY = "heartbeat-test-key"
 IDLE_EXIT = 1.0
@@ -30,7 +30,7 @@ class SupervisedAgent(AgentProcess):
         self.beats.bind(("127.0.0.1", 0))
         self.beats.settimeout(5)
         key_file = base.parent / "heartbeat.key"
-        key_file.write_text(KEY + "\n")
+        key_file.write_text(amphora_key(KEY, "amp-test") + "\n")  # its own, not the master
         self.extra_args = ["--idle-exit", str(IDLE_EXIT), "--heartbeat-interval", "0.2",
                            "--heartbeat-key-file", str(key_file),
                            "--heartbeat-target", f"127.0.0.1:{self.beats.getsockname()[1]}"]
@@ -60,7 +60,7 @@ class SupervisedAgent(AgentProcess):
         except BlockingIOError:
             pass
         self.beats.settimeout(5)
-        return unwrap_envelope(self.beats.recv(65536), KEY)
+        return open_envelope(self.beats.recv(65536), KEY)
 
     def stop(self) -> None:
         super().stop()

@@ -29,7 +29,7 @@ import pytest
 
 from lbaas.drivers.local import names
 from lbaas.store import seed
-from lbaas.wire.heartbeat import wrap_envelope
+from lbaas.wire.heartbeat import wrap_amphora_envelope
 
 LBAAS = str(Path(sys.executable).parent / "lbaas")
 HEARTBEAT_INTERVAL = 0.5
@@ -317,7 +317,8 @@ def test_member_health_statuses_and_failover_through_the_vip(site: Site) -> None
     amp = _amphora(site, ids["lb"])
     forged = {"id": amp["id"], "seq": 2**53, "ver": 3, "listeners": {}, "pools": {}}
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.sendto(wrap_envelope(forged, "guessed-key"), (f"{site.prefix['mgmt']}.1", 5555))
+        sock.sendto(wrap_amphora_envelope(forged, "guessed-key"),
+                    (f"{site.prefix['mgmt']}.1", 5555))
     bad = 'lbaas_health_heartbeats_rejected_total{reason="bad_signature"}'
     deadline = time.monotonic() + 5
     while _metric(site, bad) < 1:

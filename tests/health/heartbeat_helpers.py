@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lbaas.health.manager import HealthManager
-from lbaas.wire.heartbeat import wrap_envelope
+from lbaas.wire.heartbeat import wrap_amphora_envelope
 
 KEY = "test-heartbeat-key"
 
@@ -49,7 +49,9 @@ class Running:
         assert until(lambda: m.accepted + sum(m.rejected.values()) > before), "not processed"
 
     def send(self, msg: dict[str, Any], key: str = KEY) -> bytes:
-        data = wrap_envelope(msg, key)
+        """``msg`` in our envelope, signed with the key of ``msg["id"]`` derived from ``key``
+        (the master key)."""
+        data = wrap_amphora_envelope(msg, key)
         self.send_raw(data)
         return data
 

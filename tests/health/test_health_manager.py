@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from heartbeat_helpers import until
+from heartbeat_helpers import KEY, until
 
 from lbaas.api.policy import RequestContext
-from lbaas.wire.heartbeat import wrap_envelope
+from lbaas.wire.heartbeat import wrap_amphora_envelope
 
 
 def build(api: Any) -> dict[str, Any]:
@@ -121,10 +121,10 @@ def test_forged_replayed_truncated_heartbeats_change_nothing_and_are_counted(
     hm.send(down, key="not-the-key")  # forged
     hm.send_raw(old_down)  # replayed: an old datagram, byte for byte
     hm.send(message(ids, 11, members=("DOWN", "DOWN")))  # signed, but not newer
-    hm.send_raw(wrap_envelope(down, "test-heartbeat-key")[:-20])  # truncated
+    hm.send_raw(wrap_amphora_envelope(down, "test-heartbeat-key")[:-20])  # truncated
     hm.send_raw(b"\x00" * 10)  # shorter than a signature
     hm.send({**down, "id": "4b2c1ad6-0000-4000-8000-000000000000"})  # unknown amphora
-    hm.send({"seq": 13})  # signed but not a heartbeat
+    hm.send_raw(wrap_amphora_envelope({"seq": 13}, KEY, ids["amphora"]))  # not a heartbeat
 
     assert statuses(api, ids) == healthy
     rejected = "lbaas_health_heartbeats_rejected_total"
@@ -219,9 +219,9 @@ def test_heartbeats_lost_to_a_database_error_postpone_staleness(api: Any, health
         failed.append(1)
         raise OSError("database is down")
 
-    monkeypatch.setattr("lbaas.health.manager.apply_heartbeat", broken)
+    monkeypatch.setattr(hm.manager.recorder, "record", broken)
     since = hm.manager.listening_since
-    hm.sock.sendto(wrap_envelope(message(ids, 2), "test-heartbeat-key"), hm.manager.address)
+    hm.sock.sendto(wrap_amphora_envelope(message(ids, 2), "test-heartbeat-key"), hm.manager.address)
     assert until(lambda: bool(failed) and hm.manager.listening_since != since)
     monkeypatch.undo()
     # the amphora's last recorded heartbeat is old, but its latest one was lost to us

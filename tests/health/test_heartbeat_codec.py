@@ -5,12 +5,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import zlib
+from typing import Any
 
 import pytest
 
-from lbaas.agent.heartbeat import StatsDeltas, build_message, pool_owners
-from lbaas.wire.heartbeat import HeartbeatRejected, unwrap_envelope, wrap_envelope
+from lbaas.agent.heartbeat import HeartbeatSender, StatsDeltas, build_message, pool_owners
+from lbaas.wire.heartbeat import (
+    HeartbeatRejected,
+    amphora_key,
+    open_envelope,
+    seal_for,
+    unwrap_envelope,
+    wrap_amphora_envelope,
+    wrap_envelope,
+)
 
 KEY = "insecure"
 MSG = {"id": "amp", "seq": 7, "ver": 3, "listeners": {}, "pools": {}}
@@ -37,7 +47,10 @@ def test_our_envelope_is_upstreams_format() -> None:
 
 @pytest.mark.parametrize(("data", "reason"), [
     (wrap_envelope(MSG, "other"), "bad_signature"),
-    (wrap_envelope(MSG, KEY)[:-1], "truncated"),
+    # one byte lost: the tail is still hex, so it is indistinguishable from a forgery without
+    # decompressing, which is never done before the signature verifies
+    (wrap_envelope(MSG, KEY)[:-1], "bad_signature"),
+    (wrap_envelope(MSG, KEY)[:-70], "truncated"),
     (wrap_envelope(MSG, KEY)[:40], "truncated"),
     (upstream_wrap([1, 2], KEY), "malformed"),
     (upstream_wrap({**MSG, "seq": "7"}, KEY), "malformed"),
@@ -81,3 +94,64 @@ def test_agent_message_is_upstreams_v3_shape_with_deltas() -> None:
     reset = build_message("amp", 3, "d1", rows(30, weight=0), CFG, deltas)
     assert reset["listeners"]["L1"]["stats"]["rx"] == 30
     assert reset["pools"]["P1:L1"]["members"] == {"M1": "DRAIN"}
+
+
+A, B = "4b2c1ad6-0000-4000-8000-00000000000a", "4b2c1ad6-0000-4000-8000-00000000000b"
+
+
+def test_amphora_envelope_is_signed_with_the_amphoras_own_key() -> None:
+    msg = {**MSG, "id": A}
+    data = wrap_amphora_envelope(msg, KEY)
+    assert data.startswith(b"LBH1\x24" + A.encode())
+    body, mac = data[:-64], data[-64:]
+    key_a = amphora_key(KEY, A)
+    assert mac == hmac.new(key_a.encode(), body, hashlib.sha256).hexdigest().encode()
+    assert open_envelope(data, KEY) == msg
+    assert len(key_a) == 64 and key_a not in (KEY, amphora_key(KEY, B), amphora_key("x", A))
+
+
+def test_an_amphoras_key_cannot_sign_for_another_amphora() -> None:
+    key_a = amphora_key(KEY, A)  # all amphora A holds
+    claim_b = json.dumps({**MSG, "id": B}).encode()
+    for data, reason in ((seal_for(claim_b, A, key_a), "wrong_amphora"),  # A's id in clear
+                         (seal_for(claim_b, B, key_a), "bad_signature")):  # B's id in clear
+        with pytest.raises(HeartbeatRejected) as err:
+            open_envelope(data, KEY)
+        assert err.value.reason == reason
+
+
+def test_upstream_envelope_needs_accept_master_key() -> None:
+    data = upstream_wrap({**MSG, "id": A}, KEY)
+    with pytest.raises(HeartbeatRejected) as err:
+        open_envelope(data, KEY)
+    assert err.value.reason == "master_key"
+    assert open_envelope(data, KEY, accept_master_key=True)["id"] == A
+
+
+def test_agent_heartbeat_opens_with_the_master_key(tmp_path: Any) -> None:
+    """The agent, given only its derived key, sends what the health manager accepts."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(5)
+        sender = HeartbeatSender(A, str(tmp_path), [sock.getsockname()],
+                                 amphora_key(KEY, A))
+        sender.beat(haproxy_running=False)
+        msg = open_envelope(sock.recv(65536), KEY)
+    assert msg["id"] == A and msg["listeners"] == {}
+
+
+def test_agent_sends_every_heartbeat_to_every_health_manager(tmp_path: Any) -> None:
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+            sock.settimeout(5)
+        sender = HeartbeatSender(A, str(tmp_path), [s.getsockname() for s in socks],
+                                 amphora_key(KEY, A))
+        for _ in range(2):
+            sender.beat(haproxy_running=False)
+        seqs = [[open_envelope(s.recv(65536), KEY)["seq"] for _ in range(2)] for s in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+    assert seqs[0] == seqs[1] == seqs[2] and seqs[0][0] < seqs[0][1]

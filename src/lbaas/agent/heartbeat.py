@@ -2,8 +2,11 @@
 
 Like upstream's health daemon, statuses and counters come from HAProxy's stats socket
 (``show stat``), statistics are sent as deltas since the previous message (a counter that went
-down means HAProxy restarted or reloaded: the whole new value is the delta), and destinations are
-used in turn (round robin), so health managers sharing one database never count a delta twice.
+down means HAProxy restarted or reloaded: the whole new value is the delta), and, as upstream's
+health sender does, every heartbeat goes to every destination (Octavia's
+``controller_ip_port_list``), so losing one health manager loses no heartbeat; the managers
+share one database, where the first to record a sequence number claims it (so a delta is never
+counted twice).
 The sequence number is the wall clock in milliseconds (or the previous one plus one), so it keeps
 increasing across agent restarts without a state file.
 
@@ -22,7 +25,7 @@ import time
 from lbaas.agent.compact_json import dumps
 from lbaas.agent.layout import CONF, DIGEST_FILE, HAPROXY_SOCK, RUN, UDP_STATUS_FILE
 from lbaas.agent.stats import parse_show_stat, query
-from lbaas.wire.envelope import MSG_VER, seal
+from lbaas.wire.envelope import MSG_VER, seal_for
 from lbaas.wire.files import HAPROXY_CFG
 
 TYPE_CHECKING = False
@@ -136,7 +139,6 @@ class HeartbeatSender:
         self.interval = interval
         self.seq = 0
         self.deltas = StatsDeltas()
-        self._next = 0
 
     def message(self, haproxy_running: bool) -> dict[str, Any]:
         rows: dict[str, dict[str, Any]] = {}
@@ -156,17 +158,17 @@ class HeartbeatSender:
         return msg
 
     def beat(self, haproxy_running: bool) -> None:
-        data = seal(dumps(self.message(haproxy_running)).encode(), self.key)
-        host, port = self.targets[self._next % len(self.targets)]
-        self._next += 1
-        family = _socket.AF_INET6 if ":" in host else _socket.AF_INET
-        sock = _socket.socket(family, _socket.SOCK_DGRAM)
-        try:
-            sock.sendto(data, (host, port))
-        except OSError:  # the management network may not be up yet
-            pass
-        finally:
-            sock.close()
+        data = seal_for(dumps(self.message(haproxy_running)).encode(), self.amphora_id,
+                        self.key)
+        for host, port in self.targets:
+            family = _socket.AF_INET6 if ":" in host else _socket.AF_INET
+            sock = _socket.socket(family, _socket.SOCK_DGRAM)
+            try:
+                sock.sendto(data, (host, port))
+            except OSError:  # the management network may not be up yet
+                pass
+            finally:
+                sock.close()
 
 
 def read_key(path: str) -> str:

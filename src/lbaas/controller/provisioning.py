@@ -20,6 +20,7 @@ from lbaas.certs import CertificateAuthority
 from lbaas.drivers.base import AgentCredentials, SubnetInfo, SubnetPlug
 from lbaas.store import ipam, network_scope
 from lbaas.store import tables as t
+from lbaas.wire.envelope import amphora_key
 
 PORT_OWNER = "compute:amphora"
 SERVER_CERT_DAYS = 365
@@ -43,13 +44,21 @@ class Provisioner:
 
     def __init__(self, engine: Engine, pki_dir: Path, management_network: str,
                  heartbeat_key: str = "", health_port: int = 0, health_ip: str = "",
-                 heartbeat_interval: float = 1.0) -> None:
-        """``health_port`` 0: no heartbeats; ``health_ip`` "": the management gateway."""
+                 heartbeat_interval: float = 1.0, health_targets: tuple[str, ...] = ()) -> None:
+        """``health_port`` 0: no heartbeats; ``health_ip`` "": the management gateway;
+        ``health_targets`` ("HOST:PORT", Octavia's controller_ip_port_list): every health
+        manager, each sent every heartbeat (empty: ``health_ip``:``health_port`` alone)."""
         self.engine = engine
         self.heartbeat_key = heartbeat_key
         self.health_port = health_port
         self.health_ip = health_ip
         self.heartbeat_interval = heartbeat_interval
+        for target in health_targets:
+            host, sep, port = target.rpartition(":")
+            ipaddress.ip_address(host.strip("[]"))  # ValueError names the bad entry
+            if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"controller_ip_port_list: {target!r} is not HOST:PORT")
+        self.health_targets = health_targets
         self.ca = CertificateAuthority.load_or_create(pki_dir)
         self.management_network = management_network
         # the controller's client certificate for the agents (renewed before it expires)
@@ -142,12 +151,17 @@ class Provisioner:
     def credentials(self, amphora_id: str, mgmt_ip: str) -> AgentCredentials:
         cert, key = self.ca.issue_server(amphora_id, mgmt_ip, SERVER_CERT_DAYS)
         targets: tuple[str, ...] = ()
-        address = self.health_address() if self.health_port and self.heartbeat_key else None
+        address = None
+        if self.health_port and self.heartbeat_key:
+            targets = self.health_targets
+            address = None if targets else self.health_address()
         if address:
             host = f"[{address}]" if ":" in address else address
             targets = (f"{host}:{self.health_port}",)
+        # the amphora's own heartbeat key: it cannot sign for any other amphora
+        hb_key = amphora_key(self.heartbeat_key, amphora_id) if self.heartbeat_key else ""
         return AgentCredentials(ca_pem=self.ca.ca_pem, cert_pem=cert, key_pem=key,
-                                heartbeat_key=self.heartbeat_key, health_targets=targets,
+                                heartbeat_key=hb_key, health_targets=targets,
                                 heartbeat_interval=self.heartbeat_interval)
 
 

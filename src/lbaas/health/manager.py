@@ -1,9 +1,18 @@
 """The health manager: UDP receiver, heartbeat processing and the stale-amphora loop.
 
-Key choices: the datagram callback only queues bytes (bounded; overflow is counted), one
-consumer verifies them and runs the database work in a thread, so neither the API's event loop
-nor a slow database stalls the socket. Replays are rejected from an in-memory sequence cache
-first and then by the database's conditional update (authoritative across processes).
+Key choices: the datagram callback verifies the signature at once, over the raw bytes (one
+HMAC; nothing unsigned is ever decompressed or parsed), and queues only verified messages
+(bounded; overflow is counted), so a flood of forged datagrams can neither fill the queue nor
+cost more than a hash each. One consumer takes whatever has queued up (up to ``BATCH_MAX``,
+one heartbeat per amphora) and records it in one transaction in a thread (``Recorder``: only
+what changed is written), so neither the API's event loop nor a slow database stalls the
+socket, and batches grow with the load; a batch the database refuses for its content (not an
+outage) is retried one message at a time, so one bad row cannot hold the others back.
+Replays are rejected from an in-memory sequence cache first and then by the database's
+conditional update (authoritative across processes). Every rejection is counted by reason;
+its log line is rate-limited per source and reason. Only a database failure (heartbeats lost
+to us) postpones stale detection; anything else a signed message triggers is a rejection that
+changes nothing.
 """
 
 from __future__ import annotations
@@ -17,20 +26,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from lbaas.health import stale
+from lbaas.health.batch import Recorder
 from lbaas.health.metrics import HealthMetrics
+from lbaas.health.ratelog import RateLimitedLog
 from lbaas.health.writer import apply_heartbeat
 from lbaas.wire.heartbeat import (
+    DUPLICATE,
+    MALFORMED,
     MAX_DATAGRAM,
     REPLAY,
     UNKNOWN_AMPHORA,
     HeartbeatRejected,
-    unwrap_envelope,
+    open_envelope,
 )
 
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 4096
+BATCH_MAX = 2000
 DRIFT_HEARTBEATS = 3  # consecutive heartbeats with another digest before we act
 LOG_EVERY = 30.0
 
@@ -51,9 +66,11 @@ class HealthManager:
     def __init__(self, engine: Engine, key: str, notify: Callable[[str], None], *,
                  bind_ip: str, bind_port: int, heartbeat_timeout: float = 3.0,
                  check_interval: float = 0.25, build_grace: float = 10.0,
-                 failover_threshold: int = 0, clock: Callable[[], datetime] = utcnow) -> None:
+                 failover_threshold: int = 0, accept_master_key: bool = False,
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self.engine = engine
-        self.key = key
+        self.key = key  # the master key: each amphora's is derived from it and its id
+        self.accept_master_key = accept_master_key
         self.notify = notify
         self.bind = (bind_ip, bind_port)
         self.timeout = heartbeat_timeout
@@ -63,9 +80,12 @@ class HealthManager:
         self.clock = clock
         self.metrics = HealthMetrics()
         self.last_seq: dict[str, int] = {}
+        self.recorder = Recorder(engine)
         self.drift: dict[str, int] = {}
         self.listening_since = clock()
-        self._queue: asyncio.Queue[tuple[bytes, Any, float]] = asyncio.Queue(QUEUE_SIZE)
+        self._queue: asyncio.Queue[tuple[dict[str, Any], Any, float]] = \
+            asyncio.Queue(QUEUE_SIZE)
+        self._reject_log = RateLimitedLog(log, LOG_EVERY)
         self._transport: asyncio.DatagramTransport | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._last_failure_log = -LOG_EVERY
@@ -100,32 +120,111 @@ class HealthManager:
     def received(self, data: bytes, addr: Any) -> None:
         self.metrics.received += 1
         try:
-            self._queue.put_nowait((data[:MAX_DATAGRAM], addr, time.time()))
+            health = self.verify(data[:MAX_DATAGRAM])
+        except HeartbeatRejected as exc:
+            self._rejected(exc, addr)
+            return
+        except Exception as exc:  # a bug, not the sender's: refuse, count, change nothing
+            self._rejected(HeartbeatRejected(MALFORMED, f"unexpected {exc!r}"), addr)
+            return
+        try:
+            self._queue.put_nowait((health, addr, time.time()))
         except asyncio.QueueFull:
             self.metrics.dropped += 1
 
+    def verify(self, data: bytes) -> dict[str, Any]:
+        """The signed, well-formed message in ``data``; else ``HeartbeatRejected``."""
+        return open_envelope(data, self.key, self.accept_master_key)
+
     async def _consume(self) -> None:
         while True:
-            data, addr, _ = await self._queue.get()
+            batch = [await self._queue.get()]
+            while len(batch) < BATCH_MAX and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
             try:
-                await self.process(data)
-            except HeartbeatRejected as exc:
-                self.metrics.reject(exc.reason)
-                # unknown: deleted amphorae, or another instance's on a shared network (upstream
-                # logs these at debug too); the others are worth an operator's attention
-                level = logging.DEBUG if exc.reason == UNKNOWN_AMPHORA else logging.WARNING
-                log.log(level, "heartbeat from %s rejected: %s", addr[0], exc)
-            except Exception as exc:
-                # Heartbeats are being lost (the database is down?): like upstream after a
-                # database outage, judge nobody stale until a whole timeout has passed again.
+                await self.apply_batch([(health, addr) for health, addr, _ in batch])
+            except Exception as exc:  # the consumer must outlive anything one batch does
                 self.listening_since = self.clock()
-                self._log_failure(f"heartbeat from {addr[0]} could not be applied: {exc!r}")
+                self._log_failure(f"{len(batch)} heartbeats could not be recorded: {exc!r}")
+
+    async def apply_batch(self, items: list[tuple[dict[str, Any], Any]]) -> None:
+        """Record verified messages, a batch per round (an amphora's second message in the
+        same round waits for the next: its statistics deltas must be added too)."""
+        while items:
+            fresh: dict[str, tuple[dict[str, Any], Any]] = {}
+            later = []
+            for health, addr in items:
+                amp_id = health["id"]
+                if health["seq"] <= self.last_seq.get(amp_id, -1):
+                    self._rejected(HeartbeatRejected(REPLAY, f"{amp_id} {health['seq']}"),
+                                   addr)
+                elif amp_id in fresh:
+                    later.append((health, addr))
+                else:
+                    fresh[amp_id] = (health, addr)
+            items = later
+            if fresh:
+                await self._record(fresh)
+
+    async def _record(self, fresh: dict[str, tuple[dict[str, Any], Any]]) -> None:
+        try:
+            out = await asyncio.to_thread(self.recorder.record,
+                                          [h for h, _ in fresh.values()], self.clock())
+        except (DataError, IntegrityError):
+            for health, addr in fresh.values():  # find the one the database refuses
+                await self._apply_guarded(health, addr)
+            return
+        except (OSError, SQLAlchemyError) as exc:
+            self.listening_since = self.clock()  # heartbeats lost to us: see _apply_guarded
+            self._log_failure(f"{len(fresh)} heartbeats could not be recorded: {exc!r}")
+            return
+        except Exception:  # a bug with one message: each on its own, counted if it fails
+            for health, addr in fresh.values():
+                await self._apply_guarded(health, addr)
+            return
+        for amp_id, exc in out.rejected:
+            if exc.reason == UNKNOWN_AMPHORA:  # deleted: forget what we kept about it
+                self.last_seq.pop(amp_id, None)
+                self.recorder.forget(amp_id)
+            self._rejected(exc, fresh[amp_id][1])
+        for applied in out.applied:
+            health = fresh[applied.amphora_id][0]
+            self.last_seq[applied.amphora_id] = health["seq"]
+            self.metrics.accepted += 1
+            self.metrics.status_changes += applied.changes
+            await self._check_digest(applied, health.get("digest"))
+
+    async def _apply_guarded(self, health: dict[str, Any], addr: Any) -> None:
+        try:
+            await self.apply(health)
+        except HeartbeatRejected as exc:
+            self._rejected(exc, addr)
+        except (SQLAlchemyError, OSError) as exc:
+            # Heartbeats are being lost (the database is down?): like upstream after a
+            # database outage, judge nobody stale until a whole timeout has passed again.
+            self.listening_since = self.clock()
+            self._log_failure(f"heartbeat from {addr[0]} could not be applied: {exc!r}")
+        except Exception as exc:  # a bug, not an outage: refuse this message, change nothing
+            self._rejected(HeartbeatRejected(MALFORMED, f"unexpected {exc!r}"), addr)
+
+    def _rejected(self, exc: HeartbeatRejected, addr: Any) -> None:
+        self.metrics.reject(exc.reason)
+        # unknown: deleted amphorae, or another instance's on a shared network (upstream
+        # logs these at debug too); the others are worth an operator's attention
+        level = logging.DEBUG if exc.reason in (UNKNOWN_AMPHORA, DUPLICATE) else logging.WARNING
+        source = str(addr[0]) if addr else "?"
+        self._reject_log(level, source, exc.reason, f"heartbeat from {source} rejected: {exc}")
 
     async def process(self, data: bytes) -> None:
-        health = unwrap_envelope(data, self.key)
+        """Verify and apply one datagram (``HeartbeatRejected`` if refused)."""
+        await self.apply(self.verify(data))
+
+    async def apply(self, health: dict[str, Any]) -> None:
+        """The per-message path (one transaction, a full snapshot each): a batch's fallback."""
         amp_id, seq = health["id"], health["seq"]
         if seq <= self.last_seq.get(amp_id, -1):
             raise HeartbeatRejected(REPLAY, f"{amp_id} seq {seq}")
+        self.recorder.forget(amp_id)
         applied = await asyncio.to_thread(apply_heartbeat, self.engine, health, self.clock())
         self.last_seq[amp_id] = seq
         self.metrics.accepted += 1
@@ -164,6 +263,7 @@ class HealthManager:
                             amp_id, self.timeout)
                 self.metrics.failovers += 1
                 self.last_seq.pop(amp_id, None)
+                self.recorder.forget(amp_id)
                 flagged.append(amp_id)
                 self.notify(lb_id)
         return flagged

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, or_, select, update
 from lbaas.domain import constants as c
 from lbaas.health.status import StatusChanges, compute_statuses
 from lbaas.store import tables as t
-from lbaas.wire.heartbeat import REPLAY, UNKNOWN_AMPHORA, HeartbeatRejected, stat
+from lbaas.wire.heartbeat import DUPLICATE, REPLAY, UNKNOWN_AMPHORA, HeartbeatRejected, stat
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +44,20 @@ def apply_heartbeat(engine: Engine, health: dict[str, Any], now: datetime) -> Ap
             a.c.id == amp_id, or_(a.c.heartbeat_seq.is_(None), a.c.heartbeat_seq < seq))
             .values(heartbeat_seq=seq, last_heartbeat=now)).rowcount
         if not fresh:
-            raise HeartbeatRejected(REPLAY, f"{amp_id} seq {seq}")
+            stored = conn.execute(select(a.c.heartbeat_seq).where(a.c.id == amp_id)).scalar()
+            raise HeartbeatRejected(DUPLICATE if stored == seq else REPLAY, f"{amp_id} seq {seq}")
         changes = 0
-        lb = _snapshot(conn, amp.load_balancer_id) if amp.load_balancer_id else None
+        lb = snapshot(conn, amp.load_balancer_id) if amp.load_balancer_id else None
         if lb is not None:
             diff = compute_statuses(lb, health)
-            _write(conn, diff)
-            _log_member_changes(lb, diff)
+            write_statuses(conn, diff)
+            log_member_changes(lb, diff)
             changes = diff.count()
-            _add_stats(conn, amp_id, set(lb["listeners"]), health.get("listeners", {}))
+            _add_stats(conn, amp_id, set(lb["listeners"]), health.get("listeners", {}), seq)
     return Applied(amp_id, amp.load_balancer_id, amp.active_digest, changes)
 
 
-def _snapshot(conn: Connection, lb_id: str) -> dict[str, Any] | None:
+def snapshot(conn: Connection, lb_id: str) -> dict[str, Any] | None:
     """Upstream's ``get_lb_for_health_update``: flat statuses of one load balancer."""
     lb = conn.execute(select(t.load_balancer).where(
         t.load_balancer.c.id == lb_id, t.load_balancer.c.provisioning_status != c.DELETED))\
@@ -81,7 +82,7 @@ def _snapshot(conn: Connection, lb_id: str) -> dict[str, Any] | None:
             "operating_status": lb.operating_status, "listeners": listeners, "pools": pools}
 
 
-def _write(conn: Connection, diff: StatusChanges) -> None:
+def write_statuses(conn: Connection, diff: StatusChanges) -> None:
     for table, values in ((t.load_balancer, diff.load_balancer), (t.listener, diff.listener),
                           (t.pool, diff.pool), (t.member, diff.member)):
         by_status: dict[str, list[str]] = {}
@@ -92,7 +93,7 @@ def _write(conn: Connection, diff: StatusChanges) -> None:
                          .values(operating_status=status))
 
 
-def _log_member_changes(lb: dict[str, Any], diff: StatusChanges) -> None:
+def log_member_changes(lb: dict[str, Any], diff: StatusChanges) -> None:
     if not diff.member:
         return
     for pool_id, pool in lb["pools"].items():
@@ -102,8 +103,8 @@ def _log_member_changes(lb: dict[str, Any], diff: StatusChanges) -> None:
                          member_id, pool_id, lb["id"], before, diff.member[member_id])
 
 
-def _add_stats(conn: Connection, amp_id: str, known: set[str],
-               reported: dict[str, Any]) -> None:
+def _add_stats(conn: Connection, amp_id: str, known: set[str], reported: dict[str, Any],
+               seq: int) -> None:
     s = t.listener_statistics
     for listener_id, entry in reported.items():
         if listener_id not in known:
@@ -115,8 +116,10 @@ def _add_stats(conn: Connection, amp_id: str, known: set[str],
         done = conn.execute(update(s).where(*where).values(
             bytes_in=s.c.bytes_in + rx, bytes_out=s.c.bytes_out + tx,
             total_connections=s.c.total_connections + tot,
-            request_errors=s.c.request_errors + ereq, active_connections=conns)).rowcount
+            request_errors=s.c.request_errors + ereq, active_connections=conns,
+            heartbeat_seq=seq)).rowcount
         if not done:
             conn.execute(s.insert().values(
                 listener_id=listener_id, amphora_id=amp_id, bytes_in=rx, bytes_out=tx,
-                total_connections=tot, request_errors=ereq, active_connections=conns))
+                total_connections=tot, request_errors=ereq, active_connections=conns,
+                heartbeat_seq=seq))

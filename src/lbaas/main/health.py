@@ -30,7 +30,8 @@ async def start_health_manager(service: Any, notify: Callable[[str], None]) \
         service.engine, heartbeat_key(settings), notify, bind_ip=address,
         bind_port=health.bind_port, heartbeat_timeout=health.heartbeat_timeout,
         check_interval=health.health_check_interval, build_grace=health.build_grace,
-        failover_threshold=health.failover_threshold)
+        failover_threshold=health.failover_threshold,
+        accept_master_key=health.accept_master_key)
     try:
         await manager.start()
     except OSError as exc:

@@ -61,7 +61,8 @@ def build_local_drivers(settings: Settings, engine: Engine) -> Drivers:
             engine, settings.pki_dir.resolve(), settings.networking.management_network,
             heartbeat_key=heartbeat_key(settings) if health.enabled else "",
             health_port=health.bind_port if health.enabled else 0, health_ip=health.bind_ip,
-            heartbeat_interval=health.heartbeat_interval)
+            heartbeat_interval=health.heartbeat_interval,
+            health_targets=health.controller_ip_port_list)
     network = local_network(settings)
     for subnet in provisioner.all_subnets():  # before anything is plugged: no silent sharing
         network.check_owner(subnet)

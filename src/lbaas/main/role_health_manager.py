@@ -95,7 +95,8 @@ async def run_health_manager(settings: Settings, stopped: asyncio.Event,
         bind_ip=await listen_address(engine, settings, bind_ip),
         bind_port=port or health.bind_port, heartbeat_timeout=health.heartbeat_timeout,
         check_interval=health.health_check_interval, build_grace=health.build_grace,
-        failover_threshold=health.failover_threshold)
+        failover_threshold=health.failover_threshold,
+        accept_master_key=health.accept_master_key)
     judging = uses_local_plane(settings)
     if not judging:
         log.warning("fake drivers: heartbeats are received, no amphora is judged stale")

@@ -300,6 +300,8 @@ listener_statistics = Table(
     Column("active_connections", Integer, nullable=False, default=0),
     Column("total_connections", BigInteger, nullable=False, default=0),
     Column("request_errors", BigInteger, nullable=False, default=0),
+    # the heartbeat whose deltas this row last added: older or equal ones add nothing
+    Column("heartbeat_seq", BigInteger),
 )
 
 # Neutron-compatible subset: the networks lbaas manages. Neutron's standard attributes
