@@ -55,6 +55,7 @@ REF_FIELDS = ("default_tls_container_ref", "sni_container_refs", "client_ca_tls_
 CIPHER_PATTERN = r"^[A-Za-z0-9\-+!:@=_.]*$"
 _CIPHER_RE = re.compile(CIPHER_PATTERN)
 MAX_INT32 = 2**31 - 1
+MAX_SNI_REFS = 100  # beyond upstream: each one is a certificate fetched and rendered
 
 
 def _check_ciphers(name: str, value: str) -> str:
@@ -78,7 +79,7 @@ FIELDS = (
     Field("connection_limit", Int(minimum=-1, maximum=validate.MAX_INT32)),
     Field("default_pool_id", Uuid()),
     Field("default_tls_container_ref", String(255)),
-    Field("sni_container_refs", ListOf(String(255))),
+    Field("sni_container_refs", ListOf(String(255), max_items=MAX_SNI_REFS)),
     Field("client_authentication", Enum(c.CLIENT_AUTH_MODES)),
     Field("client_ca_tls_container_ref", String(255)),
     Field("client_crl_container_ref", String(255)),

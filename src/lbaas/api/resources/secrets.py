@@ -5,8 +5,8 @@ text or base64 payloads, their payload GET, and certificate/generic/rsa containe
 errors follow Barbican (``{"code", "title", "description"}``). Secrets belong to the caller's
 project (the token's in keystone mode, ``X-Project-Id`` or the default project in noauth) and
 other projects' are 404. Roles follow Barbican's default policy (``secret_policy``): member or
-admin to create, delete and decrypt, reader for metadata only. Payloads are sealed by ``store.secrets``; only the payload GET ever
-returns one, and nothing here logs a payload.
+admin to create, delete and decrypt, reader for metadata only. Payloads are sealed by
+``store.secrets``; only the payload GET ever returns one, and nothing here logs a payload.
 """
 
 from __future__ import annotations
@@ -108,12 +108,17 @@ async def create_secret(req: ApiRequest) -> Response:
     return Response(201, {"secret_ref": ref}, [(b"location", ref.encode())])
 
 
+MAX_OFFSET = 2**63 - 1  # what a database's OFFSET holds
+
+
 def page_params(req: ApiRequest) -> tuple[int, int]:
     try:
         limit = int(req.param("limit") or 10)
         offset = int(req.param("offset") or 0)
     except ValueError:
         raise fail("limit and offset must be integers") from None
+    if offset > MAX_OFFSET:
+        raise fail(f"offset must be at most {MAX_OFFSET}")
     return max(0, min(limit, 100)), max(offset, 0)
 
 
