@@ -48,7 +48,9 @@ class ApiSettings:
     default_pool_tls_versions: tuple[str, ...] = ("TLSv1.2", "TLSv1.3")
     default_listener_alpn_protocols: tuple[str, ...] = ("h2", "http/1.1", "http/1.0")
     default_pool_alpn_protocols: tuple[str, ...] = ("h2", "http/1.1", "http/1.0")
-    tls_cipher_prohibit_list: tuple[str, ...] = ()
+    # upstream's is empty; ciphers without encryption or authentication, and the level that
+    # lets OpenSSL negotiate them (api/cipher_policy.py)
+    tls_cipher_prohibit_list: tuple[str, ...] = ("eNULL", "aNULL", "@SECLEVEL=0")
     minimum_tls_version: str | None = None
     healthcheck_enabled: bool = False
     enforce_new_defaults: bool = True

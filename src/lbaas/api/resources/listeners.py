@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select, update
 
-from lbaas.api import certificates, common, listing
+from lbaas.api import certificates, cipher_policy, common, listing
 from lbaas.api.errors import BadRequest, Conflict, InvalidInput, NotFound, ValidationFailure
 from lbaas.api.http import ApiRequest, Response, Router
 from lbaas.api.resources.loadbalancers import sum_stats
@@ -204,8 +204,8 @@ def _check_alpn_list(protocols: list[str]) -> None:
 
 
 def _check_ciphers_allowed(req: ApiRequest, ciphers: str) -> None:
-    prohibited = set(req.app.settings.api.tls_cipher_prohibit_list)
-    rejected = [x for x in ciphers.split(":") if x in prohibited]
+    rejected = cipher_policy.prohibited_entries(ciphers,
+                                                req.app.settings.api.tls_cipher_prohibit_list)
     if rejected:
         raise ValidationFailure("The following ciphers have been prohibited by an "
                                 "administrator: " + ", ".join(rejected))
