@@ -80,10 +80,10 @@ def test_list_sizes_are_capped(api: Any, tree: dict[str, Any]) -> None:
                                                 "tags": [f"t{i}" for i in range(80000)]}})
     assert code == 400, err
     assert err["faultstring"] == ("Invalid input for field/attribute tags. Value: 'a list of "
-                                  "80000 items'. Value should contain at most 50 item(s)")
+                                  "80000 items'. Value should contain at most 100 item(s)")
     code, body = api.post(LBS, {"loadbalancer": {"vip_subnet_id": subnet,
-                                                 "tags": [f"t{i}" for i in range(50)]}})
-    assert code == 201 and len(body["loadbalancer"]["tags"]) == 50
+                                                 "tags": [f"t{i}" for i in range(100)]}})
+    assert code == 201 and len(body["loadbalancer"]["tags"]) == 100
     listener = f"/v2/lbaas/listeners/{tree['listener_id']}"
     cidrs = [f"10.{i // 256}.{i % 256}.0/24" for i in range(1001)]
     code, err = api.put(listener, {"listener": {"allowed_cidrs": cidrs}})
@@ -93,5 +93,5 @@ def test_list_sizes_are_capped(api: Any, tree: dict[str, Any]) -> None:
         and "at most 100 item(s)" in err["faultstring"], err
     members = f"/v2/lbaas/pools/{tree['pool']['id']}/members"
     code, err = api.post(members, {"member": {"address": "172.24.4.40", "protocol_port": 80,
-                                              "tags": ["x"] * 51}})
-    assert code == 400 and "at most 50 item(s)" in err["faultstring"], err
+                                              "tags": ["x"] * 101}})
+    assert code == 400 and "at most 100 item(s)" in err["faultstring"], err
