@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 DATA_DIR ?= .data
 PYTEST_ARGS ?=
+SERVE_ARGS ?=
 DEB_PACKAGES := haproxy keepalived iproute2 nftables rabbitmq-server chromium
 # `make test` runs each of these targets, whatever the others did, then prints a summary.
 TEST_SUITES := lint test-sqlite test-postgresql test-mariadb test-scale test-tempest
@@ -13,7 +14,7 @@ TUTORIAL := $(DATA_DIR)/tutorial
 .PHONY: help setup run tutorial-env test test-sqlite test-postgresql test-mariadb test-api test-dbs test-e2e test-scale test-tempest test-dashboard dashboard-shots lint bench bench-api bench-dataplane bench-health bench-tls bench-udp bench-scale clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	@echo "setup: creating $(VENV) and installing lbaas with its test tools (pip, a few minutes)"
@@ -32,8 +33,8 @@ setup: $(VENV)/.installed ## create .venv, install the project (and, as root, De
 	@echo "setup: done. lbaas and openstack are in $(VENV)/bin: 'source $(VENV)/bin/activate'," \
 	    "or 'make tutorial-env' for the README's shell"
 
-run: setup ## run every role in one process (SQLite in .data, API on 127.0.0.1:9876)
-	$(VENV)/bin/lbaas serve --data-dir $(DATA_DIR)
+run: setup ## run every role in one process (SQLite in .data, API on 127.0.0.1:9876); SERVE_ARGS="--log-level DEBUG ..." adds options
+	$(VENV)/bin/lbaas serve --data-dir $(DATA_DIR) $(SERVE_ARGS)
 
 tutorial-env: setup ## .data/tutorial/: clouds.yaml and an env file to source for the README's commands
 	@mkdir -p $(TUTORIAL)

@@ -67,4 +67,6 @@ def configure_logging(level: str = "INFO", access_log: bool = False) -> None:
     logging.basicConfig(level=level.upper(), format=FORMAT, force=True)
     for name in QUIET:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
-    logging.getLogger(ACCESS_LOGGER).setLevel(logging.INFO if access_log else logging.WARNING)
+    # DEBUG shows the API requests too
+    verbose = access_log or logging.getLogger().level <= logging.DEBUG
+    logging.getLogger(ACCESS_LOGGER).setLevel(logging.INFO if verbose else logging.WARNING)

@@ -315,7 +315,10 @@ def _merge(obj: Any, data: dict[str, Any]) -> Any:
         if is_dataclass(current) and isinstance(value, dict):
             changes[key] = _merge(current, value)
         elif key == "networks":
-            changes[key] = tuple(NetworkSpec(**n) for n in value)
+            try:
+                changes[key] = tuple(NetworkSpec(**n) for n in value)
+            except TypeError as exc:  # a missing or unknown key in a [[networking.networks]]
+                raise ValueError(f"networking.networks: {exc}") from None
         elif key in ("data_dir", "shared_dir"):
             changes[key] = Path(value)
         else:
@@ -333,7 +336,11 @@ def load_settings(
     path = config_file or env.get("LBAAS_CONFIG")
     if path:
         with open(path, "rb") as fh:
-            settings = _merge(settings, tomllib.load(fh))
+            try:
+                data = tomllib.load(fh)
+            except tomllib.TOMLDecodeError as exc:
+                raise ValueError(f"{path}: {exc}") from None
+        settings = _merge(settings, data)
     env_map: dict[str, Any] = {}
     if env.get("LBAAS_DATA_DIR"):
         env_map["data_dir"] = env["LBAAS_DATA_DIR"]

@@ -112,3 +112,33 @@ def test_no_access_log_by_default_and_log_level(serve: Callable[..., Served]) ->
         time.sleep(0.05)
     text = quiet.stop()
     assert lb_id not in text and " INFO " not in text, text
+
+
+def test_debug_level_shows_requests_and_start_line_names_the_data_plane(
+        serve: Callable[..., Served]) -> None:
+    served = serve("--log-level", "DEBUG")
+    _, rid = served.call("GET", "/v2/lbaas/loadbalancers")
+    served.wait_log(rf"\[{rid}\] 127\.0\.0\.1 \"GET /v2/lbaas/loadbalancers HTTP/1\.1\" "
+                    "status: 200")
+    text = served.stop()
+    assert re.search(r"INFO lbaas\.main\.service: data plane: fake drivers: statuses only",
+                     text), text
+
+
+@pytest.mark.parametrize(("toml", "said"), [
+    ("[api]\nport_number = 1\n", "lbaas serve: unknown setting ApiSettings.port_number"),
+    ("[api\n", "fake.toml: Expected ']'"),
+    ('[controller]\ndrivers = "fast"\n', "lbaas: cannot start: unknown controller.drivers "
+     "'fast'"),
+    ('[[networking.networks]]\nname = "x"\n', "lbaas serve: networking.networks: "),
+])
+def test_bad_settings_are_one_line_not_a_traceback(tmp_path: Path, toml: str, said: str) \
+        -> None:
+    config = tmp_path / "fake.toml"
+    config.write_text(toml)
+    done = subprocess.run([LBAAS, "serve", "--config", str(config), "--data-dir",
+                           str(tmp_path / "data"), "--port", "1"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert said in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr

@@ -137,7 +137,8 @@ def test_planted_members_on_the_management_network_get_no_traffic() -> None:
                              "--address", backend, "--protocol-port", "80", pool["id"])
         server.wait_active(lb["id"])
         vip = f"http://{lb['vip_address']}/"
-        assert http_get(vip)[:2] == (200, f"backend {backend}\n")
+        status, body = http_get(vip)[:2]
+        assert (status, body.split("\n", 1)[0]) == (200, f"backend {backend}")
         server.openstack("loadbalancer", "listener", "create", "--name", "dns", "--protocol",
                          "UDP", "--protocol-port", "53", lb["id"])
         server.wait_active(lb["id"])
@@ -179,7 +180,7 @@ def test_planted_members_on_the_management_network_get_no_traffic() -> None:
         answers = [http_get(vip, timeout=5)[:2] for _ in range(30)]
         ok = [body for status, body in answers if status == 200]
         assert listener.accepted == 0, f"the management network was reached: {answers}"
-        assert ok and all(body == f"backend {backend}\n" for body in ok), answers
+        assert ok and all(body.startswith(f"backend {backend}\n") for body in ok), answers
         assert not any("MGMT" in body for _, body in answers)
         # UDP: nftables in the data namespace DNATs half the flows to the planted member
         seen = ask(lb["vip_address"], 53, 30)

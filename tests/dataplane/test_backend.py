@@ -237,10 +237,11 @@ def test_lbaas_backend_runs_on_subnet_and_cleans_up(site: dict[str, Any], dp: An
     ns = names.backend_netns(address)
     # Its health check switched through the data directory's unix socket, not the network.
     health = f"http://{address}:8080/healthcheck"
-    assert _ctl(site, address, "down") == (0, f"backend {address}: health check down (200)\n")
+    said = f"backend {address}: GET /healthcheck"
+    assert _ctl(site, address, "down") == (0, f"{said} now answers 503 down\n")
     assert dp.fetch_in_netns(None, health).startswith("ERR HTTP Error 503")
-    assert _ctl(site, address, "status") == (0, f"backend {address}: health check down (503)\n")
-    assert _ctl(site, address, "up") == (0, f"backend {address}: health check ok (200)\n")
+    assert _ctl(site, address, "status") == (0, f"{said} answers 503 down\n")
+    assert _ctl(site, address, "up") == (0, f"{said} now answers 200 ok\n")
     assert dp.fetch_in_netns(None, health) == "200 ok\n"
     assert ns in dp.sh("ip", "netns", "list")
     engine = db.make_engine(site["settings"].effective_database_url)

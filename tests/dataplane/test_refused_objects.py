@@ -85,7 +85,7 @@ def answers(vip: str, n: int) -> Counter[str]:
     out: Counter[str] = Counter()
     for _ in range(n):
         status, body, _ = http_get(f"http://{vip}/", timeout=5)
-        out[body.strip() if status == 200 else f"HTTP {status}"] += 1
+        out[body.split("\n", 1)[0] if status == 200 else f"HTTP {status}"] += 1  # who answered
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import ssl
 import time
 from typing import Any
@@ -39,6 +40,8 @@ from lbaas.wire.certificate import (
     CertificateResponse,
     parse_certificate_response,
 )
+
+log = logging.getLogger(__name__)
 
 _RETRY_DELAYS = (0.1, 0.3, 0.7)
 # Shorter than the agent worker's idle close (``--idle-exit``, 10 s by default), so that a pooled
@@ -101,6 +104,8 @@ class AgentAmphoraDriver:
                 # Sent but no answer: the agent may or may not have applied it; the caller
                 # compares digests on its next pass.
                 raise DriverError(f"agent {compute.compute_id}: {exc!r}") from exc
+        log.debug("agent %s: %s %s -> %d", compute.compute_id, method, path,
+                  response.status_code)
         try:
             data = response.json()
         except ValueError:

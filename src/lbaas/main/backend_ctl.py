@@ -55,7 +55,13 @@ def cmd_backend_ctl(args: argparse.Namespace) -> int:
     except (OSError, ValueError, IndexError) as exc:
         print(f"lbaas backend ctl: {path}: {exc}", file=sys.stderr)
         return 1
-    print(f"backend {address}: health check {body.strip()} ({status})")
+    state = body.strip()
+    if status not in (200, 503) or state not in ("ok", "down"):
+        print(f"lbaas backend ctl: {path}: unexpected answer {status} {state!r}",
+              file=sys.stderr)
+        return 1
+    now = "answers" if args.action == "status" else "now answers"
+    print(f"backend {address}: GET /healthcheck {now} {200 if state == 'ok' else 503} {state}")
     return 0
 
 

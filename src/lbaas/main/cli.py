@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -30,12 +31,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         check_listen(settings.api)
     except NotServing as exc:
-        print(f"lbaas: {exc}", file=sys.stderr, flush=True)
+        print(f"lbaas: cannot start: {exc}", file=sys.stderr, flush=True)
         return 1
     private_dir(settings.data_dir)
     try:
         service = build_service(settings)
-    except DriverError as exc:  # e.g. the networks belong to another instance
+    except (DriverError, ValueError, LookupError) as exc:
+        # e.g. the networks belong to another instance, a data directory too long for the
+        # unix socket paths under it, a setting with a wrong value
         print(f"lbaas: cannot start: {exc}", file=sys.stderr, flush=True)
         return 1
     print(f"lbaas: API on http://{settings.api.host}:{settings.api.port} "
@@ -46,6 +49,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
     run_api_server(service.app, settings.api)
+    print("lbaas: stopped", flush=True)
     return 0
 
 
@@ -69,9 +73,23 @@ def cmd_teardown(args: argparse.Namespace) -> int:
 
     from lbaas.main.local_plane import teardown_local_plane
 
-    for item in asyncio.run(teardown_local_plane(settings_from_args(args))):
-        print(f"removed {item}")
+    settings = settings_from_args(args)
+    removed = asyncio.run(teardown_local_plane(settings))
+    for item in removed:
+        print(f"removed {_teardown_item(item)}")
+    print(f"lbaas teardown: {len(removed) or 'nothing'} removed for data directory "
+          f"{settings.data_dir.resolve()}")
     return 0
+
+
+def _teardown_item(item: str) -> str:
+    """What a name ``teardown_local_plane`` returns stands for."""
+    if "/" in item:
+        return f"subnet {item}: its bridge, host address and route"
+    if item.startswith("amp-"):
+        return f"amphora namespaces {item}, ampd-{item.removeprefix('amp-')}"
+    kinds = (("lbrt-", "floating IP router namespace"), ("lbr", "bridge"))
+    return next((f"{kind} {item}" for prefix, kind in kinds if item.startswith(prefix)), item)
 
 
 def _command(sub: Any, name: str, func: Callable[[argparse.Namespace], int], help_text: str,
@@ -110,7 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level, getattr(args, "access_log", False))
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except (ValueError, LookupError, OSError) as exc:
+        # bad settings (unknown key, wrong value), a missing --config file, a path too long:
+        # one line, not a traceback (which --log-level DEBUG still shows)
+        logging.getLogger("lbaas").debug("%s failed", args.command, exc_info=True)
+        print(f"lbaas {args.command}: {exc}", file=sys.stderr, flush=True)
+        return 1
 
 
 if __name__ == "__main__":

@@ -100,8 +100,8 @@ class WorkerRole:
     def log_stats(self) -> None:
         if self.passes != self._logged_passes:
             self._logged_passes = self.passes
-            log.info("worker %s: %d reconcile passes since start, %d settled a change",
-                     self.reconciler.holder, self.passes, self.reconciler.settled_changes)
+            log.debug("worker %s: %d reconcile passes since start, %d settled a change",
+                      self.reconciler.holder, self.passes, self.reconciler.settled_changes)
 
     async def stop(self) -> None:
         if self.bus is not None:

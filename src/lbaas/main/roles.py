@@ -46,7 +46,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     try:
         check_listen(settings.api)
     except NotServing as exc:
-        print(f"lbaas api: {exc}", file=sys.stderr, flush=True)
+        print(f"lbaas api: cannot start: {exc}", file=sys.stderr, flush=True)
         return 1
     app = build_api_role(settings)
     print(f"lbaas api: on http://{settings.api.host}:{settings.api.port}", flush=True)

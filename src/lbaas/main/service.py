@@ -43,6 +43,18 @@ def local_drivers_possible() -> tuple[bool, str]:
     return True, ""
 
 
+def describe_data_plane(settings: Settings, choice: str) -> str:
+    """One line for the start-up log: which drivers, on which networks."""
+    if choice == "fake":
+        return ("fake drivers: statuses only, no traffic (networking.driver = "
+                f"\"{settings.networking.driver}\")")
+    net = settings.networking
+    nets = ", ".join(f"{n.name} {n.cidr}" + (" (management)" if n.name == net.management_network
+                                             else "") for n in net.networks)
+    access = "on" if net.host_access else "off (networking.host_access = false)"
+    return f"local amphorae (namespaces, HAProxy) on {nets}; host access {access}"
+
+
 def build_drivers(settings: Settings, engine: Engine) -> Drivers:
     choice = settings.controller.drivers
     if settings.networking.driver not in ("local", "noop"):
@@ -61,13 +73,16 @@ def build_drivers(settings: Settings, engine: Engine) -> Drivers:
             log.warning("using the fake drivers (no data plane): %s", why)
         choice = "local" if possible else "fake"
     if choice == "fake":
+        log.info("data plane: %s", describe_data_plane(settings, choice))
         return Drivers(compute=FakeCompute(settings.controller.fake_delete_seconds),
                        network=FakeNetwork(), amphora=FakeAmphora())
     if choice != "local":
         raise ValueError(f"unknown controller.drivers {choice!r} (auto, local or fake)")
     from lbaas.main.local_plane import build_local_drivers
 
-    return build_local_drivers(settings, engine)
+    drivers = build_local_drivers(settings, engine)
+    log.info("data plane: %s", describe_data_plane(settings, choice))
+    return drivers
 
 
 def build_authenticator(settings: Settings) -> Authenticator:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import logging
 import os
 from typing import Any
 
 from lbaas.drivers.base import DriverError
 
 IP = "ip"
+log = logging.getLogger(__name__)
 
 
 NETNS_DIR = "/run/netns"  # where ``ip netns add`` pins namespaces
@@ -30,6 +32,9 @@ async def run(*args: str, check: bool = True, stdin: str | None = None) -> tuple
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate(None if stdin is None else stdin.encode())
     rc = proc.returncode or 0
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("%s%s -> %d", " ".join(args),
+                  f" <<< {stdin.strip()!r}" if stdin else "", rc)
     if check and rc != 0:
         raise DriverError(f"{' '.join(args)}: {err.decode(errors='replace').strip()}")
     return rc, out.decode(errors="replace"), err.decode(errors="replace")

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lbaas.drivers.base import DriverError, SubnetInfo
+from lbaas.drivers.local import names
 from lbaas.drivers.local import netlink as nl
 from lbaas.drivers.local.network import LocalNetwork
 
@@ -100,18 +101,28 @@ class LocalRouters:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         # recorded first: a router half built before a crash is still found and removed
         (self.state_dir / f"{ns}.json").write_text(json.dumps(asdict(spec)))
-        if not await nl.netns_exists(ns):
+        fresh = not await nl.netns_exists(ns)
+        if fresh:
             rc, _, err = await nl.run("ip", "netns", "add", ns, check=False)
             if rc != 0 and "File exists" not in err:
                 raise DriverError(f"ip netns add {ns}: {err.strip()}")
         await nl.ip("link", "set", "dev", "lo", "up", ns=ns)
         await nl.run("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        await self.network.plug_leg(ns, OUTSIDE_LEG, spec.outside, [f for f, _ in spec.nat])
+        # NAT first: a floating address that answered before its DNAT rule existed would
+        # refuse the first connections itself (the rules name the legs, not their indexes)
+        await _nft(ns, nft_ruleset(spec))
         await self.network.plug_leg(ns, INSIDE_LEG, spec.inside, [spec.inside_address])
+        floating = [f for f, _ in spec.nat]
+        await self.network.plug_leg(ns, OUTSIDE_LEG, spec.outside, floating)
         if spec.outside.gateway_ip:
             await nl.ip("-4", "route", "replace", "default", "via", spec.outside.gateway_ip,
                         "dev", OUTSIDE_LEG, ns=ns)
-        await _nft(ns, nft_ruleset(spec))
+        # a rebuilt router's leg has a new MAC: the host must not keep sending to the old one
+        bridge = names.bridge_name(spec.outside.network_id)
+        for address in floating:
+            await nl.ip("neigh", "flush", "to", address, "dev", bridge, check=False)
+        if fresh:
+            log.info("router %s built: %s", ns, ", ".join(f"{f} -> {x}" for f, x in spec.nat))
 
     async def _remove(self, ns: str) -> None:
         if await nl.netns_exists(ns):
