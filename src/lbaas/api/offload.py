@@ -20,6 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 READ_METHODS = frozenset({"GET", "HEAD"})
+# GETs that read in-memory state the event loop changes (the health manager's counters): they
+# stay on the loop, where nothing changes under them.
+ON_LOOP_PATHS = frozenset({"/metrics"})
 
 
 def drive(coro: Awaitable[Any]) -> Any:
@@ -40,7 +43,7 @@ class Offload:
 
     async def run(self, method: str, handler: Callable[[Any], Awaitable[Any]],
                   req: Any) -> Any:
-        if self.threads <= 0 or method not in READ_METHODS:
+        if self.threads <= 0 or method not in READ_METHODS or req.path in ON_LOOP_PATHS:
             return await handler(req)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="api-read")
