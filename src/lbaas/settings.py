@@ -48,11 +48,22 @@ class ApiSettings:
     default_pool_tls_versions: tuple[str, ...] = ("TLSv1.2", "TLSv1.3")
     default_listener_alpn_protocols: tuple[str, ...] = ("h2", "http/1.1", "http/1.0")
     default_pool_alpn_protocols: tuple[str, ...] = ("h2", "http/1.1", "http/1.0")
-    tls_cipher_prohibit_list: tuple[str, ...] = ()
+    # upstream's is empty; ciphers without encryption or authentication, and the level that
+    # lets OpenSSL negotiate them (api/cipher_policy.py)
+    tls_cipher_prohibit_list: tuple[str, ...] = ("eNULL", "aNULL", "@SECLEVEL=0")
     minimum_tls_version: str | None = None
     healthcheck_enabled: bool = False
     enforce_new_defaults: bool = True
     policy_file: str | None = None
+    # The HTTP server (beyond upstream; docs/security.md). A request's line and headers together
+    # (431 beyond), the time a client has to send them (408), open connections (503 beyond),
+    # and the threads that run GET requests off the event loop (0 = on the loop).
+    max_header_bytes: int = 65536
+    header_timeout: float = 10.0
+    max_connections: int = 1000
+    read_threads: int = 4
+    # noauth makes every caller admin: served only on loopback addresses unless this is set
+    allow_noauth_non_loopback: bool = False
 
 
 @dataclass(frozen=True)
@@ -283,7 +294,7 @@ def heartbeat_key(settings: Settings) -> str:
         return path.read_text().strip()
     except FileNotFoundError:
         pass
-    settings.shared_path.mkdir(parents=True, exist_ok=True)
+    settings.shared_path.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = secrets.token_hex(32)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

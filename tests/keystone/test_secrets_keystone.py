@@ -41,3 +41,35 @@ def test_secrets_are_scoped_to_the_token_project(keystone_api: Any) -> None:
         "loadbalancer_id": lb_a["id"], **listener}})
     assert code == 201, body
     assert b.delete(path)[0] == 404 and a.delete(path)[0] == 204
+
+
+def test_secret_roles_follow_barbican_defaults(keystone_api: Any) -> None:
+    """member/admin create, decrypt and delete; reader sees metadata only; Octavia's own roles
+    and unknown roles are refused, though the token is for the right project."""
+    users = keystone_api()
+    member = users["member-a"]
+    code, body = member.post(f"{KM}/secrets", {"name": "k", "payload": "top secret",
+                                               "payload_content_type": "text/plain"})
+    assert code == 201, body
+    path = body["secret_ref"].split("testserver", 1)[1]
+
+    def payload(user: str) -> Any:
+        client = users[user]
+        return client.client.get(path + "/payload",
+                                 headers={**client.headers, "Accept": "text/plain"})
+
+    assert payload("member-a").content == b"top secret"
+    assert payload("admin-a").content == b"top secret"
+    reader = users["reader-a"]
+    assert reader.get(path)[0] == 200 and reader.get(f"{KM}/secrets")[1]["total"] == 1
+    resp = payload("reader-a")
+    assert resp.status_code == 403 and b"top secret" not in resp.content
+    assert reader.post(f"{KM}/secrets", {"name": "r"})[0] == 403
+    assert reader.delete(path)[0] == 403
+    for user in ("unrelated-a", "observer-a", "lbmember-a"):
+        assert users[user].get(path)[0] == 403, user
+        assert users[user].get(f"{KM}/secrets")[0] == 403, user
+        assert payload(user).status_code == 403, user
+        assert users[user].post(f"{KM}/secrets", {"name": "u"})[0] == 403, user
+        assert users[user].delete(path)[0] == 403, user
+    assert users["admin-a"].delete(path)[0] == 204

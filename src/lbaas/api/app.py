@@ -21,6 +21,7 @@ from lbaas.api.http import (
     read_body,
     send_response,
 )
+from lbaas.api.offload import Offload
 from lbaas.api.state import ApiState
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class ApiApp:
         self.on_startup = on_startup or []
         self.on_shutdown = on_shutdown or []
         self.mounts: list[tuple[str, Any]] = []
+        self.offload = Offload(state.settings.api.read_threads)
 
     def mount(self, prefix: str, app: Any) -> None:
         """Serve ``prefix`` and every path under it with another ASGI app (the dashboard)."""
@@ -113,7 +115,7 @@ class ApiApp:
         req.app = self.state
         if req.path not in PUBLIC_PATHS:
             req.context = await self.authenticator.authenticate(req)
-        resp: Response = await handler(req)
+        resp: Response = await self.offload.run(req.method, handler, req)
         if resp.raw is not None:
             return resp.status, resp.headers, resp.raw
         return json_response(resp.status, resp.body, resp.headers)
@@ -136,5 +138,6 @@ class ApiApp:
                         await hook()
                     except Exception:
                         log.exception("shutdown hook failed")
+                self.offload.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -35,6 +35,10 @@ BAD_FILTER = "One or more arguments are either duplicate or invalid"
 ALIASES = {"enabled": "admin_state_up", "loadbalancer_id": "load_balancer_id"}
 DEFAULT_SORT_DIR = "asc"
 LINK_SAFE = ":,"  # upstream writes sort=name:asc,id:desc into its links unquoted
+# Beyond upstream (whose database then fails with a 500): a query names at most this many sort
+# keys and tag filter values (docs/security.md).
+MAX_SORT_KEYS = 50
+MAX_TAG_FILTERS = 100
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,8 @@ def parse_limit(req: ApiRequest, max_limit: int | None) -> int | None:
         raise hook_error(400, f"Supplied pagination limit '{raw}' is not valid.") from None
     if limit <= 0:
         return None
+    if limit >= 2**63:  # more rows than any database holds (and more than its LIMIT takes)
+        return max_limit
     if max_limit is not None and limit > max_limit:
         return max_limit
     return limit
@@ -115,11 +121,17 @@ def _requested_sort(req: ApiRequest) -> list[tuple[str, str]]:
 
 def parse_sort(req: ApiRequest, coll: Collection) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
-    for key, direction in _requested_sort(req):
+    requested = _requested_sort(req)
+    if len(requested) > MAX_SORT_KEYS:
+        raise BadRequest(f"Too many sort keys: {len(requested)} (at most {MAX_SORT_KEYS}).")
+    names: set[str] = set()
+    for key, direction in requested:
         if key not in coll.columns:
             raise BadRequest(f"Supplied sort key '{key}' is not valid.")
-        out.append((coll.columns[key], direction))
-    names = {c for c, _ in out}
+        column = coll.columns[key]
+        if column not in names:  # a repeated key cannot change the order
+            names.add(column)
+            out.append((column, direction))
     for tie in ("created_at", "id"):
         if tie in coll.table.c and tie not in names:
             out.append((tie, DEFAULT_SORT_DIR))
@@ -147,6 +159,10 @@ def build_query(conn: Connection, req: ApiRequest, coll: Collection,
             q.filters[column] = coerce_filter(coll.table, column, value)
         except BadFilterValue:
             raise BadRequest(BAD_FILTER) from None
+    tag_values = len(q.tags_all) + len(q.tags_any) + len(q.not_tags_all) + len(q.not_tags_any)
+    if tag_values > MAX_TAG_FILTERS:
+        raise BadRequest(f"Too many tags in the tag filters: {tag_values} "
+                         f"(at most {MAX_TAG_FILTERS}).")
     marker = req.param("marker")
     if marker:
         row = conn.execute(select(coll.table).where(coll.table.c[pk_name(coll.table)] == marker))\

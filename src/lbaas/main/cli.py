@@ -22,13 +22,18 @@ COMMON = ("config", "data_dir", "log_level")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from lbaas.drivers.base import DriverError
+    from lbaas.main.http_server import NotServing, check_listen, run_api_server
     from lbaas.main.service import build_service
+    from lbaas.store.files import private_dir
 
     settings = settings_from_args(args)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        check_listen(settings.api)
+    except NotServing as exc:
+        print(f"lbaas: cannot start: {exc}", file=sys.stderr, flush=True)
+        return 1
+    private_dir(settings.data_dir)
     try:
         service = build_service(settings)
     except (DriverError, ValueError, LookupError) as exc:
@@ -43,8 +48,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
-    uvicorn.run(service.app, host=settings.api.host, port=settings.api.port,
-                log_level="warning", access_log=False, lifespan="on")
+    run_api_server(service.app, settings.api)
     print("lbaas: stopped", flush=True)
     return 0
 

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, text
 
 from lbaas.settings import Settings
 from lbaas.store import db
+from lbaas.store.files import private_dir
 from lbaas.store.seed import seed_networks
 
 LOCK_NAME = "lbaas-migrate"
@@ -30,7 +31,7 @@ LOCK_TIMEOUT = 300
 def migration_lock(engine: Engine, settings: Settings) -> Iterator[None]:
     dialect = engine.dialect.name
     if dialect == "sqlite":
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
         fd = os.open(settings.data_dir / ".migrate.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from lbaas.settings import Settings, heartbeat_key
+from lbaas.store.files import private_dir
 from lbaas.store.secrets import secret_box
 
 LOCK_FILE = ".lock"
@@ -25,7 +26,7 @@ LOCK_FILE = ".lock"
 @contextmanager
 def shared_files_lock(settings: Settings) -> Iterator[None]:
     directory = settings.shared_path
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

@@ -93,3 +93,20 @@ def _error(setter: str, value: str, reason: str) -> str | None:
 def supported_versions(versions: list[str]) -> list[str]:
     """The versions of ``versions`` this OpenSSL was built to negotiate."""
     return [v for v in versions if BUILT_VERSIONS.get(v)]
+
+
+@lru_cache(maxsize=1024)
+def cipher_names(value: str) -> frozenset[str]:
+    """The TLS 1.2-and-below ciphers a cipher string names (empty if it names none).
+
+    The list as ``SSL_CTX_set_cipher_list`` builds it, before the security level filters it at
+    handshake time (``@SECLEVEL=0`` keeps what it would filter out).
+    """
+    if not value.isascii() or "\0" in value:
+        return frozenset()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        ctx.set_ciphers(value)
+    except ssl.SSLError:
+        return frozenset()
+    return frozenset(c["name"] for c in ctx.get_ciphers() if c.get("protocol") != "TLSv1.3")

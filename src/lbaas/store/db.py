@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 from sqlalchemy import Engine, create_engine, event
 
+from lbaas.store.files import private_sqlite_file
 from lbaas.store.tables import metadata
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -20,8 +21,9 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        path = url.removeprefix("sqlite:///").split("?")[0]
+        if url.startswith("sqlite:///") and path and path != ":memory:":
+            private_sqlite_file(Path(path))
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=10,
             max_overflow=20, json_deserializer=orjson.loads,

@@ -19,6 +19,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import Connection, select
 
 from lbaas.store import tables as t
+from lbaas.store.files import private_dir
 
 KEY_FILE = "secrets_key"
 
@@ -47,7 +48,7 @@ def _box(key_path: str) -> SecretBox:
     try:
         key = path.read_bytes().strip()
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         key = Fernet.generate_key()
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

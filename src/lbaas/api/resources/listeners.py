@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select, update
 
-from lbaas.api import certificates, common, listing
+from lbaas.api import certificates, cipher_policy, common, listing
 from lbaas.api.errors import BadRequest, Conflict, InvalidInput, NotFound, ValidationFailure
 from lbaas.api.http import ApiRequest, Response, Router
 from lbaas.api.resources.loadbalancers import sum_stats
@@ -55,6 +55,7 @@ REF_FIELDS = ("default_tls_container_ref", "sni_container_refs", "client_ca_tls_
 CIPHER_PATTERN = r"^[A-Za-z0-9\-+!:@=_.]*$"
 _CIPHER_RE = re.compile(CIPHER_PATTERN)
 MAX_INT32 = 2**31 - 1
+MAX_SNI_REFS = 100  # beyond upstream: each one is a certificate fetched and rendered
 
 
 def _check_ciphers(name: str, value: str) -> str:
@@ -78,7 +79,7 @@ FIELDS = (
     Field("connection_limit", Int(minimum=-1, maximum=validate.MAX_INT32)),
     Field("default_pool_id", Uuid()),
     Field("default_tls_container_ref", String(255)),
-    Field("sni_container_refs", ListOf(String(255))),
+    Field("sni_container_refs", ListOf(String(255), max_items=MAX_SNI_REFS)),
     Field("client_authentication", Enum(c.CLIENT_AUTH_MODES)),
     Field("client_ca_tls_container_ref", String(255)),
     Field("client_crl_container_ref", String(255)),
@@ -203,8 +204,8 @@ def _check_alpn_list(protocols: list[str]) -> None:
 
 
 def _check_ciphers_allowed(req: ApiRequest, ciphers: str) -> None:
-    prohibited = set(req.app.settings.api.tls_cipher_prohibit_list)
-    rejected = [x for x in ciphers.split(":") if x in prohibited]
+    rejected = cipher_policy.prohibited_entries(ciphers,
+                                                req.app.settings.api.tls_cipher_prohibit_list)
     if rejected:
         raise ValidationFailure("The following ciphers have been prohibited by an "
                                 "administrator: " + ", ".join(rejected))

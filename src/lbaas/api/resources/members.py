@@ -32,6 +32,7 @@ from lbaas.api.resources.networking import access
 from lbaas.api.resources.vips import known_ids
 from lbaas.api.schema import (
     ADMIN_STATE_UP,
+    MAX_TAGS,
     PROJECT_ID,
     Bool,
     Field,
@@ -68,7 +69,7 @@ FIELDS = (
     Field("monitor_address", IpAddress(), default=None),
     Field("monitor_port", PORT, default=None),
     Field("request_sriov", Bool(), default=False, on_update=False),
-    Field("tags", ListOf(String(255))),
+    Field("tags", ListOf(String(255), max_items=MAX_TAGS)),
 )
 
 # Attributes a batch update rewrites on existing members (create defaults applied).

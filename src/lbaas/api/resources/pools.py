@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select, update
 
-from lbaas.api import certificates, common, listing
+from lbaas.api import certificates, cipher_policy, common, listing
 from lbaas.api.errors import (
     BadRequest,
     Conflict,
@@ -209,8 +209,8 @@ def validate_session_persistence(protocol: str, sp: dict[str, Any] | None) -> No
 def check_ciphers(req: ApiRequest, ciphers: str | None) -> None:
     if not ciphers:
         return
-    prohibited = set(req.app.settings.api.tls_cipher_prohibit_list)
-    rejected = [x for x in ciphers.split(":") if x in prohibited]
+    rejected = cipher_policy.prohibited_entries(ciphers,
+                                                req.app.settings.api.tls_cipher_prohibit_list)
     if rejected:
         raise ValidationFailure("The following ciphers have been prohibited by an "
                                 "administrator: " + ", ".join(rejected))

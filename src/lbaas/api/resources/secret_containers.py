@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, select
 
 from lbaas.api import common
 from lbaas.api.http import ApiRequest, Response, Router
+from lbaas.api.resources.secret_policy import Access, enforce
 from lbaas.api.resources.secrets import (
     API,
     CONTAINER_SECRETS,
@@ -68,6 +69,7 @@ def _secret_refs(body: dict[str, Any], kind: str) -> list[dict[str, str]]:
 
 
 async def create_container(req: ApiRequest) -> Response:
+    enforce(req, Access.WRITE, "Container creation")
     body = json_body(req)
     if body.get("type") not in CONTAINER_SECRETS:
         raise fail("Provided object does not match schema 'Container': type must be one of "
@@ -93,6 +95,7 @@ async def create_container(req: ApiRequest) -> Response:
 
 
 async def list_containers(req: ApiRequest) -> Response:
+    enforce(req, Access.READ, "Containers(s) retrieval")
     limit, offset = page_params(req)
     c = t.secret_container.c
     cond = [c.project_id == caller_project(req)]
@@ -118,12 +121,14 @@ def _container(req: ApiRequest, conn: Any) -> Any:
 
 
 async def show_container(req: ApiRequest) -> Response:
+    enforce(req, Access.READ, "Container retrieval")
     with req.app.engine.connect() as conn:
         row = _container(req, conn)
     return Response(200, render_container(req, row))
 
 
 async def delete_container(req: ApiRequest) -> Response:
+    enforce(req, Access.WRITE, "Container deletion")
     with req.app.engine.begin() as conn:
         row = _container(req, conn)
         conn.execute(delete(t.secret_container).where(t.secret_container.c.id == row.id))

@@ -15,6 +15,7 @@ from lbaas.api import common
 from lbaas.api.errors import ApiError
 from lbaas.api.http import ApiRequest
 
+MAX_INT32 = 2**31 - 1  # Barbican's integer columns (bit_length)
 MAX_PAYLOAD = 20000  # Barbican's max_allowed_secret_in_bytes
 CONTENT_TYPES = ("text/plain", "application/octet-stream", "application/pkcs8",
                  "application/pkix-cert")
@@ -75,9 +76,9 @@ def decode_payload(body: dict[str, Any]) -> tuple[bytes, str]:
 def optional_int(body: dict[str, Any], key: str) -> int | None:
     value = body.get(key)
     if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                              or value < 0):
-        raise fail(f"Provided object does not match schema 'Secret': {key} must be a "
-                   "non-negative integer.")
+                              or not 0 <= value <= MAX_INT32):
+        raise fail(f"Provided object does not match schema 'Secret': {key} must be an "
+                   f"integer from 0 to {MAX_INT32}.")
     return value
 
 

@@ -4,8 +4,9 @@ Mounted under ``/key-manager`` (clouds.yaml's ``key_manager_endpoint_override``)
 text or base64 payloads, their payload GET, and certificate/generic/rsa containers. Bodies and
 errors follow Barbican (``{"code", "title", "description"}``). Secrets belong to the caller's
 project (the token's in keystone mode, ``X-Project-Id`` or the default project in noauth) and
-other projects' are 404. Payloads are sealed by ``store.secrets``; only the payload GET ever
-returns one, and nothing here logs a payload.
+other projects' are 404. Roles follow Barbican's default policy (``secret_policy``): member or
+admin to create, delete and decrypt, reader for metadata only. Payloads are sealed by
+``store.secrets``; only the payload GET ever returns one, and nothing here logs a payload.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from lbaas.api.resources.secret_input import (
     parse_expiration,
     text_field,
 )
+from lbaas.api.resources.secret_policy import Access, enforce
 from lbaas.store import secrets as store
 from lbaas.store import tables as t
 
@@ -82,6 +84,7 @@ def render_secret(req: ApiRequest, row: Any) -> dict[str, Any]:
 
 
 async def create_secret(req: ApiRequest) -> Response:
+    enforce(req, Access.WRITE, "Secret creation")
     body = json_body(req)
     project = caller_project(req)
     secret_type = body.get("secret_type") or "opaque"
@@ -105,12 +108,17 @@ async def create_secret(req: ApiRequest) -> Response:
     return Response(201, {"secret_ref": ref}, [(b"location", ref.encode())])
 
 
+MAX_OFFSET = 2**63 - 1  # what a database's OFFSET holds
+
+
 def page_params(req: ApiRequest) -> tuple[int, int]:
     try:
         limit = int(req.param("limit") or 10)
         offset = int(req.param("offset") or 0)
     except ValueError:
         raise fail("limit and offset must be integers") from None
+    if offset > MAX_OFFSET:
+        raise fail(f"offset must be at most {MAX_OFFSET}")
     return max(0, min(limit, 100)), max(offset, 0)
 
 
@@ -126,6 +134,7 @@ def page_links(req: ApiRequest, kind: str, total: int, limit: int, offset: int) 
 
 
 async def list_secrets(req: ApiRequest) -> Response:
+    enforce(req, Access.READ, "Secret(s) retrieval")
     limit, offset = page_params(req)
     cond = [t.secret.c.project_id == caller_project(req)]
     for param, column in (("name", t.secret.c.name), ("secret_type", t.secret.c.secret_type),
@@ -167,20 +176,26 @@ def _wants_json(req: ApiRequest) -> bool:
 
 
 async def show_secret(req: ApiRequest) -> Response:
+    # Barbican's older clients fetch the payload from the secret URL with a non-JSON Accept.
+    if _wants_json(req):
+        enforce(req, Access.READ, "Secret retrieval")
+    else:
+        enforce(req, Access.DECRYPT, "Secret payload retrieval")
     with req.app.engine.connect() as conn:
         row = _secret(req, conn)
-    # Barbican's older clients fetch the payload from the secret URL with a non-JSON Accept.
     return Response(200, render_secret(req, row)) if _wants_json(req) else \
         _payload_response(req, row)
 
 
 async def show_payload(req: ApiRequest) -> Response:
+    enforce(req, Access.DECRYPT, "Secret payload retrieval")
     with req.app.engine.connect() as conn:
         row = _secret(req, conn)
     return _payload_response(req, row)
 
 
 async def secret_metadata(req: ApiRequest) -> Response:
+    enforce(req, Access.READ, "Secret metadata retrieval")
     with req.app.engine.connect() as conn:
         _secret(req, conn)
     return Response(200, {"metadata": {}})
@@ -188,6 +203,7 @@ async def secret_metadata(req: ApiRequest) -> Response:
 
 async def upload_payload(req: ApiRequest) -> Response:
     """Barbican's two-step store: PUT the payload of a secret created without one."""
+    enforce(req, Access.WRITE, "Secret update")
     content_type = (req.headers.get("content-type") or "").replace(" ", "").lower()
     raw = req.body_bytes
     body: dict[str, Any] = {"payload_content_type": content_type}
@@ -209,6 +225,7 @@ async def upload_payload(req: ApiRequest) -> Response:
 
 
 async def delete_secret(req: ApiRequest) -> Response:
+    enforce(req, Access.WRITE, "Secret deletion")
     with req.app.engine.begin() as conn:
         row = _secret(req, conn)
         conn.execute(delete(t.secret).where(t.secret.c.id == row.id))

@@ -1,0 +1,157 @@
+"""The API's HTTP server: uvicorn (httptools) with limits, and who may listen where.
+
+uvicorn with httptools has no limit on a request's header size (a 64 MB header was buffered
+whole) and no deadline for the request line and headers (a half request line was held open for
+minutes), and it keeps every connection a client opens. ``LimitedHttp`` adds the three:
+
+- the request line and headers together: at most ``[api] max_header_bytes``, counted as the
+  bytes arrive (before the parser buffers them); beyond it, ``431`` and the connection closes;
+- ``[api] header_timeout`` seconds for them, from the connection's first moment or the end of
+  the previous request on a kept-alive connection; after it, ``408`` and the connection closes
+  (between requests uvicorn's own keep-alive timeout closes idle connections first);
+- at most ``[api] max_connections`` open connections per process; one more gets ``503`` and is
+  closed at once.
+
+``check_listen`` refuses ``noauth`` (every caller is admin) on anything but loopback addresses
+unless ``[api] allow_noauth_non_loopback`` says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from typing import Any
+
+import orjson
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from lbaas.settings import ApiSettings
+
+HEAD_END = b"\r\n\r\n"
+REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large",
+           503: b"Service Unavailable"}
+
+
+class NotServing(Exception):
+    """The settings forbid serving this way; the message is the one line to print."""
+
+
+def _error_response(status: int, description: str) -> bytes:
+    body = orjson.dumps({"code": status, "title": REASONS[status].decode(),
+                         "description": description})
+    return b"".join([b"HTTP/1.1 %d %s\r\n" % (status, REASONS[status]),
+                     b"content-type: application/json\r\n",
+                     b"content-length: %d\r\n" % len(body), b"connection: close\r\n\r\n", body])
+
+
+class LimitedHttp(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a header size cap, a header deadline and a connection
+    cap. The limits are class attributes: ``limited_http(settings)`` makes the subclass."""
+
+    max_header_bytes = 65536
+    header_timeout = 10.0
+    max_connections = 1000
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._head_bytes = 0
+        self._in_head = True
+        self._head_timer: asyncio.TimerHandle | None = None
+        if len(self.connections) > self.max_connections:
+            self._refuse(503, f"More than {self.max_connections} open connections.")
+            return
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            end = data.find(HEAD_END)
+            self._head_bytes += len(data) if end < 0 else end + len(HEAD_END)
+            if self._head_bytes > self.max_header_bytes:
+                self._refuse(431, "The request line and headers exceed "
+                                  f"{self.max_header_bytes} bytes.")
+                return
+        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+        if self._head_timer is None:
+            self._arm_head_timer()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        self._cancel_head_timer()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head = True  # whatever comes next on this connection is the next head
+
+    def _arm_head_timer(self) -> None:
+        self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if not self._in_head or self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            self._arm_head_timer()  # a pipelined head waits for the response under way
+            return
+        if self._head_bytes == 0 and self.cycle is not None:
+            return  # kept alive and idle: uvicorn's keep-alive timeout closes it
+        self._refuse(408, f"The request line and headers took longer than "
+                          f"{self.header_timeout:g} s.")
+
+    def _refuse(self, status: int, description: str) -> None:
+        self._cancel_head_timer()
+        self._in_head = False
+        if not self.transport.is_closing():
+            self.transport.write(_error_response(status, description))
+            self.transport.close()
+
+
+def limited_http(api: ApiSettings) -> type[LimitedHttp]:
+    return type("LimitedHttp", (LimitedHttp,), {
+        "max_header_bytes": api.max_header_bytes, "header_timeout": api.header_timeout,
+        "max_connections": api.max_connections})
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback
+                               for info in infos)
+
+
+def check_listen(api: ApiSettings) -> None:
+    """Raise ``NotServing`` for ``noauth`` on a non-loopback address, unless allowed."""
+    if api.auth_strategy == "noauth" and not api.allow_noauth_non_loopback \
+            and not _is_loopback(api.host):
+        raise NotServing(
+            f"refusing to serve auth_strategy 'noauth' (every caller is admin) on {api.host}, "
+            "which is not a loopback address: use keystone, a loopback host, or set "
+            "[api] allow_noauth_non_loopback = true")
+
+
+def run_api_server(app: Any, api: ApiSettings) -> None:
+    """Serve ``app`` on ``api.host:api.port`` with the limits above (blocks until stopped)."""
+    uvicorn.run(app, host=api.host, port=api.port, log_level="warning", access_log=False,
+                lifespan="on", http=limited_http(api))
