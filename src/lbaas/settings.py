@@ -169,6 +169,12 @@ class HaproxySettings:
     timeout_member_data: int = 50000
     timeout_tcp_inspect: int = 0
     default_connection_limit: int = 50000
+    # What HAProxy drops to once its sockets are bound and its files read: an unprivileged
+    # user and group (group "" = the user's own group) and a chroot into an empty directory of
+    # the amphora's run directory. user "" keeps it root (not recommended).
+    user: str = "nobody"
+    group: str = "nogroup"
+    chroot: bool = True
 
 
 @dataclass(frozen=True)
