@@ -224,6 +224,18 @@ class MessagingSettings:
 
 
 @dataclass(frozen=True)
+class NeutronQuotaSettings:
+    """Neutron's [quotas] defaults for the network subset (``/networking``), per project;
+    -1 = unlimited. Enforced on create (not under ``noauth``), overridable per project through
+    ``PUT /networking/v2.0/quotas/{project_id}``."""
+
+    quota_network: int = 100
+    quota_subnet: int = 100
+    quota_port: int = 500
+    quota_floatingip: int = 50
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path(".data")
     # Files every process of a deployment must share: the internal CA (pki/), secrets_key and
@@ -242,6 +254,7 @@ class Settings:
     housekeeping: HousekeepingSettings = field(default_factory=HousekeepingSettings)
     health: HealthSettings = field(default_factory=HealthSettings)
     quotas: QuotaSettings = field(default_factory=QuotaSettings)
+    neutron_quotas: NeutronQuotaSettings = field(default_factory=NeutronQuotaSettings)
     certificates: CertificateSettings = field(default_factory=CertificateSettings)
 
     @property
