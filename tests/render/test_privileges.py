@@ -53,10 +53,13 @@ def test_empty_user_keeps_root_and_renders_nothing() -> None:
     assert not [ln for ln in lines if ln.split(" ")[0] in ("user", "group", "chroot")]
 
 
-def test_unknown_user_is_a_settings_error() -> None:
+def test_unknown_user_or_group_is_a_settings_error() -> None:
     with pytest.raises(ValueError, match="no user"):
         render_options(load_settings(environ={}, overrides={
-            "haproxy": {"user": "no-such-user-lbaas", "group": ""}}))
+            "haproxy": {"user": "no-such-user-lbaas"}}))
+    with pytest.raises(ValueError, match="no group"):
+        render_options(load_settings(environ={}, overrides={
+            "haproxy": {"group": "no-such-group-lbaas"}}))
 
 
 def test_user_name_with_newline_is_refused() -> None:

@@ -42,13 +42,18 @@ def render_options(settings: Settings) -> RenderOptions:
 
 def _group(user: str, group: str) -> str:
     """``haproxy.group``, or the user's own group when it is "" (HAProxy's ``user`` alone would
-    keep group 0). The amphorae run on this machine, so its user database is theirs."""
-    if group or not user:
+    keep group 0). Both must exist: the amphorae run on this machine, so its user database is
+    theirs, and a wrong name is a start-up error rather than every config failing ``haproxy -c``."""
+    if not user:
         return group
     try:
-        return grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
+        entry = pwd.getpwnam(user)
     except KeyError:
         raise ValueError(f"haproxy.user: no user {user!r} on this machine") from None
+    try:
+        return grp.getgrnam(group).gr_name if group else grp.getgrgid(entry.pw_gid).gr_name
+    except KeyError:
+        raise ValueError(f"haproxy.group: no group {group!r} on this machine") from None
 
 
 def local_network(settings: Settings) -> LocalNetwork:
