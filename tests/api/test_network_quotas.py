@@ -61,6 +61,21 @@ def test_defaults_are_neutrons_and_a_project_reads_its_own(api: Any) -> None:
     assert code == 200
 
 
+def test_the_reviewers_exhaustion_of_public_stops_at_neutrons_default(api: Any) -> None:
+    """The finding itself, with default settings: one project's 51st floating IP is refused, and
+    another project still gets a floating IP and a VIP on public."""
+    callers = Callers(api)
+    callers.project(A)
+    for n in range(50):
+        code, body = fip(api)
+        assert code == 201, (n, body)
+    assert fip(api) == (409, over("floatingip"))
+    callers.project(B)
+    assert fip(api)[0] == 201
+    code, body = api.post(LBS, {"loadbalancer": {"vip_subnet_id": api.subnet_id("public-subnet")}})
+    assert code == 201, body
+
+
 def test_floating_ips_stop_at_the_quota_and_other_projects_keep_theirs(small: Any) -> None:
     api, callers = small, Callers(small)
     callers.project(A)
