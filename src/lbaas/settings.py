@@ -187,6 +187,12 @@ class HaproxySettings:
     timeout_member_data: int = 50000
     timeout_tcp_inspect: int = 0
     default_connection_limit: int = 50000
+    # What HAProxy drops to once its sockets are bound and its files read: an unprivileged
+    # user and group (group "" = the user's own group) and a chroot into an empty directory of
+    # the amphora's run directory. user "" keeps it root (not recommended).
+    user: str = "nobody"
+    group: str = "nogroup"
+    chroot: bool = True
 
 
 @dataclass(frozen=True)
@@ -236,6 +242,18 @@ class MessagingSettings:
 
 
 @dataclass(frozen=True)
+class NeutronQuotaSettings:
+    """Neutron's [quotas] defaults for the network subset (``/networking``), per project;
+    -1 = unlimited. Enforced on create (not under ``noauth``), overridable per project through
+    ``PUT /networking/v2.0/quotas/{project_id}``."""
+
+    quota_network: int = 100
+    quota_subnet: int = 100
+    quota_port: int = 500
+    quota_floatingip: int = 50
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path(".data")
     # Files every process of a deployment must share: the internal CA (pki/), secrets_key and
@@ -254,6 +272,7 @@ class Settings:
     housekeeping: HousekeepingSettings = field(default_factory=HousekeepingSettings)
     health: HealthSettings = field(default_factory=HealthSettings)
     quotas: QuotaSettings = field(default_factory=QuotaSettings)
+    neutron_quotas: NeutronQuotaSettings = field(default_factory=NeutronQuotaSettings)
     certificates: CertificateSettings = field(default_factory=CertificateSettings)
 
     @property

@@ -4,6 +4,8 @@ match what `render` writes for member changes (weight, admin state, add, remove)
 from __future__ import annotations
 
 import importlib.util
+import os
+import stat
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -72,3 +74,55 @@ def test_rendered_cookie_persistence_add_falls_back_to_reload(agent: AgentProces
 
     assert _push(agent, _lb(fe, [m1, m2], session_persistence=sp)) == "reload"
     assert set(_bodies(fe, 6)) == {"member-a", "member-b"}
+
+
+DROPPED = RenderOptions(user="nobody", group="nogroup", chroot=True)
+
+
+def _ids(pid: int, key: str) -> set[int]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return {int(v) for v in next(ln for ln in status.splitlines()
+                                 if ln.startswith(key + ":")).split()[1:]}
+
+
+def _assert_unprivileged(agent: AgentProcess, pid: int) -> None:
+    """Real, effective, saved and filesystem ids are not root's; its root is the empty chroot."""
+    assert 0 not in _ids(pid, "Uid") and 0 not in _ids(pid, "Gid")
+    chroot = agent.base / "run" / "haproxy-chroot"
+    assert os.readlink(f"/proc/{pid}/root") == str(chroot)
+    st = chroot.stat()
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o555)
+    assert not any(chroot.iterdir())
+
+
+def test_haproxy_drops_to_nobody_in_an_empty_chroot_and_still_serves_reloads_and_runtime(
+        agent: AgentProcess, backends: Any) -> None:
+    a, b = backends("member-a"), backends("member-b")
+    fe = free_port()
+    m1 = agg.member(1, 1, "127.0.0.1", a.port)
+    m2 = agg.member(2, 1, "127.0.0.1", b.port)
+    sp = {"type": "HTTP_COOKIE", "cookie_name": None, "persistence_timeout": None,
+          "persistence_granularity": None}
+
+    def push(lb: dict[str, Any]) -> str:
+        bundle = render_bundle(lb, DROPPED)
+        assert "\n    user 'nobody'\n" in bundle.files["haproxy.cfg"]
+        return str(agent.call("push", agent.compute, {"files": bundle.files},
+                              bundle.digest)["applied"])
+
+    assert push(_lb(fe, [m1])) == "start"
+    assert wait_for(lambda: get(fe)[0] == "member-a")
+    first = agent.worker_pid()
+    _assert_unprivileged(agent, first)
+
+    # runtime API over the stats socket the root launcher made before the drop
+    assert push(_lb(fe, [m1, m2])) == "runtime"
+    assert wait_for(lambda: set(_bodies(fe, 6)) == {"member-a", "member-b"})
+    assert agent.worker_pid() == first
+
+    # a reload: a new root launcher takes the listeners over the socket, then drops again
+    assert push(_lb(fe, [m1, m2], session_persistence=sp)) == "reload"
+    second = agent.worker_pid()  # the push returns once the new daemon answers
+    assert second != first
+    assert set(_bodies(fe, 6)) == {"member-a", "member-b"}
+    _assert_unprivileged(agent, second)

@@ -115,6 +115,37 @@ def test_cookbook_round_robin_over_two_backends(plane: Plane, lb: dict[str, Any]
     assert fetch(lb["vip_address"], 20) == {body(a): 10 for a in BACKENDS}
 
 
+def _haproxies(plane: Plane) -> list[int]:
+    """HAProxy daemons serving this plane's amphorae (their command line names its data dir)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = open(f"/proc/{entry.name}/cmdline", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        mine = str(plane.data_dir).encode() in b" ".join(argv)
+        if argv and argv[0].endswith(b"haproxy") and mine:
+            found.append(int(entry.name))
+    return found
+
+
+def test_haproxy_serves_as_nobody_chrooted_in_an_empty_directory(plane: Plane,
+                                                                  lb: dict[str, Any]) -> None:
+    pids = _haproxies(plane)
+    assert pids, "no HAProxy of this plane found"
+    for pid in pids:
+        status = open(f"/proc/{pid}/status").read().splitlines()
+        uids = next(ln for ln in status if ln.startswith("Uid:")).split()[1:]
+        gids = next(ln for ln in status if ln.startswith("Gid:")).split()[1:]
+        assert "0" not in uids and "0" not in gids, (pid, uids, gids)
+        root = os.readlink(f"/proc/{pid}/root")
+        assert root.startswith(str(plane.data_dir)) and root.endswith("/run/haproxy-chroot")
+        assert os.listdir(root) == [] and os.stat(root).st_uid == 0
+    assert Counter(fetch(lb["vip_address"], 4)) == Counter({body(a): 2 for a in BACKENDS})
+
+
 def test_member_changes_under_load(plane: Plane, lb: dict[str, Any]) -> None:
     pool = f"/v2/lbaas/pools/{lb['pool_id']}/members"
     latencies: list[float] = []

@@ -15,6 +15,11 @@ Reloads are the classic ones: a new daemon takes the listening sockets over from
 connections and leave (what ``-sf`` sends, but from the agent, once the pid file names the new
 daemon). The launcher exits non-zero when the new config does not come up (a port taken...), and
 then the old daemon was never signalled: it keeps serving untouched.
+
+Privileges: every launcher starts as root (to bind, read the certificates and, on a reload, take
+the listeners over the root-only stats socket) and the daemon then drops to the config's
+``user``/``group`` and chroots into ``run/haproxy-chroot``, an empty root-owned 0555 directory
+made here before each launch (never by ``haproxy -c``, which does not need it).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import contextlib
 import logging
 import os
 import signal
+import stat
 import time
 from pathlib import Path
 
@@ -37,6 +43,7 @@ from lbaas.agent.layout import (
 from lbaas.agent.netns import LIBC as _LIBC
 from lbaas.agent.netns import DataNamespace
 from lbaas.wire.agent_api import ENV_CONF_DIR, ENV_RUN_DIR
+from lbaas.wire.files import HAPROXY_CHROOT
 
 log = logging.getLogger("lbaas.agent.haproxy")
 
@@ -122,6 +129,22 @@ class HAProxy:
         out, _ = await proc.communicate()
         if proc.returncode != 0:
             raise HAProxyError(reason_lines(out.decode(errors="replace")))
+
+    def prepare_chroot(self) -> Path:
+        """The empty directory a config's ``chroot`` names: made (or put back) root-owned, mode
+        0555 and empty before every launch, so the unprivileged daemon can write nothing there.
+        Made only here: ``haproxy -c`` does not need it."""
+        root = self.run_dir / HAPROXY_CHROOT
+        with contextlib.suppress(FileExistsError):
+            root.mkdir(mode=0o555)
+        st = root.lstat()
+        if not stat.S_ISDIR(st.st_mode) or any(root.iterdir()):
+            raise HAProxyError(f"{root} is not an empty directory; refusing to chroot there")
+        if (st.st_uid, st.st_gid) != (0, 0) and os.geteuid() == 0:
+            os.chown(root, 0, 0)
+        if stat.S_IMODE(st.st_mode) != 0o555:
+            root.chmod(0o555)
+        return root
 
     @property
     def running(self) -> bool:
@@ -216,6 +239,7 @@ class HAProxy:
     async def _launch(self, extra: list[str], deadline: float) -> int:
         """Run ``haproxy -D`` until its launcher exits; the new daemon's pid."""
         mark = self._log_mark()
+        self.prepare_chroot()
         with open(self.run_dir / "haproxy.log", "ab") as logf:
             launcher = await asyncio.create_subprocess_exec(
                 HAPROXY_BIN, "-D", "-f", os.path.abspath(self.conf_dir / "haproxy.cfg"),

@@ -26,6 +26,7 @@ from lbaas.domain import constants as c
 from lbaas.logs import current_request_id
 from lbaas.store import tables as t
 from lbaas.store.listing import count, list_rows, tags_for
+from lbaas.store.quota_lock import lock_project
 
 
 def canonical_ip(address: str) -> str:
@@ -165,6 +166,7 @@ def check_quota(conn: Connection, req: ApiRequest, project_id: str, key: str,
     limit = quota_limit(conn, req, project_id, key)
     if limit < 0:
         return
+    lock_project(conn, project_id)  # concurrent creates count one after the other
     table, label = QUOTA_COLUMNS[key]
     where = [table.c.project_id == project_id]
     if table is t.load_balancer:

@@ -7,7 +7,9 @@ Imported only when ``controller.drivers`` resolves to ``local``, so the fake-dri
 from __future__ import annotations
 
 import asyncio
+import grp
 import ipaddress
+import pwd
 from typing import Any
 
 from sqlalchemy import Engine
@@ -34,7 +36,24 @@ def render_options(settings: Settings) -> RenderOptions:
                          timeout_member_connect=h.timeout_member_connect,
                          timeout_member_data=h.timeout_member_data,
                          timeout_tcp_inspect=h.timeout_tcp_inspect,
-                         default_connection_limit=h.default_connection_limit)
+                         default_connection_limit=h.default_connection_limit,
+                         user=h.user, group=_group(h.user, h.group), chroot=h.chroot)
+
+
+def _group(user: str, group: str) -> str:
+    """``haproxy.group``, or the user's own group when it is "" (HAProxy's ``user`` alone would
+    keep group 0). Both must exist: the amphorae run on this machine, so its user database is
+    theirs, and a wrong name is a start-up error rather than every config failing ``haproxy -c``."""
+    if not user:
+        return group
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise ValueError(f"haproxy.user: no user {user!r} on this machine") from None
+    try:
+        return grp.getgrnam(group).gr_name if group else grp.getgrgid(entry.pw_gid).gr_name
+    except KeyError:
+        raise ValueError(f"haproxy.group: no group {group!r} on this machine") from None
 
 
 def local_network(settings: Settings) -> LocalNetwork:

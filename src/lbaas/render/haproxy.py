@@ -42,6 +42,11 @@ CIDRS_PER_LINE = 32
 STATS_SOCKET = ('stats socket "${LBAAS_RUN_DIR}/haproxy.sock" '
                 "mode 600 level admin expose-fd listeners")
 # insert_headers key -> the lines it adds to an HTTP frontend (X-SSL-* need TERMINATED_HTTPS).
+# An empty directory the agent makes (root-owned, mode 0555) in each amphora's run directory:
+# agent/haproxy.py makes wire.files.HAPROXY_CHROOT there (render may not import wire; a test
+# checks the two names agree). HAProxy chroots after binding its sockets and reading its files.
+CHROOT_DIR = "haproxy-chroot"
+CHROOT = f'chroot "${{LBAAS_RUN_DIR}}/{CHROOT_DIR}"'
 HEADER_LINES = {
     "X-Forwarded-For": "option forwardfor",
     "X-Forwarded-Port": "http-request set-header X-Forwarded-Port %[dst_port]",
@@ -64,6 +69,7 @@ def render_haproxy_config(lb: Mapping[str, Any], options: RenderOptions,
         "global",
         f"    maxconn {maxconn}",
         f"    {STATS_SOCKET}",
+        *_privilege_lines(options),
         *([f"    {CRT_BASE}"] if certificates is not None and needs_crt_base(lb) else []),
         "",
         "defaults",
@@ -100,6 +106,14 @@ def render_haproxy_config(lb: Mapping[str, Any], options: RenderOptions,
         with e.blame("pool", pool.get("id")):
             lines += render_backend(pool, owner.get(pool["id"]), ipv6, options, certificates)
     return "\n".join(lines) + "\n"
+
+
+def _privilege_lines(options: RenderOptions) -> list[str]:
+    """``user``/``group``/``chroot``: what HAProxy drops to once its listeners and stats socket
+    are bound and its certificates read (a daemon reloaded with ``-x`` starts as root again)."""
+    lines = [f"    {key} {e.quote(value)}" for key, value in (("user", options.user),
+                                                             ("group", options.group)) if value]
+    return lines + ([f"    {CHROOT}"] if options.chroot else [])
 
 
 def _ms(field: str, value: Any) -> str:

@@ -18,3 +18,9 @@ class RenderOptions:
     max_total_conn: int = 8000
     # Upgraded connections (WebSocket, CONNECT) would otherwise be cut at timeout server/client.
     tunnel_timeout_ms: int = 3600000
+    # Privileges HAProxy drops to once its sockets are bound and its files read (``global``
+    # user/group/chroot). "" = stay root: the default here, for callers that run a rendered file
+    # by hand (tests); the service passes settings.haproxy's (nobody/nogroup, chroot on).
+    user: str = ""
+    group: str = ""
+    chroot: bool = False

@@ -233,6 +233,23 @@ quota = Table(
     Column("l7rule", Integer),
 )
 
+# Neutron's per-project quotas for the network subset (null = the [neutron_quotas] default).
+network_quota = Table(
+    "network_quota", metadata,
+    Column("project_id", String(36), primary_key=True),
+    Column("network", Integer),
+    Column("subnet", Integer),
+    Column("port", Integer),
+    Column("floatingip", Integer),
+)
+
+# One row per project that ever created under a quota: locked (FOR UPDATE) while a create counts
+# and inserts, so concurrent creates in several API processes cannot pass the same limit.
+quota_lock = Table(
+    "quota_lock", metadata,
+    Column("project_id", String(36), primary_key=True),
+)
+
 flavor_profile = Table(
     "flavor_profile", metadata, _id(),
     Column("name", String(255), nullable=False),

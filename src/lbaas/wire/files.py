@@ -12,3 +12,6 @@ KEEPALIVED_CONF = "keepalived.conf"
 # Environment variables the agent sets for HAProxy (usable as "${...}" in haproxy.cfg).
 ENV_RUN_DIR = "LBAAS_RUN_DIR"
 ENV_CONF_DIR = "LBAAS_CONF_DIR"
+# The empty directory (root-owned, 0555) in the run directory HAProxy chroots into; the rendered
+# ``chroot "${LBAAS_RUN_DIR}/haproxy-chroot"`` names it too (render.haproxy.CHROOT_DIR).
+HAPROXY_CHROOT = "haproxy-chroot"

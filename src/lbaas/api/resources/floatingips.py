@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Row, delete, select, update
 
 from lbaas.api import common
 from lbaas.api.http import ApiRequest, Response, Router
-from lbaas.api.resources.networking import access, bodies, listing
+from lbaas.api.resources.networking import access, bodies, listing, quotas
 from lbaas.api.resources.networking.errors import NeutronError, bad_request, invalid_attr
 from lbaas.api.resources.networking.kinds import Kind, attributes_of, audit
 from lbaas.api.resources.networking.networks import NETWORK
@@ -212,6 +212,7 @@ async def create_floatingip(req: ApiRequest) -> Response:
     with req.app.engine.begin() as conn:
         network = _external_network(conn, req, body)
         subnet = _external_subnet(conn, network, body)
+        quotas.check(conn, req, bodies.owner(req, body), "floatingip")
         try:
             port = ipam.create_port(conn, port_id=common.new_id(), subnet=subnet,
                                     address=body.get("floating_ip_address"), name="",

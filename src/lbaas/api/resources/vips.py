@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Row, select, update
 from lbaas.api import common
 from lbaas.api.errors import BadRequest, Conflict, ValidationFailure
 from lbaas.api.http import ApiRequest
-from lbaas.api.resources.networking import access
+from lbaas.api.resources.networking import access, quotas
 from lbaas.domain import constants as c
 from lbaas.store import ipam
 from lbaas.store import tables as t
@@ -221,7 +221,7 @@ def allocate_vip(conn: Connection, req: ApiRequest, lb_id: str, project_id: str,
         qos = body.get("vip_qos_policy_id")
     else:
         port_id = common.new_id()
-        address = _vip_port(conn, subnet, port_id, address, lb_id, project_id, now)
+        address = _vip_port(conn, req, subnet, port_id, address, lb_id, project_id, now)
         qos = body.get("vip_qos_policy_id")
     additional = []
     extras = body.get("additional_vips") or []
@@ -236,9 +236,13 @@ def allocate_vip(conn: Connection, req: ApiRequest, lb_id: str, project_id: str,
     }
 
 
-def _vip_port(conn: Connection, subnet: Row[Any], port_id: str, address: str | None,
-              lb_id: str, project_id: str, now: Any) -> str:
-    """A VIP port from the IPAM; the address as requested (spelling kept), else allocated."""
+def _vip_port(conn: Connection, req: ApiRequest, subnet: Row[Any], port_id: str,
+              address: str | None, lb_id: str, project_id: str, now: Any) -> str:
+    """A VIP port from the IPAM; the address as requested (spelling kept), else allocated.
+    It is the load balancer's project's port (as Octavia makes it), so it counts against that
+    project's Neutron port quota: Neutron's 409 in Octavia's format, as upstream passes it on."""
+    if quotas.over_quota(conn, req, project_id, "port"):
+        raise Conflict(quotas.over_quota_message("port"))
     try:
         port = ipam.create_port(conn, port_id=port_id, subnet=subnet,
                                 address=common.canonical_ip(address) if address else None,

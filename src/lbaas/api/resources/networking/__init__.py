@@ -12,7 +12,15 @@ place the VIP and member code asks too.
 from __future__ import annotations
 
 from lbaas.api.http import Router
-from lbaas.api.resources.networking import discovery, listing, networks, ports, subnets, tags
+from lbaas.api.resources.networking import (
+    discovery,
+    listing,
+    networks,
+    ports,
+    quotas,
+    subnets,
+    tags,
+)
 from lbaas.api.resources.networking.listing import API, PREFIX
 
 __all__ = ["API", "PREFIX", "register"]
@@ -36,6 +44,7 @@ def register(router: Router) -> None:
         router.add("PUT", base + "/{id}", change)
         router.add("DELETE", base + "/{id}", remove)
         tags.register(router, kind)
+    quotas.register(router)
     from lbaas.api.resources import floatingips  # it builds on this package's helpers
 
     floatingips.register(router)

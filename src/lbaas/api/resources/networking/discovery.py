@@ -39,6 +39,12 @@ EXTENSIONS = {
     "standard-attr-tag": ("Tag support for resources with standard attribute: network, subnet, "
                           "port", "Enables to set tag on resources with standard attribute.",
                           "2017-01-01T00:00:00-00:00"),
+    "quotas": ("Quota management support",
+               "Expose functions for quotas management per project",
+               "2012-07-29T10:00:00-00:00"),
+    "quota_details": ("Quota details management support",
+                      "Expose functions for quotas usage statistics per project",
+                      "2017-02-10T10:00:00-00:00"),
     "tag-creation": ("Tag creation extension", "Allow to create multiple tags for a resource",
                      "2024-23-07T10:00:00-00:00"),
 }

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from lbaas.api import common
 from lbaas.api.http import ApiRequest, Response
-from lbaas.api.resources.networking import access, tags, usage
+from lbaas.api.resources.networking import access, quotas, tags, usage
 from lbaas.api.resources.networking.bodies import boolean, owner, read_body, string
 from lbaas.api.resources.networking.errors import (
     NeutronError,
@@ -114,6 +114,7 @@ async def create_network(req: ApiRequest) -> Response:
         "revision_number": 0, "created_at": common.utcnow(),
     }
     with req.app.engine.begin() as conn:
+        quotas.check(conn, req, project, "network")
         conn.execute(t.network.insert().values(**values))
         row = access.fetch(conn, req, NETWORK, values["id"])
         item = render_networks(conn, [row])[0]

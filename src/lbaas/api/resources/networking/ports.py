@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Row, select, update
 
 from lbaas.api import common
 from lbaas.api.http import ApiRequest, Response
-from lbaas.api.resources.networking import access, port_fields, port_ips, tags
+from lbaas.api.resources.networking import access, port_fields, port_ips, quotas, tags
 from lbaas.api.resources.networking.bodies import boolean, owner, read_body, string, uuid_string
 from lbaas.api.resources.networking.errors import NeutronError, forbidden
 from lbaas.api.resources.networking.kinds import Kind, attributes_of, audit, save, with_tags
@@ -117,6 +117,7 @@ async def create_port(req: ApiRequest) -> Response:
         if not (network.shared or access.may_write(req, network.project_id)):
             raise forbidden("create_port")
         port_fields.check_rights(req, body, network, "create")
+        quotas.check(conn, req, project, "port")
         mac = _mac(conn, body, network_id) if "mac_address" in body \
             else _new_mac(conn, network_id)
         values.setdefault("port_security_enabled", network.port_security_enabled)

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Row, delete
 
 from lbaas.api import common
 from lbaas.api.http import ApiRequest, Response
-from lbaas.api.resources.networking import access, tags, usage
+from lbaas.api.resources.networking import access, quotas, tags, usage
 from lbaas.api.resources.networking import subnet_fields as f
 from lbaas.api.resources.networking.bodies import boolean, owner, read_body, string, uuid_string
 from lbaas.api.resources.networking.errors import NeutronError, subnet_in_use
@@ -93,6 +93,7 @@ async def create_subnet(req: ApiRequest) -> Response:
             raise subnet_in_use(values["id"], "the management network's subnets are the "
                                 "operator's")
         f.check_overlap(conn, network_id, net, access.management(req))
+        quotas.check(conn, req, values["project_id"], "subnet")
         conn.execute(t.subnet.insert().values(**values))
         item = render_subnets(conn, [access.fetch(conn, req, SUBNET, values["id"])])[0]
     return Response(201, {"subnet": item})
