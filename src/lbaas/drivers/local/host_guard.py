@@ -9,12 +9,13 @@ written straight into the database, an address the host gains later).
 
 ``table inet lbaas_guard_<8 hex of the owner mark>``, hook ``input``: packets arriving on one of
 this instance's guarded bridges (every managed bridge except the management network's) that
-open a connection to the host itself are dropped. Established/related traffic (replies to what
-the host started: the host's own requests to VIPs and floating IPs), ICMPv6 neighbour discovery
-and ICMP/ICMPv6 echo pass, so routing through the gateway keeps working; forwarded traffic
-(hook ``forward``) is not this table's business. The management bridge is not guarded: the
-amphorae's heartbeats are new datagrams to the health manager on it (the controller opens the
-agent connections, so those are replies either way).
+open a connection to the host itself are refused (ICMP administratively prohibited, so HAProxy
+moves on to another member at once instead of waiting out a connect timeout).
+Established/related traffic (replies to what the host started: its own requests to VIPs and
+floating IPs), ICMPv6 neighbour discovery and ICMP/ICMPv6 echo pass, so routing through the
+gateway keeps working; forwarded traffic (hook ``forward``) is not this table's business. The
+management bridge is not guarded: the amphorae's heartbeats are new datagrams to the health
+manager on it (the controller opens the agent connections, so those are replies either way).
 
 Key choice: a table of our own, named per instance and replaced in one ``nft -f`` transaction;
 nothing else in the host's ruleset is read or changed, and two instances (two data directories
@@ -66,7 +67,7 @@ def ruleset(table: str, bridges: list[str]) -> str:
         "        icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit,"
         " nd-router-advert, nd-redirect, echo-request } accept",
         "        icmp type echo-request accept",
-        "        counter drop",
+        "        counter reject with icmpx type admin-prohibited",
         "    }", "}", ""])
 
 
