@@ -147,7 +147,7 @@ def _project_lb(server: Any, project: str, cidr: str, vip: str) -> dict[str, Any
 
 
 def test_project_networks_stay_off_the_host_and_may_overlap() -> None:
-    toml, _ = own_networks()
+    toml, subnets = own_networks()
     toml += "\n[controller]\nresync_interval = 1.0\n"
     # a range the host reaches through its default route (benchmarking range, RFC 2544)
     prefix = f"198.18.{random.randint(100, 250)}"
@@ -155,7 +155,9 @@ def test_project_networks_stay_off_the_host_and_may_overlap() -> None:
     before = _route(vip)
     assert "lbr" not in before, before
     server = start_server(toml)
+    cidrs = [cidr]
     try:
+        cidrs += [server.show("subnet", "show", s)["cidr"] for s in subnets.values()]
         made = {p: _project_lb(server, p, cidr, vip) for p in ("guarda", "guardb")}
         backends = {"guarda": f"{prefix}.50", "guardb": f"{prefix}.51"}
         for item in made.values():
@@ -188,8 +190,31 @@ def test_project_networks_stay_off_the_host_and_may_overlap() -> None:
             client = names.backend_netns(address)  # a client on that project's network only
             seen = {_fetch_in(client, f"http://{vip}/") for _ in range(4)}
             assert seen == {f"backend {address}"}, (project, seen)
+        # from the host: through a floating IP on an external (operator) network, one router
+        # per project subnet, as in Neutron
+        ext = subnets["pub"].replace("pub-subnet", "ext")
+        pub = cidrs[1].split(".")
+        ext_cidr = f"{pub[0]}.{pub[1]}.{(int(pub[2]) + 3) % 256}.0/24"
+        cidrs.append(ext_cidr)
+        server.openstack("network", "create", "--external", ext)
+        server.openstack("subnet", "create", "--network", ext, "--subnet-range", ext_cidr,
+                         f"{ext}-subnet")
+        for project, item in made.items():
+            fip = server.show("floating", "ip", "create", ext)["floating_ip_address"]
+            server.openstack("floating", "ip", "set", "--port", item["lb"]["vip_port_id"], fip)
+            seen = {_first_line(fip) for _ in range(4)}
+            assert seen == {f"backend {backends[project]}"}, (project, seen)
         assert _route(vip) == before
     finally:
         stop_server(server)
     assert _route(vip) == before
-    assert leftovers([cidr]) == []
+    assert leftovers(cidrs) == []
+
+
+def _first_line(address: str) -> str:
+    deadline = time.monotonic() + 20
+    while True:
+        status, body = _get(f"http://{address}/")
+        if status == 200 or time.monotonic() > deadline:
+            return body.split("\n", 1)[0]
+        time.sleep(0.3)
