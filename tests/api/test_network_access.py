@@ -15,6 +15,7 @@ from network_helpers import (
     LBS,
     POOLS,
     PORTS,
+    SUBNETS,
     Callers,
     fault,
     get,
@@ -200,6 +201,56 @@ def test_no_member_at_the_operators_own_addresses(service_factory):
                                    "monitor_address")
     assert get(api, f"{POOLS}/{pool}/members/{member['id']}")["member"]["monitor_address"] \
         is None
+
+
+def test_no_member_at_an_operator_subnets_gateway(api):
+    """The host takes an operator subnet's gateway when the data plane first needs the subnet,
+    possibly after the member was accepted: the gateway is refused whether or not the host
+    holds it yet (create, monitor address, update, batch, graph). A tenant subnet's gateway is
+    never the host's (its bridge is not attached to the host), so it stays a valid member."""
+    shared = make_network(api, "op-shared", shared=True)
+    external = make_network(api, "op-external", **{"router:external": True})
+    gateways = [make_subnet(api, shared["id"], "10.91.0.0/24")["gateway_ip"],
+                make_subnet(api, external["id"], "10.92.0.0/24")["gateway_ip"],
+                get(api, f"{SUBNETS}/{api.subnet_id('private-subnet')}")["subnet"]
+                ["gateway_ip"]]
+    assert gateways[:2] == ["10.91.0.1", "10.92.0.1"]
+    lb = api.create_lb()
+    pool = make_pool(api, lb)
+    for gateway in gateways:
+        code, body = add_member(api, pool, address=gateway)
+        assert (code, fault(body)) == (400, f"{gateway} is not a valid option for member "
+                                       "address"), gateway
+        code, body = add_member(api, pool, address="10.203.0.8", monitor_address=gateway,
+                                monitor_port=5672)
+        assert (code, fault(body)) == (400, f"{gateway} is not a valid option for member "
+                                       "monitor_address"), gateway
+    code, body = add_member(api, pool, address="10.203.0.8")
+    assert code == 201, body
+    member = body["member"]
+    api.wait_lb(lb["id"])
+    code, body = api.put(f"{POOLS}/{pool}/members/{member['id']}",
+                         {"member": {"monitor_address": "10.91.0.1", "monitor_port": 22}})
+    assert (code, fault(body)) == (400, "10.91.0.1 is not a valid option for member "
+                                   "monitor_address")
+    code, body = api.put(f"{POOLS}/{pool}/members", {"members": [
+        {"address": "10.92.0.1", "protocol_port": 5672}]})
+    assert (code, fault(body)) == (400, "10.92.0.1 is not a valid option for member address")
+    before = lb_count(api)
+    code, body = create_lb(api, vip_subnet_id=api.subnet_id("public-subnet"), listeners=[{
+        "protocol": "HTTP", "protocol_port": 80, "default_pool": {
+            "name": "gw-pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+            "members": [
+                {"address": "10.91.0.1", "protocol_port": 5672}]}}])
+    assert (code, fault(body)) == (400, "10.91.0.1 is not a valid option for member address")
+    assert lb_count(api) == before
+    assert [m["address"] for m in get(api, f"{POOLS}/{pool}/members")["members"]] \
+        == ["10.203.0.8"]
+    # a project's own network: its gateway is no host address
+    tenant = make_network(api, "tenant-own")
+    tenant_gw = make_subnet(api, tenant["id"], "10.93.0.0/24")["gateway_ip"]
+    code, body = add_member(api, pool, address=tenant_gw)
+    assert code == 201, body
 
 
 # ------------------------------------------------------------------- members without subnet --

@@ -76,8 +76,8 @@ def assert_no_leftovers(before: HostState, names: Iterable[str], cidrs: Iterable
 _used_blocks: set[tuple[int, int]] = set()
 
 
-def make_subnet(gateway: bool = True) -> SubnetInfo:
-    """A fresh random 10.25x.y.0/24 subnet on its own network (gateway .1)."""
+def make_subnet(gateway: bool = True, management: bool = False) -> SubnetInfo:
+    """A fresh random 10.25x.y.0/24 operator subnet on its own network (gateway .1)."""
     while True:
         block = (random.randint(250, 254), random.randint(0, 255))
         if block not in _used_blocks:
@@ -86,7 +86,7 @@ def make_subnet(gateway: bool = True) -> SubnetInfo:
     cidr = f"10.{block[0]}.{block[1]}.0/24"
     gw = f"10.{block[0]}.{block[1]}.1" if gateway else None
     return SubnetInfo(network_id=str(uuid.uuid4()), subnet_id=str(uuid.uuid4()), cidr=cidr,
-                      gateway_ip=gw)
+                      gateway_ip=gw, host_access=True, management=management)
 
 
 def make_subnet6() -> SubnetInfo:
@@ -94,7 +94,7 @@ def make_subnet6() -> SubnetInfo:
     words = [random.randint(0, 0xFFFF) for _ in range(3)]
     prefix = "fd{:02x}:{:x}:{:x}:{:x}".format(random.randint(0x10, 0xFF), *words)
     return SubnetInfo(network_id=str(uuid.uuid4()), subnet_id=str(uuid.uuid4()),
-                      cidr=f"{prefix}::/64", gateway_ip=f"{prefix}::1")
+                      cidr=f"{prefix}::/64", gateway_ip=f"{prefix}::1", host_access=True)
 
 
 def host(subnet: SubnetInfo, n: int) -> str:

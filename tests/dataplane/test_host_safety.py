@@ -166,9 +166,10 @@ def test_a_bridge_belongs_to_one_instance(dp: Any, made: Any, tmp_path: Path) ->
     text = str(refused.value)
     assert str(first_dir.resolve()) in text and "networking.networks" in text
     assert "lbaas teardown" in text
-    # the same CIDR on another network collides with the first one's bridge, named too
+    # the same CIDR on another operator network collides with the first one's bridge, named
+    # too (a project's network would not: it is never attached to the host)
     clash = type(subnet)(network_id=str(uuid.uuid4()), subnet_id=str(uuid.uuid4()),
-                         cidr=subnet.cidr, gateway_ip=subnet.gateway_ip)
+                         cidr=subnet.cidr, gateway_ip=subnet.gateway_ip, host_access=True)
     made["subnets"].append(clash)
     with pytest.raises(ownership.BridgeOwnedElsewhere, match=str(first_dir.resolve())):
         run(second.ensure_subnet(clash))
@@ -207,3 +208,37 @@ def test_teardown_removes_its_marked_bridges_even_without_state(dp: Any, made: A
     assert names.bridge_name(mine.network_id) not in links
     assert f"unreachable {mine.cidr}" not in dp.sh("ip", "route")
     assert names.bridge_name(theirs.network_id) in links  # another instance's: left alone
+
+
+def test_project_bridges_stay_off_the_host_and_every_bridge_but_mgmt_is_guarded(
+        dp: Any, made: Any, tmp_path: Path) -> None:
+    """A project's network (host_access False) gets no host address or route, even on a range
+    another bridge uses; the host guard table lists every bridge but the management one and
+    goes with the last subnet."""
+    from dataclasses import replace
+
+    from lbaas.drivers.local import host_guard
+
+    mgmt, operator = dp.make_subnet(management=True), dp.make_subnet()
+    tenant = replace(dp.make_subnet(), host_access=False)
+    same_range = replace(tenant, network_id=str(uuid.uuid4()), subnet_id=str(uuid.uuid4()))
+    made["subnets"] += [mgmt, operator, tenant, same_range]
+    network = LocalNetwork(tmp_path / "net", files(tmp_path))
+    made["networks"].append(network)
+    before = route_get(dp.host(tenant, 80))
+    for subnet in (mgmt, operator, tenant, same_range):
+        run(network.ensure_subnet(subnet))
+    assert has_host_address(dp, operator) and not has_host_address(dp, tenant)
+    assert not has_host_address(dp, same_range)
+    assert route_get(dp.host(tenant, 80)) == before
+    for subnet in (tenant, same_range):
+        bridge = names.bridge_name(subnet.network_id)
+        assert Path(f"/proc/sys/net/ipv6/conf/{bridge}/disable_ipv6").read_text().strip() == "1"
+    table = dp.sh("nft", "list", "table", "inet", network.guard.table)
+    guarded = {names.bridge_name(s.network_id) for s in (operator, tenant, same_range)}
+    assert all(f'"{b}"' in table for b in guarded), table
+    assert names.bridge_name(mgmt.network_id) not in table
+    for subnet in (mgmt, operator, tenant, same_range):
+        run(network.remove_subnet(subnet))
+    assert f"table inet {network.guard.table}" not in dp.sh("nft", "list", "tables")
+    assert network.guard.table == host_guard.table_name(network.mark)

@@ -44,7 +44,8 @@ def run(coro: Any) -> Any:
 class Env:
     def __init__(self, dp: Any, tmp: Path) -> None:
         self.dp = dp
-        self.mgmt, self.vip, self.member = (dp.make_subnet() for _ in range(3))
+        self.mgmt = dp.make_subnet(management=True)
+        self.vip, self.member = (dp.make_subnet() for _ in range(2))
         self.network = LocalNetwork(tmp / "net")
         self.compute = LocalCompute(Path(tempfile.mkdtemp(prefix="lbdp")), self.network,
                                     agent_argv=FAKE_AGENT)  # short: HAProxy socket path limit
@@ -307,7 +308,8 @@ def test_subnet_routes_and_overlap(env: Env, dp: Any) -> None:
     assert bridge in dp.sh("ip", "-o", "link")
     # Another network cannot take a CIDR the host already routes elsewhere.
     clash = SubnetInfo(network_id=str(uuid.uuid4()), subnet_id=str(uuid.uuid4()),
-                       cidr=env.member.cidr.replace(".0/24", ".128/25"), gateway_ip=None)
+                       cidr=env.member.cidr.replace(".0/24", ".128/25"), gateway_ip=None,
+                       host_access=True)
     with pytest.raises(DriverError, match="overlaps"):
         run(env.network.ensure_subnet(clash))
     assert names.bridge_name(clash.network_id) not in dp.sh("ip", "-o", "link")

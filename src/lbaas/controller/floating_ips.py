@@ -48,9 +48,9 @@ def desired_routers(conn: Connection) -> list[RouterSpec]:
             continue
         nat = tuple(sorted((f, x) for net, f, x in items
                            if net == outside.network_id and ipam.in_subnet(outside, f)))
-        out.append(RouterSpec(router_id=router_id(subnet_id), inside=subnet_info(inside),
+        out.append(RouterSpec(router_id=router_id(subnet_id), inside=subnet_info(conn, inside),
                               inside_address=port.fixed_ips[0]["ip_address"],
-                              outside=subnet_info(outside), nat=nat))
+                              outside=subnet_info(conn, outside), nat=nat))
     return out
 
 

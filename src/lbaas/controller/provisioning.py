@@ -30,9 +30,15 @@ def port_id_for(amphora_id: str, purpose: str) -> str:
     return str(uuid.uuid5(uuid.UUID(amphora_id), purpose))
 
 
-def subnet_info(subnet: Row[Any]) -> SubnetInfo:
+def subnet_info(conn: Connection, subnet: Row[Any], management: tuple[str, ...] = ()) \
+        -> SubnetInfo:
+    """The driver's view of a subnet: whether its network is the operator's (host access) and
+    whether it is the management network (``management``: its ids)."""
+    net = conn.execute(select(t.network).where(t.network.c.id == subnet.network_id)).first()
     return SubnetInfo(network_id=subnet.network_id, subnet_id=subnet.id, cidr=subnet.cidr,
-                      gateway_ip=subnet.gateway_ip)
+                      gateway_ip=subnet.gateway_ip,
+                      host_access=net is not None and network_scope.operator_network(net),
+                      management=subnet.network_id in management)
 
 
 def _now() -> datetime:
@@ -67,8 +73,11 @@ class Provisioner:
     # subnets ------------------------------------------------------------------------------------
     def all_subnets(self) -> list[SubnetInfo]:
         with self.engine.connect() as conn:
-            return [subnet_info(s) for s in conn.execute(select(t.subnet)
-                                                         .where(t.subnet.c.ip_version == 4))]
+            return [subnet_info(conn, s, self._management_ids())
+                    for s in conn.execute(select(t.subnet).where(t.subnet.c.ip_version == 4))]
+
+    def _management_ids(self) -> tuple[str, ...]:
+        return network_scope.management_network_ids(self.management_network)
 
     def _mgmt_subnet(self, conn: Connection) -> Row[Any]:
         net = conn.execute(select(t.network).where(
@@ -90,7 +99,8 @@ class Provisioner:
                                     name=f"octavia-{purpose}-{amphora_id}",
                                     device_owner=PORT_OWNER, device_id=amphora_id,
                                     project_id=project_id, now=_now())
-        return SubnetPlug(subnet=subnet_info(subnet), address=port.fixed_ips[0]["ip_address"])
+        return SubnetPlug(subnet=subnet_info(conn, subnet, self._management_ids()),
+                          address=port.fixed_ips[0]["ip_address"])
 
     # amphora ports ------------------------------------------------------------------------------
     def base_ports(self, lb: Any, amphora_id: str) -> tuple[SubnetPlug, SubnetPlug, str]:

@@ -18,6 +18,14 @@ class SubnetInfo:
     subnet_id: str
     cidr: str
     gateway_ip: str | None
+    # An operator network (seeded, shared or external) may be attached to the host (its
+    # gateway on the bridge, a route); a tenant network never is, as in Neutron: its bridge
+    # stays isolated, so a tenant range can neither capture the host's routes nor clash with
+    # another project's identical range.
+    host_access: bool = False
+    # The management network: the only bridge on which amphorae open connections to the host
+    # (heartbeats); every other bridge is guarded (drivers/local/host_guard.py).
+    management: bool = False
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from lbaas.drivers.local.network import LocalNetwork, with_prefix
 from lbaas.main.backend_ctl import add_ctl_parser, control_socket
 from lbaas.main.options import add_options, settings_from_args
 from lbaas.settings import Settings
-from lbaas.store import db, ipam, seed
+from lbaas.store import db, ipam, network_scope, seed
 from lbaas.store import tables as t
 
 DEVICE_OWNER = "compute:lbaas-demo-backend"
@@ -46,8 +46,11 @@ def resolve_subnet(engine: Engine, name_or_id: str) -> SubnetInfo:
     if len(rows) > 1:
         raise BackendError(f"several subnets are named {name_or_id!r}; use its id")
     row = rows[0]
+    with engine.connect() as conn:
+        net = conn.execute(select(t.network).where(t.network.c.id == row.network_id)).first()
     return SubnetInfo(network_id=row.network_id, subnet_id=row.id, cidr=row.cidr,
-                      gateway_ip=row.gateway_ip)
+                      gateway_ip=row.gateway_ip,
+                      host_access=net is not None and network_scope.operator_network(net))
 
 
 def check_address(subnet: SubnetInfo, address: str) -> str:

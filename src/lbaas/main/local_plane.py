@@ -140,4 +140,6 @@ async def teardown_local_plane(settings: Settings) -> list[str]:
                         UNREACHABLE_METRIC, check=False)
         await nl.delete_link(bridge)
         removed.append(bridge)
+    if await network.guard.remove():
+        removed.append(f"nftables table inet {network.guard.table}")
     return removed

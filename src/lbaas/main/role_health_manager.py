@@ -57,8 +57,12 @@ async def listen_address(engine: Engine, settings: Settings, bind_ip: str | None
     if uses_local_plane(settings):
         from lbaas.controller.provisioning import subnet_info
         from lbaas.main.local_plane import local_network
+        from lbaas.store.network_scope import management_network_ids
 
-        await local_network(settings).ensure_subnet(subnet_info(subnet))
+        with engine.connect() as conn:
+            info = subnet_info(conn, subnet,  # type: ignore[arg-type]
+                               management_network_ids(settings.networking.management_network))
+        await local_network(settings).ensure_subnet(info)
     return str(subnet.gateway_ip)  # type: ignore[attr-defined]
 
 

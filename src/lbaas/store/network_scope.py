@@ -25,6 +25,21 @@ def management_network_ids(management_network: str) -> tuple[str, ...]:
     return (seeded_network_id(management_network), management_network)
 
 
+def operator_network(network: Any) -> bool:
+    """Seeded (no project), shared or external: the operator's network. Only these may be
+    attached to the host (its gateway on the bridge, a route to it); a project's own network,
+    even one an admin made for it, stays off the host, as Neutron's tenant networks do."""
+    return network.project_id is None or bool(network.shared) or bool(network.router_external)
+
+
+def host_gateway_clause() -> ColumnElement[bool]:
+    """Subnets whose gateway address the host holds (or will hold): on operator networks."""
+    net, sub = t.network.c, t.subnet.c
+    return exists(select(net.id).where(
+        net.id == sub.network_id,
+        or_(net.project_id.is_(None), _open_network(net))))
+
+
 def _owned(column: Any, project: str | None) -> ColumnElement[bool]:
     return column == project if project else false()
 

@@ -10,7 +10,10 @@ last subnet of a network can take its bridge with it.
 The host never loses what it reaches today: a subnet that overlaps a host route, contains a
 route's gateway or an address the host uses (``host_use.py``: nameservers, /etc/hosts, open
 connections, the operator's list) gets an *isolated* bridge, with no host address and no route
-(one log line says why); ``host_access=False`` isolates every bridge. Each bridge carries its
+(one log line says why); ``host_access=False`` isolates every bridge. A tenant network
+(``SubnetInfo.host_access`` False: not seeded, shared or external) is always isolated, and may
+overlap anything, as Neutron's project networks do; ``host_guard.py`` keeps tenant traffic from
+opening connections to the host on every bridge but the management one. Each bridge carries its
 owner's mark (``ownership.py``): a bridge of another live instance is refused, and only the
 owner's teardown removes it.
 """
@@ -34,6 +37,7 @@ from lbaas.drivers.base import (
 )
 from lbaas.drivers.local import names, ownership
 from lbaas.drivers.local import netlink as nl
+from lbaas.drivers.local.host_guard import HostGuard
 from lbaas.drivers.local.host_use import HostUse
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,7 @@ log = logging.getLogger(__name__)
 UNREACHABLE_METRIC = "4000"
 REFUSING_TYPES = {"unreachable", "blackhole", "prohibit"}  # IPv6 shows these on dev lo
 VIP_ROLES = {"STANDALONE", "SINGLE"}  # MASTER/BACKUP: keepalived owns the VIP
+TENANT = "tenant network (never attached to the host)"
 
 
 def with_prefix(address: str, cidr: str) -> str:
@@ -57,6 +62,7 @@ class LocalNetwork:
         self.host_access = host_access
         self.owner = Path(owner or self.state_dir.absolute().parent).resolve()
         self.mark = ownership.mark_for(self.owner)
+        self.guard = HostGuard(self.mark)
         self._lock = asyncio.Lock()
         self._warned: set[str] = set()
         self._ensured: dict[str, SubnetInfo] = {}  # ensured by this process (bridge re-checked)
@@ -117,8 +123,11 @@ class LocalNetwork:
             return  # every amphora step ensures its subnets: a dozen ip calls saved each time
         async with self._lock:
             self.check_owner(subnet)
-            isolated = await self._host_conflict(subnet, bridge)
-            if isolated and subnet.subnet_id not in self._warned:
+            # a tenant bridge is never the host's: no overlap check (two projects may use one
+            # range, each on its own bridge), no address, no route (see host_guard.py too)
+            isolated = TENANT if not subnet.host_access \
+                else await self._host_conflict(subnet, bridge)
+            if isolated and isolated is not TENANT and subnet.subnet_id not in self._warned:
                 self._warned.add(subnet.subnet_id)
                 log.warning("%s: bridge %s stays isolated from the host", isolated, bridge)
             if not await nl.link_exists(bridge):
@@ -135,6 +144,9 @@ class LocalNetwork:
             arp_ignore = Path(f"/proc/sys/net/ipv4/conf/{bridge}/arp_ignore")
             if arp_ignore.exists():
                 arp_ignore.write_text("1")
+            no_v6 = Path(f"/proc/sys/net/ipv6/conf/{bridge}/disable_ipv6")
+            if no_v6.exists():  # a tenant bridge: not even a link-local host address
+                no_v6.write_text("1" if isolated is TENANT else "0")
             if subnet.gateway_ip:
                 gw = with_prefix(subnet.gateway_ip, subnet.cidr)
                 have = gw in await nl.addresses(bridge)
@@ -149,6 +161,7 @@ class LocalNetwork:
             path = self._state_file(subnet.subnet_id)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(asdict(subnet)))
+            await self.guard.sync(self.ensured_subnets())
             self._ensured[subnet.subnet_id] = subnet
 
     async def remove_subnet(self, subnet: SubnetInfo) -> None:
@@ -168,8 +181,10 @@ class LocalNetwork:
             await nl.ip(nl.family(subnet.cidr), "route", "del", "unreachable", subnet.cidr,
                         "metric", UNREACHABLE_METRIC, check=False)
             self._state_file(subnet.subnet_id).unlink(missing_ok=True)
-            if not any(s.network_id == subnet.network_id for s in self.ensured_subnets()):
+            left = self.ensured_subnets()
+            if not any(s.network_id == subnet.network_id for s in left):
                 await nl.delete_link(bridge)
+            await self.guard.sync(left)
 
     # amphora legs ------------------------------------------------------------------------------
     async def plug_leg(self, ns: str, leg: str, subnet: SubnetInfo, addresses: list[str],

@@ -4,8 +4,12 @@ A member is an address HAProxy connects to on a tenant's behalf, so a member (or
 address) on this host, on the health manager's or the API's address, or inside the management
 network would let a tenant's VIP relay into the control plane. Refused: loopback and unspecified
 addresses (both mean "this machine"), every address on this host's interfaces (the bridges'
-gateways included), the configured health manager and API addresses, and the management
-network's subnets. The error is Octavia's for a reserved member address (``reserved_ips``).
+gateways included), the configured health manager and API addresses, the management
+network's subnets, and the gateway address of every subnet on an operator network (seeded,
+shared or external: ``network_scope.operator_network``). The last one matters because the host
+takes a subnet's gateway only when the data plane first ensures the subnet, after a member may
+have been accepted; the data plane's own nftables guard (``drivers/local/host_guard.py``) is the
+second layer. The error is Octavia's for a reserved member address (``reserved_ips``).
 With ``[networking] driver = "noop"`` (fake drivers, no data plane) nothing ever connects to a
 member, so this host's and the bind addresses are not refused: upstream's noop deployment takes
 any address, and its API tests use 192.0.2.2, which may well be this host's.
@@ -24,6 +28,7 @@ from sqlalchemy import Connection, select
 
 from lbaas.api.errors import BadRequest
 from lbaas.settings import Settings
+from lbaas.store import network_scope
 from lbaas.store import tables as t
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -64,13 +69,20 @@ def _management_cidrs(conn: Connection, management: tuple[str, ...]) -> list[str
                              .where(t.subnet.c.network_id.in_(management))).scalars())
 
 
+def _host_gateways(conn: Connection) -> set[Address]:
+    rows = conn.execute(select(t.subnet.c.gateway_ip).where(
+        t.subnet.c.gateway_ip.is_not(None), network_scope.host_gateway_clause())).scalars()
+    return {a for a in (_parse(str(r)) for r in rows) if a is not None}
+
+
 def is_operator_address(conn: Connection, settings: Settings, management: tuple[str, ...],
                         address: Address) -> bool:
     ip = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) \
         and address.ipv4_mapped else address
     if ip.is_loopback or ip.is_unspecified:
         return True
-    if settings.networking.driver != "noop" and ip in operator_addresses(settings):
+    if settings.networking.driver != "noop" and (ip in operator_addresses(settings)
+                                                 or ip in _host_gateways(conn)):
         return True
     return any(ip in ipaddress.ip_network(cidr) for cidr in _management_cidrs(conn, management))
 
