@@ -28,6 +28,7 @@ from sqlalchemy import select
 
 from lbaas.controller.provisioning import Provisioner
 from lbaas.store import tables as t
+from lbaas.store.network_scope import operator_network
 
 
 @pytest.fixture()
@@ -206,15 +207,16 @@ def test_no_member_at_the_operators_own_addresses(service_factory):
 def test_no_member_at_an_operator_subnets_gateway(api):
     """The host takes an operator subnet's gateway when the data plane first needs the subnet,
     possibly after the member was accepted: the gateway is refused whether or not the host
-    holds it yet (create, monitor address, update, batch, graph). A tenant subnet's gateway is
-    never the host's (its bridge is not attached to the host), so it stays a valid member."""
+    holds it yet (create, monitor address, update, batch, graph). A project's subnet's gateway,
+    on its own or a shared network, is never the host's (its bridge is not attached to the
+    host), so it stays a valid member."""
     shared = make_network(api, "op-shared", shared=True)
     external = make_network(api, "op-external", **{"router:external": True})
-    gateways = [make_subnet(api, shared["id"], "10.91.0.0/24")["gateway_ip"],
-                make_subnet(api, external["id"], "10.92.0.0/24")["gateway_ip"],
+    shared_gw = make_subnet(api, shared["id"], "10.91.0.0/24")["gateway_ip"]
+    gateways = [make_subnet(api, external["id"], "10.92.0.0/24")["gateway_ip"],
                 get(api, f"{SUBNETS}/{api.subnet_id('private-subnet')}")["subnet"]
                 ["gateway_ip"]]
-    assert gateways[:2] == ["10.91.0.1", "10.92.0.1"]
+    assert (shared_gw, gateways[0]) == ("10.91.0.1", "10.92.0.1")
     lb = api.create_lb()
     pool = make_pool(api, lb)
     for gateway in gateways:
@@ -230,8 +232,8 @@ def test_no_member_at_an_operator_subnets_gateway(api):
     member = body["member"]
     api.wait_lb(lb["id"])
     code, body = api.put(f"{POOLS}/{pool}/members/{member['id']}",
-                         {"member": {"monitor_address": "10.91.0.1", "monitor_port": 22}})
-    assert (code, fault(body)) == (400, "10.91.0.1 is not a valid option for member "
+                         {"member": {"monitor_address": "10.92.0.1", "monitor_port": 22}})
+    assert (code, fault(body)) == (400, "10.92.0.1 is not a valid option for member "
                                    "monitor_address")
     code, body = api.put(f"{POOLS}/{pool}/members", {"members": [
         {"address": "10.92.0.1", "protocol_port": 5672}]})
@@ -241,16 +243,40 @@ def test_no_member_at_an_operator_subnets_gateway(api):
         "protocol": "HTTP", "protocol_port": 80, "default_pool": {
             "name": "gw-pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
             "members": [
-                {"address": "10.91.0.1", "protocol_port": 5672}]}}])
-    assert (code, fault(body)) == (400, "10.91.0.1 is not a valid option for member address")
+                {"address": "10.92.0.1", "protocol_port": 5672}]}}])
+    assert (code, fault(body)) == (400, "10.92.0.1 is not a valid option for member address")
     assert lb_count(api) == before
     assert [m["address"] for m in get(api, f"{POOLS}/{pool}/members")["members"]] \
         == ["10.203.0.8"]
-    # a project's own network: its gateway is no host address
+    # a project's own or shared network: its gateway is no host address
     tenant = make_network(api, "tenant-own")
     tenant_gw = make_subnet(api, tenant["id"], "10.93.0.0/24")["gateway_ip"]
-    code, body = add_member(api, pool, address=tenant_gw)
-    assert code == 201, body
+    for gateway in (tenant_gw, shared_gw):
+        code, body = add_member(api, pool, address=gateway)
+        assert code == 201, body
+
+
+def test_only_admins_touch_the_subnets_of_an_external_network(api):
+    """External networks' subnets are attached to the host (gateway, route): a project that owns
+    one, or a shared network an admin made for it, cannot pick a range the host would then route
+    to its bridge (Neutron lets the network's owner do it)."""
+    callers = Callers(api)
+    external = make_network(api, "p1-external", project_id="p1", **{"router:external": True})
+    shared = make_network(api, "p1-shared", project_id="p1", shared=True)
+    admin_made = make_subnet(api, external["id"], "10.94.0.0/24")
+    callers.project("p1")
+    code, body = api.post(SUBNETS, {"subnet": {"network_id": external["id"], "ip_version": 4,
+                                               "cidr": "198.18.106.0/24"}})
+    assert code == 403, body
+    for change in ({"gateway_ip": "10.94.0.254"}, {"host_routes": []}):
+        code, body = api.put(f"{SUBNETS}/{admin_made['id']}", {"subnet": change})
+        assert code == 403, body
+    assert api.delete(f"{SUBNETS}/{admin_made['id']}")[0] == 403
+    # a shared network's owner still makes subnets: they stay off the host
+    sub = make_subnet(api, shared["id"], "198.18.107.0/24")
+    row = api.service.engine.connect().execute(
+        select(t.network).where(t.network.c.id == shared["id"])).one()
+    assert not operator_network(row), sub
 
 
 # ------------------------------------------------------------------- members without subnet --

@@ -18,7 +18,7 @@ class SubnetInfo:
     subnet_id: str
     cidr: str
     gateway_ip: str | None
-    # An operator network (seeded, shared or external) may be attached to the host (its
+    # An operator network (seeded or external) may be attached to the host (its
     # gateway on the bridge, a route); a tenant network never is, as in Neutron: its bridge
     # stays isolated, so a tenant range can neither capture the host's routes nor clash with
     # another project's identical range.

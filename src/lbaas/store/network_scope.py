@@ -26,10 +26,12 @@ def management_network_ids(management_network: str) -> tuple[str, ...]:
 
 
 def operator_network(network: Any) -> bool:
-    """Seeded (no project), shared or external: the operator's network. Only these may be
-    attached to the host (its gateway on the bridge, a route to it); a project's own network,
-    even one an admin made for it, stays off the host, as Neutron's tenant networks do."""
-    return network.project_id is None or bool(network.shared) or bool(network.router_external)
+    """Seeded (no project) or external: the operator's network. Only these may be attached to
+    the host (its gateway on the bridge, a route to it); a project's own network, even one an
+    admin made for it or shared, stays off the host, as Neutron's tenant networks do. Only
+    admins add or change subnets of external networks (``networking/subnets.py``), so no
+    project picks a range the host would route to its bridge."""
+    return network.project_id is None or bool(network.router_external)
 
 
 def host_gateway_clause() -> ColumnElement[bool]:
@@ -37,7 +39,7 @@ def host_gateway_clause() -> ColumnElement[bool]:
     net, sub = t.network.c, t.subnet.c
     return exists(select(net.id).where(
         net.id == sub.network_id,
-        or_(net.project_id.is_(None), _open_network(net))))
+        or_(net.project_id.is_(None), net.router_external.is_(True))))
 
 
 def _owned(column: Any, project: str | None) -> ColumnElement[bool]:

@@ -11,7 +11,7 @@ The host never loses what it reaches today: a subnet that overlaps a host route,
 route's gateway or an address the host uses (``host_use.py``: nameservers, /etc/hosts, open
 connections, the operator's list) gets an *isolated* bridge, with no host address and no route
 (one log line says why); ``host_access=False`` isolates every bridge. A tenant network
-(``SubnetInfo.host_access`` False: not seeded, shared or external) is always isolated, and may
+(``SubnetInfo.host_access`` False: neither seeded nor external) is always isolated, and may
 overlap anything, as Neutron's project networks do; ``host_guard.py`` keeps tenant traffic from
 opening connections to the host on every bridge but the management one. Each bridge carries its
 owner's mark (``ownership.py``): a bridge of another live instance is refused, and only the

@@ -5,8 +5,8 @@ address) on this host, on the health manager's or the API's address, or inside t
 network would let a tenant's VIP relay into the control plane. Refused: loopback and unspecified
 addresses (both mean "this machine"), every address on this host's interfaces (the bridges'
 gateways included), the configured health manager and API addresses, the management
-network's subnets, and the gateway address of every subnet on an operator network (seeded,
-shared or external: ``network_scope.operator_network``). The last one matters because the host
+network's subnets, and the gateway address of every subnet on an operator network (seeded or
+external: ``network_scope.operator_network``). The last one matters because the host
 takes a subnet's gateway only when the data plane first ensures the subnet, after a member may
 have been accepted; the data plane's own nftables guard (``drivers/local/host_guard.py``) is the
 second layer. The error is Octavia's for a reserved member address (``reserved_ips``).

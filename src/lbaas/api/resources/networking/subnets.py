@@ -12,14 +12,14 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete
+from sqlalchemy import Connection, Row, delete, select
 
 from lbaas.api import common
 from lbaas.api.http import ApiRequest, Response
 from lbaas.api.resources.networking import access, quotas, tags, usage
 from lbaas.api.resources.networking import subnet_fields as f
 from lbaas.api.resources.networking.bodies import boolean, owner, read_body, string, uuid_string
-from lbaas.api.resources.networking.errors import NeutronError, subnet_in_use
+from lbaas.api.resources.networking.errors import NeutronError, forbidden, subnet_in_use
 from lbaas.api.resources.networking.kinds import Kind, attributes_of, audit, save, with_tags
 from lbaas.api.resources.networking.networks import NETWORK
 from lbaas.store import tables as t
@@ -89,6 +89,7 @@ async def create_subnet(req: ApiRequest) -> Response:
     with req.app.engine.begin() as conn:
         network = access.fetch(conn, req, NETWORK, network_id, lock=True)
         access.authorize(req, "create_subnet", network.project_id)
+        _operator_only(req, network, "create_subnet")
         if network.id in access.management(req):
             raise subnet_in_use(values["id"], "the management network's subnets are the "
                                 "operator's")
@@ -99,9 +100,18 @@ async def create_subnet(req: ApiRequest) -> Response:
     return Response(201, {"subnet": item})
 
 
+def _operator_only(req: ApiRequest, network: Row[Any], action: str) -> None:
+    """Subnets of external networks are attached to the host (their gateway on its bridge, a
+    route to them): only admins add, change or delete them, whoever owns the network."""
+    if network.router_external and not access.is_admin(req):
+        raise forbidden(action)
+
+
 def _writable(conn: Connection, req: ApiRequest, action: str, lock: bool = True) -> Row[Any]:
     row = access.fetch(conn, req, SUBNET, req.path_params["id"], lock=lock)
     access.authorize(req, action, row.project_id, access.network_owner(conn, row.network_id))
+    network = conn.execute(select(t.network).where(t.network.c.id == row.network_id)).one()
+    _operator_only(req, network, action)
     if row.network_id in access.management(req):
         raise subnet_in_use(row.id, "the management network's subnets are the operator's")
     return row
