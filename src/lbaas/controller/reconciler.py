@@ -14,6 +14,7 @@ the job.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -75,6 +76,8 @@ class Drivers:
     # (aggregate, amphora view or None) -> (bundle, digest)
     render: Callable[[dict[str, Any], AmphoraView | None], tuple[dict[str, Any], str]] = \
         render_bundle
+    # amphora hosts (controller/fleet): started with the service, given its notify
+    fleet: Any = None
 
 
 class Reconciler:
@@ -133,7 +136,25 @@ class Reconciler:
     def _spec(self, lb: Any, amp_id: str, role: str, priority: int | None) -> AmphoraSpec:
         return AmphoraSpec(amphora_id=amp_id, load_balancer_id=lb.id, role=role,
                            vrrp_priority=priority, vip_address=lb.vip_address,
-                           vip_subnet_id=lb.vip_subnet_id, vip_network_id=lb.vip_network_id)
+                           vip_subnet_id=lb.vip_subnet_id, vip_network_id=lb.vip_network_id,
+                           zone=self._compute_zone(lb.availability_zone))
+
+    def _compute_zone(self, zone_name: str | None) -> str | None:
+        """The ``compute_zone`` of the load balancer's availability zone profile, if any."""
+        if not zone_name:
+            return None
+        with self.engine.connect() as conn:
+            data = conn.execute(
+                select(t.availability_zone_profile.c.availability_zone_data)
+                .select_from(t.availability_zone.join(
+                    t.availability_zone_profile, t.availability_zone.c.availability_zone_profile_id
+                    == t.availability_zone_profile.c.id))
+                .where(t.availability_zone.c.name == zone_name)).scalar()
+        try:
+            zone = json.loads(data or "{}").get("compute_zone")
+        except (ValueError, AttributeError):
+            return None
+        return str(zone) if zone else None
 
     async def _converge_containing(self, lb: Any, contained: containment.Contained) -> None:
         """Converge; when the data plane refuses an object, contain it and converge the rest

@@ -56,6 +56,8 @@ class AmphoraSpec:
     mgmt: SubnetPlug | None = None
     vip: SubnetPlug | None = None  # the VIP subnet and this amphora's own (vrrp) address
     credentials: AgentCredentials | None = None
+    # the availability zone's compute_zone (placement among hosts; None: any)
+    zone: str | None = None
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,12 @@ async def ip_json(*args: str, ns: str | None = None) -> list[dict[str, Any]]:
     return json.loads(out) if out.strip() else []
 
 
+async def json_cmd(*args: str) -> list[dict[str, Any]]:
+    """Any iproute2 command with ``-j`` among ``args`` (``bridge -j fdb show``...)."""
+    out = (await run(*args))[1]
+    return json.loads(out) if out.strip() else []
+
+
 def family(address_or_cidr: str) -> str:
     return "-6" if ipaddress.ip_network(address_or_cidr, strict=False).version == 6 else "-4"
 
@@ -121,14 +127,16 @@ async def delete_link(name: str, ns: str | None = None) -> None:
 
 
 async def ensure_veth(ns: str, leg: str, host: str, bridge: str, fresh_ns: bool = False,
-                      up_leg: bool = True) -> bool:
+                      up_leg: bool = True, mtu: int | None = None) -> bool:
     """A veth with ``leg`` inside ``ns`` and ``host`` enslaved to ``bridge``, both up (``leg``
-    only if ``up_leg``); True if it was created now (``fresh_ns``: ``ns`` was just made)."""
+    only if ``up_leg``); True if it was created now (``fresh_ns``: ``ns`` was just made).
+    ``mtu``: both ends' MTU when created (an overlay bridge carries less than 1500)."""
     created = fresh_ns or not await link_exists(leg, ns)
     if created:
         # A host end left over from an interrupted attempt would make the add fail.
         await delete_link(host)
-        await batch([f"link add {host} type veth peer name {leg} netns {ns}",
+        size = f" mtu {mtu}" if mtu else ""
+        await batch([f"link add {host}{size} type veth peer name {leg}{size} netns {ns}",
                      f"link set dev {host} master {bridge} up"])
     else:
         await ip("link", "set", "dev", host, "master", bridge, "up")

@@ -63,6 +63,8 @@ class LocalNetwork:
         # ns -> the VIP plug just made (the compute driver plugs during the agent's start; the
         # controller's own plug_vip right after then finds it done): used once
         self._vip_plugged: dict[str, tuple[object, ...]] = {}
+        # legs' MTU (None: the kernel's 1500); the overlay sets it below its underlay's
+        self.leg_mtu: int | None = None
 
     # managed subnets ---------------------------------------------------------------------------
     def _state_file(self, subnet_id: str) -> Path:
@@ -180,7 +182,8 @@ class LocalNetwork:
         (routes over the leg); ``fresh_ns``: ``ns`` was just made and has no such leg yet."""
         await self.ensure_subnet(subnet)
         created = await nl.ensure_veth(ns, leg, names.host_leg(ns, leg),
-                                       names.bridge_name(subnet.network_id), fresh_ns, False)
+                                       names.bridge_name(subnet.network_id), fresh_ns, False,
+                                       mtu=self.leg_mtu)
         await nl.set_addresses(leg, {with_prefix(a, subnet.cidr) for a in addresses}, ns=ns,
                                keep=frozenset(str(ipaddress.ip_address(a)) for a in keep),
                                fresh=created, before=(f"link set dev {leg} up",), then=then)
