@@ -48,7 +48,7 @@ class HostAgent:
         self.base_dir = Path(base_dir).absolute()
         self.network = OverlayNetwork(self.base_dir / "network", identity.address, underlay_dev,
                                       underlay_mtu, host_access=False, owner=self.base_dir)
-        self.compute = LocalCompute(self.base_dir / "amphorae", self.network)
+        self.compute = LocalCompute(self.base_dir / "amphorae", self.network, reach_agent=False)
         self._flood: dict[int, list[str]] = {}
         self._lock = asyncio.Lock()  # flood sync vs segments being made
         self._backends: dict[str, asyncio.subprocess.Process] = {}

@@ -66,6 +66,10 @@ class LocalNetwork:
         # legs' MTU (None: the kernel's 1500); the overlay sets it below its underlay's
         self.leg_mtu: int | None = None
 
+    def bridge_mac(self, network_id: str) -> str:
+        """The bridge's fixed MAC (the gateway's, when the host holds the gateway)."""
+        return names.bridge_mac(network_id)
+
     # managed subnets ---------------------------------------------------------------------------
     def _state_file(self, subnet_id: str) -> Path:
         return self.state_dir / "subnets" / f"{subnet_id}.json"
@@ -131,7 +135,7 @@ class LocalNetwork:
             # A bridge otherwise takes its lowest port MAC: the gateway's MAC would change as
             # amphorae come and go, and their ARP caches would point at the old one.
             await nl.ip("link", "set", "dev", bridge, "address",
-                        names.bridge_mac(subnet.network_id), "alias", self.mark, "up")
+                        self.bridge_mac(subnet.network_id), "alias", self.mark, "up")
             # Linux answers ARP on any interface for any host address (arp_ignore 0): on an
             # isolated bridge the host would claim eth0's 192.0.2.2, a VIP there, for itself.
             arp_ignore = Path(f"/proc/sys/net/ipv4/conf/{bridge}/arp_ignore")

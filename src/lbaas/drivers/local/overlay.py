@@ -61,6 +61,13 @@ class OverlayNetwork(LocalNetwork):
         self.leg_mtu = underlay_mtu - VXLAN_OVERHEAD
         self._vnis: dict[int, str] = {}  # vni -> network id, segments ensured here
 
+    def bridge_mac(self, network_id: str) -> str:
+        """The controller's bridges hold the gateways and keep their MAC; a host's bridges
+        (no address) get one of their own, or two ends of a segment would share a MAC."""
+        if self.host_access:
+            return super().bridge_mac(network_id)
+        return names.bridge_mac(f"{network_id}@{self.local_ip}")
+
     async def ensure_subnet(self, subnet: SubnetInfo) -> None:
         await super().ensure_subnet(subnet)
         await self.ensure_segment(subnet.network_id)
