@@ -10,7 +10,7 @@ DEB_PACKAGES := haproxy keepalived iproute2 nftables rabbitmq-server chromium
 TEST_SUITES := lint test-sqlite test-postgresql test-mariadb test-scale test-tempest
 TUTORIAL := $(DATA_DIR)/tutorial
 
-.PHONY: help setup run tutorial-env test test-sqlite test-postgresql test-mariadb test-api test-dbs test-e2e test-scale test-tempest test-dashboard dashboard-shots lint bench bench-api bench-dataplane bench-health bench-tls bench-udp bench-scale clean
+.PHONY: help setup run tutorial-env test test-sqlite test-postgresql test-mariadb test-api test-dbs test-e2e test-scale test-fleet test-tempest test-dashboard dashboard-shots lint bench bench-api bench-dataplane bench-health bench-tls bench-udp bench-scale bench-fleet clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -49,7 +49,7 @@ test: setup ## every suite (lint, all tests on SQLite, tests/api on PostgreSQL a
 	@MAKE="$(MAKE)" tools/run-suites $(TEST_SUITES)
 
 test-sqlite: setup ## the whole suite on SQLite (as root with HAProxy: real amphorae too)
-	$(VENV)/bin/pytest -q --ignore=tests/scale $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q --ignore=tests/scale --ignore=tests/fleet $(PYTEST_ARGS)
 
 test-postgresql: setup ## the API suite on PostgreSQL (local server, standard port)
 	LBAAS_TEST_DATABASE=postgresql $(VENV)/bin/pytest -q tests/api $(PYTEST_ARGS)
@@ -65,6 +65,9 @@ test-dbs: setup ## the API suite on PostgreSQL and MariaDB, both run, then a sum
 
 test-scale: setup ## api/worker/health-manager/housekeeping as processes on PostgreSQL and MariaDB with RabbitMQ: kill storm, broker outage, database restart (slow, root)
 	$(VENV)/bin/pytest -q -m scale tests/scale $(PYTEST_ARGS)
+
+test-fleet: setup ## a 3-host lab fleet: placement, overlay traffic, anti-affinity, lost hosts, drain, lab down (slow, root)
+	$(VENV)/bin/pytest -q -m fleet tests/fleet $(PYTEST_ARGS)
 
 test-e2e: setup ## end-to-end tests through the openstack CLI
 	$(VENV)/bin/pytest -q -m e2e tests/e2e $(PYTEST_ARGS)

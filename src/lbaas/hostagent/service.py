@@ -135,7 +135,7 @@ class HostAgent:
         await self.stop_backend(address)
         await self.network.ensure_subnet(subnet)
         await self._apply_flood()
-        await nl.ip("netns", "add", ns)
+        await nl.netns_add(ns)
         (self.base_dir / "backends").mkdir(parents=True, exist_ok=True)
         (self.base_dir / "backends" / ns).write_text(address)
         await nl.ip("link", "set", "dev", "lo", "up", ns=ns)
@@ -167,7 +167,7 @@ class HostAgent:
                 pass
         await nl.delete_link(names.backend_host_leg(address))
         if await nl.netns_exists(ns):
-            await nl.ip("netns", "delete", ns)
+            await nl.netns_delete(ns)
         (self.base_dir / "backends" / ns).unlink(missing_ok=True)
         return {}
 

@@ -21,6 +21,11 @@ def cmd_host_agent(args: argparse.Namespace) -> int:
     from lbaas.hostagent.server import serve, server_ssl_context
     from lbaas.hostagent.service import HostAgent, HostIdentity
 
+    if args.private_sysfs:  # before anything starts a thread
+        from lbaas.drivers.local import netlink
+        from lbaas.hostagent.mounts import private_sysfs
+
+        netlink.NETNS_MOUNT = private_sysfs()
     address, _, port = args.listen.rpartition(":")
     agent = HostAgent(HostIdentity(name=args.name, zone=args.zone, capacity=args.capacity,
                                    address=address), args.base_dir, args.underlay_dev,
@@ -94,6 +99,9 @@ def add_fleet_parsers(sub: Any, command: Any) -> None:
     p.add_argument("--cert-file", required=True,
                    help="its server certificate (SAN: the underlay address)")
     p.add_argument("--key-file", required=True)
+    p.add_argument("--private-sysfs", action="store_true",
+                   help="started with nsenter --net in a namespace of its own (lbaas lab): make "
+                   "a private /sys, keep pinning namespaces in the machine's mount namespace")
 
     hp = sub.add_parser("host", help="amphora hosts: list, drain, enable",
                         description="Amphora hosts known to the controller.")

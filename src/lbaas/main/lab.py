@@ -172,8 +172,9 @@ async def _make_host(lab: Lab, index: int, name: str, zone: str) -> dict[str, An
 
 def _start_agent(lab: Lab, host: dict[str, Any], files: dict[str, str]) -> int:
     home = lab.host_dir(host["name"])
-    argv = [nl.IP, "netns", "exec", host["netns"], sys.executable, "-m", "lbaas.main.cli",
-            "host-agent", "--name", host["name"], "--zone", host["zone"],
+    argv = ["nsenter", f"--net={nl.NETNS_DIR}/{host['netns']}", "--", sys.executable, "-m",
+            "lbaas.main.cli", "host-agent", "--private-sysfs",
+            "--name", host["name"], "--zone", host["zone"],
             "--capacity", str(CAPACITY), "--listen", f"{host['address']}:{HOST_PORT}",
             "--underlay-dev", "ul0", "--base-dir", host["base_dir"],
             "--ca-file", files["ca_file"], "--cert-file", files["cert_file"],
@@ -317,6 +318,42 @@ async def lab_down(lab: Lab) -> list[str]:
     return removed
 
 
+async def host_call(lab: Lab, host: str, method: str, path: str,
+                    body: dict[str, Any] | None = None) -> Any:
+    """Call a lab host-agent with the controller's client certificate (made if missing)."""
+    from lbaas.certs.ca import CertificateAuthority
+    from lbaas.drivers.fleet.client import HostClient
+    from lbaas.main.shared_files import shared_files_lock
+    from lbaas.settings import load_settings
+
+    entry = next((h for h in lab.state()["hosts"] if h["name"] == host), None)
+    if entry is None:
+        raise SystemExit(f"lab: no host {host!r}")
+    settings = load_settings(overrides={"data_dir": str(lab.data_dir)})
+    with shared_files_lock(settings):
+        files = CertificateAuthority.load_or_create(settings.pki_dir).ensure_client_files(
+            "controller", settings.pki_dir / "client")
+    client = HostClient(str(files.ca_file), str(files.cert_file), str(files.key_file))
+    try:
+        return await client.call(f"{entry['address']}:{HOST_PORT}", method, path, body)
+    finally:
+        await client.aclose()
+
+
+async def start_backend(lab: Lab, host: str, address: str, port: int = 80,
+                        network: str = "lab-private") -> Any:
+    """A demo HTTP backend (``lbaas.demo.backend_server``) on ``host``, on a lab network
+    (use an address outside the allocation pool: .201 and up)."""
+    from lbaas.drivers.fleet import wire
+    from lbaas.store import seed
+
+    spec = next(n for n in NETWORKS if n[0] == network)
+    subnet = {"network_id": seed.network_id(spec[0]), "subnet_id": seed.subnet_id(spec[1]),
+              "cidr": spec[2], "gateway_ip": spec[3]}
+    return await host_call(lab, host, "POST", wire.BACKENDS_PATH,
+                           {"subnet": subnet, "address": address, "port": port})
+
+
 def cmd_lab(args: argparse.Namespace) -> int:
     lab = Lab(Path(args.data_dir or ".lab").absolute())
     if args.lab_command == "up":
@@ -330,6 +367,10 @@ def cmd_lab(args: argparse.Namespace) -> int:
         print(f"settings for the controller, in {lab.settings_file}:\n")
         print(lab.settings_file.read_text())
         print(f"run: lbaas serve --config {lab.settings_file}")
+        return 0
+    if args.lab_command == "backend":
+        asyncio.run(start_backend(lab, args.host, args.address, args.port, args.network))
+        print(f"lab: backend {args.address}:{args.port} on host {args.host} ({args.network})")
         return 0
     if args.lab_command == "kill-host":
         if not kill_host(lab, args.name):
@@ -354,3 +395,10 @@ def add_lab_parser(sub: Any, command: Any) -> None:
     kill = command(lsub, "kill-host", cmd_lab, "stop a host hard (uplink down, processes "
                    "killed), as a power loss")
     kill.add_argument("name", help="the host's name (h1, h2...)")
+    be = command(lsub, "backend", cmd_lab, "start a demo HTTP backend on a lab host (a member "
+                 "for load balancers; it stops with lab down)")
+    be.add_argument("host", help="the host's name (h1, h2...)")
+    be.add_argument("address", help="its address (outside the pool: 10.213.10.201 and up)")
+    be.add_argument("--port", type=int, default=80)
+    be.add_argument("--network", default="lab-private",
+                    choices=[n[0] for n in NETWORKS[:2]])

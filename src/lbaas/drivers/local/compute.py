@@ -167,7 +167,7 @@ class LocalCompute:
         """Create ``name`` unless it exists; True if made now."""
         if await nl.netns_exists(name):
             return False
-        rc, _, err = await nl.run(nl.IP, "netns", "add", name, check=False)
+        rc, _, err = await nl.netns_add(name, check=False)
         if rc != 0 and not await nl.netns_exists(name):  # (a concurrent retry made it)
             raise DriverError(f"cannot create namespace {name}: {err.strip()}")
         return rc == 0
@@ -306,7 +306,7 @@ class LocalCompute:
         await self.network.unplug_all(ns)
         for space in spaces:
             if await nl.netns_exists(space):
-                await nl.ip("netns", "delete", space)
+                await nl.netns_delete(space)
         if self.base_dir.is_dir():
             for home in self.base_dir.iterdir():
                 if home.is_dir() and home.name == ns:

@@ -20,6 +20,9 @@ IP = "ip"
 
 
 NETNS_DIR = "/run/netns"  # where ``ip netns add`` pins namespaces
+# A mount namespace to pin namespaces in (``nsenter --mount=...``); None: this process's. A
+# host-agent in a private mount namespace sets it (hostagent/mounts.py).
+NETNS_MOUNT: str | None = None
 SYS_NET = "/sys/class/net"  # the host's links (this process runs in the host namespace)
 
 
@@ -56,6 +59,19 @@ async def json_cmd(*args: str) -> list[dict[str, Any]]:
     """Any iproute2 command with ``-j`` among ``args`` (``bridge -j fdb show``...)."""
     out = (await run(*args))[1]
     return json.loads(out) if out.strip() else []
+
+
+async def netns_add(name: str, check: bool = True) -> tuple[int, str, str]:
+    """``ip netns add`` (in ``NETNS_MOUNT`` when set)."""
+    return await run(*_pin_prefix(), IP, "netns", "add", name, check=check)
+
+
+async def netns_delete(name: str) -> None:
+    await run(*_pin_prefix(), IP, "netns", "delete", name)
+
+
+def _pin_prefix() -> list[str]:
+    return ["nsenter", f"--mount={NETNS_MOUNT}", "--"] if NETNS_MOUNT else []
 
 
 def family(address_or_cidr: str) -> str:
