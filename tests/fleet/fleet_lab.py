@@ -193,6 +193,10 @@ class FleetLab:
             body["availability_zone"] = zone
         lb = self.api("POST", "/v2/lbaas/loadbalancers", {"loadbalancer": body})["loadbalancer"]
         self.wait_active(lb["id"])
+        return self.add_members(lb, members) if members else dict(lb)
+
+    def add_members(self, lb: dict[str, Any], members: tuple[str, ...]) -> dict[str, Any]:
+        """An HTTP listener on port 80 with a ROUND_ROBIN pool of ``members`` (lab-private)."""
         if members:
             listener = self.api("POST", "/v2/lbaas/listeners", {"listener": {
                 "loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 80}})

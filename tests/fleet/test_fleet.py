@@ -3,7 +3,10 @@ lost hosts, drains (root, haproxy, keepalived; ``make test-fleet``)."""
 
 from __future__ import annotations
 
-from fleet_lab import FleetLab, get, until
+import time
+
+import pytest
+from fleet_lab import FleetLab, Probe, get, until
 
 BACKENDS = {"h1": "10.213.10.201", "h2": "10.213.10.202", "h3": "10.213.10.203"}
 
@@ -56,3 +59,99 @@ def test_zone_and_anti_affinity(lab: FleetLab) -> None:
     assert sorted(a["role"] for a in amps) == ["BACKUP", "MASTER"]
     hosts = {lab.host_of(a) for a in amps}
     assert len(hosts) == 2, amps
+
+
+def _serving(lab: FleetLab, name: str, flavor: str | None = None) -> tuple[dict, Probe]:
+    """A load balancer built on an empty fleet (its amphora on h1, an ACTIVE_STANDBY pair on
+    h1 + h2: least loaded, then by name) with members on h2 and h3, and a probe through it."""
+    lb = lab.load_balancer(name, flavor=flavor)
+    assert "h1" in {lab.host_of(a) for a in lab.amphorae(lb["id"])}
+    for host in ("h2", "h3"):
+        lab.backend(host, BACKENDS[host])
+    lb = lab.add_members(lb, (BACKENDS["h2"], BACKENDS["h3"]))
+    probe = Probe(lb["vip_address"])
+    probe.start()
+    assert until(lambda: probe.answered() >= 10, 10), probe.results[-5:]
+    return lb, probe
+
+
+def test_single_host_lost_serves_again_within_5_s(lab: FleetLab) -> None:
+    lb, probe = _serving(lab, "single")
+    (amp,) = lab.amphorae(lb["id"])
+    lost = lab.host_of(amp)
+    lab.kill_host(lost)
+    killed = time.monotonic() - 1.0  # (the command's own start-up: the kill is in there)
+    if not until(lambda: _recovered(probe, killed), 20):
+        pytest.fail(f"{_timeline(probe, killed)}\n{lab.log()}")
+    time.sleep(1)
+    probe.stop.set()
+    probe.join()
+    outage = probe.outage_after(killed)
+    assert 0 < outage <= 5.0, (outage, _timeline(probe, killed))
+    lab.wait_active(lb["id"])
+    (new,) = lab.amphorae(lb["id"])
+    assert lab.host_of(new) != lost
+    rows = {r[0]: r for r in lab.host_rows()}
+    assert rows[lost][4] == "1"  # the lost host's amphora is still counted until it is back
+
+
+def test_active_standby_master_host_lost(lab: FleetLab) -> None:
+    flavor = lab.flavor("ACTIVE_STANDBY")
+    lb, probe = _serving(lab, "pair", flavor)
+    amps = {a["role"]: a for a in lab.amphorae(lb["id"])}
+    master_host, backup_host = lab.host_of(amps["MASTER"]), lab.host_of(amps["BACKUP"])
+    assert master_host != backup_host
+    third = ({"h1", "h2", "h3"} - {master_host, backup_host}).pop()
+    lab.kill_host(master_host)
+    killed = time.monotonic() - 1.0
+
+    def rebuilt() -> bool:
+        now = {a["role"]: a for a in lab.amphorae(lb["id"])}
+        return set(now) == {"MASTER", "BACKUP"} and now["MASTER"]["id"] == \
+            amps["BACKUP"]["id"] and now["BACKUP"]["status"] == "ALLOCATED" and \
+            lab.lb_status(lb["id"]) == "ACTIVE"
+    assert until(rebuilt, 30), (lab.amphorae(lb["id"]), lab.log())
+    now = {a["role"]: a for a in lab.amphorae(lb["id"])}
+    assert lab.host_of(now["MASTER"]) == backup_host
+    assert lab.host_of(now["BACKUP"]) == third
+    time.sleep(1)
+    probe.stop.set()
+    probe.join()
+    assert probe.outage_after(killed) <= 1.0, probe.outage_after(killed)
+
+
+def test_drain_moves_every_amphora_off_a_host(lab: FleetLab) -> None:
+    flavor = lab.flavor("ACTIVE_STANDBY")
+    lb, probe = _serving(lab, "pair", flavor)
+    single = lab.load_balancer("single")
+    hosts = {lab.host_of(a) for a in lab.amphorae(lb["id"]) + lab.amphorae(single["id"])}
+    drained = sorted(hosts)[0]
+    started = time.monotonic()
+    lab.lbaas("host", "drain", drained, "--config", str(lab.data / "lab.toml"))
+
+    def empty() -> bool:
+        amps = lab.amphorae(lb["id"]) + lab.amphorae(single["id"])
+        return all(lab.host_of(a) != drained and a["status"] == "ALLOCATED" for a in amps) \
+            and lab.lb_status(lb["id"]) == "ACTIVE" and lab.lb_status(single["id"]) == "ACTIVE"
+    assert until(empty, 60), (lab.amphorae(lb["id"]), lab.log())
+    assert until(lambda: {r[0]: r for r in lab.host_rows()}[drained][4] == "0", 10)
+    row = {r[0]: r for r in lab.host_rows()}[drained]
+    assert row[3] == "DRAINING"
+    time.sleep(0.5)
+    probe.stop.set()
+    probe.join()
+    assert probe.outage_after(started, 120) <= 1.0  # see docs: BACKUP first, then MASTER
+    lab.lbaas("host", "enable", drained, "--config", str(lab.data / "lab.toml"))
+    assert {r[0]: r for r in lab.host_rows()}[drained][3] == "ENABLED"
+
+
+def _timeline(probe: Probe, since: float) -> str:
+    return " ".join(f"{t - since:.2f}:{'ok' if r else 'x'}" for t, r in probe.results
+                    if t >= since - 0.2)
+
+
+def _recovered(probe: Probe, since: float) -> bool:
+    """A probe failed after ``since`` and the last five answered."""
+    failed = [t for t, r in probe.results if t >= since and r is None]
+    return bool(failed) and len(probe.results) > 5 and \
+        all(r is not None for _, r in probe.results[-5:])

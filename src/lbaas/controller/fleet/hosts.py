@@ -93,7 +93,7 @@ class Fleet:
         self.notify: Callable[[str], Any] | None = None
         self._lost: set[str] = set()
         self._sweeps: set[asyncio.Future[None]] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._flood_lock = asyncio.Lock()
         self._controller_flood: dict[int, list[str]] | None = None
 
@@ -137,27 +137,39 @@ class Fleet:
     # the loop --------------------------------------------------------------------------------
     def start(self, notify: Callable[[str], Any] | None) -> None:
         self.notify = notify
-        if self._task is None:
-            self._task = asyncio.create_task(self._run())
+        if not self._tasks:
+            # one poller per host: a host that does not answer never delays the others
+            self._tasks = [asyncio.create_task(self._poll_forever(h)) for h in self.hosts]
+            self._tasks.append(asyncio.create_task(self._run()))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
         await self.client.aclose()
+
+    async def _poll_forever(self, host: HostView) -> None:
+        while True:
+            started = time.monotonic()
+            await self._poll(host)
+            await asyncio.sleep(max(0.0, self.poll_interval - (time.monotonic() - started)))
 
     async def _run(self) -> None:
         while True:
             started = time.monotonic()
             try:
-                await self.poll_once()
+                await self.act()
             except Exception:  # the loop must survive anything one pass meets
-                log.exception("fleet poll failed")
+                log.exception("fleet pass failed")
             await asyncio.sleep(max(0.0, self.poll_interval - (time.monotonic() - started)))
 
     async def poll_once(self) -> None:
+        """Ask every host once, then act on the answers (tests, start-up)."""
         await asyncio.gather(*(self._poll(h) for h in self.hosts))
+        await self.act()
+
+    async def act(self) -> None:
         self._record()
         await self.sync_flood()
         self._fail_over_lost()
@@ -166,7 +178,7 @@ class Fleet:
     async def _poll(self, host: HostView) -> None:
         try:
             data = await self.client.call(host.endpoint, "GET", wire.HOST_PATH,
-                                          timeout=max(0.2, self.host_timeout - 0.2))
+                                          timeout=self.host_timeout)
         except Exception as exc:  # HostUnreachable, DriverError: it is down for now
             if host.name and host.name not in self._lost and not self.live(host):
                 log.warning("amphora host %s (%s) does not answer: %s", host.name,

@@ -32,7 +32,7 @@ from lbaas.drivers.base import (
     SubnetInfo,
     SubnetPlug,
 )
-from lbaas.drivers.local import names, ownership
+from lbaas.drivers.local import garp, names, ownership
 from lbaas.drivers.local import netlink as nl
 from lbaas.drivers.local.host_use import HostUse
 
@@ -210,6 +210,8 @@ class LocalNetwork:
         route = (f"route replace default via {gateway} dev {names.VIP_LEG}",) if gateway else ()
         await self.plug_leg(ns, names.VIP_LEG, spec.vip.subnet, wanted, keep, then=route)
         self._vip_plugged[ns] = key
+        if spec.role in VIP_ROLES:  # a replacement's new MAC: tell the neighbours now
+            garp.announce(ns, names.VIP_LEG, spec.vip_address)
         return self._vip_info(spec)
 
     @staticmethod
