@@ -98,6 +98,9 @@ bench-api: setup ## API requests/s, latency, CPU per request, POST->ACTIVE (fake
 bench-dataplane: setup ## amphora POST->ACTIVE, req/s via VIP vs hand HAProxy vs direct, memory
 	$(PY) bench/bench_dataplane.py
 
+bench-fleet: setup ## 3-host lab: POST->ACTIVE on a lab host vs local, req/s with members across the overlay vs same host, host-loss outage (root)
+	$(PY) bench/bench_fleet.py
+
 bench-health: setup ## member-down detection, SINGLE/ACTIVE_STANDBY failover outage at the VIP
 	$(PY) bench/bench_health.py
 
