@@ -118,16 +118,12 @@ class Service:
             (lambda: bus.broadcast(FLOATING_IPS)) if bus is not None
             else self.worker.wake_floating_ips)
         self.housekeeping.start(notify)
-        if self.drivers.fleet is not None:
-            self.drivers.fleet.start(notify)
         if self.drivers.provisioner is not None and self.settings.health.enabled:
             from lbaas.main.health import start_health_manager
 
             self.health = await start_health_manager(self, notify)
 
     async def stop(self) -> None:
-        if self.drivers.fleet is not None:
-            await self.drivers.fleet.stop()
         if self.housekeeping is not None:
             await self.housekeeping.stop()
         if self.health is not None:
