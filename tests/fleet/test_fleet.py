@@ -3,10 +3,16 @@ lost hosts, drains (root, haproxy, keepalived; ``make test-fleet``)."""
 
 from __future__ import annotations
 
+import ssl
 import time
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
-from fleet_lab import FleetLab, Probe, get, until
+from fleet_lab import FleetLab, Probe, get, sh, until
+
+from lbaas.certs.ca import CertificateAuthority
 
 BACKENDS = {"h1": "10.213.10.201", "h2": "10.213.10.202", "h3": "10.213.10.203"}
 
@@ -155,3 +161,37 @@ def _recovered(probe: Probe, since: float) -> bool:
     failed = [t for t, r in probe.results if t >= since and r is None]
     return bool(failed) and len(probe.results) > 5 and \
         all(r is not None for _, r in probe.results[-5:])
+
+
+def test_host_agent_answers_only_the_controller_certificate(lab: FleetLab,
+                                                            tmp_path: Path) -> None:
+    ca = CertificateAuthority.load_or_create(lab.data / "pki")
+    address = f"{lab.hosts['h1']['address']}:9444"
+
+    def ask(cert: tuple[str, str] | None) -> Any:
+        ctx = ssl.create_default_context(cafile=str(lab.data / "pki" / "ca.pem"))
+        if cert is not None:
+            (tmp_path / "c.pem").write_text(cert[0])
+            (tmp_path / "c.key").write_text(cert[1])
+            ctx.load_cert_chain(tmp_path / "c.pem", tmp_path / "c.key")
+        with httpx.Client(verify=ctx, timeout=5) as client:
+            return client.get(f"https://{address}/v1/host")
+
+    answer = ask(ca.issue_client("controller"))
+    assert answer.status_code == 200 and answer.json()["name"] == "h1"
+    # an amphora's server certificate from the same CA, another client name, no certificate
+    for cert in (ca.issue_server("0a1b2c3d-amphora", "10.213.200.10"),
+                 ca.issue_client("someone"), None):
+        with pytest.raises((httpx.HTTPError, ssl.SSLError)):
+            ask(cert)
+
+
+def test_lab_down_after_a_host_was_killed_leaves_nothing(lab: FleetLab) -> None:
+    lab.backend("h2", BACKENDS["h2"])
+    lb = lab.load_balancer("left", members=(BACKENDS["h2"],))
+    (amp,) = lab.amphorae(lb["id"])
+    lab.kill_host(lab.host_of(amp))
+    lab.down()
+    assert lab.leftovers() == []
+    for ns in (amp["compute_id"].split("/")[1], f"lbh{lab.tag}-h1", f"lbh{lab.tag}-client"):
+        assert ns not in sh("ip", "netns", "list")
