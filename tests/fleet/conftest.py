@@ -42,3 +42,4 @@ def lab() -> Iterator[FleetLab]:
             os.close(fd)
     leftovers = the_lab.leftovers()
     assert not leftovers, f"lab down left these behind: {leftovers}"
+    the_lab.cleanup()

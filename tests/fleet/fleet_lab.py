@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -94,6 +95,10 @@ class FleetLab:
                 self.serve.kill()
                 self.serve.wait(5)
         self.lbaas("lab", "down", "--data-dir", str(self.data))
+
+    def cleanup(self) -> None:
+        """Remove the temporary directory (after ``down`` and the leftover check)."""
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def leftovers(self) -> list[str]:
         """Namespaces, links and processes of this lab still present."""

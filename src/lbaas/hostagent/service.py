@@ -98,7 +98,8 @@ class HostAgent:
 
     async def unplug_vip(self, ns: str, body: dict[str, Any]) -> dict[str, Any]:
         spec = wire.spec_from(body)
-        self._own(ns)
+        if not (self.compute.base_dir / ns).is_dir():
+            return {}  # deleted already (with its legs)
         await self.network.unplug_vip(spec, None)
         return {}
 
