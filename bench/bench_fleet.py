@@ -200,10 +200,12 @@ def main() -> int:
           f"ratio lab/local {remote / local:.2f}")
     print(f"  req/s via VIP members on the amphora's host   {same:9.0f}  "
           f"p50 {med(figures['same_host_p50_ms']):.2f} ms")
+    rounds = ", ".join(f"{a / b:.2f}" for a, b in zip(figures["across_overlay"],
+                                                       figures["same_host"], strict=True))
     print(f"  req/s via VIP members on two other hosts      {across:9.0f}  "
           f"p50 {med(figures['across_overlay_p50_ms']):.2f} ms   ratio {across / same:.2f} "
           f"(target >= 0.9; per round: "
-          f"{', '.join(f'{a / b:.2f}' for a, b in zip(figures['across_overlay'], figures['same_host']))})")
+          f"{rounds})")
     print(f"  host lost, SINGLE: outage at the VIP          {figures['outage_single_s']:.2f} s "
           f"(target <= 5 s)")
     print(f"  host lost, ACTIVE_STANDBY MASTER: outage      "
