@@ -11,7 +11,9 @@ capacity, amphorae and segments (VNIs). From the answers the controller
   for failover at once (the health manager would notice their silence too, later), and the
   reconciler rebuilds them on other hosts;
 - moves amphorae off a DRAINING host, one load balancer at a time (an ACTIVE_STANDBY pair's
-  BACKUP first, so the VIP never moves twice).
+  BACKUP first, so the VIP never moves twice);
+- deletes amphorae that no live row claims (a lost host back, a build whose controller died),
+  every ``SWEEP_INTERVAL`` and when a lost host answers again.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from lbaas.store import tables as t
 log = logging.getLogger("lbaas.fleet")
 
 DB_REFRESH = 2.0  # seconds between last_seen writes of an unchanged host
+SWEEP_INTERVAL = 30.0  # seconds between looks for amphorae no live row claims
 
 
 @dataclass
@@ -93,6 +96,7 @@ class Fleet:
         self.notify: Callable[[str], Any] | None = None
         self._lost: set[str] = set()
         self._sweeps: set[asyncio.Future[None]] = set()
+        self._swept = time.monotonic()  # the first sweep waits a period (builds in flight)
         self._tasks: list[asyncio.Task[None]] = []
         self._flood_lock = asyncio.Lock()
         self._controller_flood: dict[int, list[str]] | None = None
@@ -170,6 +174,12 @@ class Fleet:
         await self.act()
 
     async def act(self) -> None:
+        now = time.monotonic()
+        if now - self._swept > SWEEP_INTERVAL:
+            self._swept = now
+            for host in self.hosts:
+                if self.live(host) and host.amphorae:
+                    self._spawn(self._sweep(host))
         self._record()
         await self.sync_flood()
         self._fail_over_lost()
@@ -197,8 +207,12 @@ class Fleet:
         if host.name in self._lost:
             self._lost.discard(host.name)
             log.warning("amphora host %s answers again", host.name)
-            self._sweeps.add(task := asyncio.ensure_future(self._sweep(host)))
-            task.add_done_callback(self._sweeps.discard)
+            self._spawn(self._sweep(host))
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._sweeps.add(task)
+        task.add_done_callback(self._sweeps.discard)
 
     def _record(self) -> None:
         """Upsert the hosts' rows; read back the operator's state."""
@@ -300,17 +314,20 @@ class Fleet:
                     t.amphora.c.failover_requested.is_(True)))}
 
     async def _sweep(self, host: HostView) -> None:
-        """A host back from the dead: delete its amphorae that no live row claims."""
+        """Delete the host's amphorae that no live row claims: left on a lost host that came
+        back, or by a build whose controller died before recording it. Judged by amphora id
+        (the row exists before its amphora is built), never by compute_id."""
         with self.engine.connect() as conn:
-            live = {r.compute_id for r in conn.execute(select(t.amphora.c.compute_id).where(
+            live = {r.id for r in conn.execute(select(t.amphora.c.id).where(
                 t.amphora.c.status != c.DELETED))}
         for amp in list(host.amphorae):
-            cid = str(amp.get("compute_id", ""))
-            if cid and cid not in live:
-                _, ns = wire.split_compute_id(cid)
-                try:
-                    await self.client.call(host.endpoint, "DELETE",
-                                           f"{wire.AMPHORAE_PATH}/{ns}")
-                    log.info("removed amphora %s left on host %s", ns, host.name)
-                except Exception as exc:
-                    log.warning("cannot remove amphora %s from host %s: %s", ns, host.name, exc)
+            cid, amp_id = str(amp.get("compute_id", "")), str(amp.get("amphora_id", ""))
+            if not cid or amp_id in live or amp_id in self.pending:
+                continue
+            _, ns = wire.split_compute_id(cid)
+            try:
+                await self.client.call(host.endpoint, "DELETE", f"{wire.AMPHORAE_PATH}/{ns}")
+                host.amphorae = [a for a in host.amphorae if a.get("compute_id") != cid]
+                log.info("removed amphora %s left on host %s (no live row)", ns, host.name)
+            except Exception as exc:
+                log.warning("cannot remove amphora %s from host %s: %s", ns, host.name, exc)
