@@ -34,6 +34,7 @@ from lbaas.drivers.base import (
     ComputeInfo,
     NetworkDriver,
 )
+from lbaas.drivers.fleet.placement import DRAINING as FLEET_DRAINING
 from lbaas.logs import REQUEST_ID
 from lbaas.render import AmphoraView
 from lbaas.store import ipam, leases
@@ -200,11 +201,17 @@ class Reconciler:
             # The survivor already holds the VIP (nopreempt): it becomes the MASTER, and the
             # replacement is built as the new BACKUP.
             healthy = {c.ROLE_MASTER: self._promote(healthy[c.ROLE_BACKUP])}
-        keep = {a.id for a in healthy.values()}
+        # A SINGLE amphora moved off a draining host keeps serving until its replacement
+        # does (make-before-break); a failed one is retired first, as before.
+        moving = [a for a in amps if lb.topology != c.TOPOLOGY_ACTIVE_STANDBY
+                  and c.ROLE_STANDALONE not in healthy and a.failover_requested
+                  and a.status == c.AMPHORA_ALLOCATED and self._on_draining_host(a)][:1]
+        keep = {a.id for a in healthy.values()} | {a.id for a in moving}
         for amp in amps:
             if amp.id not in keep:
                 await self._retire(lb, amp)
-        pair = [healthy.get(role) or await self._build(lb, role, priority)
+        built: set[str] = set()
+        pair = [healthy.get(role) or await self._build(lb, role, priority, built)
                 for role, priority in roles]
         for amp in pair:
             # per amphora: ACTIVE_STANDBY bundles differ in keepalived.conf (priority, peer)
@@ -226,6 +233,13 @@ class Reconciler:
                         active_digest=active, updated_at=_now()))
                 if amp.id in self._plugged:
                     self._plugged[amp.id] = (self._plugged[amp.id][0], active)
+            if amp.id in built and amp.role == c.ROLE_STANDALONE:
+                # ready to serve: tell the neighbours the VIP's new MAC (keepalived does it
+                # for ACTIVE_STANDBY)
+                await self.drivers.network.announce_vip(
+                    self._spec(lb, amp.id, amp.role, amp.vrrp_priority), info)
+        for amp in moving:
+            await self._retire(lb, amp)
         if not plan.unchanged:  # every amphora serves it: keep it
             with self.engine.begin() as conn:
                 containment.save(conn, lb.id, plan.accepted)
@@ -236,8 +250,21 @@ class Reconciler:
                 role=c.ROLE_MASTER, vrrp_priority=100, updated_at=_now()))
             return conn.execute(select(t.amphora).where(t.amphora.c.id == amp.id)).one()
 
-    async def _build(self, lb: Any, role: str, priority: int | None) -> Any:
+    def _on_draining_host(self, amp: Any) -> bool:
+        """The amphora runs on an amphora host an operator is draining (it still serves)."""
+        host, sep, _ = (amp.compute_id or "").partition("/")
+        if not sep:
+            return False
+        with self.engine.connect() as conn:
+            state = conn.execute(select(t.fleet_host.c.state).where(
+                t.fleet_host.c.name == host)).scalar()
+        return state == FLEET_DRAINING
+
+    async def _build(self, lb: Any, role: str, priority: int | None,
+                     built: set[str] | None = None) -> Any:
         amp_id = str(uuid.uuid4())
+        if built is not None:
+            built.add(amp_id)
         spec = self._spec(lb, amp_id, role, priority)
         with self.engine.begin() as conn:
             conn.execute(t.amphora.insert().values(

@@ -105,6 +105,10 @@ class NetworkDriver(Protocol):
         """Make the amphora's member-subnet legs exactly ``plugs`` (idempotent)."""
         ...
 
+    async def announce_vip(self, spec: AmphoraSpec, compute: ComputeInfo) -> None:
+        """Tell the VIP subnet a new amphora now answers for the VIP (gratuitous ARP)."""
+        ...
+
 
 class AmphoraDriver(Protocol):
     async def apply(self, compute: ComputeInfo, bundle: dict[str, Any], digest: str) -> str:

@@ -58,6 +58,8 @@ class HostAgentServer:
              lambda m, b: a.delete_amphora(m["ns"])),
             ("PUT", re.compile(re.escape(wire.AMPHORAE_PATH) + f"/{amp}/vip$"),
              lambda m, b: a.plug_vip(m["ns"], b)),
+            ("PUT", re.compile(re.escape(wire.AMPHORAE_PATH) + f"/{amp}/vip/announce$"),
+             lambda m, b: a.announce_vip(m["ns"], b)),
             ("DELETE", re.compile(re.escape(wire.AMPHORAE_PATH) + f"/{amp}/vip$"),
              lambda m, b: a.unplug_vip(m["ns"], b)),
             ("PUT", re.compile(re.escape(wire.AMPHORAE_PATH) + f"/{amp}/subnets$"),

@@ -96,6 +96,12 @@ class HostAgent:
         plug = await self.network.plug_vip(spec, ComputeInfo(compute_id=ns, lb_network_ip=""))
         return asdict(plug)
 
+    async def announce_vip(self, ns: str, body: dict[str, Any]) -> dict[str, Any]:
+        self._own(ns)
+        await self.network.announce_vip(wire.spec_from(body),
+                                        ComputeInfo(compute_id=ns, lb_network_ip=""))
+        return {}
+
     async def unplug_vip(self, ns: str, body: dict[str, Any]) -> dict[str, Any]:
         spec = wire.spec_from(body)
         if not (self.compute.base_dir / ns).is_dir():

@@ -104,6 +104,12 @@ class FleetNetwork:
                                             wire.spec_to_json(spec))
         return PlugInfo(**data)
 
+    async def announce_vip(self, spec: AmphoraSpec, compute: ComputeInfo) -> None:
+        host, ns = self._host(compute.compute_id)
+        await self.fleet.client.call(host.endpoint, "PUT",
+                                     f"{wire.AMPHORAE_PATH}/{ns}/vip/announce",
+                                     wire.spec_to_json(spec))
+
     async def unplug_vip(self, spec: AmphoraSpec, plug: PlugInfo | None) -> None:
         host = self.fleet.host_of_amphora(spec.amphora_id)
         if host is None or not self.fleet.live(host):

@@ -19,6 +19,7 @@ capacity, amphorae and segments (VNIs). From the answers the controller
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 
 from lbaas.domain import constants as c
-from lbaas.drivers.fleet import wire
+from lbaas.drivers.fleet import placement, wire
 from lbaas.drivers.fleet.client import HostClient
 from lbaas.drivers.fleet.placement import DRAINING, ENABLED, Candidate
 from lbaas.drivers.local.overlay import OverlayNetwork
@@ -95,6 +96,7 @@ class Fleet:
         self.pending: dict[str, tuple[str, str]] = {}  # amphora id -> (host, lb id) in build
         self.notify: Callable[[str], Any] | None = None
         self._lost: set[str] = set()
+        self._stuck: set[tuple[str, str]] = set()  # (host, amphora) a drain had to leave
         self._sweeps: set[asyncio.Future[None]] = set()
         self._swept = time.monotonic()  # the first sweep waits a period (builds in flight)
         self._tasks: list[asyncio.Task[None]] = []
@@ -302,9 +304,37 @@ class Fleet:
             for amp in sorted(amps, key=lambda a: a.role != c.ROLE_BACKUP):
                 if amp.load_balancer_id in busy:
                     continue
+                try:  # only what another host can take: a drain must not break a pair
+                    placement.choose(self.candidates(), self._zone_of(amp.load_balancer_id),
+                                     self.hosts_of_lb(amp.load_balancer_id, amp.id))
+                except placement.NoHost as exc:
+                    if (h.name, amp.id) not in self._stuck:
+                        self._stuck.add((h.name, amp.id))
+                        log.warning("draining host %s: amphora %s stays: %s", h.name, amp.id,
+                                    exc)
+                    continue
                 log.info("draining host %s: moving amphora %s (%s)", h.name, amp.id, amp.role)
                 self._flag(amp.id, amp.load_balancer_id)
                 return
+
+    def _zone_of(self, lb_id: str) -> str | None:
+        """The compute_zone the load balancer's amphorae must stay in (its availability
+        zone's profile), as the reconciler reads it."""
+        with self.engine.connect() as conn:
+            data = conn.execute(
+                select(t.availability_zone_profile.c.availability_zone_data)
+                .select_from(t.load_balancer.join(
+                    t.availability_zone,
+                    t.load_balancer.c.availability_zone == t.availability_zone.c.name)
+                    .join(t.availability_zone_profile,
+                          t.availability_zone.c.availability_zone_profile_id
+                          == t.availability_zone_profile.c.id))
+                .where(t.load_balancer.c.id == lb_id)).scalar()
+        try:
+            zone = json.loads(data or "{}").get("compute_zone")
+        except (ValueError, AttributeError):
+            return None
+        return str(zone) if zone else None
 
     def _lbs_in_flight(self) -> set[str]:
         with self.engine.connect() as conn:

@@ -210,9 +210,14 @@ class LocalNetwork:
         route = (f"route replace default via {gateway} dev {names.VIP_LEG}",) if gateway else ()
         await self.plug_leg(ns, names.VIP_LEG, spec.vip.subnet, wanted, keep, then=route)
         self._vip_plugged[ns] = key
-        if spec.role in VIP_ROLES:  # a replacement's new MAC: tell the neighbours now
-            garp.announce(ns, names.VIP_LEG, spec.vip_address)
         return self._vip_info(spec)
+
+    async def announce_vip(self, spec: AmphoraSpec, compute: ComputeInfo) -> None:
+        """Gratuitous ARP for a SINGLE amphora's VIP (a replacement answers with a new MAC);
+        the reconciler calls it once the amphora serves."""
+        if spec.role in VIP_ROLES:
+            garp.announce(names.data_netns_of(compute.compute_id), names.VIP_LEG,
+                          spec.vip_address)
 
     @staticmethod
     def _vip_info(spec: AmphoraSpec) -> PlugInfo:
