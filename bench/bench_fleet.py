@@ -150,12 +150,15 @@ def host_loss(topology: str) -> float:
         assert until(lambda: probe.answered() >= 20, 10)
         lab.kill_host(victim)
         killed = time.monotonic() - 1.0
-        until(lambda: any(r is None for t, r in probe.results if t >= killed)
-              and all(r is not None for _, r in probe.results[-10:]), 30)
+        recovered = until(lambda: any(r is None for t, r in probe.results if t >= killed)
+                          and all(r is not None for _, r in probe.results[-10:]), 60)
         time.sleep(1)
         probe.stop.set()
         probe.join()
-        return probe.outage_after(killed, 60)
+        if not recovered:
+            print(f"{topology}: the VIP did not answer again within 60 s; controller log:\n"
+                  f"{lab.log()[-3000:]}", flush=True)
+        return probe.outage_after(killed, 90)
     finally:
         lab.down()
         lab.cleanup()
