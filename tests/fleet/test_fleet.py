@@ -178,6 +178,23 @@ def _recovered(probe: Probe, since: float) -> bool:
         all(r is not None for _, r in probe.results[-5:])
 
 
+def test_a_failover_that_found_no_host_is_retried_when_one_can(lab: FleetLab) -> None:
+    lb, probe = _serving(lab, "single")  # amphora on h1, members on h2 and h3
+    config = str(lab.data / "lab.toml")
+    for host in ("h2", "h3"):
+        lab.lbaas("host", "drain", host, "--config", config)
+    lab.kill_host("h1")
+    assert until(lambda: lab.lb_status(lb["id"]) == "ERROR", 20), lab.log()
+    assert not [a for a in lab.amphorae(lb["id"]) if a["status"] == "ALLOCATED"]
+    lab.lbaas("host", "enable", "h3", "--config", config)
+    assert until(lambda: lab.lb_status(lb["id"]) == "ACTIVE"
+                 and all(r is not None for _, r in probe.results[-5:]), 40), lab.log()
+    (amp,) = [a for a in lab.amphorae(lb["id"]) if a["status"] == "ALLOCATED"]
+    assert lab.host_of(amp) == "h3"
+    probe.stop.set()
+    probe.join()
+
+
 def test_host_agent_answers_only_the_controller_certificate(lab: FleetLab,
                                                             tmp_path: Path) -> None:
     ca = CertificateAuthority.load_or_create(lab.data / "pki")

@@ -113,7 +113,7 @@ def settings_text(lab: Lab, hosts: list[dict[str, Any]], api_port: int) -> str:
              "[fleet]",
              "hosts = [" + ", ".join(f'"{h["address"]}:{HOST_PORT}"' for h in hosts) + "]",
              f'underlay_ip = "{_controller_ip()}"', f'underlay_dev = "{lab.bridge}"',
-             "poll_interval = 0.3", "host_timeout = 1.2", "",
+             "poll_interval = 0.3", "host_timeout = 2.0", "",
              "[health]", "heartbeat_interval = 0.5", "heartbeat_timeout = 1.5", ""]
     for name, subnet, cidr, gw, start, end in NETWORKS:
         lines += ["[[networking.networks]]", f'name = "{name}"', f'subnet_name = "{subnet}"',

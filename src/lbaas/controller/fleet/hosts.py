@@ -40,6 +40,7 @@ log = logging.getLogger("lbaas.fleet")
 
 DB_REFRESH = 2.0  # seconds between last_seen writes of an unchanged host
 SWEEP_INTERVAL = 30.0  # seconds between looks for amphorae no live row claims
+REPAIR_INTERVAL = 10.0  # seconds between looks for load balancers short of amphorae
 
 
 @dataclass
@@ -99,6 +100,7 @@ class Fleet:
         self._stuck: set[tuple[str, str]] = set()  # (host, amphora) a drain had to leave
         self._sweeps: set[asyncio.Future[None]] = set()
         self._swept = time.monotonic()  # the first sweep waits a period (builds in flight)
+        self._repaired = time.monotonic()
         self._tasks: list[asyncio.Task[None]] = []
         self._flood_lock = asyncio.Lock()
         self._controller_flood: dict[int, list[str]] | None = None
@@ -182,6 +184,9 @@ class Fleet:
             for host in self.hosts:
                 if self.live(host) and host.amphorae:
                     self._spawn(self._sweep(host))
+        if now - self._repaired > REPAIR_INTERVAL:
+            self._repaired = now
+            self._repair()
         self._record()
         await self.sync_flood()
         self._fail_over_lost()
@@ -335,6 +340,36 @@ class Fleet:
         except (ValueError, AttributeError):
             return None
         return str(zone) if zone else None
+
+    def _repair(self) -> None:
+        """Load balancers left with fewer amphorae than their topology needs (a failover that
+        found no host: every host was busy, slow or down at that moment) are reconciled again
+        once a host can take an amphora, instead of staying broken in ERROR."""
+        if not any(cand.live and cand.state == ENABLED and cand.load < cand.capacity
+                   for cand in self.candidates()):
+            return
+        lb, a = t.load_balancer, t.amphora
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(select(lb.c.id, lb.c.topology).where(
+                lb.c.provisioning_status.in_([c.ACTIVE, c.ERROR]),
+                lb.c.provider.not_in(c.NOOP_PROVIDERS))))
+            serving: dict[str, int] = {}
+            for r in conn.execute(select(a.c.load_balancer_id).where(
+                    a.c.status == c.AMPHORA_ALLOCATED, a.c.failover_requested.is_(False))):
+                serving[r.load_balancer_id] = serving.get(r.load_balancer_id, 0) + 1
+        for row in rows:
+            needed = 2 if row.topology == c.TOPOLOGY_ACTIVE_STANDBY else 1
+            if serving.get(row.id, 0) < needed:
+                log.warning("load balancer %s has %d of its %d amphorae: rebuilding", row.id,
+                            serving.get(row.id, 0), needed)
+                with self.engine.begin() as conn:
+                    conn.execute(update(lb).where(lb.c.id == row.id).values(
+                        generation=lb.c.generation + 1))
+                    conn.execute(update(lb).where(
+                        lb.c.id == row.id, lb.c.provisioning_status == c.ERROR)
+                        .values(provisioning_status=c.PENDING_UPDATE))
+                if self.notify is not None:
+                    self.notify(row.id)
 
     def _lbs_in_flight(self) -> set[str]:
         with self.engine.connect() as conn:
