@@ -93,12 +93,11 @@ def test_single_host_lost_serves_again_within_5_s(lab: FleetLab) -> None:
     probe.stop.set()
     probe.join()
     outage = probe.outage_after(killed)
-    assert 0 < outage <= 5.0, (outage, _timeline(probe, killed))
+    if not 0 < outage <= 5.0:
+        pytest.fail(f"outage {outage}: {_timeline(probe, killed)}\n{lab.log()}")
     lab.wait_active(lb["id"])
     (new,) = lab.amphorae(lb["id"])
     assert lab.host_of(new) != lost
-    rows = {r[0]: r for r in lab.host_rows()}
-    assert rows[lost][4] == "1"  # the lost host's amphora is still counted until it is back
 
 
 def test_active_standby_master_host_lost(lab: FleetLab) -> None:

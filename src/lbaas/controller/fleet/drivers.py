@@ -25,6 +25,10 @@ from lbaas.drivers.local.overlay import OverlayNetwork
 
 log = logging.getLogger("lbaas.fleet")
 
+# A delete that takes longer is left to the host-agent (it finishes what it received) and to
+# the sweep: a failover must not wait for a host that just died.
+DELETE_TIMEOUT = 3.0
+
 
 class FleetCompute:
     def __init__(self, fleet: Fleet) -> None:
@@ -33,7 +37,7 @@ class FleetCompute:
     async def create_amphora(self, spec: AmphoraSpec) -> ComputeInfo:
         fleet = self.fleet
         host = fleet.host_of_amphora(spec.amphora_id)  # a retry finds it where it went
-        if host is None or not fleet.live(host):
+        if host is None or not fleet.answering(host):
             avoid = fleet.hosts_of_lb(spec.load_balancer_id, spec.amphora_id)
             name = placement.choose(fleet.candidates(), spec.zone, avoid)
             host = fleet.by_name(name)
@@ -59,14 +63,17 @@ class FleetCompute:
             log.warning("amphora %s: host %s is unknown; nothing to delete", compute_id, name)
             return
         host.amphorae = [a for a in host.amphorae if a.get("compute_id") != compute_id]
-        if not self.fleet.live(host):
-            # a lost host: its amphorae are removed when it answers again (Fleet._sweep)
-            log.warning("amphora %s: host %s is down; removed when it is back", compute_id, name)
+        if not self.fleet.answering(host):
+            # lost or not answering its polls: a failover must not wait on it; whatever no
+            # live row claims is deleted when it answers (Fleet._sweep)
+            log.warning("amphora %s: host %s does not answer; removed when it does",
+                        compute_id, name)
             return
         try:
-            await self.fleet.client.call(host.endpoint, "DELETE", f"{wire.AMPHORAE_PATH}/{ns}")
+            await self.fleet.client.call(host.endpoint, "DELETE", f"{wire.AMPHORAE_PATH}/{ns}",
+                                         timeout=DELETE_TIMEOUT)
         except HostUnreachable as exc:
-            log.warning("amphora %s: %s; removed when the host is back", compute_id, exc)
+            log.warning("amphora %s: %s; removed by the next sweep", compute_id, exc)
 
     def compute_id_for(self, amphora_id: str) -> str | None:
         host = self.fleet.host_of_amphora(amphora_id)
@@ -112,7 +119,7 @@ class FleetNetwork:
 
     async def unplug_vip(self, spec: AmphoraSpec, plug: PlugInfo | None) -> None:
         host = self.fleet.host_of_amphora(spec.amphora_id)
-        if host is None or not self.fleet.live(host):
+        if host is None or not self.fleet.answering(host):
             return  # deleting the amphora removes its legs anyway
         cid = next((str(a["compute_id"]) for a in host.amphorae
                     if a.get("amphora_id") == spec.amphora_id), "")
@@ -120,7 +127,7 @@ class FleetNetwork:
         try:
             await self.fleet.client.call(host.endpoint, "DELETE",
                                          f"{wire.AMPHORAE_PATH}/{ns}/vip",
-                                         wire.spec_to_json(spec))
+                                         wire.spec_to_json(spec), timeout=DELETE_TIMEOUT)
         except DriverError as exc:
             log.warning("unplug VIP of amphora %s: %s", spec.amphora_id, exc)
 

@@ -40,6 +40,7 @@ log = logging.getLogger("lbaas.fleet")
 
 DB_REFRESH = 2.0  # seconds between last_seen writes of an unchanged host
 SWEEP_INTERVAL = 30.0  # seconds between looks for amphorae no live row claims
+PUSH_TIMEOUT = 1.0  # seconds a flood-list update may take (the next pass retries)
 REPAIR_INTERVAL = 10.0  # seconds between looks for load balancers short of amphorae
 
 
@@ -112,12 +113,19 @@ class Fleet:
     def live(self, host: HostView) -> bool:
         return host.live(self.host_timeout)
 
+    def answering(self, host: HostView) -> bool:
+        """It answered one of its last three polls: a stricter test than ``live`` (a host
+        that has just died is still live for ``host_timeout``), for what must not wait on a
+        dead host: placement, deletes."""
+        return host.live(min(self.host_timeout, 3 * self.poll_interval + 0.3))
+
     def candidates(self) -> list[Candidate]:
         building: dict[str, int] = {}
         for host, _ in self.pending.values():
             building[host] = building.get(host, 0) + 1
         return [Candidate(name=h.name, zone=h.zone, capacity=h.capacity,
-                          load=len(h.amphorae) + building.get(h.name, 0), live=self.live(h),
+                          load=len(h.amphorae) + building.get(h.name, 0),
+                          live=self.answering(h),
                           state=h.state) for h in self.hosts if h.name]
 
     def hosts_of_lb(self, lb_id: str, besides: str) -> set[str]:
@@ -248,7 +256,9 @@ class Fleet:
 
     # overlay ---------------------------------------------------------------------------------
     async def sync_flood(self) -> None:
-        """Flood lists for every host and for the controller (l2population)."""
+        """Flood lists for every answering host and for the controller (l2population). The
+        pushes run outside the lock, each bounded by ``PUSH_TIMEOUT``: a host that has just
+        died must not hold up a build waiting for its lists."""
         async with self._flood_lock:
             live = [h for h in self.hosts if self.live(h) and h.address]
             mine = set((await self.overlay.segments()).keys())
@@ -262,14 +272,14 @@ class Fleet:
                 lists = {vni: sorted([me] * (vni in mine) + [o.address for o in live
                                      if o is not h and vni in o.segments])
                          for vni in h.segments}
-                if lists != h.pushed:
+                if lists != h.pushed and self.answering(h):
                     pushes.append(self._push(h, lists))
-            await asyncio.gather(*pushes)
+        await asyncio.gather(*pushes)
 
     async def _push(self, host: HostView, lists: dict[int, list[str]]) -> None:
         try:
             await self.client.call(host.endpoint, "PUT", wire.FLOOD_PATH,
-                                   {str(k): v for k, v in lists.items()}, timeout=5.0)
+                                   {str(k): v for k, v in lists.items()}, timeout=PUSH_TIMEOUT)
             host.pushed = lists
         except Exception as exc:
             log.warning("cannot update the flood lists of host %s: %s", host.name, exc)
