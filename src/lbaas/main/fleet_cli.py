@@ -80,28 +80,30 @@ def add_fleet_parsers(sub: Any, command: Any) -> None:
     """``command``: cli._command (name, func, help, *shared options)."""
     p = command(sub, "host-agent", cmd_host_agent, "run the host-agent of an amphora host: "
                 "it builds amphorae and their overlay legs for the controller (mTLS)")
-    p.add_argument("--name", required=True, help="this host's name (unique in the fleet)")
+    p.add_argument("--name", required=True, help="this host's name, unique in the fleet (required)")
     p.add_argument("--zone", default="nova", help="its availability zone (compute_zone; "
                    "default: %(default)s)")
     p.add_argument("--capacity", type=int, default=50,
                    help="how many amphorae it takes (default: %(default)s)")
     p.add_argument("--listen", required=True, metavar="ADDRESS:PORT",
                    help=f"its underlay address (also the VXLAN source) and API port "
-                   f"({HOST_AGENT_PORT} if left out)")
+                   f"(required; port default {HOST_AGENT_PORT})")
     p.add_argument("--underlay-dev", required=True, metavar="DEV",
-                   help="the interface carrying the underlay address")
+                   help="the interface carrying the underlay address (required)")
     p.add_argument("--underlay-mtu", type=int, default=1500,
                    help="the underlay's MTU; overlay legs get 50 less (default: %(default)s)")
     p.add_argument("--base-dir", type=Path, required=True, metavar="DIR",
-                   help="where its amphorae and overlay state live (keep it short: HAProxy's "
-                   "socket paths)")
-    p.add_argument("--ca-file", required=True, help="the internal CA (checks the controller)")
+                   help="where its amphorae and overlay state live (required; keep it short: "
+                   "HAProxy's socket paths)")
+    p.add_argument("--ca-file", required=True,
+                   help="the internal CA, which checks the controller (required)")
     p.add_argument("--cert-file", required=True,
-                   help="its server certificate (SAN: the underlay address)")
-    p.add_argument("--key-file", required=True)
+                   help="its server certificate, SAN: the underlay address (required)")
+    p.add_argument("--key-file", required=True, help="its private key (required)")
     p.add_argument("--private-sysfs", action="store_true",
                    help="started with nsenter --net in a namespace of its own (lbaas lab): make "
-                   "a private /sys, keep pinning namespaces in the machine's mount namespace")
+                   "a private /sys, keep pinning namespaces in the machine's mount namespace "
+                   "(default: off)")
 
     hp = sub.add_parser("host", help="amphora hosts: list, drain, enable",
                         description="Amphora hosts known to the controller.")

@@ -400,6 +400,10 @@ def add_lab_parser(sub: Any, command: Any) -> None:
                  "for load balancers; it stops with lab down)")
     be.add_argument("host", help="the host's name (h1, h2...)")
     be.add_argument("address", help="its address (outside the pool: 10.213.10.201 and up)")
-    be.add_argument("--port", type=int, default=80)
-    be.add_argument("--network", default="lab-private",
-                    choices=[n[0] for n in NETWORKS[:2]])
+    be.add_argument("--port", type=int, default=80, help="its port (default: %(default)s)")
+    be.add_argument("--network", default="lab-private", choices=[n[0] for n in NETWORKS[:2]],
+                    help="the lab network it is on (default: %(default)s)")
+    for parser in lsub.choices.values():
+        for action in parser._actions:
+            if action.dest == "data_dir":
+                action.help = "the lab's data directory (default: .lab in the current directory)"
