@@ -11,7 +11,7 @@ DEB_PACKAGES := haproxy keepalived iproute2 nftables rabbitmq-server chromium
 TEST_SUITES := lint test-sqlite test-postgresql test-mariadb test-scale test-tempest
 TUTORIAL := $(DATA_DIR)/tutorial
 
-.PHONY: help setup run tutorial-env test test-sqlite test-postgresql test-mariadb test-api test-dbs test-e2e test-scale test-tempest test-dashboard dashboard-shots lint bench bench-api bench-dataplane bench-health bench-tls bench-udp bench-scale clean
+.PHONY: help setup run tutorial-env test test-sqlite test-postgresql test-mariadb test-api test-dbs test-e2e test-scale test-fleet test-tempest test-dashboard dashboard-shots lint bench bench-api bench-dataplane bench-health bench-tls bench-udp bench-scale bench-fleet clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -50,7 +50,7 @@ test: setup ## every suite (lint, all tests on SQLite, tests/api on PostgreSQL a
 	@MAKE="$(MAKE)" tools/run-suites $(TEST_SUITES)
 
 test-sqlite: setup ## the whole suite on SQLite (as root with HAProxy: real amphorae too)
-	$(VENV)/bin/pytest -q --ignore=tests/scale $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q --ignore=tests/scale --ignore=tests/fleet $(PYTEST_ARGS)
 
 test-postgresql: setup ## the API suite on PostgreSQL (local server, standard port)
 	LBAAS_TEST_DATABASE=postgresql $(VENV)/bin/pytest -q tests/api $(PYTEST_ARGS)
@@ -66,6 +66,9 @@ test-dbs: setup ## the API suite on PostgreSQL and MariaDB, both run, then a sum
 
 test-scale: setup ## api/worker/health-manager/housekeeping as processes on PostgreSQL and MariaDB with RabbitMQ: kill storm, broker outage, database restart (slow, root)
 	$(VENV)/bin/pytest -q -m scale tests/scale $(PYTEST_ARGS)
+
+test-fleet: setup ## a 3-host lab fleet: placement, overlay traffic, anti-affinity, lost hosts, drain, lab down (slow, root)
+	$(VENV)/bin/pytest -q -m fleet tests/fleet $(PYTEST_ARGS)
 
 test-e2e: setup ## end-to-end tests through the openstack CLI
 	$(VENV)/bin/pytest -q -m e2e tests/e2e $(PYTEST_ARGS)
@@ -95,6 +98,9 @@ bench-api: setup ## API requests/s, latency, CPU per request, POST->ACTIVE (fake
 
 bench-dataplane: setup ## amphora POST->ACTIVE, req/s via VIP vs hand HAProxy vs direct, memory
 	$(PY) bench/bench_dataplane.py
+
+bench-fleet: setup ## 3-host lab: POST->ACTIVE on a lab host vs local, req/s with members across the overlay vs same host, host-loss outage (root)
+	$(PY) bench/bench_fleet.py
 
 bench-health: setup ## member-down detection, SINGLE/ACTIVE_STANDBY failover outage at the VIP
 	$(PY) bench/bench_health.py

@@ -254,6 +254,23 @@ class NeutronQuotaSettings:
 
 
 @dataclass(frozen=True)
+class FleetSettings:
+    """Amphorae on amphora hosts (``lbaas host-agent``) instead of this machine.
+
+    ``hosts``: the host-agents' ``ADDRESS:PORT`` on the underlay; empty = amphorae are local
+    namespaces (no fleet). ``underlay_ip``/``underlay_dev``: this controller's address on the
+    underlay and its interface, the source of its VXLAN segments (``lbaas lab up`` prints all
+    three)."""
+
+    hosts: tuple[str, ...] = ()
+    underlay_ip: str = ""
+    underlay_dev: str = ""
+    underlay_mtu: int = 1500
+    poll_interval: float = 0.5  # how often each host-agent is asked how it is
+    host_timeout: float = 1.5  # unanswered this long: the host is down (no new amphorae)
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path(".data")
     # Files every process of a deployment must share: the internal CA (pki/), secrets_key and
@@ -274,6 +291,7 @@ class Settings:
     quotas: QuotaSettings = field(default_factory=QuotaSettings)
     neutron_quotas: NeutronQuotaSettings = field(default_factory=NeutronQuotaSettings)
     certificates: CertificateSettings = field(default_factory=CertificateSettings)
+    fleet: FleetSettings = field(default_factory=FleetSettings)
 
     @property
     def shared_path(self) -> Path:

@@ -14,6 +14,7 @@ the job.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from lbaas.drivers.base import (
     ComputeInfo,
     NetworkDriver,
 )
+from lbaas.drivers.fleet.placement import DRAINING as FLEET_DRAINING
 from lbaas.logs import REQUEST_ID
 from lbaas.render import AmphoraView
 from lbaas.store import ipam, leases
@@ -75,6 +77,8 @@ class Drivers:
     # (aggregate, amphora view or None) -> (bundle, digest)
     render: Callable[[dict[str, Any], AmphoraView | None], tuple[dict[str, Any], str]] = \
         render_bundle
+    # amphora hosts (controller/fleet): started with the service, given its notify
+    fleet: Any = None
 
 
 class Reconciler:
@@ -133,7 +137,25 @@ class Reconciler:
     def _spec(self, lb: Any, amp_id: str, role: str, priority: int | None) -> AmphoraSpec:
         return AmphoraSpec(amphora_id=amp_id, load_balancer_id=lb.id, role=role,
                            vrrp_priority=priority, vip_address=lb.vip_address,
-                           vip_subnet_id=lb.vip_subnet_id, vip_network_id=lb.vip_network_id)
+                           vip_subnet_id=lb.vip_subnet_id, vip_network_id=lb.vip_network_id,
+                           zone=self._compute_zone(lb.availability_zone))
+
+    def _compute_zone(self, zone_name: str | None) -> str | None:
+        """The ``compute_zone`` of the load balancer's availability zone profile, if any."""
+        if not zone_name:
+            return None
+        with self.engine.connect() as conn:
+            data = conn.execute(
+                select(t.availability_zone_profile.c.availability_zone_data)
+                .select_from(t.availability_zone.join(
+                    t.availability_zone_profile, t.availability_zone.c.availability_zone_profile_id
+                    == t.availability_zone_profile.c.id))
+                .where(t.availability_zone.c.name == zone_name)).scalar()
+        try:
+            zone = json.loads(data or "{}").get("compute_zone")
+        except (ValueError, AttributeError):
+            return None
+        return str(zone) if zone else None
 
     async def _converge_containing(self, lb: Any, contained: containment.Contained) -> None:
         """Converge; when the data plane refuses an object, contain it and converge the rest
@@ -179,11 +201,17 @@ class Reconciler:
             # The survivor already holds the VIP (nopreempt): it becomes the MASTER, and the
             # replacement is built as the new BACKUP.
             healthy = {c.ROLE_MASTER: self._promote(healthy[c.ROLE_BACKUP])}
-        keep = {a.id for a in healthy.values()}
+        # A SINGLE amphora moved off a draining host keeps serving until its replacement
+        # does (make-before-break); a failed one is retired first, as before.
+        moving = [a for a in amps if lb.topology != c.TOPOLOGY_ACTIVE_STANDBY
+                  and c.ROLE_STANDALONE not in healthy and a.failover_requested
+                  and a.status == c.AMPHORA_ALLOCATED and self._on_draining_host(a)][:1]
+        keep = {a.id for a in healthy.values()} | {a.id for a in moving}
         for amp in amps:
             if amp.id not in keep:
                 await self._retire(lb, amp)
-        pair = [healthy.get(role) or await self._build(lb, role, priority)
+        built: set[str] = set()
+        pair = [healthy.get(role) or await self._build(lb, role, priority, built)
                 for role, priority in roles]
         for amp in pair:
             # per amphora: ACTIVE_STANDBY bundles differ in keepalived.conf (priority, peer)
@@ -205,6 +233,13 @@ class Reconciler:
                         active_digest=active, updated_at=_now()))
                 if amp.id in self._plugged:
                     self._plugged[amp.id] = (self._plugged[amp.id][0], active)
+            if amp.id in built and amp.role == c.ROLE_STANDALONE:
+                # ready to serve: tell the neighbours the VIP's new MAC (keepalived does it
+                # for ACTIVE_STANDBY)
+                await self.drivers.network.announce_vip(
+                    self._spec(lb, amp.id, amp.role, amp.vrrp_priority), info)
+        for amp in moving:
+            await self._retire(lb, amp)
         if not plan.unchanged:  # every amphora serves it: keep it
             with self.engine.begin() as conn:
                 containment.save(conn, lb.id, plan.accepted)
@@ -215,8 +250,21 @@ class Reconciler:
                 role=c.ROLE_MASTER, vrrp_priority=100, updated_at=_now()))
             return conn.execute(select(t.amphora).where(t.amphora.c.id == amp.id)).one()
 
-    async def _build(self, lb: Any, role: str, priority: int | None) -> Any:
+    def _on_draining_host(self, amp: Any) -> bool:
+        """The amphora runs on an amphora host an operator is draining (it still serves)."""
+        host, sep, _ = (amp.compute_id or "").partition("/")
+        if not sep:
+            return False
+        with self.engine.connect() as conn:
+            state = conn.execute(select(t.fleet_host.c.state).where(
+                t.fleet_host.c.name == host)).scalar()
+        return state == FLEET_DRAINING
+
+    async def _build(self, lb: Any, role: str, priority: int | None,
+                     built: set[str] | None = None) -> Any:
         amp_id = str(uuid.uuid4())
+        if built is not None:
+            built.add(amp_id)
         spec = self._spec(lb, amp_id, role, priority)
         with self.engine.begin() as conn:
             conn.execute(t.amphora.insert().values(
@@ -252,12 +300,15 @@ class Reconciler:
     async def _retire(self, lb: Any, amp: Any) -> None:
         self._plugged.pop(amp.id, None)
         spec = self._spec(lb, amp.id, amp.role or c.ROLE_STANDALONE, amp.vrrp_priority)
-        await self.drivers.network.unplug_vip(spec, None)
         # a build that failed after the compute was made has no compute_id recorded yet
         compute_id = amp.compute_id or self.drivers.compute.compute_id_for(amp.id)
         if compute_id:
+            # Deleted before its VIP leg goes: its agent stops keepalived first, whose priority
+            # 0 advert hands the VIP to the peer at once (a leg pulled first would leave the
+            # peer waiting out its master-down timer: a drained MASTER cost 0.35 s).
             await self.drivers.amphora.forget(compute_id)
             await self.drivers.compute.delete_amphora(compute_id)
+        await self.drivers.network.unplug_vip(spec, None)
         if self.drivers.provisioner is not None:
             self.drivers.provisioner.release_ports(amp.id)
         with self.engine.begin() as conn:

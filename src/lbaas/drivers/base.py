@@ -64,6 +64,8 @@ class AmphoraSpec:
     mgmt: SubnetPlug | None = None
     vip: SubnetPlug | None = None  # the VIP subnet and this amphora's own (vrrp) address
     credentials: AgentCredentials | None = None
+    # the availability zone's compute_zone (placement among hosts; None: any)
+    zone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,10 @@ class NetworkDriver(Protocol):
 
     async def plug_subnets(self, compute: ComputeInfo, plugs: list[SubnetPlug]) -> None:
         """Make the amphora's member-subnet legs exactly ``plugs`` (idempotent)."""
+        ...
+
+    async def announce_vip(self, spec: AmphoraSpec, compute: ComputeInfo) -> None:
+        """Tell the VIP subnet a new amphora now answers for the VIP (gratuitous ARP)."""
         ...
 
 

@@ -64,6 +64,9 @@ class FakeNetwork:
     async def remove_subnet(self, subnet: SubnetInfo) -> None:
         return None
 
+    async def announce_vip(self, spec: AmphoraSpec, compute: ComputeInfo) -> None:
+        return None
+
     async def plug_subnets(self, compute: ComputeInfo, plugs: list[SubnetPlug]) -> None:
         return None
 

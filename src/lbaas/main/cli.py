@@ -103,6 +103,8 @@ def _command(sub: Any, name: str, func: Callable[[argparse.Namespace], int], hel
 
 def build_parser() -> argparse.ArgumentParser:
     from lbaas.main.backend import add_backend_parser
+    from lbaas.main.fleet_cli import add_fleet_parsers
+    from lbaas.main.lab import add_lab_parser
     from lbaas.main.roles import add_role_parsers
 
     parser = argparse.ArgumentParser(prog="lbaas", description="Load balancing as a service "
@@ -122,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
              "routes a data directory made (with its lbaas serve stopped)")
     add_backend_parser(sub, COMMON)
     add_role_parsers(sub, COMMON)
+    add_fleet_parsers(sub, _command)
+    add_lab_parser(sub, _command)
     return parser
 
 

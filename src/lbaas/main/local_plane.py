@@ -15,15 +15,19 @@ from typing import Any
 from sqlalchemy import Engine
 
 from lbaas.controller.certificates import CertificateLoader
+from lbaas.controller.fleet.drivers import FleetCompute, FleetNetwork
+from lbaas.controller.fleet.hosts import Fleet
 from lbaas.controller.floating_ips import FloatingIPSync
 from lbaas.controller.provisioning import Provisioner
 from lbaas.controller.reconciler import Drivers
 from lbaas.drivers.agent_client import AgentAmphoraDriver
+from lbaas.drivers.fleet.client import HostClient
 from lbaas.drivers.local import names, ownership
 from lbaas.drivers.local import netlink as nl
 from lbaas.drivers.local.compute import LocalCompute
 from lbaas.drivers.local.host_use import HostUse
 from lbaas.drivers.local.network import UNREACHABLE_METRIC, LocalNetwork
+from lbaas.drivers.local.overlay import OverlayNetwork
 from lbaas.drivers.local.router import LocalRouters
 from lbaas.main.shared_files import shared_files_lock
 from lbaas.render import AmphoraView, RenderOptions, render_bundle
@@ -67,6 +71,11 @@ def local_network(settings: Settings) -> LocalNetwork:
             raise ValueError(f"networking.host_used_addresses: {item!r} is not an address or "
                              f"CIDR") from None
     data_dir = settings.data_dir.resolve()
+    fleet = settings.fleet
+    if fleet.hosts:  # the managed networks are VXLAN segments shared with the amphora hosts
+        return OverlayNetwork(data_dir / "network", fleet.underlay_ip, fleet.underlay_dev,
+                              fleet.underlay_mtu, HostUse(extra=tuple(net.host_used_addresses)),
+                              host_access=net.host_access, owner=data_dir)
     return LocalNetwork(data_dir / "network", HostUse(extra=tuple(net.host_used_addresses)),
                         host_access=net.host_access, owner=data_dir)
 
@@ -85,8 +94,17 @@ def build_local_drivers(settings: Settings, engine: Engine) -> Drivers:
     network = local_network(settings)
     for subnet in provisioner.all_subnets():  # before anything is plugged: no silent sharing
         network.check_owner(subnet)
-    compute = LocalCompute(data_dir / "amphorae", network)
     files = provisioner.client_files
+    fleet: Fleet | None = None
+    if isinstance(network, OverlayNetwork):
+        client = HostClient(str(files.ca_file), str(files.cert_file), str(files.key_file))
+        fleet = Fleet(engine, client, settings.fleet.hosts, network,
+                      settings.fleet.poll_interval, settings.fleet.host_timeout)
+        compute: Any = FleetCompute(fleet)
+        driver_net: Any = FleetNetwork(fleet, network)
+    else:
+        compute = LocalCompute(data_dir / "amphorae", network)
+        driver_net = network
     amphora = AgentAmphoraDriver(ca_file=str(files.ca_file), cert_file=str(files.cert_file),
                                  key_file=str(files.key_file), port=settings.controller.agent_port)
     options = render_options(settings)
@@ -98,8 +116,8 @@ def build_local_drivers(settings: Settings, engine: Engine) -> Drivers:
                                certificates=certificates.load(aggregate))
         return {"files": bundle.files}, bundle.digest
 
-    return Drivers(compute=compute, network=network, amphora=amphora,
-                   provisioner=provisioner, render=render)
+    return Drivers(compute=compute, network=driver_net, amphora=amphora,
+                   provisioner=provisioner, render=render, fleet=fleet)
 
 
 def floating_ip_sync(settings: Settings, engine: Engine) -> FloatingIPSync:
@@ -142,4 +160,6 @@ async def teardown_local_plane(settings: Settings) -> list[str]:
         removed.append(bridge)
     if await network.guard.remove():
         removed.append(f"nftables table inet {network.guard.table}")
+    if isinstance(network, OverlayNetwork):
+        removed += await network.teardown_segments()
     return removed

@@ -76,6 +76,9 @@ class WorkerRole:
                                  prefetch=self.settings.controller.worker_concurrency,
                                  on_broadcast=self._broadcast)
             await self.bus.start()
+        if self.drivers.fleet is not None:  # amphora hosts: poll them, keep the overlay
+            self.drivers.fleet.start(self.bus.notify if self.bus is not None
+                                     else self.queue.notify)
         pending = await asyncio.to_thread(unfinished, self.engine)
         for lb_id in sorted({*pending, *recovered}):
             self.queue.notify(lb_id)
@@ -112,6 +115,8 @@ class WorkerRole:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.tasks = []
+        if self.drivers.fleet is not None:
+            await self.drivers.fleet.stop()
         await self.queue.stop()
         self.log_stats()
 

@@ -415,6 +415,19 @@ lease = Table(
     Column("expires_at", Double, nullable=False),  # epoch seconds: MariaDB's FLOAT is too coarse
 )
 
+# Amphora hosts: what each host-agent announces (name, zone, capacity) and the operator's
+# state (ENABLED, DRAINING); last_seen is the controller's last answer from it.
+fleet_host = Table(
+    "fleet_host", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("address", String(64), nullable=False),
+    Column("zone", String(255), nullable=False),
+    Column("capacity", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("amphorae", Integer, nullable=False),
+    Column("last_seen", Timestamp),
+)
+
 secret = Table(
     "secret", metadata, _id(),
     Column("project_id", String(36), index=True),

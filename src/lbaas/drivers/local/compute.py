@@ -74,12 +74,34 @@ def _tail(path: Path, limit: int = 2000) -> str:
         return ""
 
 
+def _listening_in(home: Path, port: int) -> bool:
+    """Whether the agent (pid file in ``home``) has a TCP socket listening on ``port`` in its
+    namespace (``/proc/<pid>/net/tcp*`` lists the sockets of the pid's network namespace)."""
+    try:
+        pid = int((home / "agent.pid").read_text())
+    except (OSError, ValueError):
+        return False
+    wanted = f":{port:04X}"
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 3 and fields[1].endswith(wanted) and fields[3] == "0A":
+                return True
+    return False
+
+
 class LocalCompute:
     def __init__(self, base_dir: Path, network: LocalNetwork,
-                 agent_argv: list[str] | None = None) -> None:
+                 agent_argv: list[str] | None = None, reach_agent: bool = True) -> None:
         """``agent_argv`` is a template; ``{mgmt_ip}``, ``{port}``, ``{listen}``,
         ``{agent_dir}``, ``{ca_file}``, ``{cert_file}``, ``{key_file}``, ``{amphora_id}``,
-        ``{data_netns}`` are filled in per amphora."""
+        ``{data_netns}`` are filled in per amphora. ``reach_agent``: this process can connect
+        to the management network (False on an amphora host, whose bridges hold no address:
+        the agent's listening socket is then looked for in its namespace's socket table)."""
         self.base_dir = Path(base_dir).absolute()
         longest = self.base_dir / names.amphora_netns(str(uuid.UUID(int=0))) / AGENT_SOCKET
         if len(str(longest)) > MAX_SOCKET_PATH:
@@ -89,6 +111,7 @@ class LocalCompute:
         self.agent_argv = agent_argv or DEFAULT_AGENT_ARGV
         # heartbeat options are ours to add only to the real agent's command line
         self.heartbeat_args = agent_argv is None
+        self.reach_agent = reach_agent
         self._children: dict[str, subprocess.Popen[bytes]] = {}
 
     def amphora_dir(self, amphora_id: str) -> Path:
@@ -144,7 +167,7 @@ class LocalCompute:
         """Create ``name`` unless it exists; True if made now."""
         if await nl.netns_exists(name):
             return False
-        rc, _, err = await nl.run(nl.IP, "netns", "add", name, check=False)
+        rc, _, err = await nl.netns_add(name, check=False)
         if rc != 0 and not await nl.netns_exists(name):  # (a concurrent retry made it)
             raise DriverError(f"cannot create namespace {name}: {err.strip()}")
         return rc == 0
@@ -208,13 +231,17 @@ class LocalCompute:
     async def _wait_listening(self, ns: str, mgmt_ip: str, home: Path) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         while True:
-            try:
-                _, writer = await asyncio.wait_for(
-                    asyncio.open_connection(mgmt_ip, AGENT_PORT), timeout=1.0)
-                writer.close()
-                return
-            except (TimeoutError, OSError):
-                pass
+            if not self.reach_agent:
+                if _listening_in(home, AGENT_PORT):
+                    return
+            else:
+                try:
+                    _, writer = await asyncio.wait_for(
+                        asyncio.open_connection(mgmt_ip, AGENT_PORT), timeout=1.0)
+                    writer.close()
+                    return
+                except (TimeoutError, OSError):
+                    pass
             child = self._children.get(ns)
             exited = child is not None and child.poll() is not None
             if exited or time.monotonic() > deadline:
@@ -279,7 +306,7 @@ class LocalCompute:
         await self.network.unplug_all(ns)
         for space in spaces:
             if await nl.netns_exists(space):
-                await nl.ip("netns", "delete", space)
+                await nl.netns_delete(space)
         if self.base_dir.is_dir():
             for home in self.base_dir.iterdir():
                 if home.is_dir() and home.name == ns:

@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 
 NETNS_DIR = "/run/netns"  # where ``ip netns add`` pins namespaces
+# A mount namespace to pin namespaces in (``nsenter --mount=...``); None: this process's. A
+# host-agent in a private mount namespace sets it (hostagent/mounts.py).
+NETNS_MOUNT: str | None = None
 SYS_NET = "/sys/class/net"  # the host's links (this process runs in the host namespace)
 
 
@@ -55,6 +58,25 @@ async def batch(commands: list[str], ns: str | None = None) -> None:
 async def ip_json(*args: str, ns: str | None = None) -> list[dict[str, Any]]:
     out = await ip("-j", *args, ns=ns)
     return json.loads(out) if out.strip() else []
+
+
+async def json_cmd(*args: str) -> list[dict[str, Any]]:
+    """Any iproute2 command with ``-j`` among ``args`` (``bridge -j fdb show``...)."""
+    out = (await run(*args))[1]
+    return json.loads(out) if out.strip() else []
+
+
+async def netns_add(name: str, check: bool = True) -> tuple[int, str, str]:
+    """``ip netns add`` (in ``NETNS_MOUNT`` when set)."""
+    return await run(*_pin_prefix(), IP, "netns", "add", name, check=check)
+
+
+async def netns_delete(name: str) -> None:
+    await run(*_pin_prefix(), IP, "netns", "delete", name)
+
+
+def _pin_prefix() -> list[str]:
+    return ["nsenter", f"--mount={NETNS_MOUNT}", "--"] if NETNS_MOUNT else []
 
 
 def family(address_or_cidr: str) -> str:
@@ -126,14 +148,16 @@ async def delete_link(name: str, ns: str | None = None) -> None:
 
 
 async def ensure_veth(ns: str, leg: str, host: str, bridge: str, fresh_ns: bool = False,
-                      up_leg: bool = True) -> bool:
+                      up_leg: bool = True, mtu: int | None = None) -> bool:
     """A veth with ``leg`` inside ``ns`` and ``host`` enslaved to ``bridge``, both up (``leg``
-    only if ``up_leg``); True if it was created now (``fresh_ns``: ``ns`` was just made)."""
+    only if ``up_leg``); True if it was created now (``fresh_ns``: ``ns`` was just made).
+    ``mtu``: both ends' MTU when created (an overlay bridge carries less than 1500)."""
     created = fresh_ns or not await link_exists(leg, ns)
     if created:
         # A host end left over from an interrupted attempt would make the add fail.
         await delete_link(host)
-        await batch([f"link add {host} type veth peer name {leg} netns {ns}",
+        size = f" mtu {mtu}" if mtu else ""
+        await batch([f"link add {host}{size} type veth peer name {leg}{size} netns {ns}",
                      f"link set dev {host} master {bridge} up"])
     else:
         await ip("link", "set", "dev", host, "master", bridge, "up")

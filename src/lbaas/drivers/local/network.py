@@ -35,7 +35,7 @@ from lbaas.drivers.base import (
     SubnetInfo,
     SubnetPlug,
 )
-from lbaas.drivers.local import names, ownership
+from lbaas.drivers.local import garp, names, ownership
 from lbaas.drivers.local import netlink as nl
 from lbaas.drivers.local.host_guard import HostGuard
 from lbaas.drivers.local.host_use import HostUse
@@ -69,6 +69,12 @@ class LocalNetwork:
         # ns -> the VIP plug just made (the compute driver plugs during the agent's start; the
         # controller's own plug_vip right after then finds it done): used once
         self._vip_plugged: dict[str, tuple[object, ...]] = {}
+        # legs' MTU (None: the kernel's 1500); the overlay sets it below its underlay's
+        self.leg_mtu: int | None = None
+
+    def bridge_mac(self, network_id: str) -> str:
+        """The bridge's fixed MAC (the gateway's, when the host holds the gateway)."""
+        return names.bridge_mac(network_id)
 
     # managed subnets ---------------------------------------------------------------------------
     def _state_file(self, subnet_id: str) -> Path:
@@ -138,7 +144,7 @@ class LocalNetwork:
             # A bridge otherwise takes its lowest port MAC: the gateway's MAC would change as
             # amphorae come and go, and their ARP caches would point at the old one.
             await nl.ip("link", "set", "dev", bridge, "address",
-                        names.bridge_mac(subnet.network_id), "alias", self.mark, "up")
+                        self.bridge_mac(subnet.network_id), "alias", self.mark, "up")
             # Linux answers ARP on any interface for any host address (arp_ignore 0): on an
             # isolated bridge the host would claim eth0's 192.0.2.2, a VIP there, for itself.
             arp_ignore = Path(f"/proc/sys/net/ipv4/conf/{bridge}/arp_ignore")
@@ -195,7 +201,8 @@ class LocalNetwork:
         (routes over the leg); ``fresh_ns``: ``ns`` was just made and has no such leg yet."""
         await self.ensure_subnet(subnet)
         created = await nl.ensure_veth(ns, leg, names.host_leg(ns, leg),
-                                       names.bridge_name(subnet.network_id), fresh_ns, False)
+                                       names.bridge_name(subnet.network_id), fresh_ns, False,
+                                       mtu=self.leg_mtu)
         await nl.set_addresses(leg, {with_prefix(a, subnet.cidr) for a in addresses}, ns=ns,
                                keep=frozenset(str(ipaddress.ip_address(a)) for a in keep),
                                fresh=created, before=(f"link set dev {leg} up",), then=then)
@@ -219,6 +226,13 @@ class LocalNetwork:
         await self.plug_leg(ns, names.VIP_LEG, spec.vip.subnet, wanted, keep, then=route)
         self._vip_plugged[ns] = key
         return self._vip_info(spec)
+
+    async def announce_vip(self, spec: AmphoraSpec, compute: ComputeInfo) -> None:
+        """Gratuitous ARP for a SINGLE amphora's VIP (a replacement answers with a new MAC);
+        the reconciler calls it once the amphora serves."""
+        if spec.role in VIP_ROLES:
+            garp.announce(names.data_netns_of(compute.compute_id), names.VIP_LEG,
+                          spec.vip_address)
 
     @staticmethod
     def _vip_info(spec: AmphoraSpec) -> PlugInfo:

@@ -1,0 +1,1 @@
+"""``lbaas host-agent``: builds amphorae on one amphora host for the controller (mTLS API)."""

@@ -1,0 +1,115 @@
+"""``lbaas host-agent`` (runs on an amphora host) and ``lbaas host list|drain|enable``.
+
+The host-agent needs no settings file and no database: its identity, where it listens, its
+underlay interface and its TLS files (a server certificate from the internal CA for its
+underlay address, the CA to check the controller's client certificate) are options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from lbaas.drivers.fleet.wire import HOST_AGENT_PORT
+
+
+def cmd_host_agent(args: argparse.Namespace) -> int:
+    from lbaas.hostagent.server import serve, server_ssl_context
+    from lbaas.hostagent.service import HostAgent, HostIdentity
+
+    if args.private_sysfs:  # before anything starts a thread
+        from lbaas.drivers.local import netlink
+        from lbaas.hostagent.mounts import private_sysfs
+
+        netlink.NETNS_MOUNT = private_sysfs()
+    address, _, port = args.listen.rpartition(":")
+    agent = HostAgent(HostIdentity(name=args.name, zone=args.zone, capacity=args.capacity,
+                                   address=address), args.base_dir, args.underlay_dev,
+                      args.underlay_mtu)
+    ctx = server_ssl_context(args.ca_file, args.cert_file, args.key_file)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(agent, (address, int(port or HOST_AGENT_PORT)), ctx, stop)
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_host(args: argparse.Namespace) -> int:
+    from sqlalchemy import select, update
+
+    from lbaas.drivers.fleet.placement import DRAINING, ENABLED
+    from lbaas.main.database import open_database
+    from lbaas.main.options import settings_from_args
+    from lbaas.store import tables as t
+
+    engine = open_database(settings_from_args(args))
+    try:
+        if args.host_command == "list":
+            with engine.connect() as conn:
+                rows = list(conn.execute(select(t.fleet_host).order_by(t.fleet_host.c.name)))
+            print(f"{'name':<12} {'address':<16} {'zone':<10} {'state':<9} {'amphorae':>8} "
+                  f"{'capacity':>8}  last_seen")
+            for r in rows:
+                print(f"{r.name:<12} {r.address:<16} {r.zone:<10} {r.state:<9} "
+                      f"{r.amphorae:>8} {r.capacity:>8}  {r.last_seen}")
+            return 0
+        state = DRAINING if args.host_command == "drain" else ENABLED
+        with engine.begin() as conn:
+            changed = conn.execute(update(t.fleet_host).where(
+                t.fleet_host.c.name == args.name).values(state=state)).rowcount
+        if not changed:
+            print(f"lbaas host: no host named {args.name!r} (see lbaas host list)",
+                  file=sys.stderr)
+            return 1
+        print(f"host {args.name}: {state}")
+        return 0
+    finally:
+        engine.dispose()
+
+
+def add_fleet_parsers(sub: Any, command: Any) -> None:
+    """``command``: cli._command (name, func, help, *shared options)."""
+    p = command(sub, "host-agent", cmd_host_agent, "run the host-agent of an amphora host: "
+                "it builds amphorae and their overlay legs for the controller (mTLS)")
+    p.add_argument("--name", required=True, help="this host's name, unique in the fleet (required)")
+    p.add_argument("--zone", default="nova", help="its availability zone (compute_zone; "
+                   "default: %(default)s)")
+    p.add_argument("--capacity", type=int, default=50,
+                   help="how many amphorae it takes (default: %(default)s)")
+    p.add_argument("--listen", required=True, metavar="ADDRESS:PORT",
+                   help=f"its underlay address (also the VXLAN source) and API port "
+                   f"(required; port default {HOST_AGENT_PORT})")
+    p.add_argument("--underlay-dev", required=True, metavar="DEV",
+                   help="the interface carrying the underlay address (required)")
+    p.add_argument("--underlay-mtu", type=int, default=1500,
+                   help="the underlay's MTU; overlay legs get 50 less (default: %(default)s)")
+    p.add_argument("--base-dir", type=Path, required=True, metavar="DIR",
+                   help="where its amphorae and overlay state live (required; keep it short: "
+                   "HAProxy's socket paths)")
+    p.add_argument("--ca-file", required=True,
+                   help="the internal CA, which checks the controller (required)")
+    p.add_argument("--cert-file", required=True,
+                   help="its server certificate, SAN: the underlay address (required)")
+    p.add_argument("--key-file", required=True, help="its private key (required)")
+    p.add_argument("--private-sysfs", action="store_true",
+                   help="started with nsenter --net in a namespace of its own (lbaas lab): make "
+                   "a private /sys, keep pinning namespaces in the machine's mount namespace "
+                   "(default: off)")
+
+    hp = sub.add_parser("host", help="amphora hosts: list, drain, enable",
+                        description="Amphora hosts known to the controller.")
+    hsub = hp.add_subparsers(dest="host_command", required=True, metavar="COMMAND")
+    command(hsub, "list", cmd_host, "list the amphora hosts", "database_url")
+    for name, text in (("drain", "move every amphora off a host and place none there"),
+                       ("enable", "let a host take amphorae again")):
+        q = command(hsub, name, cmd_host, text, "database_url")
+        q.add_argument("name", help="the host's name")

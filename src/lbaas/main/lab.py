@@ -1,0 +1,409 @@
+"""``lbaas lab up|down|kill-host``: a fleet of simulated amphora hosts on this machine.
+
+Each host is a network namespace ``lbh<tag>-<name>`` with its own uplink (a veth) on the lab's
+underlay bridge ``lbu<tag>`` (10.213.0.0/24: the controller is .1, hosts .11 up), running
+``lbaas host-agent`` with a server certificate from the data directory's internal CA. The lab's
+managed networks (``lab-public`` 10.213.4.0/24, ``lab-private`` 10.213.10.0/24, ``lab-mgmt``
+10.213.200.0/24) are VXLAN segments between the controller (this machine's own namespace) and the
+hosts; a client namespace ``lbh<tag>-client`` sits on the external segment (``lab-public``).
+``lab up`` writes ``<data dir>/lab.toml`` for ``lbaas serve --config`` and prints it.
+
+Key choice: every name carries ``<tag>`` (6 hex of the data directory's path) and every link the
+lab makes carries the owner mark of ``ownership.py``, so a lab touches only what it made and two
+data directories' labs never share anything. ``lab down`` finds everything again from
+``<data dir>/lab/lab.json`` and the names, kills only the processes in the lab's namespaces.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import ipaddress
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lbaas.drivers.local import netlink as nl
+
+UNDERLAY = ipaddress.ip_network("10.213.0.0/24")
+CONTROLLER_HOST = 1
+FIRST_HOST = 11
+CLIENT_ADDRESS = "10.213.4.250"
+NETWORKS = (
+    ("lab-public", "lab-public-subnet", "10.213.4.0/24", "10.213.4.1", "10.213.4.10",
+     "10.213.4.200"),
+    ("lab-private", "lab-private-subnet", "10.213.10.0/24", "10.213.10.1", "10.213.10.10",
+     "10.213.10.200"),
+    ("lab-mgmt", "lab-mgmt-subnet", "10.213.200.0/24", "10.213.200.1", "10.213.200.10",
+     "10.213.200.250"),
+)
+ZONES = ("az1", "az2")  # hosts alternate: h1 az1, h2 az2, h3 az1, ...
+HOST_PORT = 9444
+CAPACITY = 20
+STOP_WAIT = 5.0
+
+
+@dataclass(frozen=True)
+class Lab:
+    data_dir: Path
+
+    @property
+    def tag(self) -> str:
+        return hashlib.sha256(str(self.data_dir.resolve()).encode()).hexdigest()[:6]
+
+    @property
+    def home(self) -> Path:
+        return self.data_dir / "lab"
+
+    @property
+    def bridge(self) -> str:
+        return f"lbu{self.tag}"
+
+    def netns(self, host: str) -> str:
+        return f"lbh{self.tag}-{host}"
+
+    def uplink(self, host: str) -> str:
+        return f"lbu{self.tag}{host}"[:15]
+
+    def host_dir(self, host: str) -> Path:
+        return self.home / "hosts" / host
+
+    @property
+    def settings_file(self) -> Path:
+        return self.data_dir / "lab.toml"
+
+    @property
+    def mark(self) -> str:
+        from lbaas.drivers.local import ownership
+
+        return ownership.mark_for(self.data_dir)
+
+    def state(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads((self.home / "lab.json").read_text()))
+        except (OSError, ValueError):
+            return {"hosts": []}
+
+
+def _host_ip(index: int) -> str:
+    return str(UNDERLAY.network_address + FIRST_HOST + index)
+
+
+def _controller_ip() -> str:
+    return str(UNDERLAY.network_address + CONTROLLER_HOST)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def settings_text(lab: Lab, hosts: list[dict[str, Any]], api_port: int) -> str:
+    lines = [f'data_dir = "{lab.data_dir.resolve()}"', "", "[api]", f"port = {api_port}", "",
+             "[networking]", 'management_network = "lab-mgmt"', "",
+             "[fleet]",
+             "hosts = [" + ", ".join(f'"{h["address"]}:{HOST_PORT}"' for h in hosts) + "]",
+             f'underlay_ip = "{_controller_ip()}"', f'underlay_dev = "{lab.bridge}"',
+             "poll_interval = 0.3", "host_timeout = 2.0", "",
+             "[health]", "heartbeat_interval = 0.5", "heartbeat_timeout = 1.5", ""]
+    for name, subnet, cidr, gw, start, end in NETWORKS:
+        lines += ["[[networking.networks]]", f'name = "{name}"', f'subnet_name = "{subnet}"',
+                  f'cidr = "{cidr}"', f'gateway_ip = "{gw}"', f'allocation_start = "{start}"',
+                  f'allocation_end = "{end}"', ""]
+    return "\n".join(lines)
+
+
+def _host_certificate(lab: Lab, name: str, address: str) -> dict[str, str]:
+    from lbaas.certs.ca import CertificateAuthority
+    from lbaas.main.shared_files import shared_files_lock
+    from lbaas.settings import load_settings
+
+    settings = load_settings(overrides={"data_dir": str(lab.data_dir)})
+    with shared_files_lock(settings):
+        ca = CertificateAuthority.load_or_create(settings.pki_dir)
+    tls = lab.host_dir(name) / "tls"
+    tls.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cert, key = ca.issue_server(f"host-{name}", address)
+    files = {"ca_file": tls / "ca.pem", "cert_file": tls / "cert.pem", "key_file": tls / "key.pem"}
+    files["ca_file"].write_text(ca.ca_pem)
+    files["cert_file"].write_text(cert)
+    fd = os.open(files["key_file"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return {k: str(v) for k, v in files.items()}
+
+
+async def _ensure_bridge(lab: Lab) -> None:
+    if not await nl.link_exists(lab.bridge):
+        await nl.ip("link", "add", "name", lab.bridge, "type", "bridge")
+    await nl.ip("link", "set", "dev", lab.bridge, "alias", lab.mark, "up")
+    address = f"{_controller_ip()}/{UNDERLAY.prefixlen}"
+    if address not in await nl.addresses(lab.bridge):
+        await nl.ip("addr", "replace", address, "dev", lab.bridge)
+
+
+async def _make_host(lab: Lab, index: int, name: str, zone: str) -> dict[str, Any]:
+    ns, uplink, address = lab.netns(name), lab.uplink(name), _host_ip(index)
+    if not await nl.netns_exists(ns):
+        await nl.ip("netns", "add", ns)
+    if not await nl.link_exists(uplink):
+        await nl.batch([f"link add {uplink} type veth peer name ul0 netns {ns}",
+                        f"link set dev {uplink} master {lab.bridge} up"])
+    await nl.ip("link", "set", "dev", uplink, "alias", lab.mark)
+    await nl.batch(["link set dev lo up", "link set dev ul0 up",
+                    f"addr replace {address}/{UNDERLAY.prefixlen} dev ul0"], ns=ns)
+    home = lab.host_dir(name)
+    home.mkdir(parents=True, exist_ok=True)
+    files = _host_certificate(lab, name, address)
+    host = {"name": name, "zone": zone, "address": address, "netns": ns, "uplink": uplink,
+            "base_dir": str((home / "a").resolve())}
+    pid = _start_agent(lab, host, files)
+    host["pid"] = pid
+    return host
+
+
+def _start_agent(lab: Lab, host: dict[str, Any], files: dict[str, str]) -> int:
+    home = lab.host_dir(host["name"])
+    argv = ["nsenter", f"--net={nl.NETNS_DIR}/{host['netns']}", "--", sys.executable, "-m",
+            "lbaas.main.cli", "host-agent", "--private-sysfs",
+            "--name", host["name"], "--zone", host["zone"],
+            "--capacity", str(CAPACITY), "--listen", f"{host['address']}:{HOST_PORT}",
+            "--underlay-dev", "ul0", "--base-dir", host["base_dir"],
+            "--ca-file", files["ca_file"], "--cert-file", files["cert_file"],
+            "--key-file", files["key_file"]]
+    with open(home / "host-agent.log", "ab") as log:
+        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                 stderr=subprocess.STDOUT, start_new_session=True,
+                                 close_fds=True)
+    (home / "pid").write_text(f"{child.pid}\n")
+    return child.pid
+
+
+async def _make_client(lab: Lab) -> None:
+    """The client namespace on the external segment: a veth into the controller's lab-public
+    bridge, which ``lab up`` ensures as ``lbaas serve`` would (same owner mark, same state)."""
+    from lbaas.drivers.base import SubnetInfo
+    from lbaas.drivers.local import names
+    from lbaas.main.local_plane import local_network
+    from lbaas.settings import load_settings
+    from lbaas.store import seed
+
+    settings = load_settings(lab.settings_file)
+    name, subnet_name, cidr, gw, _, _ = NETWORKS[0]
+    subnet = SubnetInfo(network_id=seed.network_id(name), subnet_id=seed.subnet_id(subnet_name),
+                        cidr=cidr, gateway_ip=gw, host_access=True)  # seeded: the operator's
+    await local_network(settings).ensure_subnet(subnet)
+    ns, leg = lab.netns("client"), f"lbc{lab.tag}"
+    if not await nl.netns_exists(ns):
+        await nl.ip("netns", "add", ns)
+    await nl.ensure_veth(ns, "eth0", leg, names.bridge_name(subnet.network_id))
+    await nl.ip("link", "set", "dev", leg, "alias", lab.mark)
+    await nl.batch(["link set dev lo up", f"addr replace {CLIENT_ADDRESS}/24 dev eth0",
+                    f"route replace default via {gw}"], ns=ns)
+
+
+async def _wait_answering(hosts: list[dict[str, Any]], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    for host in hosts:
+        while True:
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(
+                    host["address"], HOST_PORT), 1.0)
+                writer.close()
+                break
+            except (OSError, TimeoutError):
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"lab: host-agent {host['name']} does not listen; see "
+                                     f"its host-agent.log") from None
+                await asyncio.sleep(0.1)
+
+
+async def lab_up(lab: Lab, count: int) -> list[dict[str, Any]]:
+    lab.home.mkdir(parents=True, exist_ok=True)
+    old = lab.state()
+    if old.get("hosts"):
+        raise SystemExit(f"lab: already up in {lab.data_dir} (lbaas lab down first)")
+    await _ensure_bridge(lab)
+    hosts = []
+    state = {"tag": lab.tag, "bridge": lab.bridge, "hosts": hosts}
+    for i in range(count):
+        name = f"h{i + 1}"
+        hosts.append(await _make_host(lab, i, name, ZONES[i % len(ZONES)]))
+        (lab.home / "lab.json").write_text(json.dumps(state, indent=1))
+    lab.settings_file.write_text(settings_text(lab, hosts, _free_port()))
+    await _make_client(lab)
+    await _wait_answering(hosts)
+    return hosts
+
+
+def _kill_namespace_processes(ns: str) -> None:
+    out = subprocess.run([nl.IP, "netns", "pids", ns], capture_output=True, text=True)
+    for pid in out.stdout.split():
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
+
+
+def _host_namespaces(host: dict[str, Any]) -> list[str]:
+    """The host's own namespace, its amphorae's and its demo backends' (from its directory)."""
+    base = Path(host["base_dir"])
+    spaces = []
+    if (base / "amphorae").is_dir():
+        for home in (base / "amphorae").iterdir():
+            if home.name.startswith("amp-"):
+                spaces += [home.name, "ampd-" + home.name.removeprefix("amp-")]
+    if (base / "backends").is_dir():
+        spaces += [p.name for p in (base / "backends").iterdir()
+                   if p.name.startswith("lbbe-") and not p.name.endswith(".log")]
+    return [*spaces, host["netns"]]
+
+
+def kill_host(lab: Lab, name: str) -> bool:
+    """Stop a host hard: its uplink goes down and every process on it is killed (SIGKILL)."""
+    host = next((h for h in lab.state()["hosts"] if h["name"] == name), None)
+    if host is None:
+        return False
+    subprocess.run([nl.IP, "-n", host["netns"], "link", "set", "dev", "ul0", "down"],
+                   capture_output=True)
+    for ns in _host_namespaces(host):
+        _kill_namespace_processes(ns)
+    return True
+
+
+async def lab_down(lab: Lab) -> list[str]:
+    state = lab.state()
+    removed: list[str] = []
+    for host in state.get("hosts", []):
+        pid = int(host.get("pid", 0))
+        try:
+            if pid and pid in await nl.netns_pids(host["netns"]):
+                os.kill(pid, signal.SIGTERM)
+                deadline = time.monotonic() + STOP_WAIT
+                while pid in await nl.netns_pids(host["netns"]) and \
+                        time.monotonic() < deadline:
+                    await asyncio.sleep(0.1)
+        except ProcessLookupError:
+            pass
+        for ns in _host_namespaces(host):
+            _kill_namespace_processes(ns)
+        for ns in _host_namespaces(host):
+            if await nl.netns_exists(ns):
+                await nl.ip("netns", "delete", ns)
+                removed.append(ns)
+        await nl.delete_link(host["uplink"])
+    client = lab.netns("client")
+    if await nl.netns_exists(client):
+        _kill_namespace_processes(client)
+        await nl.ip("netns", "delete", client)
+        removed.append(client)
+    await nl.delete_link(f"lbc{lab.tag}")
+    if lab.settings_file.exists():
+        from lbaas.main.local_plane import teardown_local_plane
+        from lbaas.settings import load_settings
+
+        removed += await teardown_local_plane(load_settings(lab.settings_file))
+    if await nl.link_exists(lab.bridge):
+        await nl.delete_link(lab.bridge)
+        removed.append(lab.bridge)
+    (lab.home / "lab.json").unlink(missing_ok=True)
+    return removed
+
+
+async def host_call(lab: Lab, host: str, method: str, path: str,
+                    body: dict[str, Any] | None = None) -> Any:
+    """Call a lab host-agent with the controller's client certificate (made if missing)."""
+    from lbaas.certs.ca import CertificateAuthority
+    from lbaas.drivers.fleet.client import HostClient
+    from lbaas.main.shared_files import shared_files_lock
+    from lbaas.settings import load_settings
+
+    entry = next((h for h in lab.state()["hosts"] if h["name"] == host), None)
+    if entry is None:
+        raise SystemExit(f"lab: no host {host!r}")
+    settings = load_settings(overrides={"data_dir": str(lab.data_dir)})
+    with shared_files_lock(settings):
+        files = CertificateAuthority.load_or_create(settings.pki_dir).ensure_client_files(
+            "controller", settings.pki_dir / "client")
+    client = HostClient(str(files.ca_file), str(files.cert_file), str(files.key_file))
+    try:
+        return await client.call(f"{entry['address']}:{HOST_PORT}", method, path, body)
+    finally:
+        await client.aclose()
+
+
+async def start_backend(lab: Lab, host: str, address: str, port: int = 80,
+                        network: str = "lab-private") -> Any:
+    """A demo HTTP backend (``lbaas.demo.backend_server``) on ``host``, on a lab network
+    (use an address outside the allocation pool: .201 and up)."""
+    from lbaas.drivers.fleet import wire
+    from lbaas.store import seed
+
+    spec = next(n for n in NETWORKS if n[0] == network)
+    subnet = {"network_id": seed.network_id(spec[0]), "subnet_id": seed.subnet_id(spec[1]),
+              "cidr": spec[2], "gateway_ip": spec[3]}
+    return await host_call(lab, host, "POST", wire.BACKENDS_PATH,
+                           {"subnet": subnet, "address": address, "port": port})
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    lab = Lab(Path(args.data_dir or ".lab").absolute())
+    if args.lab_command == "up":
+        hosts = asyncio.run(lab_up(lab, args.hosts))
+        print(f"lab: {len(hosts)} amphora hosts on underlay {UNDERLAY} (bridge {lab.bridge}, "
+              f"controller {_controller_ip()}), client namespace {lab.netns('client')} "
+              f"({CLIENT_ADDRESS} on lab-public)")
+        for h in hosts:
+            print(f"  {h['name']}: {h['address']}:{HOST_PORT} zone {h['zone']} "
+                  f"(namespace {h['netns']})")
+        print(f"settings for the controller, in {lab.settings_file}:\n")
+        print(lab.settings_file.read_text())
+        print(f"run: lbaas serve --config {lab.settings_file}")
+        return 0
+    if args.lab_command == "backend":
+        asyncio.run(start_backend(lab, args.host, args.address, args.port, args.network))
+        print(f"lab: backend {args.address}:{args.port} on host {args.host} ({args.network})")
+        return 0
+    if args.lab_command == "kill-host":
+        if not kill_host(lab, args.name):
+            print(f"lab: no host {args.name!r}", file=sys.stderr)
+            return 1
+        print(f"lab: host {args.name} stopped (uplink down, processes killed)")
+        return 0
+    for item in asyncio.run(lab_down(lab)):
+        print(f"removed {item}")
+    return 0
+
+
+def add_lab_parser(sub: Any, command: Any) -> None:
+    lp = sub.add_parser("lab", help="simulated amphora hosts on this machine: up, down, "
+                        "kill-host", description="A lab fleet of amphora hosts (namespaces).")
+    lsub = lp.add_subparsers(dest="lab_command", required=True, metavar="COMMAND")
+    up = command(lsub, "up", cmd_lab, "start N simulated amphora hosts and a client namespace "
+                 "(data directory default: .lab)")
+    up.add_argument("--hosts", type=int, default=3, help="how many (default: %(default)s)")
+    command(lsub, "down", cmd_lab, "stop the lab and remove every namespace, link and process "
+            "it made")
+    kill = command(lsub, "kill-host", cmd_lab, "stop a host hard (uplink down, processes "
+                   "killed), as a power loss")
+    kill.add_argument("name", help="the host's name (h1, h2...)")
+    be = command(lsub, "backend", cmd_lab, "start a demo HTTP backend on a lab host (a member "
+                 "for load balancers; it stops with lab down)")
+    be.add_argument("host", help="the host's name (h1, h2...)")
+    be.add_argument("address", help="its address (outside the pool: 10.213.10.201 and up)")
+    be.add_argument("--port", type=int, default=80, help="its port (default: %(default)s)")
+    be.add_argument("--network", default="lab-private", choices=[n[0] for n in NETWORKS[:2]],
+                    help="the lab network it is on (default: %(default)s)")
+    for parser in lsub.choices.values():
+        for action in parser._actions:
+            if action.dest == "data_dir":
+                action.help = "the lab's data directory (default: .lab in the current directory)"
