@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 SERVE_ARGS ?=
 DEB_PACKAGES := haproxy keepalived iproute2 nftables rabbitmq-server chromium
 # `make test` runs each of these targets, whatever the others did, then prints a summary.
-TEST_SUITES := lint test-sqlite test-postgresql test-mariadb test-scale test-tempest
+TEST_SUITES := lint test-sqlite test-postgresql test-mariadb test-scale test-fleet test-tempest
 TUTORIAL := $(DATA_DIR)/tutorial
 
 .PHONY: help setup run tutorial-env test test-sqlite test-postgresql test-mariadb test-api test-dbs test-e2e test-scale test-fleet test-tempest test-dashboard dashboard-shots lint bench bench-api bench-dataplane bench-health bench-tls bench-udp bench-scale bench-fleet clean
@@ -46,7 +46,7 @@ tutorial-env: setup ## .data/tutorial/: clouds.yaml and an env file to source fo
 	@echo "tutorial-env: wrote $(TUTORIAL)/clouds.yaml and $(TUTORIAL)/env;" \
 	    "now: source $(TUTORIAL)/env && cd $(TUTORIAL)"
 
-test: setup ## every suite (lint, all tests on SQLite, tests/api on PostgreSQL and MariaDB, the roles as processes), then a summary
+test: setup ## every suite (lint, SQLite, PostgreSQL, MariaDB, the roles as processes, the lab fleet, tempest), then a summary
 	@MAKE="$(MAKE)" tools/run-suites $(TEST_SUITES)
 
 test-sqlite: setup ## the whole suite on SQLite (as root with HAProxy: real amphorae too)
