@@ -81,8 +81,9 @@ class Plan:
     unchanged: bool  # the saved configuration is this one already
 
 
-def load(conn: Connection, lb_id: str, dropped: set[str]) -> Plan:
-    lb, rows = load_rows(conn, lb_id)
+def load(conn: Connection, lb_id: str, dropped: set[str],
+         lb_row: dict[str, Any] | None = None) -> Plan:
+    lb, rows = load_rows(conn, lb_id, lb_row)
     stored = _objects(conn.execute(select(t.accepted_config.c.objects).where(
         t.accepted_config.c.load_balancer_id == lb_id)).scalar_one_or_none())
     rows = effective_rows(rows, stored, dropped)
