@@ -17,7 +17,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import orjson
@@ -112,26 +112,33 @@ class Reconciler:
 
     async def _reconcile_held(self, lb_id: str) -> bool:
         """One pass; True when the settle transaction released the lease with it."""
-        with self.engine.connect() as conn:
+        first: _Read | None = None
+        with self.engine.connect() as conn:  # the load balancer and, usually, all the rest
             lb = conn.execute(LB_ROW, {"lb_id": lb_id}).first()
+            if lb is not None and lb.provider not in c.NOOP_PROVIDERS and \
+                    lb.provisioning_status not in (c.DELETED, c.PENDING_DELETE):
+                try:
+                    first = _read(conn, lb, set())
+                except Exception:  # read again below, where a failure is handled
+                    first = None
         if lb is None or lb.provisioning_status == c.DELETED:
             return False
         REQUEST_ID.set(lb.last_request_id)  # the API call this work comes from, if any
         generation = lb.generation
         contained = containment.Contained()
-        accepted: containment.Objects | None = None
+        outcome = _Outcome()
         try:
             if lb.provisioning_status == c.PENDING_DELETE:
                 await self._teardown(lb)
                 return False
             if lb.provider not in c.NOOP_PROVIDERS:
-                accepted = await self._converge_containing(lb, contained)
+                await self._converge_containing(lb, contained, outcome, first)
         except Exception as exc:
             log.warning("reconcile of load balancer %s failed: %s", lb_id, exc, exc_info=True)
             self._mark_failed(lb_id, lb.provisioning_status == c.PENDING_CREATE,
                               bool(contained.blamed))
             return False
-        self._settle(lb_id, generation, accepted)
+        self._settle(lb_id, generation, outcome)
         return True
 
     # amphorae --------------------------------------------------------------------------------
@@ -140,14 +147,14 @@ class Reconciler:
                            vrrp_priority=priority, vip_address=lb.vip_address,
                            vip_subnet_id=lb.vip_subnet_id, vip_network_id=lb.vip_network_id)
 
-    async def _converge_containing(self, lb: Any, contained: containment.Contained) \
-            -> containment.Objects | None:
+    async def _converge_containing(self, lb: Any, contained: containment.Contained,
+                                   outcome: _Outcome, first: _Read | None = None) -> None:
         """Converge; when the data plane refuses an object, contain it and converge the rest
-        (a load balancer being built fails whole, as upstream's create flow). Returns what to
-        save as the accepted configuration (None: unchanged)."""
+        (a load balancer being built fails whole, as upstream's create flow)."""
         for _ in range(MAX_CONTAINED):
             try:
-                return await self._converge(lb, contained.dropped)
+                await self._converge(lb, outcome, contained.dropped, first)
+                return
             except containment.REFUSALS as exc:
                 what = None if lb.provisioning_status == c.PENDING_CREATE else \
                     self._contain(lb.id, exc, contained.dropped)
@@ -156,7 +163,8 @@ class Reconciler:
                 contained.blamed.append(what)
                 log.warning("load balancer %s: the data plane refused %s (%s); converging "
                             "the rest without it", lb.id, what, exc)
-        return await self._converge(lb, contained.dropped)
+                first = None
+        await self._converge(lb, outcome, contained.dropped)
 
     def _contain(self, lb_id: str, exc: Exception, dropped: set[str]) -> str | None:
         """Mark what ``exc`` blames ERROR (or leave it out); None when nothing is left to
@@ -169,15 +177,16 @@ class Reconciler:
                     return what
             return "the objects being changed" if _fail_pending(conn, lb_id) else None
 
-    async def _converge(self, lb: Any, dropped: set[str] | None = None) \
-            -> containment.Objects | None:
-        """Bring the amphorae to the desired configuration; what to save as accepted once the
-        pass settles (None: it is saved already)."""
+    async def _converge(self, lb: Any, outcome: _Outcome, dropped: set[str] | None = None,
+                        first: _Read | None = None) -> None:
+        """Bring the amphorae to the desired configuration; ``outcome`` collects what the
+        settle transaction records (``first``: the amphorae and plan already read)."""
         roles = ([(c.ROLE_MASTER, 100), (c.ROLE_BACKUP, 90)]
                  if lb.topology == c.TOPOLOGY_ACTIVE_STANDBY else [(c.ROLE_STANDALONE, None)])
-        with self.engine.connect() as conn:
-            amps = list(conn.execute(LIVE_AMPHORAE, {"lb_id": lb.id}))
-            plan = containment.load(conn, lb.id, dropped or set(), plain(lb))
+        if first is None:
+            with self.engine.connect() as conn:
+                first = _read(conn, lb, dropped or set())
+        amps, plan = first
         aggregate = plan.aggregate
         self.drivers.render(aggregate, None)  # a config that cannot render builds nothing
         healthy = {a.role: a for a in amps if not a.failover_requested
@@ -208,13 +217,13 @@ class Reconciler:
                     self._plugged[amp.id] = (wanted, amp.active_digest)
             if amp.active_digest != digest:
                 active = await self.drivers.amphora.apply(info, bundle, digest)
-                with self.engine.begin() as conn:
-                    conn.execute(update(t.amphora).where(t.amphora.c.id == amp.id).values(
-                        active_digest=active, updated_at=_now()))
+                # recorded by the settle transaction: if the pass fails before, the next
+                # one pushes the same bundle again (harmless)
+                outcome.digests[amp.id] = active
                 if amp.id in self._plugged:
                     self._plugged[amp.id] = (self._plugged[amp.id][0], active)
         # every amphora serves it: the settle transaction keeps it
-        return None if plan.unchanged else plan.accepted
+        outcome.accepted = None if plan.unchanged else plan.accepted
 
     def _promote(self, amp: Any) -> Any:
         with self.engine.begin() as conn:
@@ -290,15 +299,18 @@ class Reconciler:
         lifecycle.log_deleted(lb.id)
 
     # statuses --------------------------------------------------------------------------------
-    def _settle(self, lb_id: str, generation: int,
-                accepted: containment.Objects | None = None) -> None:
-        """One transaction: keep the configuration every amphora accepted, settle the statuses
-        (unless the load balancer changed meanwhile: the next pass settles it) and release
-        the lease."""
+    def _settle(self, lb_id: str, generation: int, outcome: _Outcome) -> None:
+        """One transaction: record what the amphorae now serve (their digests, the accepted
+        configuration), settle the statuses (unless the load balancer changed meanwhile: the
+        next pass settles it) and release the lease."""
         with self.engine.begin() as conn:
             lb = conn.execute(LB_ROW_FOR_UPDATE, {"lb_id": lb_id}).first()
-            if accepted is not None and lb is not None:
-                containment.save(conn, lb_id, accepted)
+            if outcome.digests:
+                conn.execute(AMPHORA_DIGEST, [{"amp_id": amp_id, "digest": active,
+                                               "now": _now()}
+                                              for amp_id, active in outcome.digests.items()])
+            if outcome.accepted is not None and lb is not None:
+                containment.save(conn, lb_id, outcome.accepted)
             conn.execute(RELEASE, {"lb_id": lb_id, "holder": self.holder})
             if lb is None or lb.generation != generation:
                 return
@@ -407,6 +419,22 @@ def _locked_parents(conn: Connection, scope: dict[str, list[str]]) -> dict[str, 
             "listener": locked(pending(t.listener), busy_listeners)}
 
 
+_Read = tuple[list[Any], containment.Plan]  # live amphorae, what to render and keep
+
+
+def _read(conn: Connection, lb: Any, dropped: set[str]) -> _Read:
+    return (list(conn.execute(LIVE_AMPHORAE, {"lb_id": lb.id})),
+            containment.load(conn, lb.id, dropped, plain(lb)))
+
+
+@dataclass
+class _Outcome:
+    """What a pass leaves for its settle transaction to record."""
+
+    digests: dict[str, str] = field(default_factory=dict)  # amphora id -> active digest
+    accepted: containment.Objects | None = None  # the configuration to keep (None: kept)
+
+
 class _Child(NamedTuple):
     """One object under a load balancer, as the settle step needs it."""
 
@@ -469,6 +497,8 @@ LB_ROW = select(t.load_balancer).where(t.load_balancer.c.id == _LB_ID)
 LB_ROW_FOR_UPDATE = LB_ROW.with_for_update()
 LIVE_AMPHORAE = select(t.amphora).where(t.amphora.c.load_balancer_id == _LB_ID,
                                         t.amphora.c.status != c.DELETED)
+AMPHORA_DIGEST = update(t.amphora).where(t.amphora.c.id == bindparam("amp_id")).values(
+    active_digest=bindparam("digest"), updated_at=bindparam("now"))
 RELEASE = delete(t.lease).where(t.lease.c.load_balancer_id == _LB_ID,
                                 t.lease.c.holder == bindparam("holder"))
 
