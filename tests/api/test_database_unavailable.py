@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import socket
 
-from conftest import Api
 from sqlalchemy import create_engine
+
+from conftest import Api
 
 
 def closed_port() -> int:

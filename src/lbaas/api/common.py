@@ -101,7 +101,7 @@ def _id_by_id(table: Table) -> Any:
 
 @functools.cache
 def _set_status(table: Table, touch: bool) -> Any:
-    values: dict[str, Any] = {"provisioning_status": bindparam("status")}
+    values: dict[str, Any] = {"provisioning_status": bindparam("new_status")}
     if touch:
         values["updated_at"] = bindparam("now")
     return update(table).where(table.c.id.in_(bindparam("ids", expanding=True))).values(values)
@@ -109,7 +109,7 @@ def _set_status(table: Table, touch: bool) -> Any:
 
 _MARK_LB_CHANGED = update(t.load_balancer).where(
     t.load_balancer.c.id == bindparam("lb_id")).values(
-    provisioning_status=bindparam("status"), generation=t.load_balancer.c.generation + 1,
+    provisioning_status=bindparam("new_status"), generation=t.load_balancer.c.generation + 1,
     last_request_id=bindparam("request_id"))
 
 
@@ -150,14 +150,14 @@ def set_status(conn: Connection, table: Table, ids: Sequence[str], status: str,
                touch: bool = True) -> None:
     if not ids:
         return
-    params: dict[str, Any] = {"ids": list(ids), "status": status}
+    params: dict[str, Any] = {"ids": list(ids), "new_status": status}
     if touch:
         params["now"] = utcnow()
     conn.execute(_set_status(table, touch), params)
 
 
 def mark_lb_changed(conn: Connection, lb_id: str, status: str = c.PENDING_UPDATE) -> None:
-    conn.execute(_MARK_LB_CHANGED, {"lb_id": lb_id, "status": status,
+    conn.execute(_MARK_LB_CHANGED, {"lb_id": lb_id, "new_status": status,
                                     "request_id": current_request_id()})
 
 

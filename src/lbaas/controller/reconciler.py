@@ -13,6 +13,7 @@ the job.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import uuid
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, Engine, bindparam, delete, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, or_, select, update
 
 from lbaas.controller import containment, lifecycle
 from lbaas.controller.aggregate import plain
@@ -138,7 +139,7 @@ class Reconciler:
             self._mark_failed(lb_id, lb.provisioning_status == c.PENDING_CREATE,
                               bool(contained.blamed))
             return False
-        self._settle(lb_id, generation, outcome)
+        self._settle(lb, generation, outcome)
         return True
 
     # amphorae --------------------------------------------------------------------------------
@@ -299,20 +300,29 @@ class Reconciler:
         lifecycle.log_deleted(lb.id)
 
     # statuses --------------------------------------------------------------------------------
-    def _settle(self, lb_id: str, generation: int, outcome: _Outcome) -> None:
+    def _settle(self, lb: Any, generation: int, outcome: _Outcome) -> None:
         """One transaction: record what the amphorae now serve (their digests, the accepted
         configuration), settle the statuses (unless the load balancer changed meanwhile: the
-        next pass settles it) and release the lease."""
+        next pass settles it) and release the lease. ``lb``: its row as the pass began.
+
+        The load balancer's row goes first: the update that makes it ACTIVE locks it, as the
+        API does before changing anything under it, and matches only if no change came in
+        meanwhile (``generation``) and there is something to settle — with the load balancer
+        ACTIVE at its generation nothing under it is pending (every change bumps the
+        generation), so a pass that found nothing to do writes nothing else."""
+        lb_id = lb.id
         with self.engine.begin() as conn:
-            lb = conn.execute(LB_ROW_FOR_UPDATE, {"lb_id": lb_id}).first()
+            settling = conn.execute(SETTLE_LB, {"lb_id": lb_id, "gen": generation})\
+                .rowcount == 1
             if outcome.digests:
                 conn.execute(AMPHORA_DIGEST, [{"amp_id": amp_id, "digest": active,
                                                "now": _now()}
                                               for amp_id, active in outcome.digests.items()])
-            if outcome.accepted is not None and lb is not None:
+            if outcome.accepted is not None and (
+                    settling or conn.execute(LB_EXISTS, {"lb_id": lb_id}).first() is not None):
                 containment.save(conn, lb_id, outcome.accepted)
             conn.execute(RELEASE, {"lb_id": lb_id, "holder": self.holder})
-            if lb is None or lb.generation != generation:
+            if not settling:
                 return
             self.settled_changes += lb.provisioning_status in c.PENDING_STATUSES
             # one round trip for every child's status and links; statements only where needed
@@ -331,8 +341,8 @@ class Reconciler:
                 pending = [i for i, status in scope[table.name]
                            if status in (c.PENDING_CREATE, c.PENDING_UPDATE)]
                 if pending:
-                    conn.execute(update(table).where(table.c.id.in_(pending))
-                                 .values(provisioning_status=c.ACTIVE))
+                    conn.execute(_set_column(table, "provisioning_status"),
+                                 {"ids": pending, "new_value": c.ACTIVE})
                 if table in MONITOR_LIKE:  # ONLINE or OFFLINE with admin_state_up
                     for wanted in (c.ONLINE, c.OFFLINE):
                         ids = [k.id for k in kids if k.table == table.name
@@ -340,13 +350,8 @@ class Reconciler:
                                and (c.ONLINE if k.admin_up else c.OFFLINE) == wanted
                                and k.operating != wanted]
                         if ids:
-                            conn.execute(update(table).where(table.c.id.in_(ids))
-                                         .values(operating_status=wanted))
-            lb_table = t.load_balancer
-            if lb.provisioning_status != c.ACTIVE or lb.applied_generation != generation:
-                conn.execute(update(lb_table).where(lb_table.c.id == lb_id).values(
-                    provisioning_status=c.ACTIVE, applied_generation=generation,
-                    last_request_id=None))
+                            conn.execute(_set_column(table, "operating_status"),
+                                         {"ids": ids, "new_value": wanted})
         lifecycle.log_settled(lb_id, lb.provisioning_status, children, locked)
 
     def _mark_failed(self, lb_id: str, lb_was_new: bool, contained: bool = False) -> None:
@@ -494,13 +499,26 @@ def _build_child_statuses() -> Any:
 CHILD_STATUSES = _build_child_statuses()
 _LB_ID = bindparam("lb_id")
 LB_ROW = select(t.load_balancer).where(t.load_balancer.c.id == _LB_ID)
-LB_ROW_FOR_UPDATE = LB_ROW.with_for_update()
+LB_EXISTS = select(t.load_balancer.c.id).where(t.load_balancer.c.id == _LB_ID)
+SETTLE_LB = update(t.load_balancer).where(
+    t.load_balancer.c.id == _LB_ID, t.load_balancer.c.generation == bindparam("gen"),
+    or_(t.load_balancer.c.provisioning_status != c.ACTIVE,
+        t.load_balancer.c.applied_generation != bindparam("gen"))).values(
+    provisioning_status=c.ACTIVE, applied_generation=bindparam("gen"),
+    last_request_id=None)
 LIVE_AMPHORAE = select(t.amphora).where(t.amphora.c.load_balancer_id == _LB_ID,
                                         t.amphora.c.status != c.DELETED)
 AMPHORA_DIGEST = update(t.amphora).where(t.amphora.c.id == bindparam("amp_id")).values(
     active_digest=bindparam("digest"), updated_at=bindparam("now"))
 RELEASE = delete(t.lease).where(t.lease.c.load_balancer_id == _LB_ID,
                                 t.lease.c.holder == bindparam("holder"))
+
+
+@functools.cache
+def _set_column(table: Any, column: str) -> Any:
+    """``UPDATE table SET column = :new_value WHERE id IN :ids``, built once per table."""
+    return update(table).where(table.c.id.in_(bindparam("ids", expanding=True)))\
+        .values({column: bindparam("new_value")})
 
 
 def _child_ids(conn: Connection, lb_id: str) -> dict[str, list[str]]:
