@@ -100,8 +100,9 @@ def remove_topic(topic: str) -> None:
 class Site:
     """2 API processes and N workers on one database and one topic."""
 
-    def __init__(self, url: str, workers: int, root: Path) -> None:
+    def __init__(self, url: str, workers: int, root: Path, profile: Path | None = None) -> None:
         self.root = root
+        self.profile = profile
         self.topic = f"lbaas-bench-{uuid.uuid4().hex[:8]}"
         self.config = root / "lbaas.toml"
         self.config.write_text(
@@ -124,9 +125,11 @@ class Site:
 
     def _start(self, name: str, argv: list[str]) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "LBAAS_"))}
+        command = [LBAAS] if self.profile is None else [
+            sys.executable, str(HERE / "profile_role.py"), f"{self.profile}-{name}.pstat"]
         with open(self.root / f"{name}.log", "ab") as log:
             self.procs[name] = subprocess.Popen(
-                [LBAAS, *argv, "--config", str(self.config), "--data-dir",
+                [*command, *argv, "--config", str(self.config), "--data-dir",
                  str(self.root / "data")], stdout=log, stderr=subprocess.STDOUT, env=env)
 
     def _wait_ready(self) -> None:
@@ -269,6 +272,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--workers", default="1,3", help="worker counts to run, comma-separated")
     p.add_argument("--no-heartbeats", action="store_true")
+    p.add_argument("--profile", type=Path, metavar="DIR",
+                   help="run each process under yappi (bench/profile_role.py): "
+                        "DIR/<workers>w-<name>.pstat; the CPU figures then include its cost")
     return p.parse_args(argv)
 
 
@@ -282,7 +288,11 @@ def main(argv: list[str] | None = None) -> int:
     for workers in [int(w) for w in args.workers.split(",")]:
         root = Path(tempfile.mkdtemp(prefix="lbbench"))
         with database() as url:
-            site = Site(url, workers, root)
+            profile = None
+            if args.profile is not None:
+                args.profile.mkdir(parents=True, exist_ok=True)
+                profile = args.profile / f"{workers}w"
+            site = Site(url, workers, root, profile)
             watch = ActiveWatch(url)
             try:
                 result = build(site, watch, args.lbs, args.concurrency)

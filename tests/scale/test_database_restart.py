@@ -34,21 +34,20 @@ def test_database_restart_loses_no_change_and_needs_no_restart(
             wait_active(topo, lb_id, 20)
         pids = topo.pids()
         accepted: dict[str, str] = {}
-        refused = 0
+        failed: list[tuple[int, object]] = []  # 5xx answers, while the database is away
         stop = threading.Event()
 
         def rename() -> None:
-            nonlocal refused
             round_ = 0
             while not stop.is_set():
                 for n, lb_id in enumerate(lb_ids):
                     name = f"r{round_}-{n}"
-                    code, _ = topo.request("PUT", f"/v2/lbaas/loadbalancers/{lb_id}",
-                                           {"loadbalancer": {"name": name}}, api=n % 2)
+                    code, body = topo.request("PUT", f"/v2/lbaas/loadbalancers/{lb_id}",
+                                              {"loadbalancer": {"name": name}}, api=n % 2)
                     if code == 200:
                         accepted[lb_id] = name
-                    else:  # 409 while the previous change settles, 5xx while the database is away
-                        refused += code >= 500
+                    elif code >= 500:  # (409 while the previous change settles)
+                        failed.append((code, body))
                     time.sleep(0.05)
                 round_ += 1
 
@@ -63,7 +62,11 @@ def test_database_restart_loses_no_change_and_needs_no_restart(
         finally:
             stop.set()
             worker.join(60)
-        assert refused > 0, "the outage was never seen by the API"
+        assert failed, "the outage was never seen by the API"
+        # Octavia's error format, and "unavailable" rather than "broken"
+        assert all(code == 503 and isinstance(body, dict) and body.get("faultcode") == "Server"
+                   and "database" in body.get("faultstring", "") for code, body in failed), \
+            failed[:3]
         for lb_id, name in accepted.items():  # the lease of a pass cut short runs out in 10 s
             wait_active(topo, lb_id, 30, name)
         assert not topo.pending()

@@ -43,6 +43,7 @@ PUBLIC_PATHS = frozenset({
 })
 # Barbican's payload GET negotiates the payload's own media type.
 ANY_ACCEPT_PREFIXES = ("/healthcheck", "/key-manager/")
+DATABASE_UNAVAILABLE = "The database is unavailable, retry later."
 
 
 def build_router() -> Router:
@@ -52,6 +53,17 @@ def build_router() -> Router:
         module = importlib.import_module(f"lbaas.api.resources.{name}")
         module.register(router)
     return router
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached right now (stopped, restarting,
+    connection cut, every pooled connection busy) rather than that a statement was wrong."""
+    from sqlalchemy import exc as sa
+
+    if isinstance(exc, sa.OperationalError | sa.InterfaceError | sa.DisconnectionError
+                  | sa.TimeoutError):
+        return True
+    return isinstance(exc, sa.DBAPIError) and bool(exc.connection_invalidated)
 
 
 class ApiApp:
@@ -88,9 +100,16 @@ class ApiApp:
             status, headers, payload = await self.handle(req)
         except ApiError as exc:
             status, headers, payload = error_payload(exc)
-        except Exception:
-            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
-            status, headers, payload = error_payload(ApiError("Internal Server Error", 500))
+        except Exception as exc:
+            if unreachable(exc):  # it answers again by itself once the database is back
+                log.warning("%s %s: database unavailable: %s", scope.get("method"),
+                            scope.get("path"), exc.__class__.__name__)
+                status, headers, payload = error_payload(ApiError(DATABASE_UNAVAILABLE, 503))
+            else:
+                log.exception("unhandled error on %s %s", scope.get("method"),
+                              scope.get("path"))
+                status, headers, payload = error_payload(ApiError("Internal Server Error",
+                                                                  500))
         await send_response(send, status, headers, payload, head=head)
 
     async def handle(self, req: ApiRequest) -> tuple[int, list[tuple[bytes, bytes]], bytes]:

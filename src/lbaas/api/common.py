@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, select, update
+from sqlalchemy import Connection, Row, Table, bindparam, select, update
 
 from lbaas.api import listing
 from lbaas.api.errors import (
@@ -87,12 +87,36 @@ def scope_list(req: ApiRequest, resource: str, project_column: str = "project_id
     return {project_column: ctx.project_id}
 
 
+# The statements every change runs, built once per table with their values as parameters:
+# building a statement and its cache key on every request cost more than running it.
+@functools.cache
+def _row_by_id(table: Table, lock: bool) -> Any:
+    stmt = select(table).where(table.c.id == bindparam("ident"))
+    return stmt.with_for_update() if lock else stmt
+
+
+@functools.cache
+def _id_by_id(table: Table) -> Any:
+    return select(table.c.id).where(table.c.id == bindparam("ident"))
+
+
+@functools.cache
+def _set_status(table: Table, touch: bool) -> Any:
+    values: dict[str, Any] = {"provisioning_status": bindparam("new_status")}
+    if touch:
+        values["updated_at"] = bindparam("now")
+    return update(table).where(table.c.id.in_(bindparam("ids", expanding=True))).values(values)
+
+
+_MARK_LB_CHANGED = update(t.load_balancer).where(
+    t.load_balancer.c.id == bindparam("lb_id")).values(
+    provisioning_status=bindparam("new_status"), generation=t.load_balancer.c.generation + 1,
+    last_request_id=bindparam("request_id"))
+
+
 def get_row(conn: Connection, table: Table, ident: str, resource: str,
             lock: bool = False) -> Row[Any]:
-    stmt = select(table).where(table.c.id == ident)
-    if lock:
-        stmt = stmt.with_for_update()
-    row = conn.execute(stmt).first()
+    row = conn.execute(_row_by_id(table, lock), {"ident": ident}).first()
     if row is None or getattr(row, "provisioning_status", None) == c.DELETED:
         raise NotFound(resource, ident)
     return row
@@ -105,7 +129,7 @@ def under_parent(handler: Handler, table: Table, param: str, label: str) -> Hand
     async def routed(req: ApiRequest) -> Response:
         ident = req.path_params[param]
         with req.app.engine.connect() as conn:
-            found = conn.execute(select(table.c.id).where(table.c.id == ident)).first()
+            found = conn.execute(_id_by_id(table), {"ident": ident}).first()
         if found is None:
             raise hook_error(404, f"{label} {ident} not found.")
         return await handler(req)
@@ -127,16 +151,15 @@ def set_status(conn: Connection, table: Table, ids: Sequence[str], status: str,
                touch: bool = True) -> None:
     if not ids:
         return
-    values: dict[str, Any] = {"provisioning_status": status}
+    params: dict[str, Any] = {"ids": list(ids), "new_status": status}
     if touch:
-        values["updated_at"] = utcnow()
-    conn.execute(update(table).where(table.c.id.in_(list(ids))).values(**values))
+        params["now"] = utcnow()
+    conn.execute(_set_status(table, touch), params)
 
 
 def mark_lb_changed(conn: Connection, lb_id: str, status: str = c.PENDING_UPDATE) -> None:
-    conn.execute(update(t.load_balancer).where(t.load_balancer.c.id == lb_id).values(
-        provisioning_status=status, generation=t.load_balancer.c.generation + 1,
-        last_request_id=current_request_id()))
+    conn.execute(_MARK_LB_CHANGED, {"lb_id": lb_id, "new_status": status,
+                                    "request_id": current_request_id()})
 
 
 QUOTA_COLUMNS = {

@@ -44,14 +44,19 @@ _CHILDREN = (
 )
 
 
-def load_rows(conn: Connection, lb_id: str) -> tuple[dict[str, Any], Rows]:
-    """The load balancer row and its live children by table name, statuses included (a child
-    of a parent being deleted is left out with it)."""
+def load_rows(conn: Connection, lb_id: str, lb_row: dict[str, Any] | None = None) \
+        -> tuple[dict[str, Any], Rows]:
+    """The load balancer row (``lb_row`` when the caller has just read it) and its live
+    children by table name, statuses included (a child of a parent being deleted is left out
+    with it; a table whose parents are all gone is not even read)."""
     params = {"lb_id": lb_id}
-    lb = _plain(conn.execute(_LB_ROW, params).one())
+    lb = lb_row if lb_row is not None else plain(conn.execute(_LB_ROW, params).one())
     rows: Rows = {}
     for name, query, parent, column in _CHILDREN:
-        live = [r for r in map(_plain, conn.execute(query, params))
+        if parent is not None and not rows[parent]:
+            rows[name] = []
+            continue
+        live = [r for r in map(plain, conn.execute(query, params))
                 if r["provisioning_status"] != "PENDING_DELETE"]
         if parent is not None:
             parents = {p["id"] for p in rows[parent]}
@@ -86,7 +91,8 @@ def load_aggregate(conn: Connection, lb_id: str) -> dict[str, Any]:
     return assemble(*load_rows(conn, lb_id))
 
 
-def _plain(row: Any) -> dict[str, Any]:
+def plain(row: Any) -> dict[str, Any]:
+    """A row as a plain dict (what ``load_rows`` takes as ``lb_row``)."""
     # Row keys are str subclasses (quoted_name); JSON encoders want plain str.
     return {str(k): v for k, v in row._mapping.items()}
 

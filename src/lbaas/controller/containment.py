@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
 from lbaas.controller.aggregate import STRIP, Rows, assemble, load_rows
 from lbaas.domain import constants as c
@@ -81,8 +81,9 @@ class Plan:
     unchanged: bool  # the saved configuration is this one already
 
 
-def load(conn: Connection, lb_id: str, dropped: set[str]) -> Plan:
-    lb, rows = load_rows(conn, lb_id)
+def load(conn: Connection, lb_id: str, dropped: set[str],
+         lb_row: dict[str, Any] | None = None) -> Plan:
+    lb, rows = load_rows(conn, lb_id, lb_row)
     stored = _objects(conn.execute(select(t.accepted_config.c.objects).where(
         t.accepted_config.c.load_balancer_id == lb_id)).scalar_one_or_none())
     rows = effective_rows(rows, stored, dropped)
@@ -90,11 +91,15 @@ def load(conn: Connection, lb_id: str, dropped: set[str]) -> Plan:
     return Plan(assemble(lb, rows), objects, digest(objects) == digest(stored))
 
 
+_SAVE = update(t.accepted_config).where(
+    t.accepted_config.c.load_balancer_id == bindparam("lb_id")).values(
+    objects=bindparam("objs"), updated_at=bindparam("now"))
+
+
 def save(conn: Connection, lb_id: str, objects: Objects) -> None:
     now = datetime.now(UTC).replace(tzinfo=None)
     table = t.accepted_config
-    changed = conn.execute(update(table).where(table.c.load_balancer_id == lb_id)
-                           .values(objects=objects, updated_at=now)).rowcount
+    changed = conn.execute(_SAVE, {"lb_id": lb_id, "objs": objects, "now": now}).rowcount
     if not changed:
         conn.execute(table.insert().values(load_balancer_id=lb_id, objects=objects,
                                            updated_at=now))

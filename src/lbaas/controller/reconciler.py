@@ -13,18 +13,20 @@ the job.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, or_, select, update
 
 from lbaas.controller import containment, lifecycle
+from lbaas.controller.aggregate import plain
 from lbaas.controller.provisioning import Provisioner
 from lbaas.domain import constants as c
 from lbaas.drivers.base import (
@@ -99,39 +101,50 @@ class Reconciler:
         if not leases.claim(self.engine, lb_id, self.holder, self.lease_seconds):
             return False
         token = REQUEST_ID.set(None)  # _reconcile_held binds the load balancer's own
+        released = False
         try:
             # renewed while the pass runs: only a dead worker's lease ever expires
             async with leases.keep(self.engine, lb_id, self.holder, self.lease_seconds):
-                await self._reconcile_held(lb_id)
+                released = await self._reconcile_held(lb_id)
         except leases.LeaseLost:
             log.warning("lost the lease on load balancer %s mid-pass; its new holder "
                         "finishes the work", lb_id)
         finally:
             REQUEST_ID.reset(token)
-            leases.release(self.engine, lb_id, self.holder)
+            if not released:
+                leases.release(self.engine, lb_id, self.holder)
         return True
 
-    async def _reconcile_held(self, lb_id: str) -> None:
-        with self.engine.connect() as conn:
-            lb = conn.execute(select(t.load_balancer).where(t.load_balancer.c.id == lb_id))\
-                .first()
+    async def _reconcile_held(self, lb_id: str) -> bool:
+        """One pass; True when the settle transaction released the lease with it."""
+        first: _Read | None = None
+        with self.engine.connect() as conn:  # the load balancer and, usually, all the rest
+            lb = conn.execute(LB_ROW, {"lb_id": lb_id}).first()
+            if lb is not None and lb.provider not in c.NOOP_PROVIDERS and \
+                    lb.provisioning_status not in (c.DELETED, c.PENDING_DELETE):
+                try:
+                    first = _read(conn, lb, set())
+                except Exception:  # read again below, where a failure is handled
+                    first = None
         if lb is None or lb.provisioning_status == c.DELETED:
-            return
+            return False
         REQUEST_ID.set(lb.last_request_id)  # the API call this work comes from, if any
         generation = lb.generation
         contained = containment.Contained()
+        outcome = _Outcome()
         try:
             if lb.provisioning_status == c.PENDING_DELETE:
                 await self._teardown(lb)
-                return
+                return False
             if lb.provider not in c.NOOP_PROVIDERS:
-                await self._converge_containing(lb, contained)
+                await self._converge_containing(lb, contained, outcome, first)
         except Exception as exc:
             log.warning("reconcile of load balancer %s failed: %s", lb_id, exc, exc_info=True)
             self._mark_failed(lb_id, lb.provisioning_status == c.PENDING_CREATE,
                               bool(contained.blamed))
-            return
-        self._settle(lb_id, generation)
+            return False
+        self._settle(lb, generation, outcome)
+        return True
 
     # amphorae --------------------------------------------------------------------------------
     def _spec(self, lb: Any, amp_id: str, role: str, priority: int | None) -> AmphoraSpec:
@@ -157,12 +170,13 @@ class Reconciler:
             return None
         return str(zone) if zone else None
 
-    async def _converge_containing(self, lb: Any, contained: containment.Contained) -> None:
+    async def _converge_containing(self, lb: Any, contained: containment.Contained,
+                                   outcome: _Outcome, first: _Read | None = None) -> None:
         """Converge; when the data plane refuses an object, contain it and converge the rest
         (a load balancer being built fails whole, as upstream's create flow)."""
         for _ in range(MAX_CONTAINED):
             try:
-                await self._converge(lb, contained.dropped)
+                await self._converge(lb, outcome, contained.dropped, first)
                 return
             except containment.REFUSALS as exc:
                 what = None if lb.provisioning_status == c.PENDING_CREATE else \
@@ -172,7 +186,8 @@ class Reconciler:
                 contained.blamed.append(what)
                 log.warning("load balancer %s: the data plane refused %s (%s); converging "
                             "the rest without it", lb.id, what, exc)
-        await self._converge(lb, contained.dropped)
+                first = None
+        await self._converge(lb, outcome, contained.dropped)
 
     def _contain(self, lb_id: str, exc: Exception, dropped: set[str]) -> str | None:
         """Mark what ``exc`` blames ERROR (or leave it out); None when nothing is left to
@@ -185,13 +200,16 @@ class Reconciler:
                     return what
             return "the objects being changed" if _fail_pending(conn, lb_id) else None
 
-    async def _converge(self, lb: Any, dropped: set[str] | None = None) -> None:
+    async def _converge(self, lb: Any, outcome: _Outcome, dropped: set[str] | None = None,
+                        first: _Read | None = None) -> None:
+        """Bring the amphorae to the desired configuration; ``outcome`` collects what the
+        settle transaction records (``first``: the amphorae and plan already read)."""
         roles = ([(c.ROLE_MASTER, 100), (c.ROLE_BACKUP, 90)]
                  if lb.topology == c.TOPOLOGY_ACTIVE_STANDBY else [(c.ROLE_STANDALONE, None)])
-        with self.engine.connect() as conn:
-            amps = list(conn.execute(select(t.amphora).where(
-                t.amphora.c.load_balancer_id == lb.id, t.amphora.c.status != c.DELETED)))
-            plan = containment.load(conn, lb.id, dropped or set())
+        if first is None:
+            with self.engine.connect() as conn:
+                first = _read(conn, lb, dropped or set())
+        amps, plan = first
         aggregate = plan.aggregate
         self.drivers.render(aggregate, None)  # a config that cannot render builds nothing
         healthy = {a.role: a for a in amps if not a.failover_requested
@@ -228,9 +246,9 @@ class Reconciler:
                     self._plugged[amp.id] = (wanted, amp.active_digest)
             if amp.active_digest != digest:
                 active = await self.drivers.amphora.apply(info, bundle, digest)
-                with self.engine.begin() as conn:
-                    conn.execute(update(t.amphora).where(t.amphora.c.id == amp.id).values(
-                        active_digest=active, updated_at=_now()))
+                # recorded by the settle transaction: if the pass fails before, the next
+                # one pushes the same bundle again (harmless)
+                outcome.digests[amp.id] = active
                 if amp.id in self._plugged:
                     self._plugged[amp.id] = (self._plugged[amp.id][0], active)
             if amp.id in built and amp.role == c.ROLE_STANDALONE:
@@ -240,9 +258,8 @@ class Reconciler:
                     self._spec(lb, amp.id, amp.role, amp.vrrp_priority), info)
         for amp in moving:
             await self._retire(lb, amp)
-        if not plan.unchanged:  # every amphora serves it: keep it
-            with self.engine.begin() as conn:
-                containment.save(conn, lb.id, plan.accepted)
+        # every amphora serves it: the settle transaction keeps it
+        outcome.accepted = None if plan.unchanged else plan.accepted
 
     def _promote(self, amp: Any) -> Any:
         with self.engine.begin() as conn:
@@ -334,21 +351,39 @@ class Reconciler:
         lifecycle.log_deleted(lb.id)
 
     # statuses --------------------------------------------------------------------------------
-    def _settle(self, lb_id: str, generation: int) -> None:
+    def _settle(self, lb: Any, generation: int, outcome: _Outcome) -> None:
+        """One transaction: record what the amphorae now serve (their digests, the accepted
+        configuration), settle the statuses (unless the load balancer changed meanwhile: the
+        next pass settles it) and release the lease. ``lb``: its row as the pass began.
+
+        The load balancer's row goes first: the update that makes it ACTIVE locks it, as the
+        API does before changing anything under it, and matches only if no change came in
+        meanwhile (``generation``) and there is something to settle — with the load balancer
+        ACTIVE at its generation nothing under it is pending (every change bumps the
+        generation), so a pass that found nothing to do writes nothing else."""
+        lb_id = lb.id
         with self.engine.begin() as conn:
-            lb = conn.execute(select(t.load_balancer).where(t.load_balancer.c.id == lb_id)
-                              .with_for_update()).first()
-            if lb is None or lb.generation != generation:
-                return  # changed meanwhile: the next pass settles it
+            settling = conn.execute(SETTLE_LB, {"lb_id": lb_id, "gen": generation})\
+                .rowcount == 1
+            if outcome.digests:
+                conn.execute(AMPHORA_DIGEST, [{"amp_id": amp_id, "digest": active,
+                                               "now": _now()}
+                                              for amp_id, active in outcome.digests.items()])
+            if outcome.accepted is not None and (
+                    settling or conn.execute(LB_EXISTS, {"lb_id": lb_id}).first() is not None):
+                containment.save(conn, lb_id, outcome.accepted)
+            conn.execute(RELEASE, {"lb_id": lb_id, "holder": self.holder})
+            if not settling:
+                return
             self.settled_changes += lb.provisioning_status in c.PENDING_STATUSES
-            # one round trip for every child's status; then statements only where needed
+            # one round trip for every child's status and links; statements only where needed
+            kids = [_Child(*row) for row in conn.execute(CHILD_STATUSES, {"lb_id": lb_id})]
             scope: dict[str, list[tuple[str, str]]] = {table.name: []
                                                        for table in CHILD_TABLES_DELETE_ORDER}
-            for name, row_id, status in conn.execute(CHILD_STATUSES, {"lb_id": lb_id}):
-                scope[name].append((row_id, status))
+            for kid in kids:
+                scope[kid.table].append((kid.id, kid.status))
             children = lifecycle.pending_of(scope)
-            locked = _locked_parents(conn, {name: [i for i, _ in rows]
-                                            for name, rows in scope.items()}) if children else {}
+            locked = _locked_among(kids) if children else {}
             for table in CHILD_TABLES_DELETE_ORDER:
                 doomed = [i for i, status in scope[table.name] if status == c.PENDING_DELETE]
                 if doomed:
@@ -357,19 +392,17 @@ class Reconciler:
                 pending = [i for i, status in scope[table.name]
                            if status in (c.PENDING_CREATE, c.PENDING_UPDATE)]
                 if pending:
-                    conn.execute(update(table).where(table.c.id.in_(pending))
-                                 .values(provisioning_status=c.ACTIVE))
-                if table in MONITOR_LIKE and scope[table.name]:
-                    ids = [i for i, status in scope[table.name] if status != c.PENDING_DELETE]
-                    # only rows that change: updated_at follows
-                    conn.execute(update(table).where(
-                        table.c.id.in_(ids), table.c.operating_status != _on_off(table))
-                        .values(operating_status=_on_off(table)))
-            lb_table = t.load_balancer
-            if lb.provisioning_status != c.ACTIVE or lb.applied_generation != generation:
-                conn.execute(update(lb_table).where(lb_table.c.id == lb_id).values(
-                    provisioning_status=c.ACTIVE, applied_generation=generation,
-                    last_request_id=None))
+                    conn.execute(_set_column(table, "provisioning_status"),
+                                 {"ids": pending, "new_value": c.ACTIVE})
+                if table in MONITOR_LIKE:  # ONLINE or OFFLINE with admin_state_up
+                    for wanted in (c.ONLINE, c.OFFLINE):
+                        ids = [k.id for k in kids if k.table == table.name
+                               and k.status != c.PENDING_DELETE
+                               and (c.ONLINE if k.admin_up else c.OFFLINE) == wanted
+                               and k.operating != wanted]
+                        if ids:
+                            conn.execute(_set_column(table, "operating_status"),
+                                         {"ids": ids, "new_value": wanted})
         lifecycle.log_settled(lb_id, lb.provisioning_status, children, locked)
 
     def _mark_failed(self, lb_id: str, lb_was_new: bool, contained: bool = False) -> None:
@@ -408,12 +441,6 @@ def _fail_pending(conn: Connection, lb_id: str) -> bool:
     return any_child
 
 
-def _on_off(table: Any) -> Any:
-    from sqlalchemy import case
-
-    return case((table.c.admin_state_up.is_(True), c.ONLINE), else_=c.OFFLINE)
-
-
 def _locked_parents(conn: Connection, scope: dict[str, list[str]]) -> dict[str, set[str]]:
     """PENDING_UPDATE pools, policies and listeners with a pending child (member, monitor,
     rule, policy or pool): the API marked them only to lock them."""
@@ -448,29 +475,101 @@ def _locked_parents(conn: Connection, scope: dict[str, list[str]]) -> dict[str, 
             "listener": locked(pending(t.listener), busy_listeners)}
 
 
+_Read = tuple[list[Any], containment.Plan]  # live amphorae, what to render and keep
+
+
+def _read(conn: Connection, lb: Any, dropped: set[str]) -> _Read:
+    return (list(conn.execute(LIVE_AMPHORAE, {"lb_id": lb.id})),
+            containment.load(conn, lb.id, dropped, plain(lb)))
+
+
+@dataclass
+class _Outcome:
+    """What a pass leaves for its settle transaction to record."""
+
+    digests: dict[str, str] = field(default_factory=dict)  # amphora id -> active digest
+    accepted: containment.Objects | None = None  # the configuration to keep (None: kept)
+
+
+class _Child(NamedTuple):
+    """One object under a load balancer, as the settle step needs it."""
+
+    table: str
+    id: str
+    status: str  # provisioning status
+    operating: str
+    admin_up: bool
+    parent: str | None  # member, monitor: pool; policy: listener; rule: policy
+    pool: str | None  # listener: default pool; policy: redirect pool
+
+
+def _locked_among(kids: list[_Child]) -> dict[str, set[str]]:
+    """``_locked_parents`` from the rows ``CHILD_STATUSES`` read: PENDING_UPDATE pools,
+    policies and listeners with a pending child, which the API marked only to lock them."""
+    pending = [k for k in kids if k.status in c.PENDING_STATUSES]
+    pending_pools = {k.id for k in pending if k.table == "pool"}
+    busy = {
+        "pool": {k.parent for k in pending if k.table in ("member", "health_monitor")},
+        "l7policy": {k.parent for k in pending if k.table == "l7rule"},
+        "listener": {k.parent for k in pending if k.table == "l7policy"}
+        | {k.id for k in pending if k.table == "listener" and k.pool in pending_pools}
+        | {k.parent for k in kids if k.table == "l7policy" and k.pool in pending_pools},
+    }
+    return {name: {k.id for k in pending if k.table == name and k.id in ids
+                   and k.status == c.PENDING_UPDATE} for name, ids in busy.items()}
+
+
 def _build_child_statuses() -> Any:
-    """(table name, id, provisioning status) of every object under load balancer ``:lb_id``
-    (one statement, built once)."""
-    from sqlalchemy import bindparam, literal, union_all
+    """Every object under load balancer ``:lb_id`` as a ``_Child`` row (one statement,
+    built once)."""
+    from sqlalchemy import String, cast, literal, null, union_all
 
     lb_id = bindparam("lb_id")
     listeners = select(t.listener.c.id).where(t.listener.c.load_balancer_id == lb_id)
     pools = select(t.pool.c.id).where(t.pool.c.load_balancer_id == lb_id)
     policies = select(t.l7policy.c.id).where(t.l7policy.c.listener_id.in_(listeners))
+    nothing = cast(null(), String)
 
-    def rows(table: Any, where: Any) -> Any:
-        return select(literal(table.name), table.c.id, table.c.provisioning_status).where(where)
+    def rows(table: Any, where: Any, parent: Any = nothing, pool: Any = nothing) -> Any:
+        return select(literal(table.name), table.c.id, table.c.provisioning_status,
+                      table.c.operating_status, table.c.admin_state_up,
+                      parent, pool).where(where)
 
     return union_all(
-        rows(t.listener, t.listener.c.load_balancer_id == lb_id),
+        rows(t.listener, t.listener.c.load_balancer_id == lb_id,
+             pool=t.listener.c.default_pool_id),
         rows(t.pool, t.pool.c.load_balancer_id == lb_id),
-        rows(t.member, t.member.c.pool_id.in_(pools)),
-        rows(t.health_monitor, t.health_monitor.c.pool_id.in_(pools)),
-        rows(t.l7policy, t.l7policy.c.listener_id.in_(listeners)),
-        rows(t.l7rule, t.l7rule.c.l7policy_id.in_(policies)))
+        rows(t.member, t.member.c.pool_id.in_(pools), t.member.c.pool_id),
+        rows(t.health_monitor, t.health_monitor.c.pool_id.in_(pools),
+             t.health_monitor.c.pool_id),
+        rows(t.l7policy, t.l7policy.c.listener_id.in_(listeners), t.l7policy.c.listener_id,
+             t.l7policy.c.redirect_pool_id),
+        rows(t.l7rule, t.l7rule.c.l7policy_id.in_(policies), t.l7rule.c.l7policy_id))
 
 
 CHILD_STATUSES = _build_child_statuses()
+_LB_ID = bindparam("lb_id")
+LB_ROW = select(t.load_balancer).where(t.load_balancer.c.id == _LB_ID)
+LB_EXISTS = select(t.load_balancer.c.id).where(t.load_balancer.c.id == _LB_ID)
+SETTLE_LB = update(t.load_balancer).where(
+    t.load_balancer.c.id == _LB_ID, t.load_balancer.c.generation == bindparam("gen"),
+    or_(t.load_balancer.c.provisioning_status != c.ACTIVE,
+        t.load_balancer.c.applied_generation != bindparam("gen"))).values(
+    provisioning_status=c.ACTIVE, applied_generation=bindparam("gen"),
+    last_request_id=None)
+LIVE_AMPHORAE = select(t.amphora).where(t.amphora.c.load_balancer_id == _LB_ID,
+                                        t.amphora.c.status != c.DELETED)
+AMPHORA_DIGEST = update(t.amphora).where(t.amphora.c.id == bindparam("amp_id")).values(
+    active_digest=bindparam("digest"), updated_at=bindparam("now"))
+RELEASE = delete(t.lease).where(t.lease.c.load_balancer_id == _LB_ID,
+                                t.lease.c.holder == bindparam("holder"))
+
+
+@functools.cache
+def _set_column(table: Any, column: str) -> Any:
+    """``UPDATE table SET column = :new_value WHERE id IN :ids``, built once per table."""
+    return update(table).where(table.c.id.in_(bindparam("ids", expanding=True)))\
+        .values({column: bindparam("new_value")})
 
 
 def _child_ids(conn: Connection, lb_id: str) -> dict[str, list[str]]:

@@ -129,13 +129,18 @@ class Housekeeping:
         try:
             async with leases.keep(self.engine, key, self.holder, self.lease_seconds):
                 await job()
-            log.info("housekeeping job %s done in %.2f s", name, time.time() - started)
         except leases.LeaseLost:
             return
         except Exception:
             log.exception("housekeeping job %s failed", name)
-        try:
+            failed = True
+        else:
+            failed = False
+        try:  # recorded before "done" is logged: once it is, the next run is up to the others
             await asyncio.to_thread(leases.finish_job, self.engine, key, self.holder,
                                     started + interval)
         except Exception as exc:  # its running lease expires and it runs again then
             log.warning("housekeeping job %s: cannot record its run: %r", name, exc)
+            return
+        if not failed:
+            log.info("housekeeping job %s done in %.2f s", name, time.time() - started)

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from sqlalchemy import Engine, delete, insert, or_, select, update
+from sqlalchemy import Engine, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lbaas.store import tables as t
@@ -33,37 +33,42 @@ def job_key(name: str) -> str:
     return f"job:{name}"[:36]
 
 
+# Built once: one of each runs on every reconcile pass (parameters: key, who, until, now).
+_KEY, _WHO, _UNTIL = bindparam("key"), bindparam("who"), bindparam("until")
+_INSERT = insert(t.lease).values(load_balancer_id=_KEY, holder=_WHO, expires_at=_UNTIL)
+_TAKE_OVER = update(t.lease).where(
+    t.lease.c.load_balancer_id == _KEY,
+    or_(t.lease.c.expires_at < bindparam("now"), t.lease.c.holder == _WHO)).values(
+    holder=_WHO, expires_at=_UNTIL)
+_RENEW = update(t.lease).where(t.lease.c.load_balancer_id == _KEY, t.lease.c.holder == _WHO)\
+    .values(expires_at=_UNTIL)
+_RELEASE = delete(t.lease).where(t.lease.c.load_balancer_id == _KEY, t.lease.c.holder == _WHO)
+
+
 def claim(engine: Engine, lb_id: str, holder: str, ttl: float, now: float | None = None) -> bool:
     now = time.time() if now is None else now
-    lease = t.lease
+    params = {"key": lb_id, "who": holder, "until": now + ttl}
     try:  # a released lease has no row: the insert usually wins in one round trip
         with engine.begin() as conn:
-            conn.execute(insert(lease).values(load_balancer_id=lb_id, holder=holder,
-                                              expires_at=now + ttl))
+            conn.execute(_INSERT, params)
         return True
     except IntegrityError:
         pass
     with engine.begin() as conn:
-        return bool(conn.execute(
-            update(lease).where(lease.c.load_balancer_id == lb_id,
-                                or_(lease.c.expires_at < now, lease.c.holder == holder))
-            .values(holder=holder, expires_at=now + ttl)).rowcount)
+        return bool(conn.execute(_TAKE_OVER, {**params, "now": now}).rowcount)
 
 
 def renew(engine: Engine, key: str, holder: str, ttl: float, now: float | None = None) -> bool:
     """Extend our lease; False when it is no longer ours (it expired and was taken over)."""
     now = time.time() if now is None else now
-    lease = t.lease
     with engine.begin() as conn:
-        return bool(conn.execute(update(lease).where(
-            lease.c.load_balancer_id == key, lease.c.holder == holder)
-            .values(expires_at=now + ttl)).rowcount)
+        return bool(conn.execute(_RENEW, {"key": key, "who": holder,
+                                          "until": now + ttl}).rowcount)
 
 
 def release(engine: Engine, lb_id: str, holder: str) -> None:
     with engine.begin() as conn:
-        conn.execute(delete(t.lease).where(t.lease.c.load_balancer_id == lb_id,
-                                           t.lease.c.holder == holder))
+        conn.execute(_RELEASE, {"key": lb_id, "who": holder})
 
 
 def claim_due(engine: Engine, key: str, holder: str, ttl: float, first_due: float,

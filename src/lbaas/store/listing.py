@@ -148,6 +148,13 @@ def set_tags(conn: Connection, resource_id: str, tags: Sequence[str] | None) -> 
         conn.execute(t.tag.insert(), [{"resource_id": resource_id, "tag": v} for v in unique])
 
 
+def add_tags(conn: Connection, resource_id: str, tags: Sequence[str] | None) -> None:
+    """``set_tags`` for an object created in this transaction (it has none to delete)."""
+    unique = sorted(set(tags or ()))
+    if unique:
+        conn.execute(t.tag.insert(), [{"resource_id": resource_id, "tag": v} for v in unique])
+
+
 def ids_by(conn: Connection, table: Table, key: str, parents: Sequence[str],
            order: str = "created_at") -> dict[str, list[str]]:
     """Map each parent id to the ids of ``table`` rows whose ``key`` column points at it."""

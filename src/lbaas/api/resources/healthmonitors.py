@@ -38,7 +38,7 @@ from lbaas.api.schema import (
 from lbaas.domain import constants as c
 from lbaas.render import validate
 from lbaas.store import tables as t
-from lbaas.store.listing import set_tags, tags_for
+from lbaas.store.listing import add_tags, set_tags, tags_for
 
 RESOURCE = "healthmonitor"
 LABEL = "Health Monitor"
@@ -179,7 +179,7 @@ def insert_hm(conn: Connection, values: dict[str, Any], pool_id: str, project_id
     conn.execute(t.health_monitor.insert().values(
         id=hm_id, project_id=project_id, pool_id=pool_id, provisioning_status=c.PENDING_CREATE,
         operating_status=c.OFFLINE, created_at=now, **values))
-    set_tags(conn, hm_id, tags)
+    add_tags(conn, hm_id, tags)
     _member_status(conn, pool_id, c.NO_MONITOR, c.OFFLINE)
     return hm_id
 

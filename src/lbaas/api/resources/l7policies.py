@@ -44,7 +44,7 @@ from lbaas.api.schema import (
 )
 from lbaas.domain import constants as c
 from lbaas.store import tables as t
-from lbaas.store.listing import ids_by, set_tags, tags_for
+from lbaas.store.listing import add_tags, ids_by, set_tags, tags_for
 
 RESOURCE = "l7policy"
 LABEL = "L7 Policy"
@@ -247,7 +247,7 @@ def insert_policy(conn: Connection, values: dict[str, Any], listener_id: str, pr
         id=policy_id, project_id=project_id, listener_id=listener_id,
         provisioning_status=c.PENDING_CREATE, operating_status=c.OFFLINE,
         position=place(conn, listener_id, policy_id, position), created_at=now, **values))
-    set_tags(conn, policy_id, tags)
+    add_tags(conn, policy_id, tags)
     for i, rule in enumerate(rules or []):
         # a microsecond apart so the rules list keeps the request's order
         l7rules.insert_rule(conn, rule["values"], policy_id, project_id,

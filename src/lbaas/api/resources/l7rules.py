@@ -31,7 +31,7 @@ from lbaas.api.schema import (
 from lbaas.domain import constants as c
 from lbaas.render import validate
 from lbaas.store import tables as t
-from lbaas.store.listing import set_tags, tags_for
+from lbaas.store.listing import add_tags, set_tags, tags_for
 
 RESOURCE = "l7rule"
 ENVELOPE = "rule"
@@ -162,7 +162,7 @@ def insert_rule(conn: Connection, values: dict[str, Any], policy_id: str, projec
         id=rule_id, project_id=project_id, l7policy_id=policy_id,
         provisioning_status=c.PENDING_CREATE, operating_status=c.OFFLINE, created_at=now,
         **values))
-    set_tags(conn, rule_id, tags)
+    add_tags(conn, rule_id, tags)
     return rule_id
 
 

@@ -40,7 +40,7 @@ from lbaas.api.schema import (
 from lbaas.domain import constants as c
 from lbaas.render import validate
 from lbaas.store import tables as t
-from lbaas.store.listing import ids_by, set_tags, tags_for
+from lbaas.store.listing import add_tags, ids_by, set_tags, tags_for
 
 RESOURCE = "listener"
 LABEL = "Listener"
@@ -392,7 +392,7 @@ def prepare_listener(conn: Connection, req: ApiRequest, lb: Row[Any], body: dict
 
 def insert_listener(conn: Connection, values: dict[str, Any], tags: list[str] | None) -> None:
     conn.execute(t.listener.insert().values(**values))
-    set_tags(conn, values["id"], tags)
+    add_tags(conn, values["id"], tags)
 
 
 def prepare_update(conn: Connection, req: ApiRequest, lb: Row[Any], row: Row[Any],

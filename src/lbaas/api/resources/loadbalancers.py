@@ -39,7 +39,7 @@ from lbaas.api.schema import (
 from lbaas.domain import constants as c
 from lbaas.logs import current_request_id
 from lbaas.store import tables as t
-from lbaas.store.listing import ids_by, set_tags, tags_for
+from lbaas.store.listing import add_tags, ids_by, set_tags, tags_for
 
 RESOURCE = "loadbalancer"
 LABEL = "Load Balancer"
@@ -163,7 +163,7 @@ async def create(req: ApiRequest) -> Response:
             availability_zone=body.get("availability_zone"), vip_vnic_type=c.VNIC_NORMAL,
             vip_sg_ids=body.get("vip_sg_ids") or [], generation=1, applied_generation=0,
             last_request_id=current_request_id(), created_at=now, **vip))
-        set_tags(conn, lb_id, body.get("tags"))
+        add_tags(conn, lb_id, body.get("tags"))
         graph = GRAPH_HOOK.get("create")
         if body.get("listeners") or body.get("pools"):
             if graph is None:

@@ -50,7 +50,7 @@ from lbaas.api.schema import (
 )
 from lbaas.domain import constants as c
 from lbaas.store import tables as t
-from lbaas.store.listing import set_tags, tags_for
+from lbaas.store.listing import add_tags, set_tags, tags_for
 
 RESOURCE = "member"
 LABEL = "Member"
@@ -206,7 +206,7 @@ def insert_member(conn: Connection, values: dict[str, Any], tags: Sequence[str] 
         raise Conflict(f"Another member on this pool is already using ip {values['address']} "
                        f"on protocol_port {values['protocol_port']}")
     conn.execute(t.member.insert().values(**values))
-    set_tags(conn, values["id"], tags)
+    add_tags(conn, values["id"], tags)
 
 
 # -- locking -----------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ from lbaas.api.schema import (
 from lbaas.domain import constants as c
 from lbaas.render import validate
 from lbaas.store import tables as t
-from lbaas.store.listing import ids_by, set_tags, tags_for
+from lbaas.store.listing import add_tags, ids_by, set_tags, tags_for
 
 RESOURCE = "pool"
 LABEL = "Pool"
@@ -298,7 +298,7 @@ def prepare_pool(conn: Connection, req: ApiRequest, lb_row: Row[Any], body: dict
 
 def insert_pool(conn: Connection, values: dict[str, Any], tags: Sequence[str] | None) -> None:
     conn.execute(t.pool.insert().values(**values))
-    set_tags(conn, values["id"], tags)
+    add_tags(conn, values["id"], tags)
 
 
 # -- locking -----------------------------------------------------------------------------------
