@@ -53,7 +53,8 @@ def _error_response(status: int, description: str) -> bytes:
 
 class LimitedHttp(HttpToolsProtocol):
     """uvicorn's httptools protocol with a header size cap, header and body deadlines and a
-    connection cap. The limits are class attributes: ``limited_http(settings)`` makes the subclass."""
+    connection cap. The limits are class attributes: ``limited_http(settings)`` makes the
+    subclass."""
 
     max_header_bytes = 65536
     header_timeout = 10.0
