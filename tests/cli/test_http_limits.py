@@ -1,5 +1,6 @@
 """The API's HTTP server as a client meets it (issue 10 items 5 and 7): a header size cap (431),
-a deadline for the request line and headers (408), a connection cap (503), GETs that do not
+deadlines for the request line and headers and for the body (408), idle kept-alive
+connections closed, a connection cap (503), GETs that do not
 stall each other, noauth only on loopback unless allowed, and a private data directory."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -160,6 +162,50 @@ def test_connection_cap_is_503(serve: Callable[..., Server]) -> None:
             sock.close()
     time.sleep(0.3)
     assert server.get("/")[0] == 200
+
+
+def test_stalled_bodies_time_out_and_do_not_hold_the_server(
+        serve: Callable[..., Server]) -> None:
+    """Requests whose body never comes, up to the connection cap: each is answered 408 and
+    closed after ``body_timeout``, and then a normal GET is served again."""
+    server = serve("[api]\nmax_connections = 20\nbody_timeout = 2.0\nheader_timeout = 30.0\n")
+    stalled = b"GET /v2/lbaas/flavors HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n"
+    held = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(20)]
+    try:
+        start = time.monotonic()
+        for sock in held:
+            sock.settimeout(10)
+            sock.sendall(stalled)
+        time.sleep(0.5)
+        assert server.raw(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 503 ")
+        answers = [read_all(sock) for sock in held]  # each ends when the server closes it
+        took = time.monotonic() - start
+        assert all(answer.startswith(b"HTTP/1.1 408 ") for answer in answers), answers[0]
+        assert json.loads(answers[0].split(b"\r\n\r\n", 1)[1])["code"] == 408
+        assert 1.9 < took < 8, took
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(0.3)
+    assert server.get("/v2/lbaas/flavors")[0] == 200
+    # a body that comes in time is served
+    req = urllib.request.Request(server.url + LBS, method="POST", data=b"{}",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        urllib.request.urlopen(req, timeout=10)
+    except urllib.error.HTTPError as exc:  # the body was read and judged, not timed out
+        assert exc.code == 400, exc.code
+
+
+def test_idle_kept_alive_connection_is_closed(serve: Callable[..., Server]) -> None:
+    server = serve("[api]\nheader_timeout = 30.0\n")
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.settimeout(20)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        start = time.monotonic()
+        answer = read_all(sock)  # the 200, then the close of an idle connection
+        assert answer.startswith(b"HTTP/1.1 200 ") and b"408" not in answer.split(b"\r\n")[0]
+        assert time.monotonic() - start < 10
 
 
 def _copy_load_balancers(server: Server, count: int) -> None:

@@ -181,13 +181,16 @@ def test_rejections_are_logged_once_per_source_and_reason(
     payload = bomb(1000)
     for _ in range(50):
         hm.send_raw(forged(payload))
+    for i in range(20):
+        hm.send_raw(seal(b"[%d]" % i, KEY))
     for _ in range(20):
-        hm.send_raw(seal(b"[1]", KEY))
+        hm.send_raw(seal(b"[19]", KEY))  # the same bytes as the last: a replay
     assert metric(api, f'{REJECTED}{{reason="bad_signature"}}') == 50
     assert metric(api, f'{REJECTED}{{reason="malformed"}}') == 20
+    assert metric(api, f'{REJECTED}{{reason="replay"}}') == 20
     lines = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
-    assert len(lines) == 2, lines
-    assert "bad_signature" in lines[0] and "malformed" in lines[1]
+    assert len(lines) == 3, lines
+    assert "bad_signature" in lines[0] and "malformed" in lines[1] and "replay" in lines[2]
 
 
 def test_ratelog_table_is_bounded() -> None:
@@ -266,3 +269,33 @@ def test_two_health_managers_count_each_heartbeat_once_and_fail_over_once(
     flagged = first.run(first.manager.check_stale()) + second.run(second.manager.check_stale())
     assert flagged == [ids["amphora"]]
     assert len(first.notified) + len(second.notified) == 1
+
+
+def test_replayed_datagram_is_refused_before_it_is_decompressed(
+        api: Any, health: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A captured genuine heartbeat, sent again byte for byte: refused as ``replay`` by its
+    signature, never inflated nor queued; older ones (by seq) are never queued either."""
+    ids = build(api)
+    hm = health()
+    first = hm.send(message(ids, 20))
+    latest = hm.send(message(ids, 21))
+    accepted = metric(api, "lbaas_health_heartbeats_accepted_total")
+    spy = InflateSpy(monkeypatch)
+    queued: list[Any] = []
+    real_put = hm.manager._queue.put_nowait
+    monkeypatch.setattr(hm.manager._queue, "put_nowait",
+                        lambda item: (queued.append(item), real_put(item)))
+    for _ in range(50):
+        hm.send_raw(latest)
+        hm.send_raw(first)
+    assert spy.calls == 0 and queued == []
+    assert metric(api, f'{REJECTED}{{reason="replay"}}') == 100
+    assert metric(api, "lbaas_health_heartbeats_accepted_total") == accepted
+    # a datagram older than the recent ones: decoded (the seq is inside), refused, not queued
+    hm.manager.recent.forget(ids["amphora"])
+    hm.send_raw(first)
+    assert spy.calls == 1 and queued == []
+    assert metric(api, f'{REJECTED}{{reason="replay"}}') == 101
+    hm.send(message(ids, 22, members=("UP", "DOWN")))  # the amphora's next one still counts
+    assert spy.calls == 2 and len(queued) == 1
+    assert statuses(api, ids)["members"] == ["ONLINE", "ERROR"]

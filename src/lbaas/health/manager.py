@@ -8,7 +8,9 @@ one heartbeat per amphora) and records it in one transaction in a thread (``Reco
 what changed is written), so neither the API's event loop nor a slow database stalls the
 socket, and batches grow with the load; a batch the database refuses for its content (not an
 outage) is retried one message at a time, so one bad row cannot hold the others back.
-Replays are rejected from an in-memory sequence cache first and then by the database's
+Replays are rejected in the socket callback, before they are queued: an exact copy of one of
+an amphora's recent datagrams by its signature before anything is inflated (``replay.py``),
+an older one by the in-memory sequence cache once decoded; then by the database's
 conditional update (authoritative across processes). Every rejection is counted by reason;
 its log line is rate-limited per source and reason. Only a database failure (heartbeats lost
 to us) postpones stale detection; anything else a signed message triggers is a rejection that
@@ -32,6 +34,7 @@ from lbaas.health import stale
 from lbaas.health.batch import Recorder
 from lbaas.health.metrics import HealthMetrics
 from lbaas.health.ratelog import RateLimitedLog
+from lbaas.health.replay import RecentSignatures
 from lbaas.health.writer import apply_heartbeat
 from lbaas.wire.heartbeat import (
     DUPLICATE,
@@ -80,6 +83,7 @@ class HealthManager:
         self.clock = clock
         self.metrics = HealthMetrics()
         self.last_seq: dict[str, int] = {}
+        self.recent = RecentSignatures()
         self.recorder = Recorder(engine)
         self.drift: dict[str, int] = {}
         self.listening_since = clock()
@@ -127,6 +131,9 @@ class HealthManager:
         except Exception as exc:  # a bug, not the sender's: refuse, count, change nothing
             self._rejected(HeartbeatRejected(MALFORMED, f"unexpected {exc!r}"), addr)
             return
+        if health["seq"] <= self.last_seq.get(health["id"], -1):
+            self._rejected(HeartbeatRejected(REPLAY, f"{health['id']} {health['seq']}"), addr)
+            return
         try:
             self._queue.put_nowait((health, addr, time.time()))
         except asyncio.QueueFull:
@@ -134,7 +141,7 @@ class HealthManager:
 
     def verify(self, data: bytes) -> dict[str, Any]:
         """The signed, well-formed message in ``data``; else ``HeartbeatRejected``."""
-        return open_envelope(data, self.key, self.accept_master_key)
+        return open_envelope(data, self.key, self.accept_master_key, self.recent.check)
 
     async def _consume(self) -> None:
         while True:
@@ -185,6 +192,7 @@ class HealthManager:
         for amp_id, exc in out.rejected:
             if exc.reason == UNKNOWN_AMPHORA:  # deleted: forget what we kept about it
                 self.last_seq.pop(amp_id, None)
+                self.recent.forget(amp_id)
                 self.recorder.forget(amp_id)
             self._rejected(exc, fresh[amp_id][1])
         for applied in out.applied:
@@ -263,6 +271,7 @@ class HealthManager:
                             amp_id, self.timeout)
                 self.metrics.failovers += 1
                 self.last_seq.pop(amp_id, None)
+                self.recent.forget(amp_id)
                 self.recorder.forget(amp_id)
                 flagged.append(amp_id)
                 self.notify(lb_id)

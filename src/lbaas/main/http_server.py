@@ -2,13 +2,17 @@
 
 uvicorn with httptools has no limit on a request's header size (a 64 MB header was buffered
 whole) and no deadline for the request line and headers (a half request line was held open for
-minutes), and it keeps every connection a client opens. ``LimitedHttp`` adds the three:
+minutes) nor for the body (a request whose body never came was held open for good), and it
+keeps every connection a client opens. ``LimitedHttp`` adds the four:
 
 - the request line and headers together: at most ``[api] max_header_bytes``, counted as the
   bytes arrive (before the parser buffers them); beyond it, ``431`` and the connection closes;
 - ``[api] header_timeout`` seconds for them, from the connection's first moment or the end of
   the previous request on a kept-alive connection; after it, ``408`` and the connection closes
   (between requests uvicorn's own keep-alive timeout closes idle connections first);
+- ``[api] body_timeout`` seconds for the body, from the end of the headers; after it, ``408``
+  if no response has begun on the connection, and the connection closes. A pipelined request
+  held back by a response the client does not read (writing paused) closes the connection too;
 - at most ``[api] max_connections`` open connections per process; one more gets ``503`` and is
   closed at once.
 
@@ -30,6 +34,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from lbaas.settings import ApiSettings
 
 HEAD_END = b"\r\n\r\n"
+KEEP_ALIVE_TIMEOUT = 5  # seconds an idle kept-alive connection stays open (uvicorn's default)
 REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large",
            503: b"Service Unavailable"}
 
@@ -47,11 +52,13 @@ def _error_response(status: int, description: str) -> bytes:
 
 
 class LimitedHttp(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a header size cap, a header deadline and a connection
-    cap. The limits are class attributes: ``limited_http(settings)`` makes the subclass."""
+    """uvicorn's httptools protocol with a header size cap, header and body deadlines and a
+    connection cap. The limits are class attributes: ``limited_http(settings)`` makes the
+    subclass."""
 
     max_header_bytes = 65536
     header_timeout = 10.0
+    body_timeout = 30.0
     max_connections = 1000
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -59,6 +66,7 @@ class LimitedHttp(HttpToolsProtocol):
         self._head_bytes = 0
         self._in_head = True
         self._head_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
         if len(self.connections) > self.max_connections:
             self._refuse(503, f"More than {self.max_connections} open connections.")
             return
@@ -66,6 +74,7 @@ class LimitedHttp(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
+        self._cancel_body_timer()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -89,8 +98,12 @@ class LimitedHttp(HttpToolsProtocol):
         self._head_bytes = 0
         self._cancel_head_timer()
         super().on_headers_complete()
+        self._cancel_body_timer()
+        if not (self.parser.should_upgrade() and self._should_upgrade()):  # not a websocket
+            self._body_timer = self.loop.call_later(self.body_timeout, self._body_timed_out)
 
     def on_message_complete(self) -> None:
+        self._cancel_body_timer()
         super().on_message_complete()
         self._in_head = True  # whatever comes next on this connection is the next head
 
@@ -102,11 +115,33 @@ class LimitedHttp(HttpToolsProtocol):
             self._head_timer.cancel()
             self._head_timer = None
 
+    def _cancel_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_timed_out(self) -> None:
+        self._body_timer = None
+        if self.transport.is_closing():
+            return
+        if self.pipeline and not self.flow.write_paused:
+            # reading is paused behind an earlier response the server is still making
+            self._body_timer = self.loop.call_later(self.body_timeout, self._body_timed_out)
+            return
+        message = f"The request body took longer than {self.body_timeout:g} s."
+        if self.pipeline or (self.cycle is not None and self.cycle.response_started):
+            self._close()  # a response is under way: no room for another on this connection
+        else:
+            self._refuse(408, message)
+
     def _head_timed_out(self) -> None:
         self._head_timer = None
         if not self._in_head or self.transport.is_closing():
             return
         if self.cycle is not None and not self.cycle.response_complete:
+            if self.flow.write_paused:
+                self._close()  # the client does not read the response the head waits for
+                return
             self._arm_head_timer()  # a pipelined head waits for the response under way
             return
         if self._head_bytes == 0 and self.cycle is not None:
@@ -115,17 +150,22 @@ class LimitedHttp(HttpToolsProtocol):
                           f"{self.header_timeout:g} s.")
 
     def _refuse(self, status: int, description: str) -> None:
-        self._cancel_head_timer()
-        self._in_head = False
         if not self.transport.is_closing():
             self.transport.write(_error_response(status, description))
+        self._close()
+
+    def _close(self) -> None:
+        self._cancel_head_timer()
+        self._cancel_body_timer()
+        self._in_head = False
+        if not self.transport.is_closing():
             self.transport.close()
 
 
 def limited_http(api: ApiSettings) -> type[LimitedHttp]:
     return type("LimitedHttp", (LimitedHttp,), {
         "max_header_bytes": api.max_header_bytes, "header_timeout": api.header_timeout,
-        "max_connections": api.max_connections})
+        "body_timeout": api.body_timeout, "max_connections": api.max_connections})
 
 
 def _is_loopback(host: str) -> bool:
@@ -154,4 +194,4 @@ def check_listen(api: ApiSettings) -> None:
 def run_api_server(app: Any, api: ApiSettings) -> None:
     """Serve ``app`` on ``api.host:api.port`` with the limits above (blocks until stopped)."""
     uvicorn.run(app, host=api.host, port=api.port, log_level="warning", access_log=False,
-                lifespan="on", http=limited_http(api))
+                lifespan="on", http=limited_http(api), timeout_keep_alive=KEEP_ALIVE_TIMEOUT)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hmac
 import json
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from lbaas.wire.envelope import (  # noqa: F401  (part of this API)
@@ -60,6 +61,8 @@ REASONS = (TRUNCATED, BAD_SIGNATURE, MALFORMED, REPLAY, DUPLICATE, UNKNOWN_AMPHO
 _ID_CHARS = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ._-")
 
 _HEX = frozenset(b"0123456789abcdef")
+# called with (amphora id, or None for upstream's envelope; the verified signature)
+Seen = Callable[[str | None, bytes], None]
 
 
 class HeartbeatRejected(Exception):
@@ -81,18 +84,21 @@ def wrap_amphora_envelope(obj: dict[str, Any], master: str, amp_id: str | None =
                     amphora_key(master, amp_id))
 
 
-def open_envelope(data: bytes, master: str, accept_master_key: bool = False) -> dict[str, Any]:
+def open_envelope(data: bytes, master: str, accept_master_key: bool = False,
+                  seen: Seen | None = None) -> dict[str, Any]:
     """The verified message of either envelope; ``HeartbeatRejected`` otherwise.
 
     Ours: the key is derived from the id in clear, the signature checked, then (only then) the
     payload inflated and parsed, and its ``id`` must be the one the key belongs to. Upstream's
     (signed with the master key itself) only if ``accept_master_key``: amphorae built before
     per-amphora keys hold the master key, and any of them could speak for every other.
+    ``seen(amphora id or None, signature)``, called once the signature is verified and before
+    anything is inflated, may refuse the datagram (a replay) by raising ``HeartbeatRejected``.
     """
     if not data.startswith(AMPHORA_MAGIC):
         if not accept_master_key:
             raise HeartbeatRejected(MASTER_KEY if len(data) > HEX_HMAC_LEN else TRUNCATED)
-        return unwrap_envelope(data, master)
+        return unwrap_envelope(data, master, seen)
     start = len(AMPHORA_MAGIC) + 1
     size = data[start - 1] if len(data) >= start else 0
     ident = data[start:start + size]
@@ -104,13 +110,15 @@ def open_envelope(data: bytes, master: str, accept_master_key: bool = False) -> 
     tail, body = data[-HEX_HMAC_LEN:], data[:-HEX_HMAC_LEN]
     if not hmac.compare_digest(tail, get_hmac(body, amphora_key(master, amp_id))):
         raise HeartbeatRejected(BAD_SIGNATURE if set(tail) <= _HEX else TRUNCATED, amp_id)
+    if seen is not None:
+        seen(amp_id, tail)
     msg = decode_payload(body[start + size:])
     if msg["id"] != amp_id:
         raise HeartbeatRejected(WRONG_AMPHORA, f"{amp_id} signed for {msg['id']}")
     return msg
 
 
-def unwrap_envelope(envelope: bytes, key: str) -> dict[str, Any]:
+def unwrap_envelope(envelope: bytes, key: str, seen: Seen | None = None) -> dict[str, Any]:
     """The verified message; ``HeartbeatRejected`` (truncated, bad_signature, malformed).
 
     The signature is checked over the raw datagram before anything else: an unsigned datagram
@@ -127,6 +135,8 @@ def unwrap_envelope(envelope: bytes, key: str) -> dict[str, Any]:
             # what should be the digest is not hex: the end is lost (or it never had one)
             raise HeartbeatRejected(BAD_SIGNATURE if set(tail) <= _HEX else TRUNCATED)
         payload = old_payload
+    if seen is not None:
+        seen(None, envelope[len(payload):])
     return decode_payload(payload)
 
 
