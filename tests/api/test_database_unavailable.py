@@ -4,10 +4,9 @@ answers normally again as soon as the database is back, with no restart."""
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 from sqlalchemy import create_engine
-
-from conftest import Api
 
 
 def closed_port() -> int:
@@ -16,7 +15,7 @@ def closed_port() -> int:
         return int(s.getsockname()[1])  # nothing listens there once the socket is closed
 
 
-def test_unreachable_database_is_a_503_and_recovery_needs_no_restart(api: Api) -> None:
+def test_unreachable_database_is_a_503_and_recovery_needs_no_restart(api: Any) -> None:
     lb = api.create_lb(name="before")
     state = api.service.app.state
     reachable = state.engine
