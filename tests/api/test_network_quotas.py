@@ -6,6 +6,7 @@ Callers are non-admin projects (``StaticAuth``): quotas are not enforced under n
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import uuid
 from datetime import UTC, datetime
@@ -183,6 +184,42 @@ def test_load_balancers_cannot_exhaust_public_other_projects_keep_vips_and_fips(
     callers.admin()  # a deployment setting: not in the quota API
     code, body = api.get(f"{QUOTAS}/{A}")
     assert code == 200 and "shared_address" not in body["quota"]
+
+
+def test_a_member_on_public_brings_amphora_legs_there_and_they_count(
+        service_factory: Any) -> None:
+    """An amphora gets a leg on every member subnet: with the VIP on its own network, members on
+    ``public`` would still take addresses there, one per amphora."""
+    api = service_factory(neutron_quotas={"quota_shared_address": 2})
+    callers = Callers(api)
+    callers.project(A)
+    code, body = api.post(NETWORKS, {"network": {"name": "own"}})
+    net = body["network"]["id"]
+    code, body = api.post(SUBNETS, {"subnet": {"network_id": net, "ip_version": 4,
+                                               "cidr": "10.79.0.0/24"}})
+    assert code == 201
+    own = body["subnet"]["id"]
+    public = api.subnet_id("public-subnet")
+    code, body = api.get(f"{SUBNETS}/{public}")
+    address = str(ipaddress.ip_network(body["subnet"]["cidr"])[10])
+
+    def graph(subnet_id: str) -> dict[str, Any]:
+        member = {"address": address if subnet_id == public else "10.79.0.10",
+                  "protocol_port": 80, "subnet_id": subnet_id}
+        return {"loadbalancer": {"vip_subnet_id": own, "pools": [
+            {"protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN", "members": [member]}]}}
+
+    assert fip(api)[0] == 201 and fip(api)[0] == 201  # the limit is used up
+    code, body = api.post(LBS, graph(public))
+    assert code == 409 and fault(body) == "Quota exceeded for resources: ['shared_address'].", \
+        body
+    code, body = api.post(LBS, graph(own))
+    assert code == 201, body
+    callers.project(B)
+    code, body = api.post(LBS, {"loadbalancer": {"vip_subnet_id": public, "pools": [
+        {"protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN", "members": [
+            {"address": address, "protocol_port": 80, "subnet_id": public}]}]}})
+    assert code == 201, body
 
 
 def test_admin_sets_limits_projects_cannot(small: Any) -> None:

@@ -101,7 +101,7 @@ def check(conn: Connection, req: ApiRequest, project_id: str | None, resource: s
         raise NeutronError("OverQuota", over_quota_message(resource), 409)
 
 
-def _not_owned_by(project_id: str) -> Any:
+def not_owned_by(project_id: str) -> Any:
     return or_(t.network.c.project_id.is_(None), t.network.c.project_id != project_id)
 
 
@@ -111,10 +111,10 @@ def shared_addresses_used(conn: Connection, project_id: str) -> int:
     fixed = select(func.count()).select_from(
         t.ip_allocation.join(t.port, t.port.c.id == t.ip_allocation.c.port_id)
         .join(t.network, t.network.c.id == t.port.c.network_id)).where(
-        t.port.c.project_id == project_id, _not_owned_by(project_id))
+        t.port.c.project_id == project_id, not_owned_by(project_id))
     floating = select(func.count()).select_from(
         t.floating_ip.join(t.network, t.network.c.id == t.floating_ip.c.floating_network_id)
-    ).where(t.floating_ip.c.project_id == project_id, _not_owned_by(project_id))
+    ).where(t.floating_ip.c.project_id == project_id, not_owned_by(project_id))
     return int(conn.execute(fixed).scalar_one()) + int(conn.execute(floating).scalar_one())
 
 
