@@ -253,6 +253,9 @@ class NeutronQuotaSettings:
     quota_subnet: int = 100
     quota_port: int = 500
     quota_floatingip: int = 50
+    # addresses a project may take on networks it does not own (shared/external: VIPs, their
+    # amphora legs, floating IPs, ports); deployment-wide, not settable per project
+    quota_shared_address: int = 50
 
 
 @dataclass(frozen=True)

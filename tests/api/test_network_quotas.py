@@ -6,6 +6,7 @@ Callers are non-admin projects (``StaticAuth``): quotas are not enforced under n
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import uuid
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ import pytest
 from network_helpers import NET, NETWORKS, PORTS, SUBNETS, Callers, fault, neutron_error
 from starlette.testclient import TestClient
 
+from lbaas.store import ipam
 from lbaas.store import tables as t
 from service_kit import make_service
 
@@ -138,6 +140,86 @@ def test_amphora_legs_belong_to_the_service_not_the_tenant(small: Any) -> None:
     callers.project(A)
     assert api.get(f"{QUOTAS}/{A}/details")[1]["quota"]["port"]["used"] == 0
     assert port(api)[0] == 201 and port(api)[0] == 201
+
+
+def test_load_balancers_cannot_exhaust_public_other_projects_keep_vips_and_fips(
+        service_factory: Any) -> None:
+    """The second finding: VIP ports on ``public`` went to one project's port quota (500) only,
+    so 241 load balancers took every address. Addresses on networks the project does not own
+    (VIPs, their amphora legs, floating IPs) now have their own limit; its own network does not."""
+    api = service_factory(neutron_quotas={"quota_shared_address": 5})
+    callers = Callers(api)
+    callers.project(A)
+    public_lb = {"loadbalancer": {"vip_subnet_id": api.subnet_id("public-subnet")}}
+    code, body = api.post(LBS, public_lb)  # its VIP and (SINGLE) one amphora's VRRP leg: 2
+    assert code == 201, body
+    lb_id = body["loadbalancer"]["id"]
+    with api.service.engine.begin() as conn:  # the leg provisioning makes, in A's name
+        subnet = ipam.get_subnet(conn, api.subnet_id("public-subnet"))
+        assert subnet is not None
+        ipam.create_port(conn, port_id=str(uuid.uuid4()), subnet=subnet, address=None,
+                         name=f"octavia-vrrp-{lb_id}", device_owner="compute:amphora",
+                         device_id="amp", project_id=A,
+                         now=datetime.now(UTC).replace(tzinfo=None))
+    assert fip(api)[0] == 201  # 3 used
+    code, body = api.post(LBS, public_lb)  # 3 + 2 = 5
+    assert code == 201, body
+    code, body = api.post(LBS, public_lb)  # 4 used (its leg is not built here) + 2 > 5
+    assert code == 409 and fault(body) == "Quota exceeded for resources: ['shared_address'].", \
+        body
+    assert fip(api)[0] == 201  # 5 used
+    assert fip(api) == (409, over("shared_address"))
+    code, body = api.post(NETWORKS, {"network": {"name": "own"}})  # its own: not limited
+    assert code == 201
+    net = body["network"]["id"]
+    code, body = api.post(SUBNETS, {"subnet": {"network_id": net, "ip_version": 4,
+                                               "cidr": "10.78.0.0/24"}})
+    assert code == 201
+    code, body = api.post(LBS, {"loadbalancer": {"vip_subnet_id": body["subnet"]["id"]}})
+    assert code == 201, body
+    callers.project(B)
+    code, body = api.post(LBS, public_lb)
+    assert code == 201, body
+    assert fip(api)[0] == 201
+    callers.admin()  # a deployment setting: not in the quota API
+    code, body = api.get(f"{QUOTAS}/{A}")
+    assert code == 200 and "shared_address" not in body["quota"]
+
+
+def test_a_member_on_public_brings_amphora_legs_there_and_they_count(
+        service_factory: Any) -> None:
+    """An amphora gets a leg on every member subnet: with the VIP on its own network, members on
+    ``public`` would still take addresses there, one per amphora."""
+    api = service_factory(neutron_quotas={"quota_shared_address": 2})
+    callers = Callers(api)
+    callers.project(A)
+    code, body = api.post(NETWORKS, {"network": {"name": "own"}})
+    net = body["network"]["id"]
+    code, body = api.post(SUBNETS, {"subnet": {"network_id": net, "ip_version": 4,
+                                               "cidr": "10.79.0.0/24"}})
+    assert code == 201
+    own = body["subnet"]["id"]
+    public = api.subnet_id("public-subnet")
+    code, body = api.get(f"{SUBNETS}/{public}")
+    address = str(ipaddress.ip_network(body["subnet"]["cidr"])[10])
+
+    def graph(subnet_id: str) -> dict[str, Any]:
+        member = {"address": address if subnet_id == public else "10.79.0.10",
+                  "protocol_port": 80, "subnet_id": subnet_id}
+        return {"loadbalancer": {"vip_subnet_id": own, "pools": [
+            {"protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN", "members": [member]}]}}
+
+    assert fip(api)[0] == 201 and fip(api)[0] == 201  # the limit is used up
+    code, body = api.post(LBS, graph(public))
+    assert code == 409 and fault(body) == "Quota exceeded for resources: ['shared_address'].", \
+        body
+    code, body = api.post(LBS, graph(own))
+    assert code == 201, body
+    callers.project(B)
+    code, body = api.post(LBS, {"loadbalancer": {"vip_subnet_id": public, "pools": [
+        {"protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN", "members": [
+            {"address": address, "protocol_port": 80, "subnet_id": public}]}]}})
+    assert code == 201, body
 
 
 def test_admin_sets_limits_projects_cannot(small: Any) -> None:

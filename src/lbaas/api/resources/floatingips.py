@@ -213,6 +213,7 @@ async def create_floatingip(req: ApiRequest) -> Response:
         network = _external_network(conn, req, body)
         subnet = _external_subnet(conn, network, body)
         quotas.check(conn, req, bodies.owner(req, body), "floatingip")
+        quotas.check_shared(conn, req, bodies.owner(req, body), network.id)
         try:
             port = ipam.create_port(conn, port_id=common.new_id(), subnet=subnet,
                                     address=body.get("floating_ip_address"), name="",

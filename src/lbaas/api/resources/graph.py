@@ -27,6 +27,7 @@ from lbaas.api.resources import (
     l7rules,
     listeners,
     loadbalancers,
+    member_legs,
     members,
     pools,
 )
@@ -131,6 +132,7 @@ def _create_pool(conn: Connection, req: ApiRequest, lb: Row[Any], body: dict[str
         # a microsecond apart so listing keeps the request's order
         row = members.prepare_member(conn, req, lb, values["id"], member,
                                      now + timedelta(microseconds=i), monitor is not None)
+        member_legs.check(conn, req, lb, [row["subnet_id"]])
         members.insert_member(conn, row, member.get("tags"))
     return str(values["id"])
 

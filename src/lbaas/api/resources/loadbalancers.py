@@ -154,7 +154,7 @@ async def create(req: ApiRequest) -> Response:
         provider = provider_of(req, body.get("provider"))
         provider, topology = flavor_topology(conn, req, body, provider)
         common.check_quota(conn, req, project_id, "load_balancer")
-        vip = allocate_vip(conn, req, lb_id, project_id, body, topology, now)
+        vip = allocate_vip(conn, req, lb_id, project_id, body, topology, now, provider)
         conn.execute(t.load_balancer.insert().values(
             id=lb_id, project_id=project_id, name=body.get("name"),
             description=body.get("description"), provisioning_status=c.PENDING_CREATE,

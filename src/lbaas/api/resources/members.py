@@ -27,7 +27,7 @@ from lbaas.api.errors import (
     provider_unsupported_option,
 )
 from lbaas.api.http import ApiRequest, Response, Router
-from lbaas.api.resources import pools
+from lbaas.api.resources import member_legs, pools
 from lbaas.api.resources.networking import access
 from lbaas.api.resources.vips import known_ids
 from lbaas.api.schema import (
@@ -248,6 +248,7 @@ async def create(req: ApiRequest) -> Response:
         common.authorize(req, RESOURCE, "post", lb.project_id)
         values = prepare_member(conn, req, lb, pool.id, body, now)
         common.check_quota(conn, req, lb.project_id, "member")
+        member_legs.check(conn, req, lb, [values["subnet_id"]])
         lock_member_change(conn, lb, pool)
         check_member_provider(conn, lb, pool, [values["address"]])
         insert_member(conn, values, body.get("tags"))
@@ -394,6 +395,7 @@ async def batch_update(req: ApiRequest) -> Response:
         if not (new_rows or updates or deletes):
             return Response(202)
         common.check_quota(conn, req, lb.project_id, "member", len(new_rows) - len(deletes))
+        member_legs.check(conn, req, lb, [v["subnet_id"] for v, _ in new_rows])
         lock_member_change(conn, lb, pool)
         check_member_provider(conn, lb, pool, [v["address"] for v, _ in new_rows])
         for values, tags in new_rows:

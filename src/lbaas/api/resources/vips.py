@@ -204,9 +204,27 @@ def _additional_subnets(conn: Connection, req: ApiRequest, primary: Subnet,
     return subnets
 
 
+def _check_shared_addresses(conn: Connection, req: ApiRequest, project_id: str,
+                            subnet: Subnet, port: Row[Any] | MadeUpPort | None,
+                            body: dict[str, Any], topology: str, provider: str | None) -> None:
+    """The project's limit on addresses in networks it does not own (``public``): the VIP
+    port's address (unless the port exists), the additional VIPs, and the VRRP leg each amphora
+    takes on the VIP subnet. Neutron's 409 in Octavia's format, as for the port quota."""
+    if isinstance(subnet, MadeUpSubnet) or isinstance(port, MadeUpPort):
+        return
+    legs = 0
+    if c.is_amphora_provider(provider):
+        legs = 2 if topology == c.TOPOLOGY_ACTIVE_STANDBY else 1
+    adding = (0 if port is not None else 1) + len(body.get("additional_vips") or []) + legs
+    if quotas.over_shared_quota(conn, req, project_id, subnet.network_id, adding):
+        raise Conflict(quotas.over_quota_message(quotas.SHARED_ADDRESS))
+
+
 def allocate_vip(conn: Connection, req: ApiRequest, lb_id: str, project_id: str,
-                 body: dict[str, Any], topology: str, now: Any) -> dict[str, Any]:
+                 body: dict[str, Any], topology: str, now: Any,
+                 provider: str | None = None) -> dict[str, Any]:
     subnet, address, port = _choose_vip(conn, req, body, topology)
+    _check_shared_addresses(conn, req, project_id, subnet, port, body, topology, provider)
     if isinstance(port, MadeUpPort):
         port_id = port.id
         qos = body.get("vip_qos_policy_id")

@@ -122,6 +122,7 @@ async def create_port(req: ApiRequest) -> Response:
             else _new_mac(conn, network_id)
         values.setdefault("port_security_enabled", network.port_security_enabled)
         wanted = port_ips.resolve(conn, network_id, requested)
+        quotas.check_shared(conn, req, project, network_id, len(wanted))
         conn.execute(t.port.insert().values(
             id=port_id, project_id=project, network_id=network_id, mac_address=mac,
             fixed_ips=[], revision_number=0, created_at=common.utcnow(),
@@ -153,6 +154,8 @@ async def update_port(req: ApiRequest) -> Response:
             values["mac_address"] = _mac(conn, body, row.network_id, row.id)
         if requested is not None:
             wanted = port_ips.resolve(conn, row.network_id, requested, row.fixed_ips)
+            quotas.check_shared(conn, req, row.project_id, row.network_id,
+                                len(wanted) - len(row.fixed_ips or []))
             values["fixed_ips"] = port_ips.allocate(conn, row.id, row.network_id, wanted)
         save(conn, PORT, row.id, values)
         item = render_ports(conn, [access.fetch(conn, req, PORT, row.id)])[0]

@@ -14,6 +14,14 @@ load balancer's project, so a full port quota is a 409 on load balancer create, 
 Amphora legs (``compute:amphora``) do not count: upstream they belong to Octavia's service
 project. Floating IP and router ports have no project, as in Neutron.
 
+Addresses on networks the project does not own (shared or external, e.g. ``public``) have
+their own per-project limit, ``[neutron_quotas] quota_shared_address`` (default 50, -1 =
+unlimited; a deployment setting only, not settable per project through the API): the port
+quota alone let one project's load balancers take every address of ``public``. It counts the
+project's addresses there: the fixed IPs of its ports (VIP ports, additional VIPs, amphora legs,
+which carry the load balancer's project, and its own ports) and its floating IPs. Over it is
+Neutron's 409 OverQuota for ``shared_address`` (in Octavia's format on a VIP).
+
 API: ``GET /quotas`` (admin: projects with a limit set), ``GET /quotas/tenant``, ``GET|PUT|DELETE
 /quotas/{project_id}``, ``GET /quotas/{project_id}/default`` and ``.../details`` (limit, used,
 reserved). Admins set limits; a project reads its own.
@@ -23,7 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Row, or_, select, update
+from sqlalchemy import Connection, Row, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lbaas.api.http import ApiRequest, Response, Router
@@ -36,6 +44,7 @@ from lbaas.store.listing import count
 from lbaas.store.quota_lock import lock_project
 
 RESOURCES = ("floatingip", "network", "port", "subnet")
+SHARED_ADDRESS = "shared_address"  # not in RESOURCES: no per-project column, not in the API
 AMPHORA_PORT_OWNER = "compute:amphora"  # controller.provisioning.PORT_OWNER (a layer above)
 MAX_LIMIT = 2**31 - 1  # the column is an INTEGER
 
@@ -90,6 +99,47 @@ def check(conn: Connection, req: ApiRequest, project_id: str | None, resource: s
     """Neutron's 409 OverQuota when the create would pass the project's limit."""
     if over_quota(conn, req, project_id, resource, adding):
         raise NeutronError("OverQuota", over_quota_message(resource), 409)
+
+
+def not_owned_by(project_id: str) -> Any:
+    return or_(t.network.c.project_id.is_(None), t.network.c.project_id != project_id)
+
+
+def shared_addresses_used(conn: Connection, project_id: str) -> int:
+    """The project's addresses on networks it does not own: its ports' fixed IPs (amphora legs
+    included) and its floating IPs."""
+    fixed = select(func.count()).select_from(
+        t.ip_allocation.join(t.port, t.port.c.id == t.ip_allocation.c.port_id)
+        .join(t.network, t.network.c.id == t.port.c.network_id)).where(
+        t.port.c.project_id == project_id, not_owned_by(project_id))
+    floating = select(func.count()).select_from(
+        t.floating_ip.join(t.network, t.network.c.id == t.floating_ip.c.floating_network_id)
+    ).where(t.floating_ip.c.project_id == project_id, not_owned_by(project_id))
+    return int(conn.execute(fixed).scalar_one()) + int(conn.execute(floating).scalar_one())
+
+
+def over_shared_quota(conn: Connection, req: ApiRequest, project_id: str | None,
+                      network_id: str, adding: int = 1) -> bool:
+    """Whether ``adding`` more addresses on ``network_id`` would pass the project's limit on
+    addresses in networks it does not own; under the project's quota lock, as ``over_quota``."""
+    if req.context.noauth or not project_id or adding <= 0:
+        return False
+    limit = int(req.app.settings.neutron_quotas.quota_shared_address)
+    if limit < 0:
+        return False
+    owner = conn.execute(select(t.network.c.project_id)
+                         .where(t.network.c.id == network_id)).scalar_one_or_none()
+    if owner == project_id:
+        return False
+    lock_project(conn, project_id)
+    return shared_addresses_used(conn, project_id) + adding > limit
+
+
+def check_shared(conn: Connection, req: ApiRequest, project_id: str | None, network_id: str,
+                 adding: int = 1) -> None:
+    """Neutron's 409 OverQuota when the addresses would pass the project's shared limit."""
+    if over_shared_quota(conn, req, project_id, network_id, adding):
+        raise NeutronError("OverQuota", over_quota_message(SHARED_ADDRESS), 409)
 
 
 # ------------------------------------------------------------------------------------ API --
