@@ -100,11 +100,12 @@ class WorkerRole:
             await asyncio.sleep(STATS_EVERY)
             self.log_stats()
 
-    def log_stats(self) -> None:
-        if self.passes != self._logged_passes:
+    def log_stats(self, level: int = logging.DEBUG) -> None:
+        """Every STATS_EVERY s at DEBUG (noise at INFO); once at INFO when the worker stops."""
+        if self.passes != self._logged_passes or level > logging.DEBUG:
             self._logged_passes = self.passes
-            log.debug("worker %s: %d reconcile passes since start, %d settled a change",
-                      self.reconciler.holder, self.passes, self.reconciler.settled_changes)
+            log.log(level, "worker %s: %d reconcile passes since start, %d settled a change",
+                    self.reconciler.holder, self.passes, self.reconciler.settled_changes)
 
     async def stop(self) -> None:
         if self.bus is not None:
@@ -118,7 +119,7 @@ class WorkerRole:
         if self.drivers.fleet is not None:
             await self.drivers.fleet.stop()
         await self.queue.stop()
-        self.log_stats()
+        self.log_stats(logging.INFO)
 
     def wake_floating_ips(self) -> None:
         if self.floating_ips is not None:
