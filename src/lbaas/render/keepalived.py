@@ -41,6 +41,8 @@ class AmphoraView:
     peer_ips: tuple[str, ...]  # the other amphorae's vrrp_ip
     vrrp_interface: str
     vrrp_id: int = 1
+    # takes the VIP from a lower-priority MASTER (a drain hands a MASTER's VIP over this way)
+    preempt: bool = False
 
 
 def interface(value: Any) -> str:
@@ -88,7 +90,7 @@ def render_keepalived_config(lb: Mapping[str, Any], amp: AmphoraView) -> str:
         f"    interface {interface(amp.vrrp_interface)}",
         f"    virtual_router_id {vrrp_id}",
         f"    priority {priority}",
-        "    nopreempt",
+        *(() if amp.preempt else ("    nopreempt",)),
         "    accept",
         f"    advert_int {ADVERT_INT}",
         "    garp_master_refresh 5",
