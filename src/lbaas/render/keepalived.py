@@ -7,6 +7,8 @@ Pure: equal inputs give byte-equal files. Key choices:
     load balancers sharing the bridge never see each other's adverts).
   - Both amphorae start in ``state BACKUP`` with ``nopreempt``: priorities (100/90) decide the
     first election, and a repaired amphora never takes the VIP back from one that serves.
+    The one exception is a drain (``AmphoraView.preempt``): the BACKUP of a MASTER being moved
+    preempts with priority 254, taking the VIP while the MASTER still holds it.
   - The track script asks the kernel whether the HAProxy daemon lives (its pid file in
     ``$LBAAS_RUN_DIR``, which the agent puts in keepalived's environment); a failure puts the
     instance in FAULT and the VIP moves. No script file, so no versioned path goes stale.
