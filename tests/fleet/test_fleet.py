@@ -127,8 +127,8 @@ def test_active_standby_master_host_lost(lab: FleetLab) -> None:
 
 def test_drain_moves_every_amphora_off_a_host(lab: FleetLab) -> None:
     """A pair (MASTER h1, BACKUP h2) and a SINGLE (h3), both serving; draining h1 (then
-    enabling it again) and then h3 moves each amphora off, with at most a VRRP hand-over for
-    the MASTER and no failed request for the SINGLE (its replacement serves first)."""
+    enabling it again) and then h3 moves each amphora off make-before-break: the MASTER
+    hands the VIP over before it goes, the SINGLE's replacement serves first."""
     flavor = lab.flavor("ACTIVE_STANDBY")
     pair, pair_probe = _serving(lab, "pair", flavor)
     single = lab.add_members(lab.load_balancer("single"), (BACKENDS["h2"], BACKENDS["h3"]))
@@ -159,10 +159,22 @@ def test_drain_moves_every_amphora_off_a_host(lab: FleetLab) -> None:
         probe.stop.set()
         probe.join()
     assert len({lab.host_of(a) for a in lab.amphorae(pair["id"])}) == 2
-    # a MASTER moved costs at most a VRRP hand-over (decision 0114)
-    assert pair_probe.outage_after(started, 120) <= 1.0
-    failed = [t for t, r in single_probe.results if r is None and t >= started]
-    assert not failed, _timeline(single_probe, started)
+    # make-before-break: the SINGLE's replacement serves before the old one goes (no failed
+    # request); the drained MASTER's BACKUP preempts while it still holds the VIP: at most
+    # one request (of 20/s) meets the instant the old MASTER steps down (decision 0114)
+    for probe, allowed in ((pair_probe, 1), (single_probe, 0)):
+        failed = [t for t, r in probe.results if r is None and t >= started]
+        assert len(failed) <= allowed, f"{_timeline(probe, started)}\n{_moves(lab)}"
+
+
+def _moves(lab: FleetLab) -> str:
+    """The serve log's lines about amphorae being moved."""
+    try:
+        text = (lab.root / "serve.log").read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(line for line in text.splitlines()
+                     if any(w in line for w in ("draining", "handed", "built", "retired")))
 
 
 def _timeline(probe: Probe, since: float) -> str:

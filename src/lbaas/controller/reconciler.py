@@ -13,6 +13,7 @@ the job.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import json
@@ -39,6 +40,8 @@ from lbaas.drivers.base import (
 from lbaas.drivers.fleet.placement import DRAINING as FLEET_DRAINING
 from lbaas.logs import REQUEST_ID
 from lbaas.render import AmphoraView
+from lbaas.render.bundle import bundle_digest
+from lbaas.render.keepalived import KEEPALIVED_CONF
 from lbaas.store import ipam, leases
 from lbaas.store import tables as t
 
@@ -49,6 +52,9 @@ CHILD_TABLES_DELETE_ORDER = (t.l7rule, t.l7policy, t.health_monitor, t.member, t
 MONITOR_LIKE = (t.health_monitor, t.l7policy, t.l7rule)
 # Each refused object is contained in at most two steps (ERROR, then left out); bounded anyway.
 MAX_CONTAINED = 8
+# A drained MASTER keeps answering this long after handing the VIP over (its in-flight
+# requests, neighbours still on its MAC until the new MASTER's gratuitous ARP lands).
+HANDOVER_GRACE = 1.0
 
 
 def render_bundle(aggregate: dict[str, Any], amphora: AmphoraView | None = None) \
@@ -214,6 +220,8 @@ class Reconciler:
         self.drivers.render(aggregate, None)  # a config that cannot render builds nothing
         healthy = {a.role: a for a in amps if not a.failover_requested
                    and a.status == c.AMPHORA_ALLOCATED}
+        if lb.topology == c.TOPOLOGY_ACTIVE_STANDBY and c.ROLE_BACKUP in healthy:
+            await self._hand_over(aggregate, amps)
         if lb.topology == c.TOPOLOGY_ACTIVE_STANDBY and c.ROLE_MASTER not in healthy \
                 and c.ROLE_BACKUP in healthy:
             # The survivor already holds the VIP (nopreempt): it becomes the MASTER, and the
@@ -260,6 +268,35 @@ class Reconciler:
             await self._retire(lb, amp)
         # every amphora serves it: the settle transaction keeps it
         outcome.accepted = None if plan.unchanged else plan.accepted
+
+    async def _hand_over(self, aggregate: dict[str, Any], amps: list[Any]) -> None:
+        """A MASTER moved off a draining host hands the VIP over before it is retired
+        (make-before-break): the BACKUP is sent a keepalived.conf that preempts with the
+        highest priority, so it takes the VIP (and announces it) while the MASTER still holds
+        it, and the MASTER steps down on its adverts; the MASTER is retired after a grace."""
+        master = [a for a in amps if a.role == c.ROLE_MASTER and a.failover_requested
+                  and a.status == c.AMPHORA_ALLOCATED and self._on_draining_host(a)]
+        backup = [a for a in amps if a.role == c.ROLE_BACKUP and not a.failover_requested
+                  and a.status == c.AMPHORA_ALLOCATED]
+        if not master or not backup:
+            return
+        amp = backup[0]
+        view = amphora_view(amp, amps)
+        if view is None:
+            return
+        bundle, _ = self.drivers.render(aggregate, replace(view, priority=254, preempt=True))
+        files = bundle.get("files")
+        if not isinstance(files, dict) or KEEPALIVED_CONF not in files:
+            return
+        info = ComputeInfo(compute_id=amp.compute_id, lb_network_ip=amp.lb_network_ip)
+        try:
+            await self.drivers.amphora.apply(info, bundle, bundle_digest(files))
+        except Exception as exc:  # retired as before: its priority 0 advert hands over
+            log.warning("amphora %s could not take the VIP over: %s", amp.id, exc)
+            return
+        log.info("amphora %s (BACKUP) takes the VIP over from draining MASTER %s", amp.id,
+                 master[0].id)
+        await asyncio.sleep(HANDOVER_GRACE)
 
     def _promote(self, amp: Any) -> Any:
         with self.engine.begin() as conn:

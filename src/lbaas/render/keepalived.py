@@ -7,6 +7,8 @@ Pure: equal inputs give byte-equal files. Key choices:
     load balancers sharing the bridge never see each other's adverts).
   - Both amphorae start in ``state BACKUP`` with ``nopreempt``: priorities (100/90) decide the
     first election, and a repaired amphora never takes the VIP back from one that serves.
+    The one exception is a drain (``AmphoraView.preempt``): the BACKUP of a MASTER being moved
+    preempts with priority 254, taking the VIP while the MASTER still holds it.
   - The track script asks the kernel whether the HAProxy daemon lives (its pid file in
     ``$LBAAS_RUN_DIR``, which the agent puts in keepalived's environment); a failure puts the
     instance in FAULT and the VIP moves. No script file, so no versioned path goes stale.
@@ -41,6 +43,8 @@ class AmphoraView:
     peer_ips: tuple[str, ...]  # the other amphorae's vrrp_ip
     vrrp_interface: str
     vrrp_id: int = 1
+    # takes the VIP from a lower-priority MASTER (a drain hands a MASTER's VIP over this way)
+    preempt: bool = False
 
 
 def interface(value: Any) -> str:
@@ -88,7 +92,7 @@ def render_keepalived_config(lb: Mapping[str, Any], amp: AmphoraView) -> str:
         f"    interface {interface(amp.vrrp_interface)}",
         f"    virtual_router_id {vrrp_id}",
         f"    priority {priority}",
-        "    nopreempt",
+        *(() if amp.preempt else ("    nopreempt",)),
         "    accept",
         f"    advert_int {ADVERT_INT}",
         "    garp_master_refresh 5",
