@@ -47,13 +47,18 @@ def wait_lb(topo: Topology, lb_id: str, timeout: float = 90.0) -> None:
 
 
 def post_until_accepted(topo: Topology, path: str, body: dict[str, Any], lb_id: str) -> Any:
-    """POST once the load balancer takes changes (409 while it settles another one)."""
+    """POST once the load balancer takes changes (409 while it settles another one; 503, the
+    API's "retry later" when a database call failed for a reason of the moment, is retried as
+    a client would, and its cause shown if it lasts)."""
     deadline = time.monotonic() + 120
     while True:
         code, answer = topo.request("POST", path, body)
         if code == 201:
             return answer
-        assert code == 409 and time.monotonic() < deadline, (code, answer)
+        assert code in (409, 503) and time.monotonic() < deadline, \
+            (code, answer, topo.all_logs()[-4000:])
+        if code == 503:
+            time.sleep(0.5)
         wait_lb(topo, lb_id)
 
 

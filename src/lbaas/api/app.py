@@ -102,8 +102,11 @@ class ApiApp:
             status, headers, payload = error_payload(exc)
         except Exception as exc:
             if unreachable(exc):  # it answers again by itself once the database is back
-                log.warning("%s %s: database unavailable: %s", scope.get("method"),
-                            scope.get("path"), exc.__class__.__name__)
+                cause = getattr(exc, "orig", None) or exc
+                log.warning("%s %s: database unavailable: %s: %s", scope.get("method"),
+                            scope.get("path"), cause.__class__.__name__,
+                            str(cause).strip().splitlines()[0][:200] if str(cause).strip()
+                            else "")
                 status, headers, payload = error_payload(ApiError(DATABASE_UNAVAILABLE, 503))
             else:
                 log.exception("unhandled error on %s %s", scope.get("method"),
