@@ -63,6 +63,10 @@ class Outcome:
     logs: list[tuple[dict[str, Any], StatusChanges]] = field(default_factory=list)
 
 
+def _lb_order(row: Any, amp_id: str) -> tuple[str, str]:
+    return (row.load_balancer_id or "" if row is not None else "", amp_id)
+
+
 def _view(health: dict[str, Any]) -> Any:
     listeners = {k: v.get("status") for k, v in health.get("listeners", {}).items()}
     return listeners, health.get("pools", {})
@@ -92,7 +96,12 @@ class Recorder:
         with self.engine.begin() as conn:
             rows = self._rows(conn, list(by_id))
             touch, add = [], []
-            for amp_id, health in by_id.items():
+            # load balancers in id order, each locked before its children are written: the
+            # order the API and the reconciler take (load balancer first), so a batch and a
+            # change never wait on each other in a cycle (PostgreSQL's deadlock detector
+            # aborting the API's transaction answered a 503)
+            for amp_id, health in sorted(by_id.items(), key=lambda item: _lb_order(
+                    rows.get(item[0]), item[0])):
                 row = rows.get(amp_id)
                 seq = health["seq"]
                 if row is None:
@@ -140,6 +149,8 @@ class Recorder:
         view = _view(health)
         if key == known.lb_key and view == known.view:
             return 0  # same report, same load balancer: nothing can have changed
+        conn.execute(select(_lb.c.id).where(_lb.c.id == row.load_balancer_id)
+                     .with_for_update())
         lb = snapshot(conn, row.load_balancer_id)
         if lb is None:
             return 0
