@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from lbaas.health.stale import request_failover
+from lbaas.store.failover import request_failover
 
 REQ = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$")
 

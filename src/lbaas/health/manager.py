@@ -36,6 +36,7 @@ from lbaas.health.metrics import HealthMetrics
 from lbaas.health.ratelog import RateLimitedLog
 from lbaas.health.replay import RecentSignatures
 from lbaas.health.writer import apply_heartbeat
+from lbaas.store.failover import request_failover
 from lbaas.wire.heartbeat import (
     DUPLICATE,
     MALFORMED,
@@ -266,7 +267,7 @@ class HealthManager:
             return []
         flagged = []
         for amp_id, lb_id in due:
-            if await asyncio.to_thread(stale.request_failover, self.engine, amp_id, lb_id):
+            if await asyncio.to_thread(request_failover, self.engine, amp_id, lb_id):
                 log.warning("amphora %s sent no heartbeat for %.1f s: failing it over",
                             amp_id, self.timeout)
                 self.metrics.failovers += 1

@@ -48,23 +48,6 @@ def find_stale(engine: Engine, now: datetime, timeout: float, build_grace: float
     return rows
 
 
-def request_failover(engine: Engine, amphora_id: str, lb_id: str) -> bool:
-    """Flag one amphora (False if someone else already did or it is gone)."""
-    a, lb = t.amphora, t.load_balancer
-    with engine.begin() as conn:
-        flagged = conn.execute(update(a).where(
-            a.c.id == amphora_id, a.c.status == c.AMPHORA_ALLOCATED,
-            a.c.failover_requested.is_(False)).values(failover_requested=True)).rowcount
-        if not flagged:
-            return False
-        conn.execute(update(lb).where(lb.c.id == lb_id).values(
-            generation=lb.c.generation + 1))
-        conn.execute(update(lb).where(
-            lb.c.id == lb_id, lb.c.provisioning_status.in_([c.ACTIVE, c.ERROR]))
-            .values(provisioning_status=c.PENDING_UPDATE))
-    return True
-
-
 def forget_digest(engine: Engine, amphora_id: str, reported: str | None) -> None:
     """The amphora serves another bundle than we pushed: record that so the reconciler
     pushes the right one again."""

@@ -35,6 +35,7 @@ from lbaas.drivers.fleet.client import HostClient
 from lbaas.drivers.fleet.placement import DRAINING, ENABLED, Candidate
 from lbaas.drivers.local.overlay import OverlayNetwork
 from lbaas.store import tables as t
+from lbaas.store.failover import request_failover
 
 log = logging.getLogger("lbaas.fleet")
 
@@ -64,25 +65,6 @@ class HostView:
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def request_failover(engine: Engine, amphora_id: str, lb_id: str) -> bool:
-    """Flag one amphora for failover as the health manager does (``health/stale.py``): the
-    load balancer's generation is bumped and it goes PENDING_UPDATE. False if already
-    flagged or gone."""
-    a, lb = t.amphora, t.load_balancer
-    with engine.begin() as conn:
-        flagged = conn.execute(update(a).where(
-            a.c.id == amphora_id, a.c.status == c.AMPHORA_ALLOCATED,
-            a.c.failover_requested.is_(False)).values(failover_requested=True)).rowcount
-        if not flagged:
-            return False
-        conn.execute(update(lb).where(lb.c.id == lb_id).values(
-            generation=lb.c.generation + 1))
-        conn.execute(update(lb).where(
-            lb.c.id == lb_id, lb.c.provisioning_status.in_([c.ACTIVE, c.ERROR]))
-            .values(provisioning_status=c.PENDING_UPDATE))
-    return True
 
 
 class Fleet:
