@@ -31,7 +31,8 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, insert, text
+from scratch_postgres import scratch_postgres
+from sqlalchemy import Engine, insert
 
 from lbaas.health import stale
 from lbaas.health.manager import QUEUE_SIZE, HealthManager, utcnow
@@ -40,7 +41,6 @@ from lbaas.store import tables as t
 from lbaas.wire.envelope import AMPHORA_MAGIC, amphora_key, get_hmac
 from lbaas.wire.heartbeat import wrap_amphora_envelope
 
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 KEY = "bench-heartbeat-master-key"
 GOAL = 10_000
 ADDR = ("10.0.0.9", 40000)
@@ -52,16 +52,8 @@ def database(sqlite: bool) -> Iterator[str]:
         with tempfile.TemporaryDirectory() as tmp:
             yield f"sqlite:///{tmp}/hb.sqlite"
         return
-    name = f"lbaas_hb_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres("lbaas_hb") as url:
+        yield url
 
 
 def populate(engine: Engine, n: int) -> list[dict[str, Any]]:

@@ -25,20 +25,18 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, select, text
+from scratch_postgres import scratch_postgres
+from sqlalchemy import create_engine, select
 
 from lbaas.store import tables as t
 
 HERE = Path(__file__).resolve().parent
 LBAAS = str(Path(sys.executable).with_name("lbaas"))
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 RABBIT = "rabbit://guest:guest@127.0.0.1:5672/"
 GOAL_CPU_MS = 10.0
 BEFORE_CPU_MS = 25.0  # the all-in-one process on SQLite before this work (issue 12)
@@ -65,20 +63,6 @@ def rss_mb(pid: int) -> float:
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-@contextmanager
-def database() -> Iterator[str]:
-    name = f"lbaas_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def remove_topic(topic: str) -> None:
@@ -287,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
           "PostgreSQL + RabbitMQ", flush=True)
     for workers in [int(w) for w in args.workers.split(",")]:
         root = Path(tempfile.mkdtemp(prefix="lbbench"))
-        with database() as url:
+        with scratch_postgres("lbaas_bench") as url:
             profile = None
             if args.profile is not None:
                 args.profile.mkdir(parents=True, exist_ok=True)
