@@ -21,8 +21,8 @@ from pathlib import Path
 
 from lbaas.agent.heartbeat import parse_target
 from lbaas.agent.layout import HAPROXY_SOCK, RUN
-from lbaas.agent.tls import server_ssl_context
 from lbaas.wire.files import AGENT_PORT
+from lbaas.wire.tls import server_ssl_context
 
 _MAX_UNIX_PATH = 92  # sun_path is 108 bytes; HAProxy binds "<path>.<pid>.tmp" first
 SUPERVISOR = "from lbaas.agent.supervisor import main; main()"

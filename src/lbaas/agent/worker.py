@@ -24,7 +24,7 @@ from lbaas.agent.layout import UDP_STATUS_FILE
 from lbaas.agent.netns import DataNamespace
 from lbaas.agent.server import IDLE_TIMEOUT, Server, serve_async
 from lbaas.agent.service import Agent
-from lbaas.agent.tls import server_ssl_context
+from lbaas.wire.tls import server_ssl_context
 
 log = logging.getLogger("lbaas.agent.worker")
 WATCH_PERIOD = 0.5

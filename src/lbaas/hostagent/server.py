@@ -27,15 +27,6 @@ MAX_BODY = 4 * 1024 * 1024
 Handler = Callable[[re.Match[str], dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-def server_ssl_context(ca_file: str, cert_file: str, key_file: str) -> ssl.SSLContext:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(cert_file, key_file)
-    ctx.load_verify_locations(cafile=ca_file)
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    return ctx
-
-
 def peer_is_controller(peercert: Any) -> bool:
     """The verified peer certificate names the controller (CN) and is for client auth."""
     if not isinstance(peercert, dict):

@@ -18,8 +18,9 @@ from lbaas.drivers.fleet.wire import HOST_AGENT_PORT
 
 
 def cmd_host_agent(args: argparse.Namespace) -> int:
-    from lbaas.hostagent.server import serve, server_ssl_context
+    from lbaas.hostagent.server import serve
     from lbaas.hostagent.service import HostAgent, HostIdentity
+    from lbaas.wire.tls import server_ssl_context
 
     if args.private_sysfs:  # before anything starts a thread
         from lbaas.drivers.local import netlink

@@ -1,4 +1,5 @@
-"""The agent's TLS server context: TLS >= 1.2 and a client certificate from the controller's CA.
+"""The TLS server context of the amphora agent and the host-agent: TLS >= 1.2 and a client
+certificate from the controller's CA.
 
 Key choice: ``CERT_REQUIRED`` with only that CA loaded, so an unauthenticated peer never reaches
 HTTP at all. A module of its own so that ``python -m lbaas.agent`` can check the files before it
