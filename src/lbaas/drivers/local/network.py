@@ -24,6 +24,7 @@ import asyncio
 import ipaddress
 import json
 import logging
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -166,7 +167,11 @@ class LocalNetwork:
                         check=not isolated)
             path = self._state_file(subnet.subnet_id)
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(asdict(subnet)))
+            # whole or not at all: other processes of this data directory (`lbaas backend`,
+            # the host guard's sync) read every state file while this one is written
+            tmp = path.with_name(f".{path.name}.{os.getpid()}")
+            tmp.write_text(json.dumps(asdict(subnet)))
+            os.replace(tmp, path)
             await self.guard.sync(self.ensured_subnets())
             self._ensured[subnet.subnet_id] = subnet
 
