@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -28,22 +27,6 @@ from e2e_helpers import _stop, free_port
 LBAAS = str(Path(sys.executable).parent / "lbaas")
 
 
-def unused_prefixes(n: int) -> list[str]:
-    """``n`` random 10.24x.y prefixes that no route on this host mentions."""
-    routes = subprocess.run(["ip", "route", "show", "table", "all"], capture_output=True,
-                            text=True, check=True).stdout
-    out: list[str] = []
-    while len(out) < n:
-        prefix = f"10.{random.randint(240, 247)}.{random.randint(0, 255)}"
-        if prefix + "." not in routes and prefix not in out:
-            out.append(prefix)
-    return out
-
-
-def network(name: str, prefix: str, last: int = 200) -> str:
-    return (f"{{name = '{name}', subnet_name = '{name}-subnet', cidr = '{prefix}.0/24', "
-            f"gateway_ip = '{prefix}.1', allocation_start = '{prefix}.10', "
-            f"allocation_end = '{prefix}.{last}'}}")
 
 
 class Server:

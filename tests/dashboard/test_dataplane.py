@@ -23,12 +23,13 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
-from servers import LBAAS, Server, network, unused_prefixes
+from servers import LBAAS, Server
 from wizard_steps import Wizard, create, fill
 
 from conftest import open_dashboard
 from lbaas.drivers.local import names
 from lbaas.store import seed
+from net_prefixes import network_entry, unused_prefixes
 
 pytestmark = pytest.mark.slow
 LBS = "/v2/lbaas/loadbalancers"
@@ -40,7 +41,7 @@ class Site:
         tag = f"dsh{os.getpid() % 10000}{random.randint(0, 99)}"
         self.nets = {kind: f"{tag}-{kind}" for kind in ("pub", "priv", "mgmt")}
         self.prefix = dict(zip(self.nets, unused_prefixes(3), strict=True))
-        entries = ", ".join(network(self.nets[k], self.prefix[k]) for k in self.nets)
+        entries = ", ".join(network_entry(self.nets[k], self.prefix[k]) for k in self.nets)
         self.server = Server(f"[networking]\nmanagement_network = '{self.nets['mgmt']}'\n"
                              f"networks = [{entries}]\n[controller]\ndrivers = 'local'\n")
         self.backends = [f"{self.prefix['priv']}.20", f"{self.prefix['priv']}.21"]

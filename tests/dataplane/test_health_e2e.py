@@ -30,6 +30,7 @@ import pytest
 from lbaas.drivers.local import names
 from lbaas.store import seed
 from lbaas.wire.heartbeat import wrap_amphora_envelope
+from net_prefixes import network_entry, unused_prefixes
 
 LBAAS = str(Path(sys.executable).parent / "lbaas")
 HEARTBEAT_INTERVAL = 0.5
@@ -53,28 +54,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _blocks(n: int) -> list[str]:
-    """``n`` random unused 10.24x.y prefixes (the host routes none of them)."""
-    routes = subprocess.run(["ip", "route", "show", "table", "all"], capture_output=True,
-                            text=True, check=True).stdout
-    out: list[str] = []
-    while len(out) < n:
-        prefix = f"10.{random.randint(240, 247)}.{random.randint(0, 255)}"
-        if prefix + "." not in routes and prefix not in out:
-            out.append(prefix)
-    return out
-
 
 class Site:
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="hb", dir="/tmp"))  # short: socket paths
         tag = f"hb{os.getpid() % 10000}{random.randint(0, 999)}"
         self.nets = {kind: f"{tag}-{kind}" for kind in ("pub", "priv", "mgmt")}
-        self.prefix = dict(zip(self.nets, _blocks(3), strict=True))
-        entries = [
-            f"{{name = '{name}', subnet_name = '{name}-subnet', cidr = '{p}.0/24', "
-            f"gateway_ip = '{p}.1', allocation_start = '{p}.10', allocation_end = '{p}.200'}}"
-            for kind, name in self.nets.items() for p in [self.prefix[kind]]]
+        self.prefix = dict(zip(self.nets, unused_prefixes(3), strict=True))
+        entries = [network_entry(name, self.prefix[kind]) for kind, name in self.nets.items()]
         self.config = self.root / "lbaas.toml"
         self.config.write_text(
             f"[networking]\nmanagement_network = '{self.nets['mgmt']}'\n"

@@ -30,6 +30,7 @@ from sqlalchemy import Engine, create_engine, select
 from lbaas.settings import HealthSettings, normalize_database_url
 from lbaas.store import seed
 from lbaas.store import tables as t
+from net_prefixes import unused_prefixes
 
 LBAAS = str(Path(sys.executable).parent / "lbaas")
 ROLES = {"api": 2, "worker": 3, "health-manager": 2, "housekeeping": 1}
@@ -38,16 +39,6 @@ RESTART_SEC = 1.0
 PENDING = ("PENDING_CREATE", "PENDING_UPDATE", "PENDING_DELETE")
 HAS_CONTROLLER_LIST = "controller_ip_port_list" in HealthSettings.__dataclass_fields__
 
-
-def _blocks(n: int) -> list[str]:
-    routes = subprocess.run(["ip", "route", "show", "table", "all"], capture_output=True,
-                            text=True, check=True).stdout
-    out: list[str] = []
-    while len(out) < n:
-        prefix = f"10.{random.randint(240, 247)}.{random.randint(0, 255)}"
-        if prefix + "." not in routes and prefix not in out:
-            out.append(prefix)
-    return out
 
 
 class Topology:
@@ -68,7 +59,7 @@ class Topology:
                  "lease_seconds = 10.0"]
         self.nets = {kind: f"{tag}-{kind}" for kind in ("pub", "priv", "mgmt")}
         if data_plane:  # random /24s the host routes nowhere
-            self.prefix = dict(zip(self.nets, _blocks(3), strict=True))
+            self.prefix = dict(zip(self.nets, unused_prefixes(3), strict=True))
             cidr, gw, first, last = "{p}.0/24", "{p}.1", "{p}.10", "{p}.200"
         else:  # the fake drivers touch no kernel: large subnets for many load balancers
             self.prefix = {"pub": "10.200", "priv": "10.201", "mgmt": "10.202"}
