@@ -104,6 +104,23 @@ class Server:
             assert time.monotonic() < deadline, f"load balancer {lb} still {status}"
             time.sleep(0.2)
 
+    def http_lb(self, name: str, vip_subnet: str, member_subnet: str,
+                backend: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """A load balancer with an HTTP listener ``web`` on 80, a pool and one member on port 80
+        at ``backend``, each step waited for: the load balancer, pool and member shown."""
+        lb = self.show("loadbalancer", "create", "--name", name, "--vip-subnet-id", vip_subnet)
+        self.wait_active(lb["id"])
+        self.openstack("loadbalancer", "listener", "create", "--name", "web", "--protocol",
+                       "HTTP", "--protocol-port", "80", lb["id"])
+        self.wait_active(lb["id"])
+        pool = self.show("loadbalancer", "pool", "create", "--listener", "web",
+                         "--protocol", "HTTP", "--lb-algorithm", "ROUND_ROBIN")
+        self.wait_active(lb["id"])
+        member = self.show("loadbalancer", "member", "create", "--subnet-id", member_subnet,
+                           "--address", backend, "--protocol-port", "80", pool["id"])
+        self.wait_active(lb["id"])
+        return lb, pool, member
+
     def backend(self, subnet: str, address: str, timeout: float = 30) -> None:
         log = self.root / f"backend-{address}.log"
         with log.open("wb") as out:

@@ -124,18 +124,7 @@ def test_planted_members_on_the_management_network_get_no_traffic() -> None:
         backend = show["priv"]["cidr"].rsplit(".", 1)[0] + ".50"
         udp_backend(server, subnets["priv"], backend)  # HTTP on 80, UDP echo on UDP_PORT
         sink = UdpSink(mgmt_gw)
-        lb = server.show("loadbalancer", "create", "--name", "iso", "--vip-subnet-id",
-                         subnets["pub"])
-        server.wait_active(lb["id"])
-        server.openstack("loadbalancer", "listener", "create", "--name", "web", "--protocol",
-                         "HTTP", "--protocol-port", "80", lb["id"])
-        server.wait_active(lb["id"])
-        pool = server.show("loadbalancer", "pool", "create", "--listener", "web",
-                           "--protocol", "HTTP", "--lb-algorithm", "ROUND_ROBIN")
-        server.wait_active(lb["id"])
-        member = server.show("loadbalancer", "member", "create", "--subnet-id", subnets["priv"],
-                             "--address", backend, "--protocol-port", "80", pool["id"])
-        server.wait_active(lb["id"])
+        lb, _pool, member = server.http_lb("iso", subnets["pub"], subnets["priv"], backend)
         vip = f"http://{lb['vip_address']}/"
         status, body = http_get(vip)[:2]
         assert (status, body.split("\n", 1)[0]) == (200, f"backend {backend}")

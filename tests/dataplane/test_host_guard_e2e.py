@@ -59,18 +59,7 @@ def test_planted_member_at_a_gateway_never_reaches_the_host() -> None:
         listener = Listener("0.0.0.0")  # a host service on every address, as RabbitMQ's 5672
         backend = show["priv"]["cidr"].rsplit(".", 1)[0] + ".50"
         server.backend(subnets["priv"], backend)
-        lb = server.show("loadbalancer", "create", "--name", "gw", "--vip-subnet-id",
-                         subnets["pub"])
-        server.wait_active(lb["id"])
-        server.openstack("loadbalancer", "listener", "create", "--name", "web", "--protocol",
-                         "HTTP", "--protocol-port", "80", lb["id"])
-        server.wait_active(lb["id"])
-        pool = server.show("loadbalancer", "pool", "create", "--listener", "web",
-                           "--protocol", "HTTP", "--lb-algorithm", "ROUND_ROBIN")
-        server.wait_active(lb["id"])
-        member = server.show("loadbalancer", "member", "create", "--subnet-id", subnets["priv"],
-                             "--address", backend, "--protocol-port", "80", pool["id"])
-        server.wait_active(lb["id"])
+        lb, pool, member = server.http_lb("gw", subnets["pub"], subnets["priv"], backend)
 
         priv_gw, pub_gw = show["priv"]["gateway_ip"], show["pub"]["gateway_ip"]
         # the API's layer: a member at a gateway is refused with Octavia's message
