@@ -57,11 +57,13 @@ class ApiSettings:
     policy_file: str | None = None
     # The HTTP server (beyond upstream; docs/security.md). A request's line and headers together
     # (431 beyond), the time a client has to send them (408), the time for the body after
-    # them (408, or closed if a response has begun), open connections (503 beyond),
-    # and the threads that run GET requests off the event loop (0 = on the loop).
+    # them (408, or closed if a response has begun), the time a response may wait for a client
+    # that reads none of it (closed), open connections (503 beyond), and the threads
+    # that run GET requests off the event loop (0 = on the loop).
     max_header_bytes: int = 65536
     header_timeout: float = 10.0
     body_timeout: float = 30.0
+    send_timeout: float = 30.0
     max_connections: int = 1000
     read_threads: int = 4
     # noauth makes every caller admin: served only on loopback addresses unless this is set

@@ -5,6 +5,7 @@ stall each other, noauth only on loopback unless allowed, and a private data dir
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -197,6 +198,42 @@ def test_stalled_bodies_time_out_and_do_not_hold_the_server(
         assert exc.code == 400, exc.code
 
 
+def test_unread_responses_are_dropped_after_send_timeout(
+        serve: Callable[..., Server]) -> None:
+    """Clients that ask for a listing larger than the kernel's socket buffers (4 MB on loopback)
+    and never read it, up to the connection cap: the server aborts each once it has waited
+    ``send_timeout`` for the client, and then serves others again (before, those connections
+    and their listings were held for good)."""
+    server = serve("[api]\nmax_connections = 10\nsend_timeout = 2.0\n"
+                   "pagination_max_limit = 6000\n")
+    server.post(LBS, {"loadbalancer": {"vip_subnet_id": _public_subnet(server)}})
+    _copy_load_balancers(server, 5999, name="n" * 255, description="d" * 255)
+    held = []
+    for _ in range(10):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        sock.sendall(b"GET " + LBS.encode() + b"?limit=6000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        held.append(sock)
+    try:
+        time.sleep(0.5)
+        assert server.raw(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 503 ")
+        deadline = time.monotonic() + 60  # ten 6.7 MB listings to make, then send_timeout
+        while server.raw(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 503 "):
+            assert time.monotonic() < deadline, "the unread responses still hold every connection"
+            time.sleep(0.5)
+        for sock in held:  # what the kernel had taken, then the end: not the whole listing
+            sock.settimeout(10)
+            got = 0
+            with contextlib.suppress(ConnectionResetError):
+                while chunk := sock.recv(65536):
+                    got += len(chunk)
+            assert got < 6_000_000, got
+    finally:
+        for sock in held:
+            sock.close()
+
+
 def test_idle_kept_alive_connection_is_closed(serve: Callable[..., Server]) -> None:
     server = serve("[api]\nheader_timeout = 30.0\n")
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
@@ -208,13 +245,14 @@ def test_idle_kept_alive_connection_is_closed(serve: Callable[..., Server]) -> N
         assert time.monotonic() - start < 10
 
 
-def _copy_load_balancers(server: Server, count: int) -> None:
+def _copy_load_balancers(server: Server, count: int, **columns: str) -> None:
     engine = create_engine(f"sqlite:///{server.data / 'lbaas.sqlite'}")
     with engine.begin() as conn:
         model = dict(conn.execute(select(t.load_balancer)).mappings().one())
         # settled copies: nothing for the reconciler to do, so the server stays idle
         rows = [{**model, "id": str(uuid.uuid4()), "name": f"copy-{i:06d}", "vip_port_id": None,
-                 "provisioning_status": "ACTIVE", "applied_generation": model["generation"]}
+                 "provisioning_status": "ACTIVE", "applied_generation": model["generation"],
+                 **columns}
                 for i in range(count)]
         conn.execute(t.load_balancer.insert(), rows)
     with engine.connect() as conn:  # or the server's next write copies the WAL back, mid-test

@@ -2,8 +2,9 @@
 
 uvicorn with httptools has no limit on a request's header size (a 64 MB header was buffered
 whole) and no deadline for the request line and headers (a half request line was held open for
-minutes) nor for the body (a request whose body never came was held open for good), and it
-keeps every connection a client opens. ``LimitedHttp`` adds the four:
+minutes) nor for the body (a request whose body never came was held open for good) nor for a
+response the client does not read, and it keeps every connection a client opens.
+``LimitedHttp`` adds the five:
 
 - the request line and headers together: at most ``[api] max_header_bytes``, counted as the
   bytes arrive (before the parser buffers them); beyond it, ``431`` and the connection closes;
@@ -13,6 +14,10 @@ keeps every connection a client opens. ``LimitedHttp`` adds the four:
 - ``[api] body_timeout`` seconds for the body, from the end of the headers; after it, ``408``
   if no response has begun on the connection, and the connection closes. A pipelined request
   held back by a response the client does not read (writing paused) closes the connection too;
+- ``[api] send_timeout`` seconds for a client to take any of a response the server has to hold
+  back (its write buffer full: the transport paused writing); after it the connection is
+  aborted, dropping the unsent rest (a client that never read a large listing held its
+  connection, and the listing's memory, for good);
 - at most ``[api] max_connections`` open connections per process; one more gets ``503`` and is
   closed at once.
 
@@ -59,6 +64,7 @@ class LimitedHttp(HttpToolsProtocol):
     max_header_bytes = 65536
     header_timeout = 10.0
     body_timeout = 30.0
+    send_timeout = 30.0
     max_connections = 1000
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -67,6 +73,7 @@ class LimitedHttp(HttpToolsProtocol):
         self._in_head = True
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
+        self._send_timer: asyncio.TimerHandle | None = None
         if len(self.connections) > self.max_connections:
             self._refuse(503, f"More than {self.max_connections} open connections.")
             return
@@ -75,7 +82,24 @@ class LimitedHttp(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
         self._cancel_body_timer()
+        self._cancel_send_timer()
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._send_timer is None:
+            self._send_timer = self.loop.call_later(self.send_timeout, self._send_timed_out)
+
+    def resume_writing(self) -> None:
+        self._cancel_send_timer()  # the client took some: its deadline starts again next pause
+        super().resume_writing()
+
+    def _send_timed_out(self) -> None:
+        self._send_timer = None
+        if self.flow.write_paused and not self.transport.is_closing():
+            self._cancel_head_timer()
+            self._cancel_body_timer()
+            self.transport.abort()  # close() would wait to flush what the client never reads
 
     def data_received(self, data: bytes) -> None:
         if self._in_head:
@@ -120,6 +144,11 @@ class LimitedHttp(HttpToolsProtocol):
             self._body_timer.cancel()
             self._body_timer = None
 
+    def _cancel_send_timer(self) -> None:
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
+
     def _body_timed_out(self) -> None:
         self._body_timer = None
         if self.transport.is_closing():
@@ -157,6 +186,7 @@ class LimitedHttp(HttpToolsProtocol):
     def _close(self) -> None:
         self._cancel_head_timer()
         self._cancel_body_timer()
+        self._cancel_send_timer()
         self._in_head = False
         if not self.transport.is_closing():
             self.transport.close()
@@ -165,7 +195,8 @@ class LimitedHttp(HttpToolsProtocol):
 def limited_http(api: ApiSettings) -> type[LimitedHttp]:
     return type("LimitedHttp", (LimitedHttp,), {
         "max_header_bytes": api.max_header_bytes, "header_timeout": api.header_timeout,
-        "body_timeout": api.body_timeout, "max_connections": api.max_connections})
+        "body_timeout": api.body_timeout, "send_timeout": api.send_timeout,
+        "max_connections": api.max_connections})
 
 
 def _is_loopback(host: str) -> bool:
