@@ -179,15 +179,21 @@ _MEMBER_STATUS = update(t.member).where(
 def insert_hm(conn: Connection, values: dict[str, Any], pool_id: str, project_id: str,
               now: datetime, tags: list[str] | None) -> str:
     """Store a prepared monitor (``PENDING_CREATE``) and take the pool's members off NO_MONITOR."""
+    return str(insert_hm_row(conn, values, pool_id, project_id, now, tags)["id"])
+
+
+def insert_hm_row(conn: Connection, values: dict[str, Any], pool_id: str, project_id: str,
+                  now: datetime, tags: list[str] | None) -> dict[str, Any]:
+    """``insert_hm``, returning the row's values."""
     if conn.execute(_POOL_MONITOR, {"pool_id": pool_id}).first() is not None:
         raise Conflict("This pool already has a health monitor")
-    hm_id = common.new_id()
-    conn.execute(t.health_monitor.insert().values(
-        id=hm_id, project_id=project_id, pool_id=pool_id, provisioning_status=c.PENDING_CREATE,
-        operating_status=c.OFFLINE, created_at=now, **values))
-    add_tags(conn, hm_id, tags)
+    row = {**values, "id": common.new_id(), "project_id": project_id, "pool_id": pool_id,
+           "provisioning_status": c.PENDING_CREATE, "operating_status": c.OFFLINE,
+           "created_at": now}
+    conn.execute(t.health_monitor.insert().values(**row))
+    add_tags(conn, row["id"], tags)
     _member_status(conn, pool_id, c.NO_MONITOR, c.OFFLINE)
-    return hm_id
+    return row
 
 
 def _member_status(conn: Connection, pool_id: str, old: str, new: str) -> None:
@@ -240,8 +246,9 @@ async def create(req: ApiRequest) -> Response:
         values = prepare_hm(req, body, pool.protocol)
         common.check_quota(conn, req, project_id, "health_monitor")
         lock_pool_parents(conn, pool.id, lb)
-        hm_id = insert_hm(conn, values, pool.id, project_id, now, body.get("tags"))
-        view = load_view(conn, hm_id)
+        row = insert_hm_row(conn, values, pool.id, project_id, now, body.get("tags"))
+        view = render(common.inserted_row(conn, t.health_monitor, row, LABEL),
+                      common.new_tags(conn, row["id"], body.get("tags")))
     state.notify(lb.id)
     return Response(201, {RESOURCE: view})
 

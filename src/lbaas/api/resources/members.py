@@ -263,8 +263,8 @@ async def create(req: ApiRequest) -> Response:
         lock_member_change(conn, lb, pool)
         check_member_provider(conn, lb, pool, [values["address"]])
         insert_member(conn, values, body.get("tags"))
-        row = common.get_row(conn, t.member, values["id"], LABEL)
-        view = render_many(conn, [row])[0]
+        view = render_member(common.inserted_row(conn, t.member, values, LABEL),
+                             common.new_tags(conn, values["id"], body.get("tags")))
     state.notify(lb.id)
     return Response(201, {"member": view})
 

@@ -365,7 +365,10 @@ async def create(req: ApiRequest) -> Response:
         if listener is not None:  # PENDING_UPDATE and its new default pool in one statement
             conn.execute(_ADOPT_POOL, {"listener_id": listener.id, "new_pool": values["id"],
                                        "new_status": c.PENDING_UPDATE})
-        view = load_view(conn, values["id"])
+        # a new pool: its one listener (if any), no members, no monitor
+        view = render(common.inserted_row(conn, t.pool, values, LABEL),
+                      [listener.id] if listener is not None else [], [], None,
+                      common.new_tags(conn, values["id"], body.get("tags")))
     state.notify(lb.id)
     return Response(201, {"pool": view})
 
