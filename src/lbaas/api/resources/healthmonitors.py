@@ -177,22 +177,25 @@ _MEMBER_STATUS = update(t.member).where(
 
 
 def insert_hm(conn: Connection, values: dict[str, Any], pool_id: str, project_id: str,
-              now: datetime, tags: list[str] | None) -> str:
-    """Store a prepared monitor (``PENDING_CREATE``) and take the pool's members off NO_MONITOR."""
-    return str(insert_hm_row(conn, values, pool_id, project_id, now, tags)["id"])
+              now: datetime, tags: list[str] | None, new_pool: bool = False) -> str:
+    """Store a prepared monitor (``PENDING_CREATE``) and take the pool's members off NO_MONITOR.
+    ``new_pool``: the pool was inserted in this transaction, without members or monitor."""
+    return str(insert_hm_row(conn, values, pool_id, project_id, now, tags, new_pool)["id"])
 
 
 def insert_hm_row(conn: Connection, values: dict[str, Any], pool_id: str, project_id: str,
-                  now: datetime, tags: list[str] | None) -> dict[str, Any]:
+                  now: datetime, tags: list[str] | None, new_pool: bool = False) \
+        -> dict[str, Any]:
     """``insert_hm``, returning the row's values."""
-    if conn.execute(_POOL_MONITOR, {"pool_id": pool_id}).first() is not None:
+    if not new_pool and conn.execute(_POOL_MONITOR, {"pool_id": pool_id}).first() is not None:
         raise Conflict("This pool already has a health monitor")
     row = {**values, "id": common.new_id(), "project_id": project_id, "pool_id": pool_id,
            "provisioning_status": c.PENDING_CREATE, "operating_status": c.OFFLINE,
            "created_at": now}
     conn.execute(t.health_monitor.insert().values(**row))
     add_tags(conn, row["id"], tags)
-    _member_status(conn, pool_id, c.NO_MONITOR, c.OFFLINE)
+    if not new_pool:
+        _member_status(conn, pool_id, c.NO_MONITOR, c.OFFLINE)
     return row
 
 

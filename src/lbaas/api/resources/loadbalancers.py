@@ -169,11 +169,11 @@ async def create(req: ApiRequest) -> Response:
         if body.get("listeners") or body.get("pools"):
             if graph is None:
                 raise ApiError("Single-call create is not available.", 501)
-            graph(conn, req, lb_id, project_id, body, now)
-            view = load_view(conn, lb_id)
-            full = GRAPH_HOOK.get("render_full")
-            if full is not None:
-                view = full(conn, view)
+            lb = common.inserted_row(conn, t.load_balancer, values, LABEL)
+            created = graph(conn, req, lb, body, now)
+            # the full response replaces the lists of ids with the objects themselves
+            view = GRAPH_HOOK["render_full"](conn, render(
+                lb, [], [], common.new_tags(conn, lb_id, body.get("tags"))), created)
         else:  # no children: the full response's lists are empty, nothing to read back
             view = render(common.inserted_row(conn, t.load_balancer, values, LABEL), [], [],
                           common.new_tags(conn, lb_id, body.get("tags")))

@@ -21,9 +21,9 @@ from lbaas.api.resources.networking import quotas
 from lbaas.domain import constants as c
 from lbaas.store import tables as t
 
-
 _MEMBER_SUBNETS = select(t.member.c.subnet_id).join(
-    t.pool, t.pool.c.id == t.member.c.pool_id).where(t.pool.c.load_balancer_id == bindparam("lb_id"))
+    t.pool, t.pool.c.id == t.member.c.pool_id).where(
+    t.pool.c.load_balancer_id == bindparam("lb_id"))
 
 
 def check(conn: Connection, req: ApiRequest, lb: Row[Any],

@@ -202,12 +202,21 @@ def _key(address: str, protocol_port: int) -> tuple[str, int]:
     return common.canonical_ip(address), protocol_port
 
 
-def insert_member(conn: Connection, values: dict[str, Any], tags: Sequence[str] | None) -> None:
-    """Insert one member; 409 if its (address, protocol_port) is taken in the pool."""
-    same_port = conn.execute(_SAME_PORT, {"pool_id": values["pool_id"],
-                                          "port": values["protocol_port"]}).scalars()
+def insert_member(conn: Connection, values: dict[str, Any], tags: Sequence[str] | None,
+                  taken: set[tuple[str, int]] | None = None) -> None:
+    """Insert one member; 409 if its (address, protocol_port) is taken in the pool.
+    ``taken``: for a pool inserted in this transaction, the keys of the members inserted so
+    far (the only ones it has), kept here instead of read back."""
     wanted = common.canonical_ip(values["address"])
-    if any(common.canonical_ip(address) == wanted for address in same_port):
+    if taken is not None:
+        key = (wanted, values["protocol_port"])
+        clash = key in taken
+        taken.add(key)
+    else:
+        same_port = conn.execute(_SAME_PORT, {"pool_id": values["pool_id"],
+                                              "port": values["protocol_port"]}).scalars()
+        clash = any(common.canonical_ip(address) == wanted for address in same_port)
+    if clash:
         raise Conflict(f"Another member on this pool is already using ip {values['address']} "
                        f"on protocol_port {values['protocol_port']}")
     conn.execute(t.member.insert().values(**values))

@@ -138,4 +138,5 @@ def check_member(conn: Connection, req: ApiRequest, body: dict[str, Any]) -> Non
     for key, option in (("address", "member address"),
                         ("monitor_address", "member monitor_address")):
         if body.get(key):
-            reserved.check_not_operator(conn, req.app.settings, mgmt, body[key], option)
+            reserved.check_not_operator(conn, req.app.settings, mgmt, body[key], option,
+                                        req.memo)

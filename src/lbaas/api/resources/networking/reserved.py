@@ -22,6 +22,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 import time
+from typing import Any
 
 import psutil
 from sqlalchemy import Connection, bindparam, literal, select, union_all
@@ -33,6 +34,7 @@ from lbaas.store import tables as t
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 CACHE_SECONDS = 5.0
+MEMO_KEY = "operator_subnet_rows"
 
 _lock = threading.Lock()
 _cache: tuple[float, frozenset[Address]] = (float("-inf"), frozenset())
@@ -76,7 +78,9 @@ _AND_HOST_GATEWAYS = union_all(
 
 
 def is_operator_address(conn: Connection, settings: Settings, management: tuple[str, ...],
-                        address: Address) -> bool:
+                        address: Address, memo: dict[str, Any] | None = None) -> bool:
+    """``memo``: a request's scratch space, so that a request checking several addresses
+    (a batch or single-call create) reads the operator's subnets once."""
     ip = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) \
         and address.ipv4_mapped else address
     if ip.is_loopback or ip.is_unspecified:
@@ -84,15 +88,19 @@ def is_operator_address(conn: Connection, settings: Settings, management: tuple[
     real = settings.networking.driver != "noop"
     if real and ip in operator_addresses(settings):
         return True
-    rows = conn.execute(_AND_HOST_GATEWAYS if real else _MANAGEMENT_CIDRS,
-                        {"management": list(management)}).all()
+    rows = None if memo is None else memo.get(MEMO_KEY)
+    if rows is None:
+        rows = conn.execute(_AND_HOST_GATEWAYS if real else _MANAGEMENT_CIDRS,
+                            {"management": list(management)}).all()
+        if memo is not None:
+            memo[MEMO_KEY] = rows
     if real and ip in {_parse(str(value)) for value, gateway in rows if gateway}:
         return True
     return any(ip in ipaddress.ip_network(value) for value, gateway in rows if not gateway)
 
 
 def check_not_operator(conn: Connection, settings: Settings, management: tuple[str, ...],
-                       raw: str, option: str) -> None:
+                       raw: str, option: str, memo: dict[str, Any] | None = None) -> None:
     address = ipaddress.ip_address(raw)
-    if is_operator_address(conn, settings, management, address):
+    if is_operator_address(conn, settings, management, address, memo):
         raise BadRequest(f"{address.exploded.upper()} is not a valid option for {option}")
