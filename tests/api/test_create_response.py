@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 MOVING = {"provisioning_status", "operating_status", "updated_at"}
-TAGS = ["b-tag", "A-tag", "a-tag", "B-tag"]
+TAGS = ["b-tag", "A-tag", "B2", "c_tag"]  # databases order these unlike Python
 
 
 NESTED = {"members", "healthmonitor", "l7policies"}  # full objects in the single-call answer
