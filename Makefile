@@ -111,7 +111,7 @@ bench-tls: setup ## TERMINATED_HTTPS req/s and handshakes/s vs a hand-written HA
 bench-udp: setup ## UDP datagrams/s and round trips via the VIP (nftables) vs direct to a member
 	$(PY) bench/bench_udp.py
 
-bench-scale: setup ## 1,000 load balancers through 2 API processes, 1 vs 3 workers; CPU per load balancer; heartbeats/s
+bench-scale: setup ## 1,000 load balancers through 2 API processes, 1 vs 3 workers, six POSTs and single-call; CPU per load balancer; heartbeats/s
 	$(PY) bench/bench_scale.py
 
 clean: ## remove the virtualenv and local data

@@ -6,8 +6,10 @@ clients each build load balancers with a listener, a pool, two members and a hea
 one POST at a time, each POST waiting for ACTIVE, through both APIs. Key choice: the clients
 learn ACTIVE from the database itself (one poller for all of them), so waiting costs the
 measured processes nothing and "CPU ms per load balancer" is what the API and the worker spend
-on the six changes. Then: list latency with 1,000 load balancers, RSS of each process, and
-the heartbeat figure (``bench/bench_heartbeats.py``: batched vs per-message path). Run by
+on the six changes; next to it, the idle processes' CPU over the same wall time (reported, not
+subtracted). Then list latency with 1,000 load balancers, and the same load balancers again,
+each with one fully populated POST (Octavia's single-call create) and its own CPU figure; RSS
+of each process, and the heartbeat figure (``bench/bench_heartbeats.py``: batched vs per-message path). Run by
 ``make bench-scale``; ``--help`` lists the knobs.
 """
 
@@ -181,7 +183,40 @@ class ActiveWatch:
         self.engine.dispose()
 
 
-def build(site: Site, watch: ActiveWatch, count: int, concurrency: int) -> dict[str, Any]:
+def six_calls(client: httpx.Client, n: int, vip: str,
+              post: Any) -> None:
+    """One load balancer through six POSTs, each waiting for ACTIVE."""
+    lb = post(client, "/v2/lbaas/loadbalancers", {"loadbalancer": {
+        "name": f"b{n}", "vip_subnet_id": vip}}, None)
+    listener = post(client, "/v2/lbaas/listeners", {"listener": {
+        "loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 80}}, lb["id"])
+    pool = post(client, "/v2/lbaas/pools", {"pool": {
+        "listener_id": listener["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}},
+        lb["id"])
+    for host in (10, 11):
+        post(client, f"/v2/lbaas/pools/{pool['id']}/members", {"member": {
+            "address": f"10.201.0.{host}", "protocol_port": 8080}}, lb["id"])
+    post(client, "/v2/lbaas/healthmonitors", {"healthmonitor": {
+        "pool_id": pool["id"], "type": "HTTP", "delay": 5, "timeout": 3,
+        "max_retries": 3}}, lb["id"])
+
+
+def one_call(client: httpx.Client, n: int, vip: str, post: Any) -> None:
+    """The same load balancer through one fully populated POST (Octavia's single-call
+    create), waiting for ACTIVE."""
+    post(client, "/v2/lbaas/loadbalancers", {"loadbalancer": {
+        "name": f"g{n}", "vip_subnet_id": vip,
+        "listeners": [{"protocol": "HTTP", "protocol_port": 80,
+                       "default_pool": {"name": "pool"}}],
+        "pools": [{"name": "pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+                   "members": [{"address": f"10.201.0.{host}", "protocol_port": 8080}
+                               for host in (10, 11)],
+                   "healthmonitor": {"type": "HTTP", "delay": 5, "timeout": 3,
+                                     "max_retries": 3}}]}}, None)
+
+
+def build(site: Site, watch: ActiveWatch, count: int, concurrency: int,
+          shape: Any) -> dict[str, Any]:
     from lbaas.store.seed import subnet_id
 
     vip = subnet_id("bench-vip-subnet")
@@ -200,20 +235,7 @@ def build(site: Site, watch: ActiveWatch, count: int, concurrency: int) -> dict[
         return data
 
     def one(n: int) -> None:
-        client = clients[n % concurrency]
-        lb = post(client, "/v2/lbaas/loadbalancers", {"loadbalancer": {
-            "name": f"b{n}", "vip_subnet_id": vip}}, None)
-        listener = post(client, "/v2/lbaas/listeners", {"listener": {
-            "loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 80}}, lb["id"])
-        pool = post(client, "/v2/lbaas/pools", {"pool": {
-            "listener_id": listener["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}},
-            lb["id"])
-        for host in (10, 11):
-            post(client, f"/v2/lbaas/pools/{pool['id']}/members", {"member": {
-                "address": f"10.201.0.{host}", "protocol_port": 8080}}, lb["id"])
-        post(client, "/v2/lbaas/healthmonitors", {"healthmonitor": {
-            "pool_id": pool["id"], "type": "HTTP", "delay": 5, "timeout": 3,
-            "max_retries": 3}}, lb["id"])
+        shape(clients[n % concurrency], n, vip, post)
 
     pids = site.pids("api") + site.pids("worker")
     cpu_before = {pid: cpu_seconds(pid) for pid in pids}
@@ -229,6 +251,29 @@ def build(site: Site, watch: ActiveWatch, count: int, concurrency: int) -> dict[
     return {"wall": wall, "lbs_per_s": count / wall, "p50": pct(latencies, 0.5),
             "p99": pct(latencies, 0.99), "api_ms": api_cpu * 1000 / count,
             "worker_ms": worker_cpu * 1000 / count, "posts": len(latencies)}
+
+
+def idle_cpu_ms(site: Site, seconds: float) -> dict[str, float]:
+    """CPU (ms) the API and worker processes spend with no request, over ``seconds``:
+    their background loops (bus heartbeats, resync scans), inside the build figures too."""
+    pids = {"api": site.pids("api"), "worker": site.pids("worker")}
+    before = {p: cpu_seconds(p) for group in pids.values() for p in group}
+    time.sleep(seconds)
+    return {role: sum(cpu_seconds(p) - before[p] for p in group) * 1000
+            for role, group in pids.items()}
+
+
+def report(label: str, result: dict[str, Any], idle: dict[str, float], count: int) -> None:
+    total = result["api_ms"] + result["worker_ms"]
+    print(f"  {label}: {result['lbs_per_s']:.1f} load balancers/s "
+          f"({result['posts'] / result['wall']:.0f} POSTs/s), POST->ACTIVE p50 "
+          f"{result['p50'] * 1000:.0f} ms, p99 {result['p99'] * 1000:.0f} ms")
+    print(f"    CPU per full load balancer: {total:.1f} ms (API "
+          f"{result['api_ms']:.1f} + worker {result['worker_ms']:.1f}; goal "
+          f"{GOAL_CPU_MS:.0f}, before {BEFORE_CPU_MS:.0f})")
+    print(f"    idle over the same {result['wall']:.1f} s, no requests: API "
+          f"{idle['api']:.0f} ms ({idle['api'] / count:.2f} ms per load balancer), worker "
+          f"{idle['worker']:.0f} ms ({idle['worker'] / count:.2f}); not subtracted above")
 
 
 def list_latency(site: Site, rounds: int = 20) -> list[float]:
@@ -279,16 +324,15 @@ def main(argv: list[str] | None = None) -> int:
             site = Site(url, workers, root, profile)
             watch = ActiveWatch(url)
             try:
-                result = build(site, watch, args.lbs, args.concurrency)
-                total = result["api_ms"] + result["worker_ms"]
-                print(f"{workers} worker{'s' if workers > 1 else ''}: "
-                      f"{result['lbs_per_s']:.1f} load balancers/s "
-                      f"({result['posts'] / result['wall']:.0f} POSTs/s), POST->ACTIVE p50 "
-                      f"{result['p50'] * 1000:.0f} ms, p99 {result['p99'] * 1000:.0f} ms")
-                print(f"  CPU per full load balancer: {total:.1f} ms (API "
-                      f"{result['api_ms']:.1f} + worker {result['worker_ms']:.1f}; goal "
-                      f"{GOAL_CPU_MS:.0f}, before {BEFORE_CPU_MS:.0f})")
+                print(f"{workers} worker{'s' if workers > 1 else ''}:", flush=True)
+                six = build(site, watch, args.lbs, args.concurrency, six_calls)
+                six_idle = idle_cpu_ms(site, six["wall"])
+                report("6 POSTs per load balancer", six, six_idle, args.lbs)
                 list_latency(site)
+                graph = build(site, watch, args.lbs, args.concurrency, one_call)
+                graph_idle = idle_cpu_ms(site, graph["wall"])
+                report("1 POST per load balancer (single-call create)", graph, graph_idle,
+                       args.lbs)
                 print("  RSS: " + ", ".join(f"{name} {rss_mb(p.pid):.0f} MB"
                                             for name, p in site.procs.items()))
             finally:

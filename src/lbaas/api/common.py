@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import uuid
+from collections import namedtuple
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -122,6 +123,35 @@ def get_row(conn: Connection, table: Table, ident: str, resource: str,
     return row
 
 
+@functools.cache
+def _row_type(table: Table) -> Any:
+    return namedtuple(f"{table.name}_row", [col.name for col in table.columns])  # type: ignore[misc]
+
+
+def inserted_row(conn: Connection, table: Table, values: dict[str, Any], resource: str) \
+        -> Row[Any]:
+    """The row this transaction just inserted with ``values``, as ``get_row`` would read it,
+    without the statement: what was sent, else the column's Python default. A column the
+    database itself fills (a server default, a computed default) makes it read the row."""
+    out = []
+    for col in table.columns:
+        if col.name in values:
+            out.append(values[col.name])
+        elif col.server_default is not None \
+                or (col.default is not None and not col.default.is_scalar):
+            return get_row(conn, table, values["id"], resource)
+        else:
+            out.append(col.default.arg if col.default is not None else None)
+    row: Row[Any] = _row_type(table)(*out)
+    return row
+
+
+def new_tags(conn: Connection, resource_id: str, tags: Sequence[str] | None) -> list[str]:
+    """The tags of an object created in this transaction: none to read when it was given
+    none (given ones are read back, in the database's collation as every read shows them)."""
+    return tags_for(conn, [resource_id])[resource_id] if tags else []
+
+
 def under_parent(handler: Handler, table: Table, param: str, label: str) -> Handler:
     """``handler`` behind upstream's ``_lookup`` of the parent (pool of members, policy of
     rules): an unknown parent is a webob 404, before the body is even read."""
@@ -135,6 +165,15 @@ def under_parent(handler: Handler, table: Table, param: str, label: str) -> Hand
         return await handler(req)
 
     return routed
+
+
+def parent_row(conn: Connection, table: Table, ident: str, label: str) -> Row[Any]:
+    """``under_parent``'s lookup inside a handler's own transaction (one statement and one
+    connection fewer): the parent's row, or the same webob 404 when there is none."""
+    row = conn.execute(_row_by_id(table, False), {"ident": ident}).first()
+    if row is None:
+        raise hook_error(404, f"{label} {ident} not found.")
+    return row
 
 
 def lock_lb(conn: Connection, lb_id: str) -> Row[Any]:

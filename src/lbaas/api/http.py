@@ -44,6 +44,7 @@ class ApiRequest:
     path_params: dict[str, str] = field(default_factory=dict)
     context: Any = None
     app: Any = None
+    memo: dict[str, Any] = field(default_factory=dict)  # what one request reads once
 
     def json(self) -> Any:
         if not self.body_bytes.strip():

@@ -71,6 +71,15 @@ def free_count(conn: Connection, subnet: Row[Any]) -> int:
     return total - len(used(conn, subnet.id))
 
 
+def _ipv4_text(value: int) -> str:
+    """``str(IPv4Address(value))`` without the object (the scan spells one per taken address)."""
+    return f"{value >> 24}.{value >> 16 & 255}.{value >> 8 & 255}.{value & 255}"
+
+
+def _ipv6_text(value: int) -> str:
+    return str(ipaddress.IPv6Address(value))
+
+
 def pick_address(conn: Connection, subnet: Row[Any], wanted: str | None = None) -> str:
     taken = used(conn, subnet.id)
     if wanted is not None:
@@ -82,10 +91,10 @@ def pick_address(conn: Connection, subnet: Row[Any], wanted: str | None = None) 
     for pool in subnet.allocation_pools:
         start = int(ipaddress.ip_address(pool["start"]))
         end = int(ipaddress.ip_address(pool["end"]))
-        version = ipaddress.ip_address(pool["start"]).version
-        for value in range(start, end + 1):
-            candidate = str(ipaddress.ip_address(value) if version == 4
-                            else ipaddress.IPv6Address(value))
+        spell = _ipv4_text if ipaddress.ip_address(pool["start"]).version == 4 \
+            else _ipv6_text
+        for value in range(start, end + 1):  # the first free one: each taken one is tried
+            candidate = spell(value)
             if candidate not in taken:
                 return candidate
     raise SubnetFull(subnet.id)
@@ -94,6 +103,17 @@ def pick_address(conn: Connection, subnet: Row[Any], wanted: str | None = None) 
 def create_port(conn: Connection, *, port_id: str, subnet: Row[Any], address: str | None,
                 name: str, device_owner: str, device_id: str, project_id: str | None,
                 now: Any) -> Row[Any]:
+    add_port(conn, port_id=port_id, subnet=subnet, address=address, name=name,
+             device_owner=device_owner, device_id=device_id, project_id=project_id, now=now)
+    row = get_port(conn, port_id)
+    assert row is not None
+    return row
+
+
+def add_port(conn: Connection, *, port_id: str, subnet: Row[Any], address: str | None,
+             name: str, device_owner: str, device_id: str, project_id: str | None,
+             now: Any) -> str:
+    """``create_port`` without reading the port back: returns its address."""
     conn.execute(select(t.subnet.c.id).where(t.subnet.c.id == subnet.id).with_for_update())
     ip = pick_address(conn, subnet, address)
     mac = "fa:16:3e:{:02x}:{:02x}:{:02x}".format(*tuple(random.randrange(256) for _ in range(3)))
@@ -103,9 +123,7 @@ def create_port(conn: Connection, *, port_id: str, subnet: Row[Any], address: st
         fixed_ips=[{"subnet_id": subnet.id, "ip_address": ip}], created_at=now))
     conn.execute(t.ip_allocation.insert().values(subnet_id=subnet.id, ip_address=ip,
                                                  port_id=port_id))
-    row = get_port(conn, port_id)
-    assert row is not None
-    return row
+    return ip
 
 
 def delete_port(conn: Connection, port_id: str) -> None:

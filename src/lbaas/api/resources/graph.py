@@ -12,7 +12,7 @@ balancer module, so the load balancer module cannot import this one).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -112,41 +112,71 @@ def collect_pools(listener_bodies: list[dict[str, Any]], pool_bodies: list[dict[
     return definitions
 
 
+@dataclass
+class Created:
+    """The rows a single-call create inserted, in creation order: the response is rendered
+    from them instead of being read back."""
+
+    listeners: list[Row[Any]] = field(default_factory=list)
+    pools: list[Row[Any]] = field(default_factory=list)
+    members: dict[str, list[Row[Any]]] = field(default_factory=dict)  # by pool id
+    monitors: dict[str, Row[Any]] = field(default_factory=dict)  # by pool id
+    tagged: set[str] = field(default_factory=set)  # ids of the objects given tags
+    policies_given: bool = False  # any L7 policy in the request
+
+
 def _create_pool(conn: Connection, req: ApiRequest, lb: Row[Any], body: dict[str, Any],
-                 now: datetime) -> str:
+                 now: datetime, created: Created) -> str:
     for attr in ("protocol", "lb_algorithm"):
         if not body.get(attr):
             raise ValidationFailure(f"Pool definition for '{body.get('name')}' missing required "
                                     f"attribute: {attr}")
     values = pools.prepare_pool(conn, req, lb, body, now)
     pools.insert_pool(conn, values, body.get("tags"))
+    created.pools.append(common.inserted_row(conn, t.pool, values, pools.LABEL))
+    _tagged(created, values["id"], body)
     monitor = body.get("healthmonitor")
     if monitor is not None:
         common.check_quota(conn, req, lb.project_id, "health_monitor")
         hm_values = healthmonitors.prepare_hm(req, monitor, values["protocol"])
-        healthmonitors.insert_hm(conn, hm_values, values["id"], lb.project_id, now,
-                                 monitor.get("tags"))
+        hm = healthmonitors.insert_hm_row(conn, hm_values, values["id"], lb.project_id, now,
+                                          monitor.get("tags"), new_pool=True)
+        created.monitors[values["id"]] = common.inserted_row(conn, t.health_monitor, hm,
+                                                             healthmonitors.LABEL)
+        _tagged(created, hm["id"], monitor)
     member_bodies = body.get("members") or []
     common.check_quota(conn, req, lb.project_id, "member", len(member_bodies))
+    taken: set[tuple[str, int]] = set()  # the new pool's members
     for i, member in enumerate(member_bodies):
         # a microsecond apart so listing keeps the request's order
         row = members.prepare_member(conn, req, lb, values["id"], member,
                                      now + timedelta(microseconds=i), monitor is not None)
         member_legs.check(conn, req, lb, [row["subnet_id"]])
-        members.insert_member(conn, row, member.get("tags"))
+        members.insert_member(conn, row, member.get("tags"), taken)
+        created.members.setdefault(values["id"], []).append(
+            common.inserted_row(conn, t.member, row, members.LABEL))
+        _tagged(created, row["id"], member)
     return str(values["id"])
 
 
+def _tagged(created: Created, ident: str, body: dict[str, Any]) -> None:
+    if body.get("tags"):
+        created.tagged.add(ident)
+
+
 def _create_listener(conn: Connection, req: ApiRequest, lb: Row[Any], body: dict[str, Any],
-                     pool_ids: dict[str, str], now: datetime) -> None:
+                     pool_ids: dict[str, str], now: datetime, created: Created) -> None:
     body = dict(body)
     default_pool = body.pop("default_pool", None)
     policy_bodies = body.pop("l7policies", None) or []
+    created.policies_given = created.policies_given or bool(policy_bodies)
     if default_pool is not None:
         body["default_pool_id"] = pool_ids[default_pool["name"]]
     values = listeners.prepare_listener(conn, req, lb, body, now)
     listeners.insert_listener(conn, values, body.get("tags"))
-    listener = conn.execute(select(t.listener).where(t.listener.c.id == values["id"])).one()
+    listener = common.inserted_row(conn, t.listener, values, listeners.LABEL)
+    created.listeners.append(listener)
+    _tagged(created, values["id"], body)
     for i, policy in enumerate(policy_bodies):
         policy = dict(policy)
         redirect_pool = policy.pop("redirect_pool", None)
@@ -163,43 +193,59 @@ def _create_listener(conn: Connection, req: ApiRequest, lb: Row[Any], body: dict
                                  policy.get("tags"), rules, policy_id)
 
 
-def create_graph(conn: Connection, req: ApiRequest, lb_id: str, project_id: str,
-                 body: dict[str, Any], now: datetime) -> None:
-    """Create every child of a new load balancer (same transaction as the load balancer)."""
+def create_graph(conn: Connection, req: ApiRequest, lb: Row[Any], body: dict[str, Any],
+                 now: datetime) -> Created:
+    """Create every child of a new load balancer (``lb``: its row, inserted in the same
+    transaction)."""
+    created = Created()
+    project_id = lb.project_id
     listener_bodies = body.get("listeners") or []
     definitions = collect_pools(listener_bodies, body.get("pools") or [])
-    lb = conn.execute(select(t.load_balancer).where(t.load_balancer.c.id == lb_id)).one()
     common.check_quota(conn, req, project_id, "pool", len(definitions))
     pool_ids: dict[str, str] = {}
     for i, pool in enumerate(definitions):
         pool_ids[pool.get("name") or ""] = _create_pool(conn, req, lb, pool,
-                                              now + timedelta(microseconds=i))
+                                              now + timedelta(microseconds=i), created)
     common.check_quota(conn, req, project_id, "listener", len(listener_bodies))
     for i, listener in enumerate(listener_bodies):
-        _create_listener(conn, req, lb, listener, pool_ids, now + timedelta(microseconds=i))
+        _create_listener(conn, req, lb, listener, pool_ids, now + timedelta(microseconds=i),
+                         created)
+    return created
 
 
-def _full_pool(conn: Connection, row: Row[Any]) -> dict[str, Any]:
-    view = pools.render_pool(conn, row)
+def _tags(conn: Connection, created: Created, ident: str) -> list[str]:
+    """Tags of an object just created: read back only when it was given some (the database's
+    collation orders them, as every later read shows them)."""
+    return tags_for(conn, [ident])[ident] if ident in created.tagged else []
+
+
+def _by_creation(rows: list[Row[Any]]) -> list[Row[Any]]:
+    return sorted(rows, key=lambda r: (r.created_at, r.id))
+
+
+def _full_pool(conn: Connection, row: Row[Any], created: Created) -> dict[str, Any]:
+    member_rows = _by_creation(created.members.get(row.id, []))
+    hm = created.monitors.get(row.id)
+    view = pools.render(row, pools.pool_listener_ids(conn, [row.id])[row.id],
+                        [m.id for m in member_rows], None if hm is None else hm.id,
+                        _tags(conn, created, row.id))
     # upstream's PoolFullResponse leaves these unset, so they are not rendered at all
     view.pop("loadbalancers", None)
     view.pop("healthmonitor_id", None)
-    member_rows = list(conn.execute(select(t.member).where(t.member.c.pool_id == row.id)
-                                    .order_by(t.member.c.created_at, t.member.c.id)))
-    view["members"] = members.render_many(conn, member_rows)
-    hm = conn.execute(select(t.health_monitor).where(t.health_monitor.c.pool_id == row.id)) \
-        .first()
+    view["members"] = [members.render_member(m, _tags(conn, created, m.id))
+                       for m in member_rows]
     if hm is not None:
-        view["healthmonitor"] = healthmonitors.render(hm, tags_for(conn, hm.id))
+        view["healthmonitor"] = healthmonitors.render(hm, _tags(conn, created, hm.id))
         view["healthmonitor"].pop("pools", None)
     return view
 
 
-def _full_listener(conn: Connection, row: Row[Any]) -> dict[str, Any]:
-    view = listeners.render_many(conn, [row])[0]
-    view.pop("loadbalancers", None)
+def _full_listener(conn: Connection, row: Row[Any], created: Created) -> dict[str, Any]:
     policy_rows = list(conn.execute(select(t.l7policy).where(t.l7policy.c.listener_id == row.id)
-                                    .order_by(t.l7policy.c.position)))
+                                    .order_by(t.l7policy.c.position))) \
+        if created.policies_given else []
+    view = listeners.render(row, [p.id for p in policy_rows], _tags(conn, created, row.id))
+    view.pop("loadbalancers", None)
     policies = l7policies.render_many(conn, policy_rows)
     for policy in policies:
         rule_rows = list(conn.execute(select(t.l7rule).where(
@@ -209,15 +255,13 @@ def _full_listener(conn: Connection, row: Row[Any]) -> dict[str, Any]:
     return view
 
 
-def render_full(conn: Connection, view: dict[str, Any]) -> dict[str, Any]:
-    """Upstream's ``LoadBalancerFullResponse``: children as full objects, not ids."""
-    lb_id = view["id"]
-    listener_rows = list(conn.execute(select(t.listener).where(
-        t.listener.c.load_balancer_id == lb_id).order_by(t.listener.c.created_at)))
-    pool_rows = list(conn.execute(select(t.pool).where(t.pool.c.load_balancer_id == lb_id)
-                                  .order_by(t.pool.c.created_at)))
-    return {**view, "listeners": [_full_listener(conn, r) for r in listener_rows],
-            "pools": [_full_pool(conn, r) for r in pool_rows]}
+def render_full(conn: Connection, view: dict[str, Any], created: Created) -> dict[str, Any]:
+    """Upstream's ``LoadBalancerFullResponse``: children as full objects, not ids, rendered
+    from the rows the create inserted (L7 policies and rules are read back)."""
+    return {**view,
+            "listeners": [_full_listener(conn, r, created)
+                          for r in _by_creation(created.listeners)],
+            "pools": [_full_pool(conn, r, created) for r in _by_creation(created.pools)]}
 
 
 loadbalancers.GRAPH_HOOK.update(create=create_graph, render_full=render_full,

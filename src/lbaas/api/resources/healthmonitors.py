@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, or_, select, update
 
 from lbaas.api import common, listing
 from lbaas.api.errors import (
@@ -169,39 +169,58 @@ def prepare_hm(req: ApiRequest, body: dict[str, Any], pool_protocol: str) -> dic
     return values
 
 
+_POOL_MONITOR = select(t.health_monitor.c.id).where(
+    t.health_monitor.c.pool_id == bindparam("pool_id"))
+_MEMBER_STATUS = update(t.member).where(
+    t.member.c.pool_id == bindparam("of_pool"),
+    t.member.c.operating_status == bindparam("old")).values(operating_status=bindparam("new"))
+
+
 def insert_hm(conn: Connection, values: dict[str, Any], pool_id: str, project_id: str,
-              now: datetime, tags: list[str] | None) -> str:
-    """Store a prepared monitor (``PENDING_CREATE``) and take the pool's members off NO_MONITOR."""
-    if conn.execute(select(t.health_monitor.c.id).where(
-            t.health_monitor.c.pool_id == pool_id)).first() is not None:
+              now: datetime, tags: list[str] | None, new_pool: bool = False) -> str:
+    """Store a prepared monitor (``PENDING_CREATE``) and take the pool's members off NO_MONITOR.
+    ``new_pool``: the pool was inserted in this transaction, without members or monitor."""
+    return str(insert_hm_row(conn, values, pool_id, project_id, now, tags, new_pool)["id"])
+
+
+def insert_hm_row(conn: Connection, values: dict[str, Any], pool_id: str, project_id: str,
+                  now: datetime, tags: list[str] | None, new_pool: bool = False) \
+        -> dict[str, Any]:
+    """``insert_hm``, returning the row's values."""
+    if not new_pool and conn.execute(_POOL_MONITOR, {"pool_id": pool_id}).first() is not None:
         raise Conflict("This pool already has a health monitor")
-    hm_id = common.new_id()
-    conn.execute(t.health_monitor.insert().values(
-        id=hm_id, project_id=project_id, pool_id=pool_id, provisioning_status=c.PENDING_CREATE,
-        operating_status=c.OFFLINE, created_at=now, **values))
-    add_tags(conn, hm_id, tags)
-    _member_status(conn, pool_id, c.NO_MONITOR, c.OFFLINE)
-    return hm_id
+    row = {**values, "id": common.new_id(), "project_id": project_id, "pool_id": pool_id,
+           "provisioning_status": c.PENDING_CREATE, "operating_status": c.OFFLINE,
+           "created_at": now}
+    conn.execute(t.health_monitor.insert().values(**row))
+    add_tags(conn, row["id"], tags)
+    if not new_pool:
+        _member_status(conn, pool_id, c.NO_MONITOR, c.OFFLINE)
+    return row
 
 
 def _member_status(conn: Connection, pool_id: str, old: str, new: str) -> None:
-    conn.execute(update(t.member).where(t.member.c.pool_id == pool_id,
-                                        t.member.c.operating_status == old)
-                 .values(operating_status=new))
+    conn.execute(_MEMBER_STATUS, {"of_pool": pool_id, "old": old, "new": new})
 
 
 # locking ----------------------------------------------------------------------------------------
+_POOL_LISTENERS = select(t.listener.c.id).where(or_(
+    t.listener.c.default_pool_id == bindparam("pool_id"),
+    t.listener.c.id.in_(select(t.l7policy.c.listener_id).where(
+        t.l7policy.c.redirect_pool_id == bindparam("pool_id")))))
+
+
 def pool_listener_ids(conn: Connection, pool_id: str) -> list[str]:
     """Listeners using the pool as default pool or as an L7 redirect target."""
-    redirecting = select(t.l7policy.c.listener_id).where(t.l7policy.c.redirect_pool_id == pool_id)
-    return [r.id for r in conn.execute(select(t.listener.c.id).where(or_(
-        t.listener.c.default_pool_id == pool_id, t.listener.c.id.in_(redirecting))))]
+    return [r.id for r in conn.execute(_POOL_LISTENERS, {"pool_id": pool_id})]
 
 
-def lock_pool_parents(conn: Connection, pool_id: str) -> Row[Any]:
-    """§6.3 for monitors: pool and LB ACTIVE, then LB, pool and its listeners PENDING_UPDATE."""
-    pool = common.get_row(conn, t.pool, pool_id, "Pool")
-    lb = common.lock_lb(conn, pool.load_balancer_id)
+def lock_pool_parents(conn: Connection, pool_id: str, lb: Row[Any] | None = None) -> Row[Any]:
+    """§6.3 for monitors: pool and LB ACTIVE, then LB, pool and its listeners PENDING_UPDATE.
+    ``lb``: the pool's load balancer, already locked in this transaction."""
+    if lb is None:
+        pool = common.get_row(conn, t.pool, pool_id, "Pool")
+        lb = common.lock_lb(conn, pool.load_balancer_id)
     pool = common.get_row(conn, t.pool, pool_id, "Pool")  # re-read under the LB lock
     if pool.provisioning_status != c.ACTIVE:
         raise ImmutableObject("Pool", pool_id)
@@ -224,13 +243,15 @@ async def create(req: ApiRequest) -> Response:
     check_ping_allowed(req, body["type"])  # upstream checks this before loading the pool
     with state.engine.begin() as conn:
         pool = common.get_row(conn, t.pool, body["pool_id"], "Pool")
-        project_id = _project_of(conn, pool.load_balancer_id)
+        lb = common.lock_lb(conn, pool.load_balancer_id)  # its row is the project's too
+        project_id = lb.project_id
         common.authorize(req, RESOURCE, "post", project_id)
         values = prepare_hm(req, body, pool.protocol)
         common.check_quota(conn, req, project_id, "health_monitor")
-        lb = lock_pool_parents(conn, pool.id)
-        hm_id = insert_hm(conn, values, pool.id, project_id, now, body.get("tags"))
-        view = load_view(conn, hm_id)
+        lock_pool_parents(conn, pool.id, lb)
+        row = insert_hm_row(conn, values, pool.id, project_id, now, body.get("tags"))
+        view = render(common.inserted_row(conn, t.health_monitor, row, LABEL),
+                      common.new_tags(conn, row["id"], body.get("tags")))
     state.notify(lb.id)
     return Response(201, {RESOURCE: view})
 

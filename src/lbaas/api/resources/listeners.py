@@ -426,7 +426,9 @@ async def create(req: ApiRequest) -> Response:
         common.require_lb_mutable(lb)
         insert_listener(conn, values, body.get("tags"))
         common.mark_lb_changed(conn, lb.id)
-        view = load_view(conn, values["id"])
+        # a new listener has no L7 policies yet
+        view = render(common.inserted_row(conn, t.listener, values, LABEL), [],
+                      common.new_tags(conn, values["id"], body.get("tags")))
     state.notify(lb.id)
     return Response(201, {"listener": view})
 

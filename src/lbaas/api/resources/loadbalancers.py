@@ -155,24 +155,28 @@ async def create(req: ApiRequest) -> Response:
         provider, topology = flavor_topology(conn, req, body, provider)
         common.check_quota(conn, req, project_id, "load_balancer")
         vip = allocate_vip(conn, req, lb_id, project_id, body, topology, now, provider)
-        conn.execute(t.load_balancer.insert().values(
+        values = dict(
             id=lb_id, project_id=project_id, name=body.get("name"),
             description=body.get("description"), provisioning_status=c.PENDING_CREATE,
             operating_status=c.OFFLINE, admin_state_up=body["admin_state_up"],
             topology=topology, provider=provider, flavor_id=body.get("flavor_id"),
             availability_zone=body.get("availability_zone"), vip_vnic_type=c.VNIC_NORMAL,
             vip_sg_ids=body.get("vip_sg_ids") or [], generation=1, applied_generation=0,
-            last_request_id=current_request_id(), created_at=now, **vip))
+            last_request_id=current_request_id(), created_at=now, **vip)
+        conn.execute(t.load_balancer.insert().values(**values))
         add_tags(conn, lb_id, body.get("tags"))
         graph = GRAPH_HOOK.get("create")
         if body.get("listeners") or body.get("pools"):
             if graph is None:
                 raise ApiError("Single-call create is not available.", 501)
-            graph(conn, req, lb_id, project_id, body, now)
-        view = load_view(conn, lb_id)
-        full = GRAPH_HOOK.get("render_full")
-        if full is not None:
-            view = full(conn, view)
+            lb = common.inserted_row(conn, t.load_balancer, values, LABEL)
+            created = graph(conn, req, lb, body, now)
+            # the full response replaces the lists of ids with the objects themselves
+            view = GRAPH_HOOK["render_full"](conn, render(
+                lb, [], [], common.new_tags(conn, lb_id, body.get("tags"))), created)
+        else:  # no children: the full response's lists are empty, nothing to read back
+            view = render(common.inserted_row(conn, t.load_balancer, values, LABEL), [], [],
+                          common.new_tags(conn, lb_id, body.get("tags")))
     state.notify(lb_id)
     return Response(201, {"loadbalancer": view})
 

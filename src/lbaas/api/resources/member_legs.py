@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row, bindparam, select
 
 from lbaas.api.errors import Conflict
 from lbaas.api.http import ApiRequest
@@ -21,15 +21,20 @@ from lbaas.api.resources.networking import quotas
 from lbaas.domain import constants as c
 from lbaas.store import tables as t
 
+_MEMBER_SUBNETS = select(t.member.c.subnet_id).join(
+    t.pool, t.pool.c.id == t.member.c.pool_id).where(
+    t.pool.c.load_balancer_id == bindparam("lb_id"))
+
 
 def check(conn: Connection, req: ApiRequest, lb: Row[Any],
           subnet_ids: Iterable[str | None]) -> None:
     if not c.is_amphora_provider(lb.provider) or not lb.project_id:
         return
-    have = set(conn.execute(select(t.member.c.subnet_id).join(
-        t.pool, t.pool.c.id == t.member.c.pool_id).where(
-        t.pool.c.load_balancer_id == lb.id)).scalars())
-    new = {s for s in subnet_ids if s and s != lb.vip_subnet_id and s not in have}
+    wanted = {s for s in subnet_ids if s and s != lb.vip_subnet_id}
+    if not wanted:  # members on the VIP subnet (or none given) add no leg
+        return
+    have = set(conn.execute(_MEMBER_SUBNETS, {"lb_id": lb.id}).scalars())
+    new = wanted - have
     if not new:
         return
     foreign = list(conn.execute(select(t.subnet.c.network_id).join(

@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, select, update
 
 from lbaas.api import common, listing
 from lbaas.api.errors import (
@@ -140,6 +140,13 @@ def validate_new_member(conn: Connection, req: ApiRequest, lb: Row[Any],
         raise BadRequest("The load balancer flavor does not allow SR-IOV member ports.")
 
 
+_POOL_MONITOR = select(t.health_monitor.c.id).where(
+    t.health_monitor.c.pool_id == bindparam("pool_id"))
+_SAME_PORT = select(t.member.c.address).where(and_(
+    t.member.c.pool_id == bindparam("pool_id"),
+    t.member.c.protocol_port == bindparam("port"))).with_for_update()
+
+
 def prepare_member(conn: Connection, req: ApiRequest, lb: Row[Any], pool_id: str,
                    body: dict[str, Any], now: Any, has_monitor: bool | None = None) \
         -> dict[str, Any]:
@@ -148,8 +155,7 @@ def prepare_member(conn: Connection, req: ApiRequest, lb: Row[Any], pool_id: str
     ``has_monitor`` None means "look it up" (the pool exists already)."""
     validate_new_member(conn, req, lb, body)
     if has_monitor is None:
-        has_monitor = conn.execute(select(t.health_monitor.c.id).where(
-            t.health_monitor.c.pool_id == pool_id)).first() is not None
+        has_monitor = conn.execute(_POOL_MONITOR, {"pool_id": pool_id}).first() is not None
     admin = body.get("admin_state_up", True)
     return {
         "id": common.new_id(), "project_id": lb.project_id, "pool_id": pool_id,
@@ -196,13 +202,21 @@ def _key(address: str, protocol_port: int) -> tuple[str, int]:
     return common.canonical_ip(address), protocol_port
 
 
-def insert_member(conn: Connection, values: dict[str, Any], tags: Sequence[str] | None) -> None:
-    """Insert one member; 409 if its (address, protocol_port) is taken in the pool."""
-    same_port = conn.execute(select(t.member.c.address).where(and_(
-        t.member.c.pool_id == values["pool_id"],
-        t.member.c.protocol_port == values["protocol_port"])).with_for_update()).scalars()
+def insert_member(conn: Connection, values: dict[str, Any], tags: Sequence[str] | None,
+                  taken: set[tuple[str, int]] | None = None) -> None:
+    """Insert one member; 409 if its (address, protocol_port) is taken in the pool.
+    ``taken``: for a pool inserted in this transaction, the keys of the members inserted so
+    far (the only ones it has), kept here instead of read back."""
     wanted = common.canonical_ip(values["address"])
-    if any(common.canonical_ip(address) == wanted for address in same_port):
+    if taken is not None:
+        key = (wanted, values["protocol_port"])
+        clash = key in taken
+        taken.add(key)
+    else:
+        same_port = conn.execute(_SAME_PORT, {"pool_id": values["pool_id"],
+                                              "port": values["protocol_port"]}).scalars()
+        clash = any(common.canonical_ip(address) == wanted for address in same_port)
+    if clash:
         raise Conflict(f"Another member on this pool is already using ip {values['address']} "
                        f"on protocol_port {values['protocol_port']}")
     conn.execute(t.member.insert().values(**values))
@@ -222,10 +236,13 @@ def lock_member_change(conn: Connection, lb: Row[Any], pool: Row[Any]) -> None:
     common.set_status(conn, t.listener, listener_ids, c.PENDING_UPDATE, touch=False)
 
 
-def _pool_and_lb(conn: Connection, pool_id: str) -> tuple[Row[Any], Row[Any]]:
+def _pool_and_lb(conn: Connection, pool_id: str, pool: Row[Any] | None = None) \
+        -> tuple[Row[Any], Row[Any]]:
     """Lock the pool's load balancer, then re-read the pool with a locking read: under
-    MariaDB's repeatable read only locking reads see what was committed meanwhile."""
-    pool = common.get_row(conn, t.pool, pool_id, pools.LABEL)
+    MariaDB's repeatable read only locking reads see what was committed meanwhile.
+    ``pool``: its row as read already in this transaction."""
+    if pool is None or pool.provisioning_status == c.DELETED:
+        pool = common.get_row(conn, t.pool, pool_id, pools.LABEL)
     lb = common.lock_lb(conn, pool.load_balancer_id)
     return common.get_row(conn, t.pool, pool_id, pools.LABEL, lock=True), lb
 
@@ -240,11 +257,14 @@ def _member_of(conn: Connection, pool_id: str, member_id: str) -> Row[Any]:
 # -- handlers ----------------------------------------------------------------------------------
 
 async def create(req: ApiRequest) -> Response:
-    body = parse_envelope(req.json(), "member", FIELDS, "create")
     state = req.app
     now = common.utcnow()
+    pool_id = req.path_params["pool_id"]
     with state.engine.begin() as conn:
-        pool, lb = _pool_and_lb(conn, req.path_params["pool_id"])
+        # under_parent's 404 first (before the body is read), on this transaction's connection
+        parent = common.parent_row(conn, t.pool, pool_id, pools.LABEL)
+        body = parse_envelope(req.json(), "member", FIELDS, "create")
+        pool, lb = _pool_and_lb(conn, pool_id, parent)
         common.authorize(req, RESOURCE, "post", lb.project_id)
         values = prepare_member(conn, req, lb, pool.id, body, now)
         common.check_quota(conn, req, lb.project_id, "member")
@@ -252,8 +272,8 @@ async def create(req: ApiRequest) -> Response:
         lock_member_change(conn, lb, pool)
         check_member_provider(conn, lb, pool, [values["address"]])
         insert_member(conn, values, body.get("tags"))
-        row = common.get_row(conn, t.member, values["id"], LABEL)
-        view = render_many(conn, [row])[0]
+        view = render_member(common.inserted_row(conn, t.member, values, LABEL),
+                             common.new_tags(conn, values["id"], body.get("tags")))
     state.notify(lb.id)
     return Response(201, {"member": view})
 
@@ -417,7 +437,9 @@ def register(router: Router) -> None:
             ("GET", base, get_all), ("POST", base, create), ("PUT", base, batch_update),
             ("GET", base + "/{id}", get_one), ("PUT", base + "/{id}", put),
             ("DELETE", base + "/{id}", delete)):
-        router.add(method, path, common.under_parent(handler, t.pool, "pool_id", pools.LABEL))
+        if handler is not create:  # create looks its pool up itself
+            handler = common.under_parent(handler, t.pool, "pool_id", pools.LABEL)
+        router.add(method, path, handler)
 
 
 OPENAPI = {

@@ -13,7 +13,7 @@ import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, bindparam, select, union_all, update
 
 from lbaas.api import certificates, cipher_policy, common, listing
 from lbaas.api.errors import (
@@ -85,18 +85,23 @@ COLLECTION = listing.Collection(t.pool, "pools", "pools_links", derived={
 
 # -- rendering ---------------------------------------------------------------------------------
 
+# Both ways a listener uses a pool, in one statement built once (it runs in most changes).
+_POOL_LISTENERS = union_all(
+    select(t.listener.c.default_pool_id.label("pool_id"), t.listener.c.id,
+           t.listener.c.created_at)
+    .where(t.listener.c.default_pool_id.in_(bindparam("pool_ids", expanding=True))),
+    select(t.l7policy.c.redirect_pool_id.label("pool_id"), t.listener.c.id,
+           t.listener.c.created_at)
+    .join(t.listener, t.listener.c.id == t.l7policy.c.listener_id)
+    .where(t.l7policy.c.redirect_pool_id.in_(bindparam("pool_ids", expanding=True))))
+
+
 def pool_listener_ids(conn: Connection, pool_ids: Sequence[str]) -> dict[str, list[str]]:
     """Listeners using each pool: as default pool, or through a redirecting L7 policy."""
     out: dict[str, list[str]] = {p: [] for p in pool_ids}
     if not pool_ids:
         return out
-    pairs = list(conn.execute(
-        select(t.listener.c.default_pool_id, t.listener.c.id, t.listener.c.created_at)
-        .where(t.listener.c.default_pool_id.in_(list(pool_ids)))))
-    pairs += list(conn.execute(
-        select(t.l7policy.c.redirect_pool_id, t.listener.c.id, t.listener.c.created_at)
-        .join(t.listener, t.listener.c.id == t.l7policy.c.listener_id)
-        .where(t.l7policy.c.redirect_pool_id.in_(list(pool_ids)))))
+    pairs = list(conn.execute(_POOL_LISTENERS, {"pool_ids": list(pool_ids)}))
     for pool_id, listener_id, _ in sorted(pairs, key=lambda p: (p[2], p[1])):
         if listener_id not in out[pool_id]:
             out[pool_id].append(listener_id)
@@ -143,15 +148,17 @@ def render(row: Row[Any], listeners: list[str], members: list[str], hm_id: str |
     return view
 
 
+_POOL_MONITORS = select(t.health_monitor.c.pool_id, t.health_monitor.c.id).where(
+    t.health_monitor.c.pool_id.in_(bindparam("pool_ids", expanding=True)))
+
+
 def render_many(conn: Connection, rows: list[Row[Any]]) -> list[dict[str, Any]]:
     ids = [r.id for r in rows]
     listeners = pool_listener_ids(conn, ids)
     members = ids_by(conn, t.member, "pool_id", ids)
     hms: dict[str, str] = {}
     if ids:
-        hms = {p: h for p, h in conn.execute(select(
-            t.health_monitor.c.pool_id, t.health_monitor.c.id)
-            .where(t.health_monitor.c.pool_id.in_(ids)))}
+        hms = {p: h for p, h in conn.execute(_POOL_MONITORS, {"pool_ids": ids})}
     tags = tags_for(conn, ids)
     return [render(r, listeners[r.id], members[r.id], hms.get(r.id), tags[r.id]) for r in rows]
 
@@ -336,6 +343,10 @@ def _resolve_parents(conn: Connection, body: dict[str, Any]) -> tuple[Row[Any], 
     return lb, listener
 
 
+_ADOPT_POOL = update(t.listener).where(t.listener.c.id == bindparam("listener_id")).values(
+    provisioning_status=bindparam("new_status"), default_pool_id=bindparam("new_pool"))
+
+
 async def create(req: ApiRequest) -> Response:
     body = parse_envelope(req.json(), "pool", FIELDS, "create")
     state = req.app
@@ -349,12 +360,15 @@ async def create(req: ApiRequest) -> Response:
         common.check_quota(conn, req, lb.project_id, "pool")
         if listener is not None and listener.default_pool_id:
             raise Conflict("This listener already has a default pool")
-        lock_pool_change(conn, lb, [listener.id] if listener is not None else [])
+        lock_pool_change(conn, lb, [])
         insert_pool(conn, values, body.get("tags"))
-        if listener is not None:
-            conn.execute(update(t.listener).where(t.listener.c.id == listener.id)
-                         .values(default_pool_id=values["id"]))
-        view = load_view(conn, values["id"])
+        if listener is not None:  # PENDING_UPDATE and its new default pool in one statement
+            conn.execute(_ADOPT_POOL, {"listener_id": listener.id, "new_pool": values["id"],
+                                       "new_status": c.PENDING_UPDATE})
+        # a new pool: its one listener (if any), no members, no monitor
+        view = render(common.inserted_row(conn, t.pool, values, LABEL),
+                      [listener.id] if listener is not None else [], [], None,
+                      common.new_tags(conn, values["id"], body.get("tags")))
     state.notify(lb.id)
     return Response(201, {"pool": view})
 

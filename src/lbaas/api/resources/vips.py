@@ -111,7 +111,7 @@ def _same_ip(a: str, b: str) -> bool:
 
 def _subnet(conn: Connection, req: ApiRequest, subnet_id: str,
             network_id: str | None = None) -> Subnet:
-    subnet = ipam.get_subnet(conn, subnet_id)
+    subnet = req.memo.get((t.subnet.name, subnet_id)) or ipam.get_subnet(conn, subnet_id)
     if subnet is None:
         if _noop(req):
             return MadeUpSubnet(subnet_id, network_id or common.new_id())
@@ -262,10 +262,10 @@ def _vip_port(conn: Connection, req: ApiRequest, subnet: Row[Any], port_id: str,
     if quotas.over_quota(conn, req, project_id, "port"):
         raise Conflict(quotas.over_quota_message("port"))
     try:
-        port = ipam.create_port(conn, port_id=port_id, subnet=subnet,
-                                address=common.canonical_ip(address) if address else None,
-                                name=f"octavia-lb-{lb_id}", device_owner="Octavia",
-                                device_id=f"lb-{lb_id}", project_id=project_id, now=now)
+        allocated = ipam.add_port(conn, port_id=port_id, subnet=subnet,
+                                  address=common.canonical_ip(address) if address else None,
+                                  name=f"octavia-lb-{lb_id}", device_owner="Octavia",
+                                  device_id=f"lb-{lb_id}", project_id=project_id, now=now)
     except ipam.AddressInUse:
         raise Conflict(f"The VIP IP address is already in use: IP address {address} "
                        f"already allocated in subnet {subnet.id}") from None
@@ -275,7 +275,7 @@ def _vip_port(conn: Connection, req: ApiRequest, subnet: Row[Any], port_id: str,
     except ipam.SubnetFull:
         raise Conflict(f"The VIP IP address is already in use: no free address left in "
                        f"subnet {subnet.id}") from None
-    return address or str(port.fixed_ips[0]["ip_address"])
+    return address or allocated
 
 
 def _additional_address(conn: Connection, subnet: Subnet, extra: dict[str, Any],

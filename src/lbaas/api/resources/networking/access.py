@@ -99,6 +99,7 @@ def _usable(conn: Connection, req: ApiRequest, table: Table, ident: str,
     row = conn.execute(select(table).where(table.c.id == ident, *clauses)).first()
     if row is None:
         raise missing
+    req.memo[(table.name, ident)] = row  # the VIP's subnet is looked up again next
     network_id = row.id if table is t.network else row.network_id
     if network_id in management(req):
         raise operator_only
@@ -138,4 +139,5 @@ def check_member(conn: Connection, req: ApiRequest, body: dict[str, Any]) -> Non
     for key, option in (("address", "member address"),
                         ("monitor_address", "member monitor_address")):
         if body.get(key):
-            reserved.check_not_operator(conn, req.app.settings, mgmt, body[key], option)
+            reserved.check_not_operator(conn, req.app.settings, mgmt, body[key], option,
+                                        req.memo)

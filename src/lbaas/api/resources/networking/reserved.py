@@ -22,9 +22,10 @@ from __future__ import annotations
 import ipaddress
 import threading
 import time
+from typing import Any
 
 import psutil
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, literal, select, union_all
 
 from lbaas.api.errors import BadRequest
 from lbaas.settings import Settings
@@ -33,6 +34,7 @@ from lbaas.store import tables as t
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 CACHE_SECONDS = 5.0
+MEMO_KEY = "operator_subnet_rows"
 
 _lock = threading.Lock()
 _cache: tuple[float, frozenset[Address]] = (float("-inf"), frozenset())
@@ -64,31 +66,41 @@ def operator_addresses(settings: Settings) -> frozenset[Address]:
     return host_addresses() | {a for a in configured if a is not None}
 
 
-def _management_cidrs(conn: Connection, management: tuple[str, ...]) -> list[str]:
-    return list(conn.execute(select(t.subnet.c.cidr)
-                             .where(t.subnet.c.network_id.in_(management))).scalars())
-
-
-def _host_gateways(conn: Connection) -> set[Address]:
-    rows = conn.execute(select(t.subnet.c.gateway_ip).where(
-        t.subnet.c.gateway_ip.is_not(None), network_scope.host_gateway_clause())).scalars()
-    return {a for a in (_parse(str(r)) for r in rows) if a is not None}
+# What the database adds to the operator's addresses, in one statement built once (it runs for
+# every member address): the management subnets' CIDRs and, unless the driver is noop, the
+# gateways of the operator networks' subnets.
+_MANAGEMENT_CIDRS = select(t.subnet.c.cidr, literal(False).label("gateway")).where(
+    t.subnet.c.network_id.in_(bindparam("management", expanding=True)))
+_AND_HOST_GATEWAYS = union_all(
+    _MANAGEMENT_CIDRS,
+    select(t.subnet.c.gateway_ip, literal(True).label("gateway")).where(
+        t.subnet.c.gateway_ip.is_not(None), network_scope.host_gateway_clause()))
 
 
 def is_operator_address(conn: Connection, settings: Settings, management: tuple[str, ...],
-                        address: Address) -> bool:
+                        address: Address, memo: dict[str, Any] | None = None) -> bool:
+    """``memo``: a request's scratch space, so that a request checking several addresses
+    (a batch or single-call create) reads the operator's subnets once."""
     ip = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) \
         and address.ipv4_mapped else address
     if ip.is_loopback or ip.is_unspecified:
         return True
-    if settings.networking.driver != "noop" and (ip in operator_addresses(settings)
-                                                 or ip in _host_gateways(conn)):
+    real = settings.networking.driver != "noop"
+    if real and ip in operator_addresses(settings):
         return True
-    return any(ip in ipaddress.ip_network(cidr) for cidr in _management_cidrs(conn, management))
+    rows = None if memo is None else memo.get(MEMO_KEY)
+    if rows is None:
+        rows = conn.execute(_AND_HOST_GATEWAYS if real else _MANAGEMENT_CIDRS,
+                            {"management": list(management)}).all()
+        if memo is not None:
+            memo[MEMO_KEY] = rows
+    if real and ip in {_parse(str(value)) for value, gateway in rows if gateway}:
+        return True
+    return any(ip in ipaddress.ip_network(value) for value, gateway in rows if not gateway)
 
 
 def check_not_operator(conn: Connection, settings: Settings, management: tuple[str, ...],
-                       raw: str, option: str) -> None:
+                       raw: str, option: str, memo: dict[str, Any] | None = None) -> None:
     address = ipaddress.ip_address(raw)
-    if is_operator_address(conn, settings, management, address):
+    if is_operator_address(conn, settings, management, address, memo):
         raise BadRequest(f"{address.exploded.upper()} is not a valid option for {option}")
