@@ -303,7 +303,7 @@ class HealthManager:
         due = await asyncio.to_thread(stale.find_stale, self.engine, now, self.timeout,
                                       self.build_grace, self.listening_since)
         # late in the database, but this process received a newer heartbeat within the
-        # timeout (waiting for the writer, or written by nobody yet): alive, not stale
+        # timeout (still waiting for the writer, or dropped): alive, not stale
         due = [(amp_id, lb_id) for amp_id, lb_id in due if not self._alive(amp_id, now)]
         if self.failover_threshold and len(due) >= self.failover_threshold:
             # upstream's failover_threshold: this many at once smells of a broken management
@@ -323,14 +323,14 @@ class HealthManager:
         return flagged
 
     def _alive(self, amp_id: str, now: datetime) -> bool:
-        if amp_id in self.pending:
-            return True
+        # only heartbeats newer than one the database accepted count (``heard``): after a
+        # restart, replayed old datagrams waiting for the writer must not keep anyone alive
         heard = self.heard.get(amp_id)
         return heard is not None and now - heard <= timedelta(seconds=self.timeout)
 
     async def _stale_loop(self) -> None:
         # never paused for a backlog: heartbeats received but not yet written count through
-        # ``heard`` and ``pending`` (_alive), so no sender can suspend failovers by flooding
+        # ``heard`` (_alive), so no sender can suspend failovers by flooding
         while True:
             await asyncio.sleep(self.check_interval)
             try:
