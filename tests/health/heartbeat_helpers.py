@@ -21,7 +21,9 @@ KEY = "test-heartbeat-key"
 
 
 class Running:
-    def __init__(self, api: Any, **options: Any) -> None:
+    def __init__(self, api: Any, stale_detection: bool = False, **options: Any) -> None:
+        """``stale_detection``: run the manager's own stale loop (every ``check_interval``), as
+        ``lbaas serve`` does; otherwise tests call ``check_stale`` themselves."""
         self.api = api
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -29,7 +31,7 @@ class Running:
         self.notified: list[str] = []
         self.manager = HealthManager(api.service.engine, KEY, self._notify, bind_ip="127.0.0.1",
                                      bind_port=0, **options)
-        self.run(self.manager.start(stale_detection=False))
+        self.run(self.manager.start(stale_detection=stale_detection))
         api.service.app.state.extras.setdefault("metrics", []).append(
             self.manager.metrics.prometheus)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

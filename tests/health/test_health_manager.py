@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from heartbeat_helpers import KEY, until
+from sqlalchemy.exc import OperationalError
 
 from lbaas.api.policy import RequestContext
 from lbaas.wire.heartbeat import wrap_amphora_envelope
@@ -207,8 +209,13 @@ def test_stale_amphora_is_failed_over_after_grace(api: Any, health: Any) -> None
     assert len(hm.run(hm.manager.check_stale())) == 1  # grace over, still silent
 
 
+@pytest.mark.parametrize("outage", [
+    OSError("database is down"),
+    OperationalError("UPDATE amphora ...", {}, Exception("server closed the connection"))],
+    ids=["oserror", "operational"])
 def test_heartbeats_lost_to_a_database_error_postpone_staleness(api: Any, health: Any,
-                                                               monkeypatch: Any) -> None:
+                                                               monkeypatch: Any,
+                                                               outage: Exception) -> None:
     ids = build(api)
     hm = health(heartbeat_timeout=0.4, build_grace=0.4)
     hm.send(message(ids, 1))
@@ -217,7 +224,7 @@ def test_heartbeats_lost_to_a_database_error_postpone_staleness(api: Any, health
 
     def broken(*_args: Any) -> None:
         failed.append(1)
-        raise OSError("database is down")
+        raise outage
 
     monkeypatch.setattr(hm.manager.recorder, "record", broken)
     since = hm.manager.listening_since

@@ -76,8 +76,8 @@ def test_unsigned_zlib_bomb_is_never_decompressed(api: Any, health: Any,
     assert metric(api, f'{REJECTED}{{reason="truncated"}}') == 1
     assert metric(api, f'{REJECTED}{{reason="master_key"}}') == 1
     assert legacy.manager.metrics.rejected == {"bad_signature": 1, "truncated": 1}
-    # unsigned datagrams are refused in the socket callback: nothing reaches the queue
-    assert hm.manager._queue.qsize() == 0 and legacy.manager._queue.qsize() == 0
+    # unsigned datagrams are refused in the socket callback: nothing reaches the backlog
+    assert hm.manager.backlog == 0 and legacy.manager.backlog == 0
 
 
 def test_signed_bomb_is_bounded(api: Any, health: Any) -> None:
@@ -282,9 +282,9 @@ def test_replayed_datagram_is_refused_before_it_is_decompressed(
     accepted = metric(api, "lbaas_health_heartbeats_accepted_total")
     spy = InflateSpy(monkeypatch)
     queued: list[Any] = []
-    real_put = hm.manager._queue.put_nowait
-    monkeypatch.setattr(hm.manager._queue, "put_nowait",
-                        lambda item: (queued.append(item), real_put(item)))
+    real_put = hm.manager.pending.put
+    monkeypatch.setattr(hm.manager.pending, "put",
+                        lambda *item: (queued.append(item), real_put(*item))[1])
     for _ in range(50):
         hm.send_raw(latest)
         hm.send_raw(first)

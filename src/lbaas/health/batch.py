@@ -20,12 +20,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, or_, select, update
+from sqlalchemy import BigInteger, Connection, Engine, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lbaas.domain import constants as c
 from lbaas.health.status import StatusChanges, compute_statuses
-from lbaas.health.writer import Applied, log_member_changes, snapshot, write_statuses
+from lbaas.health.writer import (
+    Applied,
+    gauge,
+    log_member_changes,
+    saturating_sum,
+    snapshot,
+    write_statuses,
+)
 from lbaas.store import tables as t
 from lbaas.wire.heartbeat import DUPLICATE, REPLAY, UNKNOWN_AMPHORA, HeartbeatRejected, stat
 
@@ -39,9 +46,11 @@ _TOUCH = update(_a).where(
 _ADD = update(_s).where(
     _s.c.listener_id == bindparam("b_listener"), _s.c.amphora_id == bindparam("b_amp"),
     or_(_s.c.heartbeat_seq.is_(None), _s.c.heartbeat_seq < bindparam("b_seq"))).values(
-    bytes_in=_s.c.bytes_in + bindparam("b_rx"), bytes_out=_s.c.bytes_out + bindparam("b_tx"),
-    total_connections=_s.c.total_connections + bindparam("b_tot"),
-    request_errors=_s.c.request_errors + bindparam("b_ereq"),
+    bytes_in=saturating_sum(_s.c.bytes_in, bindparam("b_rx", type_=BigInteger)),
+    bytes_out=saturating_sum(_s.c.bytes_out, bindparam("b_tx", type_=BigInteger)),
+    total_connections=saturating_sum(_s.c.total_connections,
+                                     bindparam("b_tot", type_=BigInteger)),
+    request_errors=saturating_sum(_s.c.request_errors, bindparam("b_ereq", type_=BigInteger)),
     active_connections=bindparam("b_conns"), heartbeat_seq=bindparam("b_seq"))
 
 
@@ -170,7 +179,7 @@ class Recorder:
                 continue  # not (or no longer) a listener of this load balancer
             stats = entry.get("stats", {})
             rx, tx = stat(stats, "rx"), stat(stats, "tx")
-            tot, ereq, conns = stat(stats, "totconns"), stat(stats, "ereq"), stat(stats, "conns")
+            tot, ereq, conns = stat(stats, "totconns"), stat(stats, "ereq"), gauge(stats, "conns")
             if not (rx or tx or tot or ereq) and known.conns.get(listener_id) == conns:
                 continue  # nothing moved: nothing to write
             known.conns[listener_id] = conns

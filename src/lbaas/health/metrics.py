@@ -17,7 +17,8 @@ class HealthMetrics:
     received: int = 0
     accepted: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
-    dropped: int = 0  # the processing queue was full
+    dropped: int = 0  # a new amphora's heartbeat, while QUEUE_SIZE amphorae were pending
+    merged: int = 0  # replaced its amphora's pending heartbeat (deltas added to the newer one)
     failovers: int = 0
     drift_reconciles: int = 0
     status_changes: int = 0
@@ -41,6 +42,8 @@ class HealthMetrics:
                          f"{self.rejected[reason]}")
         for name, value, text in (
                 ("heartbeats_dropped_total", self.dropped, "Heartbeats dropped: queue full."),
+                ("heartbeats_merged_total", self.merged,
+                 "Heartbeats that replaced their amphora's unwritten one (deltas kept)."),
                 ("failovers_requested_total", self.failovers,
                  "Amphorae flagged for failover after their heartbeats stopped."),
                 ("digest_drift_reconciles_total", self.drift_reconciles,

@@ -15,14 +15,46 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Engine,
+    case,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from lbaas.domain import constants as c
 from lbaas.health.status import StatusChanges, compute_statuses
 from lbaas.store import tables as t
-from lbaas.wire.heartbeat import DUPLICATE, REPLAY, UNKNOWN_AMPHORA, HeartbeatRejected, stat
+from lbaas.wire.heartbeat import (
+    DUPLICATE,
+    MAX_COUNTER,
+    MAX_GAUGE,
+    REPLAY,
+    UNKNOWN_AMPHORA,
+    HeartbeatRejected,
+    stat,
+)
 
 log = logging.getLogger(__name__)
+
+
+def saturating_sum(column: Any, delta: Any) -> ColumnElement[Any]:
+    """``column + delta`` capped at BIGINT's maximum: a counter saturates (it never wraps, and
+    the database never refuses the sum). ``delta`` is in [0, MAX_COUNTER], so the comparison
+    itself cannot overflow."""
+    return case((column > literal(MAX_COUNTER, BigInteger) - delta, MAX_COUNTER),
+                else_=column + delta)
+
+
+def gauge(stats: dict[str, Any], name: str) -> int:
+    """A gauge for a 32-bit column (``active_connections``): larger values are capped."""
+    return min(stat(stats, name), MAX_GAUGE)
+
 
 @dataclass(frozen=True)
 class Applied:
@@ -111,12 +143,13 @@ def _add_stats(conn: Connection, amp_id: str, known: set[str], reported: dict[st
             continue  # not (or no longer) a listener of this load balancer
         stats = entry.get("stats", {})
         rx, tx = stat(stats, "rx"), stat(stats, "tx")
-        tot, ereq, conns = stat(stats, "totconns"), stat(stats, "ereq"), stat(stats, "conns")
+        tot, ereq, conns = stat(stats, "totconns"), stat(stats, "ereq"), gauge(stats, "conns")
         where = (s.c.listener_id == listener_id, s.c.amphora_id == amp_id)
         done = conn.execute(update(s).where(*where).values(
-            bytes_in=s.c.bytes_in + rx, bytes_out=s.c.bytes_out + tx,
-            total_connections=s.c.total_connections + tot,
-            request_errors=s.c.request_errors + ereq, active_connections=conns,
+            bytes_in=saturating_sum(s.c.bytes_in, rx),
+            bytes_out=saturating_sum(s.c.bytes_out, tx),
+            total_connections=saturating_sum(s.c.total_connections, tot),
+            request_errors=saturating_sum(s.c.request_errors, ereq), active_connections=conns,
             heartbeat_seq=seq)).rowcount
         if not done:
             conn.execute(s.insert().values(

@@ -42,6 +42,8 @@ BIN_HMAC_LEN = 32
 MAX_DATAGRAM = 64 * 1024
 MAX_JSON = 1024 * 1024  # decompression bound (after the signature verified)
 MAX_INT = 2**63  # seq and counters go to signed 64-bit columns
+MAX_COUNTER = MAX_INT - 1  # sums of deltas saturate here (BIGINT's maximum), never overflow
+MAX_GAUGE = 2**31 - 1  # active_connections is a 32-bit column: larger reports are capped
 MAX_ID = 64  # ids and statuses are short strings (UUIDs: 36)
 MAX_DIGEST = 128  # amphora.active_digest
 MAX_ENTRIES = 10_000  # listeners + pools, and members of one pool
@@ -56,8 +58,9 @@ DUPLICATE = "duplicate"  # already recorded by another health manager (each gets
 UNKNOWN_AMPHORA = "unknown_amphora"
 WRONG_AMPHORA = "wrong_amphora"  # signed with one amphora's key, speaking for another
 MASTER_KEY = "master_key"  # upstream's envelope (master key) while only amphora keys count
+RATE_LIMITED = "rate_limited"  # verified, but its amphora sent too many this second
 REASONS = (TRUNCATED, BAD_SIGNATURE, MALFORMED, REPLAY, DUPLICATE, UNKNOWN_AMPHORA,
-           WRONG_AMPHORA, MASTER_KEY)
+           WRONG_AMPHORA, MASTER_KEY, RATE_LIMITED)
 _ID_CHARS = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ._-")
 
 _HEX = frozenset(b"0123456789abcdef")
