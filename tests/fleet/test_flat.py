@@ -82,7 +82,8 @@ def test_a_vip_on_a_flat_public_network_serves_the_client(flat_lab: FleetLab) ->
 
 def test_an_interface_the_host_uses_is_refused(tmp_path: Path) -> None:
     """Addresses, routes, the default route, loopback, another master: refused; a bare
-    interface (veths: this kernel has no dummy links) is plugged, and released exactly as it was (down, no master)."""
+    interface (veths: this kernel has no dummy links) is plugged, and released exactly as it
+    was (down, no master)."""
     if os.geteuid() != 0:
         pytest.skip("needs root")
     ns = f"lbflat{os.getpid() % 100000}"

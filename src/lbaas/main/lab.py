@@ -326,7 +326,8 @@ def _kill_processes_under(folder: Path) -> list[int]:
             cwd = os.readlink(entry / "cwd")
         except OSError:
             continue
-        if f"{mark}/" in argv or f"{mark} " in f"{argv} " or cwd == mark or cwd.startswith(mark + "/"):
+        named = f"{mark}/" in argv or f"{mark} " in f"{argv} "
+        if named or cwd == mark or cwd.startswith(f"{mark}/"):
             try:
                 os.kill(int(entry.name), signal.SIGKILL)
                 killed.append(int(entry.name))
