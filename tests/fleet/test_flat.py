@@ -167,6 +167,13 @@ def _lab_processes(lab: FleetLab) -> dict[int, str]:
     return found
 
 
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+    except OSError:
+        return ""
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -175,9 +182,12 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_lab_down_after_the_controller_was_killed_mid_build(lab: FleetLab) -> None:
-    """The controller dies (SIGKILL) while a host builds an ACTIVE_STANDBY pair, beside a
-    serving load balancer: ``lab down`` still leaves no namespace, link or process."""
+@pytest.mark.parametrize("controller", ["killed", "still running"])
+def test_lab_down_while_a_pair_is_being_built(lab: FleetLab, controller: str) -> None:
+    """``lab down`` while the hosts build an ACTIVE_STANDBY pair beside a serving load
+    balancer, its controller killed (SIGKILL, as a crash) or still running (an operator who
+    forgot it; it then fails amphorae over onto the hosts not yet down): no namespace, link or
+    process of the lab is left, by the pids and names recorded before."""
     lab.backend("h2", BACKEND)
     lab.load_balancer("serving", members=(BACKEND,))
     flavor = lab.flavor("ACTIVE_STANDBY")
@@ -187,12 +197,17 @@ def test_lab_down_after_the_controller_was_killed_mid_build(lab: FleetLab) -> No
     assert until(lambda: len(lab.amphorae(lb["id"])) >= 1, 10)
     time.sleep(0.3)  # the host-agents are building
     assert lab.serve is not None
-    lab.serve.send_signal(signal.SIGKILL)
-    lab.serve.wait(5)
+    if controller == "killed":
+        lab.serve.send_signal(signal.SIGKILL)
+        lab.serve.wait(5)
     before = _lab_processes(lab)
+    before.pop(lab.serve.pid, None)  # (the controller is not the lab's)
     assert any(ns.startswith(("amp-", "ampd-")) for ns in before.values()), before
     lab.lbaas("lab", "down", "--data-dir", str(lab.data))
-    assert lab.leftovers() == []
-    survivors = {pid: ns for pid, ns in before.items() if _alive(pid)}
+    survivors = {pid: (ns, _command(pid)) for pid, ns in before.items() if _alive(pid)}
     assert not survivors, survivors
-    assert not _lab_processes(lab)
+    hosts = str(lab.data / "lab" / "hosts")
+    assert not sh("pgrep", "-af", hosts, check=False).strip()
+    assert not [n for n in lab._netns() if lab.tag in n or lab._is_ours(n)]
+    if controller == "killed":
+        assert lab.leftovers() == []
