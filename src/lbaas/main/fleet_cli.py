@@ -105,7 +105,8 @@ def add_fleet_parsers(sub: Any, command: Any) -> None:
     p.add_argument("--provider-interface", action="append", default=[],
                    metavar="NETWORK=DEV", help="a flat provider network: plug interface DEV "
                    "into NETWORK's bridge (a name from the controller's settings, or an id) "
-                   "instead of a VXLAN segment; DEV must hold no address or route (repeatable)")
+                   "instead of a VXLAN segment; DEV must hold no address or route "
+                   "(repeatable; default: none, every network is VXLAN)")
     p.add_argument("--base-dir", type=Path, required=True, metavar="DIR",
                    help="where its amphorae and overlay state live (required; keep it short: "
                    "HAProxy's socket paths)")
