@@ -106,8 +106,9 @@ class OverlayNetwork(LocalNetwork):
             mtu = await self.provider.plug(network_id)
             if self.flat_only(network_id):
                 await self._drop_vxlan(network_id)  # one made before the mapping
-                await nl.ip("link", "set", "dev", names.bridge_name(network_id), "mtu",
-                            str(mtu))
+                bridge = names.bridge_name(network_id)
+                if _sysfs(bridge, "mtu") != str(mtu):
+                    await nl.ip("link", "set", "dev", bridge, "mtu", str(mtu))
                 return
         if self._vnis.get(vni) == network_id and await nl.link_exists(dev):
             return
@@ -171,7 +172,11 @@ class OverlayNetwork(LocalNetwork):
 
 
 def _alias(dev: str) -> str:
+    return _sysfs(dev, "ifalias")
+
+
+def _sysfs(dev: str, item: str) -> str:
     try:
-        return Path(f"/sys/class/net/{dev}/ifalias").read_text().strip()
+        return Path(f"/sys/class/net/{dev}/{item}").read_text().strip()
     except OSError:
         return ""
