@@ -141,7 +141,8 @@ def test_an_interface_the_host_uses_is_refused(tmp_path: Path) -> None:
 
 
 def test_the_machines_own_interfaces_are_refused() -> None:
-    """eth0 (and whatever carries the default route) holds addresses: never plugged."""
+    """eth0 (even down and bare, as on some machines) and whatever carries the default route
+    are never plugged."""
     import asyncio
 
     from lbaas.drivers.local.provider import refusal

@@ -7,9 +7,9 @@ of a VXLAN segment. The interface keeps its MTU (nothing is encapsulated).
 Safety first: lbaas plugs only an interface the host uses for nothing else. Refused: a missing
 interface, loopback, a bridge, an lbaas link, a port of another master, an interface holding an
 address (IPv6 link-local excepted: the kernel adds it by itself) or a route (link-local and
-multicast IPv6 excepted), and the interface of a default route. What lbaas changed (master, up)
-is recorded in ``<state_dir>/provider/<interface>.json`` before the change, and undone exactly on
-release: no master again, and down again if it was down.
+multicast IPv6 excepted), the interface of a default route, and ``eth0`` whatever its state.
+What lbaas changed (master, up) is recorded in ``<state_dir>/provider/<interface>.json`` before
+the change, and undone exactly on release: no master again, and down again if it was down.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ from lbaas.drivers.local import names
 from lbaas.drivers.local import netlink as nl
 
 OURS = (names.BRIDGE_PREFIX, names.HOST_LEG_PREFIX, "vx")
+# a machine's first interface is its own even when it looks unused (down, no address yet: a
+# DHCP client may be about to configure it): never plugged
+NEVER = frozenset({"eth0"})
 KERNEL_V6 = (ipaddress.ip_network("fe80::/10"), ipaddress.ip_network("ff00::/8"))
 
 
@@ -43,6 +46,8 @@ async def refusal(dev: str, bridge: str, ns: str | None = None) -> str | None:
     link = next((item for item in found if item.get("ifname") == dev), None)
     if link is None:
         return f"no interface {dev}"
+    if dev in NEVER:
+        return f"{dev} is the machine's first interface (never plugged)"
     kind = str(link.get("linkinfo", {}).get("info_kind", ""))
     if dev == "lo" or link.get("link_type") == "loopback" or kind == "bridge":
         return f"{dev} is a {'bridge' if kind == 'bridge' else 'loopback'}"
