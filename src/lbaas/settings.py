@@ -273,6 +273,9 @@ class FleetSettings:
     underlay_ip: str = ""
     underlay_dev: str = ""
     underlay_mtu: int = 1500
+    # network name (or id) -> an interface of this machine plugged into its bridge beside the
+    # VXLAN port (flat provider network, decision 0117), e.g. {public = "eth1"}
+    provider_interfaces: dict[str, str] = field(default_factory=dict)
     poll_interval: float = 0.5  # how often each host-agent is asked how it is
     host_timeout: float = 1.5  # unanswered this long: the host is down (no new amphorae)
 

@@ -24,6 +24,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture
 def lab() -> Iterator[FleetLab]:
+    yield from _lab(3)
+
+
+@pytest.fixture
+def flat_lab() -> Iterator[FleetLab]:
+    """Two hosts, ``lab-public`` a flat provider network (``lab up --flat-public``)."""
+    yield from _lab(2, "--flat-public")
+
+
+def _lab(hosts: int, *lab_args: str) -> Iterator[FleetLab]:
     if os.geteuid() != 0:
         pytest.skip("needs root (namespaces, bridges, VXLAN)")
     for program in ("haproxy", "keepalived", "ip", "bridge"):
@@ -33,7 +43,7 @@ def lab() -> Iterator[FleetLab]:
     fcntl.flock(fd, fcntl.LOCK_EX)
     the_lab = FleetLab()
     try:
-        the_lab.up(hosts=3)
+        the_lab.up(hosts=hosts, lab_args=lab_args)
         yield the_lab
     finally:
         try:

@@ -56,8 +56,8 @@ class FleetLab:
         assert done.returncode == 0, f"lbaas {' '.join(args)}: {done.stdout}{done.stderr}"
         return done.stdout
 
-    def up(self, hosts: int = 3, extra_settings: str = "") -> None:
-        self.lbaas("lab", "up", "--hosts", str(hosts), "--data-dir", str(self.data))
+    def up(self, hosts: int = 3, extra_settings: str = "", lab_args: tuple[str, ...] = ()) -> None:
+        self.lbaas("lab", "up", "--hosts", str(hosts), "--data-dir", str(self.data), *lab_args)
         state = json.loads((self.data / "lab" / "lab.json").read_text())
         self.tag = state["tag"]
         self.hosts = {h["name"]: h for h in state["hosts"]}

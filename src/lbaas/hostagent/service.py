@@ -27,6 +27,7 @@ from lbaas.drivers.local import netlink as nl
 from lbaas.drivers.local.compute import LocalCompute
 from lbaas.drivers.local.network import with_prefix
 from lbaas.drivers.local.overlay import OverlayNetwork
+from lbaas.drivers.local.provider import refusal
 
 log = logging.getLogger("lbaas.hostagent")
 
@@ -43,15 +44,26 @@ class HostIdentity:
 
 class HostAgent:
     def __init__(self, identity: HostIdentity, base_dir: Path, underlay_dev: str,
-                 underlay_mtu: int = 1500) -> None:
+                 underlay_mtu: int = 1500, provider: dict[str, str] | None = None) -> None:
+        """``provider``: network id -> host interface (flat networks: that interface instead
+        of a VXLAN segment, decision 0117)."""
         self.identity = identity
         self.base_dir = Path(base_dir).absolute()
         self.network = OverlayNetwork(self.base_dir / "network", identity.address, underlay_dev,
-                                      underlay_mtu, host_access=False, owner=self.base_dir)
+                                      underlay_mtu, host_access=False, owner=self.base_dir,
+                                      provider=provider)
         self.compute = LocalCompute(self.base_dir / "amphorae", self.network, reach_agent=False)
         self._flood: dict[int, list[str]] = {}
         self._lock = asyncio.Lock()  # flood sync vs segments being made
         self._backends: dict[str, asyncio.subprocess.Process] = {}
+
+    async def check_provider(self) -> None:
+        """Refuse (DriverError) a mapped interface the host uses for something else, at
+        start-up rather than at the first amphora."""
+        for network_id, dev in self.network.provider.mapping.items():
+            why = await refusal(dev, names.bridge_name(network_id))
+            if why is not None:
+                raise DriverError(f"provider interface {dev} refused: {why}")
 
     # what the controller polls ---------------------------------------------------------------
     async def describe(self) -> dict[str, Any]:
@@ -147,7 +159,8 @@ class HostAgent:
         (self.base_dir / "backends" / ns).write_text(address)
         await nl.ip("link", "set", "dev", "lo", "up", ns=ns)
         await nl.ensure_veth(ns, names.BACKEND_LEG, names.backend_host_leg(address),
-                             names.bridge_name(subnet.network_id), mtu=self.network.leg_mtu)
+                             names.bridge_name(subnet.network_id),
+                             mtu=self.network.mtu_for(subnet.network_id))
         await nl.set_addresses(names.BACKEND_LEG, {with_prefix(address, subnet.cidr)}, ns=ns)
         if subnet.gateway_ip:
             await nl.ip("route", "replace", "default", "via", subnet.gateway_ip, ns=ns)

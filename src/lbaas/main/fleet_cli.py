@@ -27,13 +27,22 @@ def cmd_host_agent(args: argparse.Namespace) -> int:
         from lbaas.hostagent.mounts import private_sysfs
 
         netlink.NETNS_MOUNT = private_sysfs()
+    from lbaas.main.local_plane import provider_mapping
+
     address, _, port = args.listen.rpartition(":")
+    mapped = dict(item.partition("=")[::2] for item in args.provider_interface)
     agent = HostAgent(HostIdentity(name=args.name, zone=args.zone, capacity=args.capacity,
                                    address=address), args.base_dir, args.underlay_dev,
-                      args.underlay_mtu)
+                      args.underlay_mtu, provider=provider_mapping(mapped))
     ctx = server_ssl_context(args.ca_file, args.cert_file, args.key_file)
 
     async def main() -> None:
+        from lbaas.drivers.base import DriverError
+
+        try:
+            await agent.check_provider()
+        except DriverError as exc:
+            raise SystemExit(f"lbaas host-agent: {exc}") from None
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -93,6 +102,11 @@ def add_fleet_parsers(sub: Any, command: Any) -> None:
                    help="the interface carrying the underlay address (required)")
     p.add_argument("--underlay-mtu", type=int, default=1500,
                    help="the underlay's MTU; overlay legs get 50 less (default: %(default)s)")
+    p.add_argument("--provider-interface", action="append", default=[],
+                   metavar="NETWORK=DEV", help="a flat provider network: plug interface DEV "
+                   "into NETWORK's bridge (a name from the controller's settings, or an id) "
+                   "instead of a VXLAN segment; DEV must hold no address or route "
+                   "(repeatable; default: none, every network is VXLAN)")
     p.add_argument("--base-dir", type=Path, required=True, metavar="DIR",
                    help="where its amphorae and overlay state live (required; keep it short: "
                    "HAProxy's socket paths)")

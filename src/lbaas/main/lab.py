@@ -8,6 +8,12 @@ managed networks (``lab-public`` 10.213.4.0/24, ``lab-private`` 10.213.10.0/24, 
 hosts; a client namespace ``lbh<tag>-client`` sits on the external segment (``lab-public``).
 ``lab up`` writes ``<data dir>/lab.toml`` for ``lbaas serve --config`` and prints it.
 
+``lab up --flat-public``: ``lab-public`` is a flat provider network instead (decision 0117): a
+lab "physical external" bridge ``lbx<tag>`` (no address, apart from the underlay), each host a
+second veth into it (``px0`` inside, mapped with ``--provider-interface lab-public=px0``), the
+controller a veth pair ``lbxc<tag>``/``lbxp<tag>`` (``lbxp`` mapped in ``[fleet]
+provider_interfaces``), and the client namespace on that bridge.
+
 Key choice: every name carries ``<tag>`` (6 hex of the data directory's path) and every link the
 lab makes carries the owner mark of ``ownership.py``, so a lab touches only what it made and two
 data directories' labs never share anything. ``lab down`` finds everything again from
@@ -47,6 +53,7 @@ NETWORKS = (
 )
 ZONES = ("az1", "az2")  # hosts alternate: h1 az1, h2 az2, h3 az1, ...
 HOST_PORT = 9444
+PROVIDER_DEV = "px0"  # a host's interface on the lab's physical external network
 CAPACITY = 20
 STOP_WAIT = 5.0
 
@@ -72,6 +79,20 @@ class Lab:
 
     def uplink(self, host: str) -> str:
         return f"lbu{self.tag}{host}"[:15]
+
+    @property
+    def external(self) -> str:
+        """The lab's physical external network (--flat-public): a bridge of its own."""
+        return f"lbx{self.tag}"
+
+    def external_link(self, host: str) -> str:
+        """A machine's veth end on the external bridge (``c``: the controller's)."""
+        return f"lbx{self.tag}{host}"[:15]
+
+    @property
+    def controller_provider(self) -> str:
+        """The controller's interface mapped to lab-public (the peer of ``lbx<tag>c``)."""
+        return f"lbxp{self.tag}"
 
     def host_dir(self, host: str) -> Path:
         return self.home / "hosts" / host
@@ -107,13 +128,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def settings_text(lab: Lab, hosts: list[dict[str, Any]], api_port: int) -> str:
+def settings_text(lab: Lab, hosts: list[dict[str, Any]], api_port: int,
+                  flat_public: bool = False) -> str:
+    flat = [f'provider_interfaces = {{"{NETWORKS[0][0]}" = "{lab.controller_provider}"}}'] \
+        if flat_public else []
     lines = [f'data_dir = "{lab.data_dir.resolve()}"', "", "[api]", f"port = {api_port}", "",
              "[networking]", 'management_network = "lab-mgmt"', "",
              "[fleet]",
              "hosts = [" + ", ".join(f'"{h["address"]}:{HOST_PORT}"' for h in hosts) + "]",
              f'underlay_ip = "{_controller_ip()}"', f'underlay_dev = "{lab.bridge}"',
-             "poll_interval = 0.3", "host_timeout = 2.0", "",
+             "poll_interval = 0.3", "host_timeout = 2.0", *flat, "",
              "[health]", "heartbeat_interval = 0.5", "heartbeat_timeout = 1.5", ""]
     for name, subnet, cidr, gw, start, end in NETWORKS:
         lines += ["[[networking.networks]]", f'name = "{name}"', f'subnet_name = "{subnet}"',
@@ -151,7 +175,30 @@ async def _ensure_bridge(lab: Lab) -> None:
         await nl.ip("addr", "replace", address, "dev", lab.bridge)
 
 
-async def _make_host(lab: Lab, index: int, name: str, zone: str) -> dict[str, Any]:
+async def _ensure_external(lab: Lab) -> None:
+    """The lab's physical external network and the controller's veth into it."""
+    if not await nl.link_exists(lab.external):
+        await nl.ip("link", "add", "name", lab.external, "type", "bridge")
+    await nl.ip("link", "set", "dev", lab.external, "alias", lab.mark, "up")
+    outside = lab.external_link("c")
+    if not await nl.link_exists(outside):
+        await nl.batch([f"link add {outside} type veth peer name {lab.controller_provider}",
+                        f"link set dev {outside} master {lab.external} up"])
+    await nl.ip("link", "set", "dev", outside, "alias", lab.mark)
+
+
+async def _plug_external(lab: Lab, ns: str, name: str) -> list[str]:
+    """A host's second veth into the external bridge; its host-agent's mapping option."""
+    outside = lab.external_link(name)
+    if not await nl.link_exists(outside):
+        await nl.batch([f"link add {outside} type veth peer name {PROVIDER_DEV} netns {ns}",
+                        f"link set dev {outside} master {lab.external} up"])
+    await nl.ip("link", "set", "dev", outside, "alias", lab.mark)
+    return ["--provider-interface", f"{NETWORKS[0][0]}={PROVIDER_DEV}"]
+
+
+async def _make_host(lab: Lab, index: int, name: str, zone: str,
+                     flat_public: bool = False) -> dict[str, Any]:
     ns, uplink, address = lab.netns(name), lab.uplink(name), _host_ip(index)
     if not await nl.netns_exists(ns):
         await nl.ip("netns", "add", ns)
@@ -159,13 +206,14 @@ async def _make_host(lab: Lab, index: int, name: str, zone: str) -> dict[str, An
         await nl.batch([f"link add {uplink} type veth peer name ul0 netns {ns}",
                         f"link set dev {uplink} master {lab.bridge} up"])
     await nl.ip("link", "set", "dev", uplink, "alias", lab.mark)
+    extra = await _plug_external(lab, ns, name) if flat_public else []
     await nl.batch(["link set dev lo up", "link set dev ul0 up",
                     f"addr replace {address}/{UNDERLAY.prefixlen} dev ul0"], ns=ns)
     home = lab.host_dir(name)
     home.mkdir(parents=True, exist_ok=True)
     files = _host_certificate(lab, name, address)
     host = {"name": name, "zone": zone, "address": address, "netns": ns, "uplink": uplink,
-            "base_dir": str((home / "a").resolve())}
+            "base_dir": str((home / "a").resolve()), "agent_extra": extra}
     pid = _start_agent(lab, host, files)
     host["pid"] = pid
     return host
@@ -179,7 +227,7 @@ def _start_agent(lab: Lab, host: dict[str, Any], files: dict[str, str]) -> int:
             "--capacity", str(CAPACITY), "--listen", f"{host['address']}:{HOST_PORT}",
             "--underlay-dev", "ul0", "--base-dir", host["base_dir"],
             "--ca-file", files["ca_file"], "--cert-file", files["cert_file"],
-            "--key-file", files["key_file"]]
+            "--key-file", files["key_file"], *host.get("agent_extra", [])]
     with open(home / "host-agent.log", "ab") as log:
         child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                  stderr=subprocess.STDOUT, start_new_session=True,
@@ -188,9 +236,10 @@ def _start_agent(lab: Lab, host: dict[str, Any], files: dict[str, str]) -> int:
     return child.pid
 
 
-async def _make_client(lab: Lab) -> None:
+async def _make_client(lab: Lab, flat_public: bool = False) -> None:
     """The client namespace on the external segment: a veth into the controller's lab-public
-    bridge, which ``lab up`` ensures as ``lbaas serve`` would (same owner mark, same state)."""
+    bridge, which ``lab up`` ensures as ``lbaas serve`` would (same owner mark, same state);
+    with ``flat_public``, into the external bridge."""
     from lbaas.drivers.base import SubnetInfo
     from lbaas.drivers.local import names
     from lbaas.main.local_plane import local_network
@@ -205,7 +254,8 @@ async def _make_client(lab: Lab) -> None:
     ns, leg = lab.netns("client"), f"lbc{lab.tag}"
     if not await nl.netns_exists(ns):
         await nl.ip("netns", "add", ns)
-    await nl.ensure_veth(ns, "eth0", leg, names.bridge_name(subnet.network_id))
+    await nl.ensure_veth(ns, "eth0", leg, lab.external if flat_public
+                         else names.bridge_name(subnet.network_id))
     await nl.ip("link", "set", "dev", leg, "alias", lab.mark)
     await nl.batch(["link set dev lo up", f"addr replace {CLIENT_ADDRESS}/24 dev eth0",
                     f"route replace default via {gw}"], ns=ns)
@@ -227,31 +277,63 @@ async def _wait_answering(hosts: list[dict[str, Any]], timeout: float = 20.0) ->
                 await asyncio.sleep(0.1)
 
 
-async def lab_up(lab: Lab, count: int) -> list[dict[str, Any]]:
+async def lab_up(lab: Lab, count: int, flat_public: bool = False) -> list[dict[str, Any]]:
     lab.home.mkdir(parents=True, exist_ok=True)
     old = lab.state()
     if old.get("hosts"):
         raise SystemExit(f"lab: already up in {lab.data_dir} (lbaas lab down first)")
     await _ensure_bridge(lab)
-    hosts = []
-    state = {"tag": lab.tag, "bridge": lab.bridge, "hosts": hosts}
+    hosts: list[dict[str, Any]] = []
+    state = {"tag": lab.tag, "bridge": lab.bridge, "hosts": hosts, "flat_public": flat_public}
+    (lab.home / "lab.json").write_text(json.dumps(state, indent=1))
+    if flat_public:
+        await _ensure_external(lab)
     for i in range(count):
         name = f"h{i + 1}"
-        hosts.append(await _make_host(lab, i, name, ZONES[i % len(ZONES)]))
+        hosts.append(await _make_host(lab, i, name, ZONES[i % len(ZONES)], flat_public))
         (lab.home / "lab.json").write_text(json.dumps(state, indent=1))
-    lab.settings_file.write_text(settings_text(lab, hosts, _free_port()))
-    await _make_client(lab)
+    lab.settings_file.write_text(settings_text(lab, hosts, _free_port(), flat_public))
+    await _make_client(lab, flat_public)
     await _wait_answering(hosts)
     return hosts
 
 
-def _kill_namespace_processes(ns: str) -> None:
-    out = subprocess.run([nl.IP, "netns", "pids", ns], capture_output=True, text=True)
-    for pid in out.stdout.split():
+def _kill_namespace_processes(ns: str, rounds: int = 20) -> None:
+    """SIGKILL every process in ``ns`` until none is left (one may be mid-fork)."""
+    for _ in range(rounds):
+        out = subprocess.run([nl.IP, "netns", "pids", ns], capture_output=True, text=True)
+        pids = [int(p) for p in out.stdout.split() if p.isdigit()]
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.05)
+
+
+def _kill_processes_under(folder: Path) -> list[int]:
+    """SIGKILL processes whose command line or working directory is under ``folder`` (a host's
+    directory): amphora agents, HAProxy and keepalived whose namespace lost its name, or one
+    started by ``ip netns exec`` while its namespace was being emptied."""
+    mark, killed = str(folder.resolve()), []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
         try:
-            os.kill(int(pid), signal.SIGKILL)
-        except (ProcessLookupError, ValueError):
-            pass
+            argv = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        named = f"{mark}/" in argv or f"{mark} " in f"{argv} "
+        if named or cwd == mark or cwd.startswith(f"{mark}/"):
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed.append(int(entry.name))
+            except ProcessLookupError:
+                pass
+    return killed
 
 
 def _host_namespaces(host: dict[str, Any]) -> list[str]:
@@ -280,27 +362,43 @@ def kill_host(lab: Lab, name: str) -> bool:
     return True
 
 
+async def _stop_host_agent(host: dict[str, Any]) -> None:
+    """SIGTERM the host-agent, wait a little, then kill whatever is left in the host's own
+    namespace: nothing there may start another amphora process from now on."""
+    pid = int(host.get("pid", 0))
+    try:
+        if pid and pid in await nl.netns_pids(host["netns"]):
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + STOP_WAIT
+            while pid in await nl.netns_pids(host["netns"]) and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+    except ProcessLookupError:
+        pass
+    if await nl.netns_exists(host["netns"]):
+        _kill_namespace_processes(host["netns"])
+
+
 async def lab_down(lab: Lab) -> list[str]:
     state = lab.state()
     removed: list[str] = []
-    for host in state.get("hosts", []):
-        pid = int(host.get("pid", 0))
-        try:
-            if pid and pid in await nl.netns_pids(host["netns"]):
-                os.kill(pid, signal.SIGTERM)
-                deadline = time.monotonic() + STOP_WAIT
-                while pid in await nl.netns_pids(host["netns"]) and \
-                        time.monotonic() < deadline:
-                    await asyncio.sleep(0.1)
-        except ProcessLookupError:
-            pass
-        for ns in _host_namespaces(host):
-            _kill_namespace_processes(ns)
-        for ns in _host_namespaces(host):
+    hosts = state.get("hosts", [])
+    # every host-agent first: one still building (its controller gone) would start amphora
+    # processes in namespaces already emptied, which then outlive their names
+    for host in hosts:
+        await _stop_host_agent(host)
+    for host in hosts:
+        spaces = _host_namespaces(host)  # read now: the builds have stopped
+        for _ in range(3):
+            for ns in spaces:
+                _kill_namespace_processes(ns)
+            if not _kill_processes_under(Path(host["base_dir"])):
+                break
+        for ns in spaces:
             if await nl.netns_exists(ns):
                 await nl.ip("netns", "delete", ns)
                 removed.append(ns)
         await nl.delete_link(host["uplink"])
+        await nl.delete_link(lab.external_link(host["name"]))
     client = lab.netns("client")
     if await nl.netns_exists(client):
         _kill_namespace_processes(client)
@@ -312,9 +410,10 @@ async def lab_down(lab: Lab) -> list[str]:
         from lbaas.settings import load_settings
 
         removed += await teardown_local_plane(load_settings(lab.settings_file))
-    if await nl.link_exists(lab.bridge):
-        await nl.delete_link(lab.bridge)
-        removed.append(lab.bridge)
+    for link in (lab.external_link("c"), lab.external, lab.bridge):
+        if await nl.link_exists(link):
+            await nl.delete_link(link)
+            removed.append(link)
     (lab.home / "lab.json").unlink(missing_ok=True)
     return removed
 
@@ -358,7 +457,7 @@ async def start_backend(lab: Lab, host: str, address: str, port: int = 80,
 def cmd_lab(args: argparse.Namespace) -> int:
     lab = Lab(Path(args.data_dir or ".lab").absolute())
     if args.lab_command == "up":
-        hosts = asyncio.run(lab_up(lab, args.hosts))
+        hosts = asyncio.run(lab_up(lab, args.hosts, args.flat_public))
         print(f"lab: {len(hosts)} amphora hosts on underlay {UNDERLAY} (bridge {lab.bridge}, "
               f"controller {_controller_ip()}), client namespace {lab.netns('client')} "
               f"({CLIENT_ADDRESS} on lab-public)")
@@ -391,6 +490,10 @@ def add_lab_parser(sub: Any, command: Any) -> None:
     up = command(lsub, "up", cmd_lab, "start N simulated amphora hosts and a client namespace "
                  "(data directory default: .lab)")
     up.add_argument("--hosts", type=int, default=3, help="how many (default: %(default)s)")
+    up.add_argument("--flat-public", action="store_true",
+                    help="lab-public as a flat provider network: each host (and the "
+                    "controller) maps an interface on a lab external bridge, no VXLAN for it "
+                    "on the hosts (default: a VXLAN segment)")
     command(lsub, "down", cmd_lab, "stop the lab and remove every namespace, link and process "
             "it made")
     kill = command(lsub, "kill-host", cmd_lab, "stop a host hard (uplink down, processes "

@@ -10,6 +10,7 @@ import asyncio
 import grp
 import ipaddress
 import pwd
+import uuid
 from typing import Any
 
 from sqlalchemy import Engine
@@ -60,6 +61,23 @@ def _group(user: str, group: str) -> str:
         raise ValueError(f"haproxy.group: no group {group!r} on this machine") from None
 
 
+def provider_mapping(items: dict[str, str]) -> dict[str, str]:
+    """Network (a settings network's name, or an id) -> interface, keyed by network id."""
+    from lbaas.store import seed
+
+    mapping = {}
+    for network, dev in items.items():
+        try:
+            key = str(uuid.UUID(network))
+        except ValueError:
+            key = seed.network_id(network)
+        if not dev or "/" in dev or len(dev) > 15:
+            raise ValueError(f"provider interface for {network!r}: {dev!r} is not an "
+                             f"interface name")
+        mapping[key] = dev
+    return mapping
+
+
 def local_network(settings: Settings) -> LocalNetwork:
     """The network driver every command of one data directory uses (same owner mark, same
     view of what the host uses)."""
@@ -75,7 +93,9 @@ def local_network(settings: Settings) -> LocalNetwork:
     if fleet.hosts:  # the managed networks are VXLAN segments shared with the amphora hosts
         return OverlayNetwork(data_dir / "network", fleet.underlay_ip, fleet.underlay_dev,
                               fleet.underlay_mtu, HostUse(extra=tuple(net.host_used_addresses)),
-                              host_access=net.host_access, owner=data_dir)
+                              host_access=net.host_access, owner=data_dir,
+                              provider=provider_mapping(fleet.provider_interfaces),
+                              vxlan_beside_provider=True)
     return LocalNetwork(data_dir / "network", HostUse(extra=tuple(net.host_used_addresses)),
                         host_access=net.host_access, owner=data_dir)
 

@@ -73,6 +73,10 @@ class LocalNetwork:
         # legs' MTU (None: the kernel's 1500); the overlay sets it below its underlay's
         self.leg_mtu: int | None = None
 
+    def mtu_for(self, network_id: str) -> int | None:
+        """The MTU of legs on this network's bridge (None: the kernel's 1500)."""
+        return self.leg_mtu
+
     def bridge_mac(self, network_id: str) -> str:
         """The bridge's fixed MAC (the gateway's, when the host holds the gateway)."""
         return names.bridge_mac(network_id)
@@ -207,7 +211,7 @@ class LocalNetwork:
         await self.ensure_subnet(subnet)
         created = await nl.ensure_veth(ns, leg, names.host_leg(ns, leg),
                                        names.bridge_name(subnet.network_id), fresh_ns, False,
-                                       mtu=self.leg_mtu)
+                                       mtu=self.mtu_for(subnet.network_id))
         await nl.set_addresses(leg, {with_prefix(a, subnet.cidr) for a in addresses}, ns=ns,
                                keep=frozenset(str(ipaddress.ip_address(a)) for a in keep),
                                fresh=created, before=(f"link set dev {leg} up",), then=then)

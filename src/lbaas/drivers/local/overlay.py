@@ -12,6 +12,14 @@ MTU: VXLAN over IPv4 adds 50 bytes (outer IP 20, UDP 8, VXLAN 8, inner Ethernet 
 VXLAN port, and every leg plugged into an overlay bridge, get ``underlay MTU - 50``: nothing is
 ever fragmented or dropped for size on the underlay.
 
+Flat provider networks (``provider.py``, decision 0117): a network mapped to a host interface
+(``provider``: network id -> interface) gets that interface as a port of its bridge. On an
+amphora host (``vxlan_beside_provider`` False) it *replaces* the VXLAN port: the host has no
+segment for that network, so it reports none and the controller puts it in no flood list; legs
+get the interface's MTU. The controller's machine keeps its VXLAN port beside the interface
+(``vxlan_beside_provider`` True): it is the one bridge between the hosts that map the network and
+those that keep VXLAN for it (one machine only, so no loop), and its legs get the smaller MTU.
+
 Key choice: the kernel's VXLAN (no Open vSwitch): always there, ``ip``/``bridge`` are what
 operators know, and a bridge per network is what the local driver already builds.
 """
@@ -26,6 +34,7 @@ from lbaas.drivers.local import names
 from lbaas.drivers.local import netlink as nl
 from lbaas.drivers.local.host_use import HostUse
 from lbaas.drivers.local.network import LocalNetwork
+from lbaas.drivers.local.provider import ProviderPorts
 
 VXLAN_PREFIX = "vx"
 VXLAN_OVERHEAD = 50
@@ -48,18 +57,35 @@ class OverlayNetwork(LocalNetwork):
     """A LocalNetwork whose bridges are also VXLAN segments on the underlay.
 
     ``local_ip``: this host's underlay address; ``underlay_dev``: the interface it is on;
-    ``underlay_mtu``: that interface's MTU."""
+    ``underlay_mtu``: that interface's MTU; ``provider``: network id -> host interface (flat
+    networks); ``vxlan_beside_provider``: keep the VXLAN port beside a mapped interface (the
+    controller), or not (an amphora host)."""
 
     def __init__(self, state_dir: Path, local_ip: str, underlay_dev: str,
                  underlay_mtu: int = 1500, host_use: HostUse | None = None,
                  host_access: bool = True, owner: Path | None = None,
-                 port: int = VXLAN_PORT) -> None:
+                 port: int = VXLAN_PORT, provider: dict[str, str] | None = None,
+                 vxlan_beside_provider: bool = False) -> None:
         super().__init__(state_dir, host_use, host_access, owner)
         self.local_ip = local_ip
         self.underlay_dev = underlay_dev
         self.port = port
         self.leg_mtu = underlay_mtu - VXLAN_OVERHEAD
+        self.provider = ProviderPorts(self.state_dir, provider or {})
+        self.vxlan_beside_provider = vxlan_beside_provider
         self._vnis: dict[int, str] = {}  # vni -> network id, segments ensured here
+
+    def flat_only(self, network_id: str) -> bool:
+        """The network reaches the other machines through a host interface alone."""
+        return self.provider.interface(network_id) is not None \
+            and not self.vxlan_beside_provider
+
+    def mtu_for(self, network_id: str) -> int | None:
+        """A flat network keeps its interface's MTU; beside VXLAN, the smaller of the two."""
+        mtu = self.provider.mtus.get(network_id)
+        if mtu is None:
+            return self.leg_mtu
+        return mtu if self.flat_only(network_id) else min(mtu, self.leg_mtu or mtu)
 
     def bridge_mac(self, network_id: str) -> str:
         """The controller's bridges hold the gateways and keep their MAC; a host's bridges
@@ -73,9 +99,17 @@ class OverlayNetwork(LocalNetwork):
         await self.ensure_segment(subnet.network_id)
 
     async def ensure_segment(self, network_id: str) -> None:
-        """The network's VXLAN port on its bridge (idempotent)."""
+        """The network's VXLAN port and/or its provider interface on its bridge (idempotent)."""
         vni = vni_for(network_id)
         dev = vxlan_name(network_id)
+        if self.provider.interface(network_id) is not None:
+            mtu = await self.provider.plug(network_id)
+            if self.flat_only(network_id):
+                await self._drop_vxlan(network_id)  # one made before the mapping
+                bridge = names.bridge_name(network_id)
+                if _sysfs(bridge, "mtu") != str(mtu):
+                    await nl.ip("link", "set", "dev", bridge, "mtu", str(mtu))
+                return
         if self._vnis.get(vni) == network_id and await nl.link_exists(dev):
             return
         bridge = names.bridge_name(network_id)
@@ -87,14 +121,21 @@ class OverlayNetwork(LocalNetwork):
                 raise DriverError(f"cannot create VXLAN {dev} (VNI {vni}): {err.strip()}")
         await nl.ip("link", "set", "dev", dev, "mtu", str(self.leg_mtu), "alias", self.mark)
         await nl.batch([f"link set dev {dev} master {bridge} up",
-                        f"link set dev {bridge} mtu {self.leg_mtu}"])
+                        f"link set dev {bridge} mtu {self.mtu_for(network_id)}"])
         self._vnis[vni] = network_id
+
+    async def _drop_vxlan(self, network_id: str) -> None:
+        dev = vxlan_name(network_id)
+        if await nl.link_exists(dev) and _alias(dev) == self.mark:
+            await nl.delete_link(dev)
+        self._vnis.pop(vni_for(network_id), None)
 
     async def remove_subnet(self, subnet: SubnetInfo) -> None:
         await super().remove_subnet(subnet)
         if not await nl.link_exists(names.bridge_name(subnet.network_id)):
             await nl.delete_link(vxlan_name(subnet.network_id))
             self._vnis.pop(vni_for(subnet.network_id), None)
+            await self.provider.release(subnet.network_id)
 
     async def segments(self) -> dict[int, str]:
         """VNI -> VXLAN device of every segment present on this host (read from the kernel)."""
@@ -120,15 +161,22 @@ class OverlayNetwork(LocalNetwork):
                 await nl.run("bridge", "-batch", "-", stdin="\n".join(lines) + "\n")
 
     async def teardown_segments(self) -> list[str]:
-        """Delete every VXLAN port this instance made (its mark)."""
+        """Delete every VXLAN port this instance made (its mark); give back every provider
+        interface as it was."""
         removed = []
         for dev in (await self.segments()).values():
-            alias = Path(f"/sys/class/net/{dev}/ifalias")
-            try:
-                mark = alias.read_text().strip()
-            except OSError:
-                mark = ""
-            if mark == self.mark:
+            if _alias(dev) == self.mark:
                 await nl.delete_link(dev)
                 removed.append(dev)
-        return removed
+        return removed + await self.provider.release()
+
+
+def _alias(dev: str) -> str:
+    return _sysfs(dev, "ifalias")
+
+
+def _sysfs(dev: str, item: str) -> str:
+    try:
+        return Path(f"/sys/class/net/{dev}/{item}").read_text().strip()
+    except OSError:
+        return ""
