@@ -220,6 +220,14 @@ def test_hosts_that_registered_take_amphorae(lab: FleetLab) -> None:
             asyncio.run(register_once("10.213.0.1:9445", hijack, ctx))
     after = {r[0]: r for r in lab.host_rows()}
     assert after["h1"][1:3] == rows["h1"][1:3]
+    # lbaas teardown (serve stopped) asks the host-agents to delete what they hold
+    assert lab.serve is not None
+    lab.serve.terminate()
+    lab.serve.wait(20)
+    out = lab.lbaas("teardown", "--config", str(lab.data / "lab.toml"))
+    assert f"removed amphora {amp['compute_id']}" in out, out
+    home = lab.data / "lab" / "hosts" / lab.host_of(amp) / "a" / "amphorae"
+    assert not any(home.glob("amp-*"))
 
 
 def test_configured_hosts_work_without_registration() -> None:

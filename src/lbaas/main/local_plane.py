@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from lbaas.certs.ca import CertificateAuthority
 from lbaas.controller.certificates import CertificateLoader
 from lbaas.controller.fleet.drivers import FleetCompute, FleetNetwork
 from lbaas.controller.fleet.hosts import Fleet
@@ -23,6 +24,7 @@ from lbaas.controller.floating_ips import FloatingIPSync
 from lbaas.controller.provisioning import Provisioner
 from lbaas.controller.reconciler import Drivers
 from lbaas.drivers.agent_client import AgentAmphoraDriver
+from lbaas.drivers.base import DriverError
 from lbaas.drivers.fleet import wire
 from lbaas.drivers.fleet.client import HostClient
 from lbaas.drivers.local import names, ownership
@@ -203,3 +205,43 @@ async def teardown_local_plane(settings: Settings) -> list[str]:
     if isinstance(network, OverlayNetwork):
         removed += await network.teardown_segments()
     return removed
+
+
+async def teardown_hosts(settings: Settings, engine: Engine) -> tuple[list[str], list[str]]:
+    """Ask every known amphora host (``[fleet] hosts`` and the registered ones) that answers to
+    delete the amphorae it holds for this controller (the host-agent lists only its own).
+    (removed compute ids, hosts or amphorae that did not answer)."""
+    from sqlalchemy import select
+
+    from lbaas.store import tables as t
+
+    endpoints = dict.fromkeys(settings.fleet.hosts)
+    with engine.connect() as conn:
+        for row in conn.execute(select(t.fleet_host).where(t.fleet_host.c.port.is_not(None))):
+            endpoints.setdefault(f"{row.address}:{row.port}")
+    if not endpoints:
+        return [], []
+    with shared_files_lock(settings):
+        files = CertificateAuthority.load_or_create(settings.pki_dir).ensure_client_files(
+            "controller", settings.pki_dir / "client")
+    client = HostClient(str(files.ca_file), str(files.cert_file), str(files.key_file))
+    removed: list[str] = []
+    silent: list[str] = []
+    try:
+        for endpoint in endpoints:
+            try:
+                host = await client.call(endpoint, "GET", wire.HOST_PATH, timeout=3.0)
+            except DriverError:
+                silent.append(endpoint)
+                continue
+            for amp in host.get("amphorae", []):
+                cid = str(amp.get("compute_id", ""))
+                try:
+                    await client.call(endpoint, "DELETE",
+                                      f"{wire.AMPHORAE_PATH}/{wire.split_compute_id(cid)[1]}")
+                    removed.append(cid)
+                except DriverError as exc:
+                    silent.append(f"{endpoint} ({cid}: {exc})")
+    finally:
+        await client.aclose()
+    return removed, silent
