@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
              "and openstacksdk (cloud 'lbaas')", "host", "port", "auth_strategy")
     _command(sub, "teardown", cmd_teardown, "remove the namespaces, routers, bridges and "
              "routes a data directory made, and its amphorae on the amphora hosts that answer "
-             "(with its lbaas serve stopped)", "database_url")
+             "(with its lbaas serve stopped)")
     add_backend_parser(sub, COMMON)
     add_role_parsers(sub, COMMON)
     add_fleet_parsers(sub, _command)
