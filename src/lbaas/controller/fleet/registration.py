@@ -43,6 +43,7 @@ READ_TIMEOUT = 5.0  # a peer that sends nothing is dropped
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")  # fits fleet_host.name (64)
 ZONE = re.compile(r"[A-Za-z0-9._:-]{1,255}")
 MAX_CAPACITY = 10_000
+REFRESH = 60.0  # an unchanged announcement rewrites registered_at at most this often
 
 
 class Refused(ValueError):
@@ -119,9 +120,12 @@ def record(engine: Engine, reg: Registration) -> bool:
                         name=reg.name, state=ENABLED, amphorae=0, registered_at=_now(),
                         **values))
                     return True
-                conn.execute(update(t.fleet_host).where(t.fleet_host.c.name == reg.name)
-                             .values(registered_at=_now(), **values))
-                return any(getattr(row, k) != v for k, v in values.items())
+                changed = any(getattr(row, k) != v for k, v in values.items())
+                if changed or row.registered_at is None or \
+                        (_now() - row.registered_at).total_seconds() > REFRESH:
+                    conn.execute(update(t.fleet_host).where(t.fleet_host.c.name == reg.name)
+                                 .values(registered_at=_now(), **values))
+                return changed
         except IntegrityError:
             continue
     return False
