@@ -417,8 +417,9 @@ lease = Table(
 
 # Amphora hosts: what each host-agent announces (name, zone, capacity) and the operator's
 # state (ENABLED, DRAINING); last_seen is the controller's last answer from it. A host that
-# registered itself (``--controller``) has its API port and registered_at (its last announcement);
-# every worker polls those rows' address:port besides the configured ``[fleet] hosts``.
+# registered itself (``--controller``) has its API port and registered_at (its last announcement
+# that changed something, refreshed every minute); every worker polls those rows' address:port
+# besides the configured ``[fleet] hosts``.
 fleet_host = Table(
     "fleet_host", metadata,
     Column("name", String(64), primary_key=True),
