@@ -267,9 +267,12 @@ class FleetSettings:
     ``hosts``: the host-agents' ``ADDRESS:PORT`` on the underlay; empty = amphorae are local
     namespaces (no fleet). ``underlay_ip``/``underlay_dev``: this controller's address on the
     underlay and its interface, the source of its VXLAN segments (``lbaas lab up`` prints all
-    three)."""
+    three). ``registration_listen``: ``ADDRESS:PORT`` where host-agents started with
+    ``--controller`` register themselves (two-way TLS, host-agent certificates only); "" = off.
+    The fleet is on when either is set; registered hosts are polled as the configured ones."""
 
     hosts: tuple[str, ...] = ()
+    registration_listen: str = ""
     underlay_ip: str = ""
     underlay_dev: str = ""
     underlay_mtu: int = 1500
@@ -278,6 +281,11 @@ class FleetSettings:
     provider_interfaces: dict[str, str] = field(default_factory=dict)
     poll_interval: float = 0.5  # how often each host-agent is asked how it is
     host_timeout: float = 1.5  # unanswered this long: the host is down (no new amphorae)
+
+    @property
+    def enabled(self) -> bool:
+        """Amphorae go to amphora hosts (configured or registering), not local namespaces."""
+        return bool(self.hosts or self.registration_listen)
 
 
 @dataclass(frozen=True)

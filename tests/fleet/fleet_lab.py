@@ -56,7 +56,8 @@ class FleetLab:
         assert done.returncode == 0, f"lbaas {' '.join(args)}: {done.stdout}{done.stderr}"
         return done.stdout
 
-    def up(self, hosts: int = 3, extra_settings: str = "", lab_args: tuple[str, ...] = ()) -> None:
+    def up(self, hosts: int = 3, extra_settings: str = "", lab_args: tuple[str, ...] = (),
+           edit_settings: Callable[[str], str] | None = None) -> None:
         self.lbaas("lab", "up", "--hosts", str(hosts), "--data-dir", str(self.data), *lab_args)
         state = json.loads((self.data / "lab" / "lab.json").read_text())
         self.tag = state["tag"]
@@ -64,6 +65,8 @@ class FleetLab:
         config = self.data / "lab.toml"
         if extra_settings:
             config.write_text(config.read_text() + "\n" + extra_settings)
+        if edit_settings is not None:
+            config.write_text(edit_settings(config.read_text()))
         port = next(int(line.split("=")[1]) for line in config.read_text().splitlines()
                     if line.startswith("port ="))
         self.url = f"http://127.0.0.1:{port}"
@@ -72,7 +75,9 @@ class FleetLab:
                                       stdout=log, stderr=subprocess.STDOUT)
         log.close()
         assert until(self._answers, 30), self.log()
-        assert until(lambda: len(self.host_rows()) == hosts, 15), self.log()
+        # the host-agents register themselves; a host is up once the controller's poll answered
+        assert until(lambda: len([r for r in self.host_rows() if r[-1] != "None"]) == hosts,
+                     20), self.log()
 
     def _answers(self) -> bool:
         assert self.serve is not None and self.serve.poll() is None, self.log()

@@ -123,6 +123,14 @@ class CertificateAuthority:
         return self._issue(name, [x509.DNSName(name)], ExtendedKeyUsageOID.CLIENT_AUTH, days,
                            valid_from)
 
+    def issue_host_agent(self, name: str, ip: str, days: int = 365) -> tuple[str, str]:
+        """A host-agent's certificate: (cert_pem, key_pem). Common name ``host:<name>``, SAN its
+        underlay address; for its API (server auth) and for registering with the controller
+        (client auth), where the common name binds the name it may register."""
+        sans: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(ip))]
+        return self._issue(f"host:{name}", sans, [ExtendedKeyUsageOID.SERVER_AUTH,
+                                                  ExtendedKeyUsageOID.CLIENT_AUTH], days, None)
+
     def ensure_client_files(self, name: str, directory: Path, days: int = 365,
                             renew_before_days: int = 30) -> ClientFiles:
         """Write (or reuse while still valid long enough) ``name``'s client certificate files."""
@@ -149,7 +157,8 @@ class CertificateAuthority:
             return False
         return True
 
-    def _issue(self, cn: str, sans: list[x509.GeneralName], usage: x509.ObjectIdentifier,
+    def _issue(self, cn: str, sans: list[x509.GeneralName],
+               usage: x509.ObjectIdentifier | list[x509.ObjectIdentifier],
                days: int, valid_from: dt.datetime | None) -> tuple[str, str]:
         key = _new_key()
         start = valid_from or dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
@@ -163,7 +172,8 @@ class CertificateAuthority:
             .not_valid_after(start + dt.timedelta(days=days))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage(usage if isinstance(usage, list) else [usage]),
+                           critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
                 self._key.public_key()), critical=False)
             .sign(self._key, hashes.SHA256())

@@ -20,6 +20,7 @@ from typing import Any
 from lbaas.drivers.base import DriverError
 from lbaas.drivers.fleet import wire
 from lbaas.hostagent.service import HostAgent
+from lbaas.wire import http1
 
 log = logging.getLogger("lbaas.hostagent.server")
 
@@ -68,15 +69,12 @@ class HostAgentServer:
                 log.warning("refused a client certificate that is not the controller's")
                 return
             while True:
-                request = await _read_request(reader)
+                request = await http1.read_request(reader, MAX_BODY)
                 if request is None:
                     return
                 method, path, body = request
                 status, answer = await self._dispatch(method, path, body)
-                data = json.dumps(answer).encode()
-                writer.write(f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
-                             f"Content-Type: application/json\r\n"
-                             f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
+                writer.write(http1.response(status, answer))
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, ValueError):
             return
@@ -103,28 +101,6 @@ class HostAgentServer:
                 log.warning("%s %s failed: %s", method, path, exc)
                 return 409, {"error": str(exc)}
         return (405, {"error": "method not allowed"}) if matched else (404, {"error": "not found"})
-
-
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            409: "Conflict"}
-
-
-async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, bytes] | None:
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError:
-        return None
-    lines = head.decode("latin-1").split("\r\n")
-    method, path, _ = lines[0].split(" ", 2)
-    length = 0
-    for line in lines[1:]:
-        key, _, value = line.partition(":")
-        if key.strip().lower() == "content-length":
-            length = int(value.strip())
-    if length > MAX_BODY:
-        raise ValueError("body too large")
-    body = await reader.readexactly(length) if length else b""
-    return method, path.split("?", 1)[0], body
 
 
 async def serve(agent: HostAgent, listen: tuple[str, int], ctx: ssl.SSLContext,

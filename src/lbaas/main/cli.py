@@ -77,6 +77,21 @@ def cmd_teardown(args: argparse.Namespace) -> int:
     removed = asyncio.run(teardown_local_plane(settings))
     for item in removed:
         print(f"removed {_teardown_item(item)}")
+    if settings.fleet.enabled:
+        from lbaas.main.database import open_database
+        from lbaas.main.local_plane import teardown_hosts
+
+        engine = open_database(settings)
+        try:
+            on_hosts, silent = asyncio.run(teardown_hosts(settings, engine))
+        finally:
+            engine.dispose()
+        for item in on_hosts:
+            print(f"removed amphora {item} (its host-agent deleted it)")
+        for endpoint in silent:
+            print(f"host-agent {endpoint} does not answer: its amphorae stay",
+                  file=sys.stderr)
+        removed += on_hosts
     print(f"lbaas teardown: {len(removed) or 'nothing'} removed for data directory "
           f"{settings.data_dir.resolve()}")
     return 0
@@ -121,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     _command(sub, "clouds-yaml", cmd_clouds_yaml, "print a clouds.yaml for the openstack CLI "
              "and openstacksdk (cloud 'lbaas')", "host", "port", "auth_strategy")
     _command(sub, "teardown", cmd_teardown, "remove the namespaces, routers, bridges and "
-             "routes a data directory made (with its lbaas serve stopped)")
+             "routes a data directory made, and its amphorae on the amphora hosts that answer "
+             "(with its lbaas serve stopped)")
     add_backend_parser(sub, COMMON)
     add_role_parsers(sub, COMMON)
     add_fleet_parsers(sub, _command)

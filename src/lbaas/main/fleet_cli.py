@@ -2,7 +2,8 @@
 
 The host-agent needs no settings file and no database: its identity, where it listens, its
 underlay interface and its TLS files (a server certificate from the internal CA for its
-underlay address, the CA to check the controller's client certificate) are options.
+underlay address, the CA to check the controller's client certificate) are options. With
+``--controller`` it registers itself with the controller (the same certificate, as a client).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lbaas.drivers.fleet.wire import HOST_AGENT_PORT
+from lbaas.drivers.fleet.wire import HOST_AGENT_PORT, REGISTRATION_PORT
 
 
 def cmd_host_agent(args: argparse.Namespace) -> int:
+    from lbaas.drivers.agent_client import client_ssl_context
+    from lbaas.hostagent.register import announce_forever
     from lbaas.hostagent.server import serve
     from lbaas.hostagent.service import HostAgent, HostIdentity
     from lbaas.wire.tls import server_ssl_context
@@ -36,6 +39,9 @@ def cmd_host_agent(args: argparse.Namespace) -> int:
                       args.underlay_mtu, provider=provider_mapping(mapped))
     ctx = server_ssl_context(args.ca_file, args.cert_file, args.key_file)
 
+    api_port = int(port or HOST_AGENT_PORT)
+    client_ctx = client_ssl_context(args.ca_file, args.cert_file, args.key_file)
+
     async def main() -> None:
         from lbaas.drivers.base import DriverError
 
@@ -47,7 +53,15 @@ def cmd_host_agent(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(agent, (address, int(port or HOST_AGENT_PORT)), ctx, stop)
+        announcing = [asyncio.create_task(announce_forever(
+            controller, agent.identity, api_port, client_ctx, args.register_interval))
+            for controller in args.controller]
+        try:
+            await serve(agent, (address, api_port), ctx, stop)
+        finally:
+            for task in announcing:
+                task.cancel()
+            await asyncio.gather(*announcing, return_exceptions=True)
 
     asyncio.run(main())
     return 0
@@ -72,6 +86,8 @@ def cmd_host(args: argparse.Namespace) -> int:
                 print(f"{r.name:<12} {r.address:<16} {r.zone:<10} {r.state:<9} "
                       f"{r.amphorae:>8} {r.capacity:>8}  {r.last_seen}")
             return 0
+        if args.host_command == "remove":
+            return _remove_host(engine, args.name)
         state = DRAINING if args.host_command == "drain" else ENABLED
         with engine.begin() as conn:
             changed = conn.execute(update(t.fleet_host).where(
@@ -84,6 +100,31 @@ def cmd_host(args: argparse.Namespace) -> int:
         return 0
     finally:
         engine.dispose()
+
+
+def _remove_host(engine: Any, name: str) -> int:
+    """Forget a host that holds no amphora (no live row places one there, and it reported
+    none). A host-agent still running with ``--controller`` registers again."""
+    from sqlalchemy import delete, func, select
+
+    from lbaas.domain import constants as c
+    from lbaas.store import tables as t
+
+    with engine.begin() as conn:
+        row = conn.execute(select(t.fleet_host).where(t.fleet_host.c.name == name)).first()
+        if row is None:
+            print(f"lbaas host: no host named {name!r} (see lbaas host list)", file=sys.stderr)
+            return 1
+        placed = conn.execute(select(func.count()).select_from(t.amphora).where(
+            t.amphora.c.status != c.DELETED,
+            t.amphora.c.compute_id.like(f"{name}/%"))).scalar() or 0
+        if placed or row.amphorae:
+            print(f"lbaas host: {name} holds {max(placed, row.amphorae)} amphorae: drain it "
+                  f"first (lbaas host drain {name})", file=sys.stderr)
+            return 1
+        conn.execute(delete(t.fleet_host).where(t.fleet_host.c.name == name))
+    print(f"host {name}: removed (stop its host-agent, or it registers again)")
+    return 0
 
 
 def add_fleet_parsers(sub: Any, command: Any) -> None:
@@ -115,12 +156,20 @@ def add_fleet_parsers(sub: Any, command: Any) -> None:
     p.add_argument("--cert-file", required=True,
                    help="its server certificate, SAN: the underlay address (required)")
     p.add_argument("--key-file", required=True, help="its private key (required)")
+    p.add_argument("--controller", action="append", default=[], metavar="ADDRESS:PORT",
+                   help="a controller's registration listener ([fleet] registration_listen; "
+                   f"port default {REGISTRATION_PORT}) to announce this host to, at start and "
+                   "every --register-interval; repeatable (default: none, the controller "
+                   "must list it in [fleet] hosts)")
+    p.add_argument("--register-interval", type=float, default=30.0, metavar="SECONDS",
+                   help="how often it announces itself again; also the longest wait between "
+                   "retries while no controller answers (default: %(default)s)")
     p.add_argument("--private-sysfs", action="store_true",
                    help="started with nsenter --net in a namespace of its own (lbaas lab): make "
                    "a private /sys, keep pinning namespaces in the machine's mount namespace "
                    "(default: off)")
 
-    hp = sub.add_parser("host", help="amphora hosts: list, drain, enable",
+    hp = sub.add_parser("host", help="amphora hosts: list, drain, enable, remove",
                         description="Amphora hosts known to the controller.")
     hsub = hp.add_subparsers(dest="host_command", required=True, metavar="COMMAND")
     command(hsub, "list", cmd_host, "list the amphora hosts", "database_url")
@@ -128,3 +177,6 @@ def add_fleet_parsers(sub: Any, command: Any) -> None:
                        ("enable", "let a host take amphorae again")):
         q = command(hsub, name, cmd_host, text, "database_url")
         q.add_argument("name", help="the host's name")
+    q = command(hsub, "remove", cmd_host, "forget a host that holds no amphorae (stop its "
+                "host-agent first, or it registers again)", "database_url")
+    q.add_argument("name", help="the host's name")

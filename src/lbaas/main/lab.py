@@ -2,7 +2,8 @@
 
 Each host is a network namespace ``lbh<tag>-<name>`` with its own uplink (a veth) on the lab's
 underlay bridge ``lbu<tag>`` (10.213.0.0/24: the controller is .1, hosts .11 up), running
-``lbaas host-agent`` with a server certificate from the data directory's internal CA. The lab's
+``lbaas host-agent`` with a certificate from the data directory's internal CA (``host:<name>``),
+registering itself with the controller (``--controller 10.213.0.1:9445``). The lab's
 managed networks (``lab-public`` 10.213.4.0/24, ``lab-private`` 10.213.10.0/24, ``lab-mgmt``
 10.213.200.0/24) are VXLAN segments between the controller (this machine's own namespace) and the
 hosts; a client namespace ``lbh<tag>-client`` sits on the external segment (``lab-public``).
@@ -54,6 +55,8 @@ NETWORKS = (
 ZONES = ("az1", "az2")  # hosts alternate: h1 az1, h2 az2, h3 az1, ...
 HOST_PORT = 9444
 PROVIDER_DEV = "px0"  # a host's interface on the lab's physical external network
+REGISTRATION_PORT = 9445
+REGISTER_INTERVAL = 2.0  # host-agents announce themselves (and retry) this often at most
 CAPACITY = 20
 STOP_WAIT = 5.0
 
@@ -135,7 +138,7 @@ def settings_text(lab: Lab, hosts: list[dict[str, Any]], api_port: int,
     lines = [f'data_dir = "{lab.data_dir.resolve()}"', "", "[api]", f"port = {api_port}", "",
              "[networking]", 'management_network = "lab-mgmt"', "",
              "[fleet]",
-             "hosts = [" + ", ".join(f'"{h["address"]}:{HOST_PORT}"' for h in hosts) + "]",
+             f'registration_listen = "{_controller_ip()}:{REGISTRATION_PORT}"',
              f'underlay_ip = "{_controller_ip()}"', f'underlay_dev = "{lab.bridge}"',
              "poll_interval = 0.3", "host_timeout = 2.0", *flat, "",
              "[health]", "heartbeat_interval = 0.5", "heartbeat_timeout = 1.5", ""]
@@ -156,7 +159,7 @@ def _host_certificate(lab: Lab, name: str, address: str) -> dict[str, str]:
         ca = CertificateAuthority.load_or_create(settings.pki_dir)
     tls = lab.host_dir(name) / "tls"
     tls.mkdir(parents=True, exist_ok=True, mode=0o700)
-    cert, key = ca.issue_server(f"host-{name}", address)
+    cert, key = ca.issue_host_agent(name, address)
     files = {"ca_file": tls / "ca.pem", "cert_file": tls / "cert.pem", "key_file": tls / "key.pem"}
     files["ca_file"].write_text(ca.ca_pem)
     files["cert_file"].write_text(cert)
@@ -227,7 +230,9 @@ def _start_agent(lab: Lab, host: dict[str, Any], files: dict[str, str]) -> int:
             "--capacity", str(CAPACITY), "--listen", f"{host['address']}:{HOST_PORT}",
             "--underlay-dev", "ul0", "--base-dir", host["base_dir"],
             "--ca-file", files["ca_file"], "--cert-file", files["cert_file"],
-            "--key-file", files["key_file"], *host.get("agent_extra", [])]
+            "--key-file", files["key_file"],
+            "--controller", f"{_controller_ip()}:{REGISTRATION_PORT}",
+            "--register-interval", str(REGISTER_INTERVAL), *host.get("agent_extra", [])]
     with open(home / "host-agent.log", "ab") as log:
         child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                  stderr=subprocess.STDOUT, start_new_session=True,

@@ -9,19 +9,24 @@ from __future__ import annotations
 import asyncio
 import grp
 import ipaddress
+import os
 import pwd
 import uuid
 from typing import Any
 
 from sqlalchemy import Engine
 
+from lbaas.certs.ca import CertificateAuthority
 from lbaas.controller.certificates import CertificateLoader
 from lbaas.controller.fleet.drivers import FleetCompute, FleetNetwork
 from lbaas.controller.fleet.hosts import Fleet
+from lbaas.controller.fleet.registration import RegistrationListener
 from lbaas.controller.floating_ips import FloatingIPSync
 from lbaas.controller.provisioning import Provisioner
 from lbaas.controller.reconciler import Drivers
 from lbaas.drivers.agent_client import AgentAmphoraDriver
+from lbaas.drivers.base import DriverError
+from lbaas.drivers.fleet import wire
 from lbaas.drivers.fleet.client import HostClient
 from lbaas.drivers.local import names, ownership
 from lbaas.drivers.local import netlink as nl
@@ -33,6 +38,7 @@ from lbaas.drivers.local.router import LocalRouters
 from lbaas.main.shared_files import shared_files_lock
 from lbaas.render import AmphoraView, RenderOptions, render_bundle
 from lbaas.settings import Settings, heartbeat_key
+from lbaas.wire.tls import server_ssl_context
 
 
 def render_options(settings: Settings) -> RenderOptions:
@@ -90,7 +96,7 @@ def local_network(settings: Settings) -> LocalNetwork:
                              f"CIDR") from None
     data_dir = settings.data_dir.resolve()
     fleet = settings.fleet
-    if fleet.hosts:  # the managed networks are VXLAN segments shared with the amphora hosts
+    if fleet.enabled:  # the managed networks are VXLAN segments shared with the amphora hosts
         return OverlayNetwork(data_dir / "network", fleet.underlay_ip, fleet.underlay_dev,
                               fleet.underlay_mtu, HostUse(extra=tuple(net.host_used_addresses)),
                               host_access=net.host_access, owner=data_dir,
@@ -98,6 +104,41 @@ def local_network(settings: Settings) -> LocalNetwork:
                               vxlan_beside_provider=True)
     return LocalNetwork(data_dir / "network", HostUse(extra=tuple(net.host_used_addresses)),
                         host_access=net.host_access, owner=data_dir)
+
+
+def registration_listener(settings: Settings, engine: Engine,
+                          provisioner: Provisioner) -> RegistrationListener | None:
+    """``[fleet] registration_listen``: its server certificate (common name ``controller``, SAN
+    the listen address, or the underlay address when it listens on all), written under
+    ``pki/registration`` with this process's id (workers of a machine start at once)."""
+    listen = settings.fleet.registration_listen
+    if not listen:
+        return None
+    host, _, port = listen.rpartition(":")
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+        port_number = int(port)
+    except ValueError:
+        raise ValueError(f"fleet.registration_listen: {listen!r} is not ADDRESS:PORT") from None
+    san = settings.fleet.underlay_ip if ip.is_unspecified else str(ip)
+    if not san:
+        raise ValueError("fleet.registration_listen on all addresses needs fleet.underlay_ip "
+                         "(the address host-agents register with)")
+    cert, key = provisioner.ca.issue_server(wire.REGISTRATION_CN, san)
+    folder = settings.pki_dir.resolve() / "registration"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cert_file, key_file = folder / f"cert-{os.getpid()}.pem", folder / f"key-{os.getpid()}.pem"
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    cert_file.write_text(cert)
+    try:
+        ctx = server_ssl_context(str(provisioner.client_files.ca_file), str(cert_file),
+                                 str(key_file))
+    finally:  # loaded: the key need not stay on disk
+        key_file.unlink(missing_ok=True)
+        cert_file.unlink(missing_ok=True)
+    return RegistrationListener(engine, ctx, (str(ip), port_number))
 
 
 def build_local_drivers(settings: Settings, engine: Engine) -> Drivers:
@@ -119,7 +160,8 @@ def build_local_drivers(settings: Settings, engine: Engine) -> Drivers:
     if isinstance(network, OverlayNetwork):
         client = HostClient(str(files.ca_file), str(files.cert_file), str(files.key_file))
         fleet = Fleet(engine, client, settings.fleet.hosts, network,
-                      settings.fleet.poll_interval, settings.fleet.host_timeout)
+                      settings.fleet.poll_interval, settings.fleet.host_timeout,
+                      registration_listener(settings, engine, provisioner))
         compute: Any = FleetCompute(fleet)
         driver_net: Any = FleetNetwork(fleet, network)
     else:
@@ -183,3 +225,43 @@ async def teardown_local_plane(settings: Settings) -> list[str]:
     if isinstance(network, OverlayNetwork):
         removed += await network.teardown_segments()
     return removed
+
+
+async def teardown_hosts(settings: Settings, engine: Engine) -> tuple[list[str], list[str]]:
+    """Ask every known amphora host (``[fleet] hosts`` and the registered ones) that answers to
+    delete the amphorae it holds for this controller (the host-agent lists only its own).
+    (removed compute ids, hosts or amphorae that did not answer)."""
+    from sqlalchemy import select
+
+    from lbaas.store import tables as t
+
+    endpoints = dict.fromkeys(settings.fleet.hosts)
+    with engine.connect() as conn:
+        for row in conn.execute(select(t.fleet_host).where(t.fleet_host.c.port.is_not(None))):
+            endpoints.setdefault(f"{row.address}:{row.port}")
+    if not endpoints:
+        return [], []
+    with shared_files_lock(settings):
+        files = CertificateAuthority.load_or_create(settings.pki_dir).ensure_client_files(
+            "controller", settings.pki_dir / "client")
+    client = HostClient(str(files.ca_file), str(files.cert_file), str(files.key_file))
+    removed: list[str] = []
+    silent: list[str] = []
+    try:
+        for endpoint in endpoints:
+            try:
+                host = await client.call(endpoint, "GET", wire.HOST_PATH, timeout=3.0)
+            except DriverError:
+                silent.append(endpoint)
+                continue
+            for amp in host.get("amphorae", []):
+                cid = str(amp.get("compute_id", ""))
+                try:
+                    await client.call(endpoint, "DELETE",
+                                      f"{wire.AMPHORAE_PATH}/{wire.split_compute_id(cid)[1]}")
+                    removed.append(cid)
+                except DriverError as exc:
+                    silent.append(f"{endpoint} ({cid}: {exc})")
+    finally:
+        await client.aclose()
+    return removed, silent

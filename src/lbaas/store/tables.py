@@ -416,7 +416,10 @@ lease = Table(
 )
 
 # Amphora hosts: what each host-agent announces (name, zone, capacity) and the operator's
-# state (ENABLED, DRAINING); last_seen is the controller's last answer from it.
+# state (ENABLED, DRAINING); last_seen is the controller's last answer from it. A host that
+# registered itself (``--controller``) has its API port and registered_at (its last announcement
+# that changed something, refreshed every minute); every worker polls those rows' address:port
+# besides the configured ``[fleet] hosts``.
 fleet_host = Table(
     "fleet_host", metadata,
     Column("name", String(64), primary_key=True),
@@ -426,6 +429,8 @@ fleet_host = Table(
     Column("state", String(16), nullable=False),
     Column("amphorae", Integer, nullable=False),
     Column("last_seen", Timestamp),
+    Column("port", Integer),
+    Column("registered_at", Timestamp),
 )
 
 secret = Table(

@@ -1,7 +1,10 @@
 """The controller's view of its amphora hosts, kept by polling each host-agent.
 
-Every ``poll_interval`` each configured host-agent is asked ``GET /v1/host``: its name, zone,
-capacity, amphorae and segments (VNIs). From the answers the controller
+Every ``poll_interval`` each host-agent is asked ``GET /v1/host``: its name, zone, capacity,
+amphorae and segments (VNIs). The host-agents are those of ``[fleet] hosts`` and those that
+registered themselves (``registration.py``: rows of ``fleet_host`` with a port), read from the
+database on every pass, so every worker polls a newly registered host within a poll interval.
+From the answers the controller
 - records the hosts in the ``fleet_host`` table (``lbaas host list``), reading back the
   operator's state (``lbaas host drain|enable``);
 - keeps the overlay's flood lists, as Neutron's l2population: every host gets, per segment it
@@ -29,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
+from lbaas.controller.fleet.registration import RegistrationListener
 from lbaas.domain import constants as c
 from lbaas.drivers.fleet import placement, wire
 from lbaas.drivers.fleet.client import HostClient
@@ -48,7 +52,8 @@ REPAIR_INTERVAL = 10.0  # seconds between looks for load balancers short of amph
 @dataclass
 class HostView:
     endpoint: str  # ADDRESS:PORT of its host-agent
-    name: str = ""
+    name: str = ""  # as it answers; "" until it has
+    expected: str = ""  # a registered host: the name it registered (its answers must carry it)
     zone: str = ""
     capacity: int = 0
     address: str = ""
@@ -58,6 +63,7 @@ class HostView:
     state: str = ENABLED
     written: float = 0.0
     pushed: dict[int, list[str]] | None = None  # flood lists it has
+    poller: asyncio.Task[None] | None = field(default=None, repr=False, compare=False)
 
     def live(self, timeout: float) -> bool:
         return bool(self.name) and time.monotonic() - self.last_ok < timeout
@@ -70,16 +76,19 @@ def _now() -> datetime:
 class Fleet:
     def __init__(self, engine: Engine, client: HostClient, endpoints: tuple[str, ...],
                  overlay: OverlayNetwork, poll_interval: float = 0.5,
-                 host_timeout: float = 1.5) -> None:
+                 host_timeout: float = 1.5, registration: RegistrationListener | None = None,
+                 ) -> None:
         self.engine = engine
         self.client = client
         self.overlay = overlay
         self.poll_interval = poll_interval
         self.host_timeout = host_timeout
         self.hosts = [HostView(endpoint=e) for e in endpoints]
+        self.registration = registration
         self.pending: dict[str, tuple[str, str]] = {}  # amphora id -> (host, lb id) in build
         self.notify: Callable[[str], Any] | None = None
         self._lost: set[str] = set()
+        self._misnamed: set[str] = set()  # endpoints that answered with another host's name
         self._stuck: set[tuple[str, str]] = set()  # (host, amphora) a drain had to leave
         self._sweeps: set[asyncio.Future[None]] = set()
         self._swept = time.monotonic()  # the first sweep waits a period (builds in flight)
@@ -137,15 +146,35 @@ class Fleet:
         self.notify = notify
         if not self._tasks:
             # one poller per host: a host that does not answer never delays the others
-            self._tasks = [asyncio.create_task(self._poll_forever(h)) for h in self.hosts]
+            for host in self.hosts:
+                self._start_poller(host)
             self._tasks.append(asyncio.create_task(self._run()))
+            if self.registration is not None:
+                self._tasks.append(asyncio.create_task(self._listen(self.registration)))
+
+    def _start_poller(self, host: HostView) -> None:
+        host.poller = asyncio.create_task(self._poll_forever(host))
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = [*self._tasks, *(h.poller for h in self.hosts if h.poller is not None)]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks = []
+        for host in self.hosts:
+            host.poller = None
         await self.client.aclose()
+
+    async def _listen(self, listener: RegistrationListener) -> None:
+        try:
+            await listener.start()
+        except OSError as exc:  # the hosts already registered are still polled
+            log.error("registration listener on %s:%d: %s", *listener.listen, exc)
+            return
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await listener.stop()
 
     async def _poll_forever(self, host: HostView) -> None:
         while True:
@@ -194,6 +223,13 @@ class Fleet:
         self.update(host, data)
 
     def update(self, host: HostView, data: dict[str, Any]) -> None:
+        if host.expected and str(data["name"]) != host.expected:
+            # another host-agent at the registered address: never take it for this host
+            if host.endpoint not in self._misnamed:
+                self._misnamed.add(host.endpoint)
+                log.warning("host-agent at %s answers as %r, registered as %r: ignored",
+                            host.endpoint, data["name"], host.expected)
+            return
         host.name = str(data["name"])
         host.zone = str(data.get("zone", ""))
         host.capacity = int(data.get("capacity", 0))
@@ -216,6 +252,7 @@ class Fleet:
         now = time.monotonic()
         with self.engine.begin() as conn:
             rows = {r.name: r for r in conn.execute(select(t.fleet_host))}
+            self._follow_registrations(rows)
             for h in self.hosts:
                 if not h.name:
                     continue
@@ -224,8 +261,10 @@ class Fleet:
                     h.state = row.state
                 if not self.live(h):
                     continue
-                values = {"address": h.address, "zone": h.zone, "capacity": h.capacity,
-                          "amphorae": len(h.amphorae)}
+                values: dict[str, Any] = {"zone": h.zone, "capacity": h.capacity,
+                                          "amphorae": len(h.amphorae)}
+                if not h.expected:  # a registered host's address is its registration's
+                    values["address"] = h.address
                 if row is None:
                     conn.execute(t.fleet_host.insert().values(
                         name=h.name, state=ENABLED, last_seen=_now(), **values))
@@ -235,6 +274,32 @@ class Fleet:
                     conn.execute(update(t.fleet_host).where(t.fleet_host.c.name == h.name)
                                  .values(last_seen=_now(), **values))
                     h.written = now
+
+    def _follow_registrations(self, rows: dict[str, Any]) -> None:
+        """Poll every registered host (new ones, new addresses); forget those whose row was
+        removed (``lbaas host remove``). A configured host of the same name wins."""
+        for row in rows.values():
+            if row.registered_at is None or not row.port:
+                continue
+            endpoint = f"{row.address}:{row.port}"
+            view = next((h for h in self.hosts if row.name in (h.expected, h.name)
+                         or h.endpoint == endpoint), None)
+            if view is None:
+                view = HostView(endpoint=endpoint, expected=row.name)
+                self.hosts.append(view)
+                log.info("amphora host %s registered at %s: polling it", row.name, endpoint)
+                if self._tasks:
+                    self._start_poller(view)
+            elif view.expected and view.endpoint != endpoint:
+                log.warning("amphora host %s moved from %s to %s", row.name, view.endpoint,
+                            endpoint)
+                view.endpoint, view.pushed = endpoint, None
+        for view in [h for h in self.hosts if h.expected and h.expected not in rows]:
+            log.warning("amphora host %s removed: no longer polled", view.expected)
+            if view.poller is not None:
+                view.poller.cancel()
+            self.hosts.remove(view)
+            self._lost.discard(view.expected)
 
     # overlay ---------------------------------------------------------------------------------
     async def sync_flood(self) -> None:

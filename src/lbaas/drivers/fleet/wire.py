@@ -17,6 +17,11 @@ AMPHORAE_PATH = "/v1/amphorae"  # POST spec; DELETE /v1/amphorae/<ns>
 FLOOD_PATH = "/v1/flood"  # PUT {vni: [underlay addresses]}
 BACKENDS_PATH = "/v1/backends"  # lab only: demo backends on this host's segments
 CLIENT_CN = "controller"  # the only client certificate a host-agent answers
+# Registration: a host-agent announces itself to the controller's registration listener
+REGISTRATION_PORT = 9445
+REGISTER_PATH = "/v1/register"  # POST {name, zone, capacity, address, port}
+HOST_CN_PREFIX = "host:"  # a host-agent's certificate: common name host:<name>
+REGISTRATION_CN = "controller"  # the registration listener's server certificate
 
 
 def subnet_from(data: dict[str, Any]) -> SubnetInfo:
