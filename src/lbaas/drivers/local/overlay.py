@@ -26,6 +26,7 @@ from lbaas.drivers.local import names
 from lbaas.drivers.local import netlink as nl
 from lbaas.drivers.local.host_use import HostUse
 from lbaas.drivers.local.network import LocalNetwork
+from lbaas.drivers.local.underlay_guard import UnderlayGuard
 
 VXLAN_PREFIX = "vx"
 VXLAN_OVERHEAD = 50
@@ -60,6 +61,7 @@ class OverlayNetwork(LocalNetwork):
         self.port = port
         self.leg_mtu = underlay_mtu - VXLAN_OVERHEAD
         self._vnis: dict[int, str] = {}  # vni -> network id, segments ensured here
+        self.underlay_guard = UnderlayGuard(self.mark, local_ip, port)  # VXLAN from peers only
 
     def bridge_mac(self, network_id: str) -> str:
         """The controller's bridges hold the gateways and keep their MAC; a host's bridges
@@ -79,6 +81,7 @@ class OverlayNetwork(LocalNetwork):
         if self._vnis.get(vni) == network_id and await nl.link_exists(dev):
             return
         bridge = names.bridge_name(network_id)
+        await self.underlay_guard.ensure()
         if not await nl.link_exists(dev):
             rc, _, err = await nl.run(
                 nl.IP, "link", "add", dev, "type", "vxlan", "id", str(vni), "local",
@@ -109,6 +112,7 @@ class OverlayNetwork(LocalNetwork):
     async def sync_flood(self, peers: dict[int, list[str]]) -> None:
         """Make each present segment's flood list exactly ``peers[vni]`` (underlay addresses;
         a segment not named gets none)."""
+        await self.underlay_guard.sync_flood(peers)
         for vni, dev in (await self.segments()).items():
             wanted = set(peers.get(vni, ())) - {self.local_ip}
             have = {str(e.get("dst")) for e in await nl.json_cmd(
@@ -131,4 +135,6 @@ class OverlayNetwork(LocalNetwork):
             if mark == self.mark:
                 await nl.delete_link(dev)
                 removed.append(dev)
+        if await self.underlay_guard.remove():
+            removed.append(f"nftables table inet {self.underlay_guard.table}")
         return removed
