@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lbaas.drivers.local import host_guard, ownership, underlay_guard
 from lbaas.store import seed
 
 BIN = Path(sys.executable).parent
@@ -113,6 +114,10 @@ class FleetLab:
         found += [link for link in self._links() - self.links_before if self.tag in link
                   or (link.startswith(("lbr", "vx")) and self._link_ours(link))]
         found += [f"process {p}" for p in sh("pgrep", "-f", str(self.data), check=False).split()]
+        mark = ownership.mark_for(self.data)
+        for table in (host_guard.table_name(mark), underlay_guard.table_name(mark)):
+            if table in sh("nft", "list", "tables", check=False).split():
+                found.append(f"nftables table inet {table}")
         return found
 
     def _is_ours(self, ns: str) -> bool:

@@ -23,8 +23,8 @@ class SubnetInfo:
     # stays isolated, so a tenant range can neither capture the host's routes nor clash with
     # another project's identical range.
     host_access: bool = False
-    # The management network: the only bridge on which amphorae open connections to the host
-    # (heartbeats); every other bridge is guarded (drivers/local/host_guard.py).
+    # The management network: the only bridge on which amphorae open anything to the host,
+    # and only heartbeats to the health manager's ports (drivers/local/host_guard.py).
     management: bool = False
 
 

@@ -96,14 +96,31 @@ def local_network(settings: Settings) -> LocalNetwork:
                              f"CIDR") from None
     data_dir = settings.data_dir.resolve()
     fleet = settings.fleet
+    network: LocalNetwork
     if fleet.enabled:  # the managed networks are VXLAN segments shared with the amphora hosts
-        return OverlayNetwork(data_dir / "network", fleet.underlay_ip, fleet.underlay_dev,
-                              fleet.underlay_mtu, HostUse(extra=tuple(net.host_used_addresses)),
-                              host_access=net.host_access, owner=data_dir,
-                              provider=provider_mapping(fleet.provider_interfaces),
-                              vxlan_beside_provider=True)
-    return LocalNetwork(data_dir / "network", HostUse(extra=tuple(net.host_used_addresses)),
-                        host_access=net.host_access, owner=data_dir)
+        network = OverlayNetwork(
+            data_dir / "network", fleet.underlay_ip, fleet.underlay_dev, fleet.underlay_mtu,
+            HostUse(extra=tuple(net.host_used_addresses)), host_access=net.host_access,
+            owner=data_dir, provider=provider_mapping(fleet.provider_interfaces),
+            vxlan_beside_provider=True)
+    else:
+        network = LocalNetwork(data_dir / "network",
+                               HostUse(extra=tuple(net.host_used_addresses)),
+                               host_access=net.host_access, owner=data_dir)
+    network.guard.heartbeat_ports = heartbeat_ports(settings)
+    return network
+
+
+def heartbeat_ports(settings: Settings) -> tuple[int, ...]:
+    """The UDP ports amphorae send heartbeats to: the only new traffic the host guard lets
+    through from the management network (every process of a deployment computes the same)."""
+    health = settings.health
+    if not health.enabled:
+        return ()
+    ports = {health.bind_port}
+    for target in health.controller_ip_port_list:
+        ports.add(int(target.rpartition(":")[2]))
+    return tuple(sorted(ports))
 
 
 def registration_listener(settings: Settings, engine: Engine,

@@ -35,6 +35,7 @@ from lbaas.drivers.local import netlink as nl
 from lbaas.drivers.local.host_use import HostUse
 from lbaas.drivers.local.network import LocalNetwork
 from lbaas.drivers.local.provider import ProviderPorts
+from lbaas.drivers.local.underlay_guard import UnderlayGuard
 
 VXLAN_PREFIX = "vx"
 VXLAN_OVERHEAD = 50
@@ -74,6 +75,7 @@ class OverlayNetwork(LocalNetwork):
         self.provider = ProviderPorts(self.state_dir, provider or {})
         self.vxlan_beside_provider = vxlan_beside_provider
         self._vnis: dict[int, str] = {}  # vni -> network id, segments ensured here
+        self.underlay_guard = UnderlayGuard(self.mark, local_ip, port)  # VXLAN from peers only
 
     def flat_only(self, network_id: str) -> bool:
         """The network reaches the other machines through a host interface alone."""
@@ -113,6 +115,7 @@ class OverlayNetwork(LocalNetwork):
         if self._vnis.get(vni) == network_id and await nl.link_exists(dev):
             return
         bridge = names.bridge_name(network_id)
+        await self.underlay_guard.ensure()
         if not await nl.link_exists(dev):
             rc, _, err = await nl.run(
                 nl.IP, "link", "add", dev, "type", "vxlan", "id", str(vni), "local",
@@ -150,6 +153,7 @@ class OverlayNetwork(LocalNetwork):
     async def sync_flood(self, peers: dict[int, list[str]]) -> None:
         """Make each present segment's flood list exactly ``peers[vni]`` (underlay addresses;
         a segment not named gets none)."""
+        await self.underlay_guard.sync_flood(peers)
         for vni, dev in (await self.segments()).items():
             wanted = set(peers.get(vni, ())) - {self.local_ip}
             have = {str(e.get("dst")) for e in await nl.json_cmd(
@@ -168,6 +172,8 @@ class OverlayNetwork(LocalNetwork):
             if _alias(dev) == self.mark:
                 await nl.delete_link(dev)
                 removed.append(dev)
+        if await self.underlay_guard.remove():
+            removed.append(f"nftables table inet {self.underlay_guard.table}")
         return removed + await self.provider.release()
 
 
