@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
+from host_uplink import uplink_state
 from lbaas.main.service import Service
 from lbaas.store import db
 from service_kit import _wipe, make_service
@@ -142,3 +143,14 @@ def service_factory(database_url: str, tmp_path: Any) -> Iterator[Any]:
 @pytest.fixture()
 def api(service_factory: Any) -> Api:
     return service_factory()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def host_uplink_untouched(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fails the module after which the host's addresses, uplink or default routes changed."""
+    before = uplink_state()
+    yield
+    after = uplink_state()
+    lost = sorted(before - after)
+    assert not lost, (f"{request.module.__name__} changed how the host reaches the world: lost "
+                      f"{lost}, now {sorted(after)}")
