@@ -84,11 +84,18 @@ class Plan:
 def load(conn: Connection, lb_id: str, dropped: set[str],
          lb_row: dict[str, Any] | None = None) -> Plan:
     lb, rows = load_rows(conn, lb_id, lb_row)
-    stored = _objects(conn.execute(select(t.accepted_config.c.objects).where(
-        t.accepted_config.c.load_balancer_id == lb_id)).scalar_one_or_none())
-    rows = effective_rows(rows, stored, dropped)
+    stored = conn.execute(select(t.accepted_config.c.objects).where(
+        t.accepted_config.c.load_balancer_id == lb_id)).scalar_one_or_none()
+    return plan(lb, rows, stored, dropped)
+
+
+def plan(lb: dict[str, Any], rows: Rows, stored: Any, dropped: set[str]) -> Plan:
+    """The plan from the load balancer's row, its live children (``aggregate.live``) and the
+    accepted configuration as stored (None when there is none)."""
+    accepted = _objects(stored)
+    rows = effective_rows(rows, accepted, dropped)
     objects = snapshot(rows)
-    return Plan(assemble(lb, rows), objects, digest(objects) == digest(stored))
+    return Plan(assemble(lb, rows), objects, digest(objects) == digest(accepted))
 
 
 _SAVE = update(t.accepted_config).where(

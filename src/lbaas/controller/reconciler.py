@@ -26,8 +26,7 @@ from typing import Any, NamedTuple
 import orjson
 from sqlalchemy import Connection, Engine, bindparam, delete, or_, select, update
 
-from lbaas.controller import containment, lifecycle
-from lbaas.controller.aggregate import plain
+from lbaas.controller import aggregate, containment, lifecycle
 from lbaas.controller.provisioning import Provisioner
 from lbaas.domain import constants as c
 from lbaas.drivers.base import (
@@ -97,6 +96,7 @@ class Reconciler:
         self.holder = holder or f"worker-{uuid.uuid4()}"
         self.lease_seconds = lease_seconds
         self.settled_changes = 0  # passes that brought a pending load balancer to ACTIVE
+        self._lb_read = aggregate.lb_read(engine.dialect.name)
         # Member-subnet legs last plugged per amphora, trusted like ``active_digest``: plugging
         # costs a dozen ``ip`` calls, too slow to repeat on every member change. Kept with the
         # digest we left on the amphora: if another worker pushed since, it may have replugged.
@@ -104,36 +104,43 @@ class Reconciler:
 
     async def reconcile(self, lb_id: str) -> bool:
         """Return False when another worker holds the lease (caller retries later)."""
-        if not leases.claim(self.engine, lb_id, self.holder, self.lease_seconds):
-            return False
         token = REQUEST_ID.set(None)  # _reconcile_held binds the load balancer's own
-        released = False
+        claimed = released = False
         try:
+            # one connection for the lease and the read that follows (one checkout, one ping)
+            with self.engine.connect() as conn:
+                claimed = leases.claim_on(conn, lb_id, self.holder, self.lease_seconds)
+                if not claimed:
+                    return False
+                lb, first = self._first_read(conn, lb_id)
             # renewed while the pass runs: only a dead worker's lease ever expires
             async with leases.keep(self.engine, lb_id, self.holder, self.lease_seconds):
-                released = await self._reconcile_held(lb_id)
+                released = await self._reconcile_held(lb, first)
         except leases.LeaseLost:
             log.warning("lost the lease on load balancer %s mid-pass; its new holder "
                         "finishes the work", lb_id)
         finally:
             REQUEST_ID.reset(token)
-            if not released:
+            if claimed and not released:
                 leases.release(self.engine, lb_id, self.holder)
         return True
 
-    async def _reconcile_held(self, lb_id: str) -> bool:
+    def _first_read(self, conn: Connection, lb_id: str) -> tuple[Any, _Read | None]:
+        """The load balancer's row and, usually, all the rest (None: read again later)."""
+        lb = conn.execute(self._lb_read, {"lb_id": lb_id}).first()
+        if lb is None or lb.provider in c.NOOP_PROVIDERS or \
+                lb.provisioning_status in (c.DELETED, c.PENDING_DELETE):
+            return lb, None
+        try:
+            return lb, _read(conn, lb, set())
+        except Exception:  # read again in the pass, where a failure is handled
+            return lb, None
+
+    async def _reconcile_held(self, lb: Any, first: _Read | None) -> bool:
         """One pass; True when the settle transaction released the lease with it."""
-        first: _Read | None = None
-        with self.engine.connect() as conn:  # the load balancer and, usually, all the rest
-            lb = conn.execute(LB_ROW, {"lb_id": lb_id}).first()
-            if lb is not None and lb.provider not in c.NOOP_PROVIDERS and \
-                    lb.provisioning_status not in (c.DELETED, c.PENDING_DELETE):
-                try:
-                    first = _read(conn, lb, set())
-                except Exception:  # read again below, where a failure is handled
-                    first = None
         if lb is None or lb.provisioning_status == c.DELETED:
             return False
+        lb_id = lb.id
         REQUEST_ID.set(lb.last_request_id)  # the API call this work comes from, if any
         generation = lb.generation
         contained = containment.Contained()
@@ -214,8 +221,9 @@ class Reconciler:
                  if lb.topology == c.TOPOLOGY_ACTIVE_STANDBY else [(c.ROLE_STANDALONE, None)])
         if first is None:
             with self.engine.connect() as conn:
-                first = _read(conn, lb, dropped or set())
-        amps, plan = first
+                fresh = conn.execute(self._lb_read, {"lb_id": lb.id}).one()
+                first = _read(conn, fresh, dropped or set())
+        amps, plan, outcome.children = first
         aggregate = plan.aggregate
         self.drivers.render(aggregate, None)  # a config that cannot render builds nothing
         healthy = {a.role: a for a in amps if not a.failover_requested
@@ -413,8 +421,11 @@ class Reconciler:
             if not settling:
                 return
             self.settled_changes += lb.provisioning_status in c.PENDING_STATUSES
-            # one round trip for every child's status and links; statements only where needed
-            kids = [_Child(*row) for row in conn.execute(CHILD_STATUSES, {"lb_id": lb_id})]
+            # every child's status and links: as the pass read them (nothing under the load
+            # balancer changed since: the update above matched at the pass's generation), else
+            # one round trip; statements only where needed
+            kids = _children_as_read(outcome.children) if outcome.children is not None else \
+                [_Child(*row) for row in conn.execute(CHILD_STATUSES, {"lb_id": lb_id})]
             scope: dict[str, list[tuple[str, str]]] = {table.name: []
                                                        for table in CHILD_TABLES_DELETE_ORDER}
             for kid in kids:
@@ -512,12 +523,16 @@ def _locked_parents(conn: Connection, scope: dict[str, list[str]]) -> dict[str, 
             "listener": locked(pending(t.listener), busy_listeners)}
 
 
-_Read = tuple[list[Any], containment.Plan]  # live amphorae, what to render and keep
+# live amphorae, what to render and keep, every child row (``aggregate.read_children``)
+_Read = tuple[list[Any], containment.Plan, aggregate.Rows]
 
 
 def _read(conn: Connection, lb: Any, dropped: set[str]) -> _Read:
-    return (list(conn.execute(LIVE_AMPHORAE, {"lb_id": lb.id})),
-            containment.load(conn, lb.id, dropped, plain(lb)))
+    """``lb``: the load balancer's row from ``aggregate.lb_read``, read just now on ``conn``."""
+    children = aggregate.children_of(conn, lb)
+    plan = containment.plan(aggregate.lb_plain(lb), aggregate.live(children),
+                            lb._mapping[aggregate.ACCEPTED], dropped)
+    return list(conn.execute(LIVE_AMPHORAE, {"lb_id": lb.id})), plan, children
 
 
 @dataclass
@@ -526,6 +541,7 @@ class _Outcome:
 
     digests: dict[str, str] = field(default_factory=dict)  # amphora id -> active digest
     accepted: containment.Objects | None = None  # the configuration to keep (None: kept)
+    children: aggregate.Rows | None = None  # every child row, as the pass last read them
 
 
 class _Child(NamedTuple):
@@ -538,6 +554,20 @@ class _Child(NamedTuple):
     admin_up: bool
     parent: str | None  # member, monitor: pool; policy: listener; rule: policy
     pool: str | None  # listener: default pool; policy: redirect pool
+
+
+# (parent, pool) columns of each child table, as CHILD_STATUSES returns them
+_CHILD_LINKS = {"listener": (None, "default_pool_id"), "pool": (None, None),
+                "member": ("pool_id", None), "health_monitor": ("pool_id", None),
+                "l7policy": ("listener_id", "redirect_pool_id"), "l7rule": ("l7policy_id", None)}
+
+
+def _children_as_read(rows: aggregate.Rows) -> list[_Child]:
+    """``_Child`` rows (as ``CHILD_STATUSES`` reads them) from the rows the pass read."""
+    return [_Child(name, r["id"], r["provisioning_status"], r["operating_status"],
+                   bool(r["admin_state_up"]), r[parent] if parent else None,
+                   r[pool] if pool else None)
+            for name, (parent, pool) in _CHILD_LINKS.items() for r in rows.get(name, ())]
 
 
 def _locked_among(kids: list[_Child]) -> dict[str, set[str]]:
@@ -586,7 +616,6 @@ def _build_child_statuses() -> Any:
 
 CHILD_STATUSES = _build_child_statuses()
 _LB_ID = bindparam("lb_id")
-LB_ROW = select(t.load_balancer).where(t.load_balancer.c.id == _LB_ID)
 LB_EXISTS = select(t.load_balancer.c.id).where(t.load_balancer.c.id == _LB_ID)
 SETTLE_LB = update(t.load_balancer).where(
     t.load_balancer.c.id == _LB_ID, t.load_balancer.c.generation == bindparam("gen"),
