@@ -18,6 +18,7 @@ import functools
 import hashlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -25,6 +26,7 @@ from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Connection, Engine, bindparam, delete, or_, select, update
+from sqlalchemy.exc import DBAPIError
 
 from lbaas.controller import aggregate, containment, lifecycle
 from lbaas.controller.provisioning import Provisioner
@@ -54,6 +56,9 @@ MAX_CONTAINED = 8
 # A drained MASTER keeps answering this long after handing the VIP over (its in-flight
 # requests, neighbours still on its MAC until the new MASTER's gratuitous ARP lands).
 HANDOVER_GRACE = 1.0
+# A pass settles on the connection it read on if it waited less than this on the data plane
+# meanwhile (else on a fresh checkout, whose ping finds a connection the database dropped).
+REUSE_CONNECTION_SECONDS = 2.0
 
 
 def render_bundle(aggregate: dict[str, Any], amphora: AmphoraView | None = None) \
@@ -106,20 +111,23 @@ class Reconciler:
         """Return False when another worker holds the lease (caller retries later)."""
         token = REQUEST_ID.set(None)  # _reconcile_held binds the load balancer's own
         claimed = released = False
+        # One connection for the lease, the read and the settle (one pool checkout and ping
+        # per pass, where each was one); no transaction stays open while the pass waits.
+        conn = self.engine.connect()
         try:
-            # one connection for the lease and the read that follows (one checkout, one ping)
-            with self.engine.connect() as conn:
-                claimed = leases.claim_on(conn, lb_id, self.holder, self.lease_seconds)
-                if not claimed:
-                    return False
-                lb, first = self._first_read(conn, lb_id)
+            claimed = leases.claim_on(conn, lb_id, self.holder, self.lease_seconds)
+            if not claimed:
+                return False
+            lb, first = self._first_read(conn, lb_id)
+            conn.rollback()
             # renewed while the pass runs: only a dead worker's lease ever expires
             async with leases.keep(self.engine, lb_id, self.holder, self.lease_seconds):
-                released = await self._reconcile_held(lb, first)
+                released = await self._reconcile_held(lb, first, conn)
         except leases.LeaseLost:
             log.warning("lost the lease on load balancer %s mid-pass; its new holder "
                         "finishes the work", lb_id)
         finally:
+            conn.close()
             REQUEST_ID.reset(token)
             if claimed and not released:
                 leases.release(self.engine, lb_id, self.holder)
@@ -136,11 +144,13 @@ class Reconciler:
         except Exception:  # read again in the pass, where a failure is handled
             return lb, None
 
-    async def _reconcile_held(self, lb: Any, first: _Read | None) -> bool:
-        """One pass; True when the settle transaction released the lease with it."""
+    async def _reconcile_held(self, lb: Any, first: _Read | None, conn: Connection) -> bool:
+        """One pass; True when the settle transaction released the lease with it (on
+        ``conn``, the pass's connection, when the pass was short)."""
         if lb is None or lb.provisioning_status == c.DELETED:
             return False
         lb_id = lb.id
+        started = time.monotonic()
         REQUEST_ID.set(lb.last_request_id)  # the API call this work comes from, if any
         generation = lb.generation
         contained = containment.Contained()
@@ -156,7 +166,8 @@ class Reconciler:
             self._mark_failed(lb_id, lb.provisioning_status == c.PENDING_CREATE,
                               bool(contained.blamed))
             return False
-        self._settle(lb, generation, outcome)
+        took = time.monotonic() - started
+        self._settle(lb, generation, outcome, conn if took < REUSE_CONNECTION_SECONDS else None)
         return True
 
     # amphorae --------------------------------------------------------------------------------
@@ -329,10 +340,10 @@ class Reconciler:
             built.add(amp_id)
         spec = self._spec(lb, amp_id, role, priority)
         with self.engine.begin() as conn:
-            conn.execute(t.amphora.insert().values(
-                id=amp_id, load_balancer_id=lb.id, status=c.PENDING_CREATE, role=role,
-                vrrp_priority=priority, ha_ip=lb.vip_address, cert_busy=False,
-                failover_requested=False, created_at=_now()))
+            conn.execute(NEW_AMPHORA, {
+                "id": amp_id, "load_balancer_id": lb.id, "status": c.PENDING_CREATE,
+                "role": role, "vrrp_priority": priority, "ha_ip": lb.vip_address,
+                "cert_busy": False, "failover_requested": False, "created_at": _now()})
         vrrp_port_id = None
         provisioner = self.drivers.provisioner
         if provisioner is not None:
@@ -346,16 +357,20 @@ class Reconciler:
         if provisioner is not None:
             plug = replace(plug, vrrp_port_id=vrrp_port_id or plug.vrrp_port_id,
                            ha_port_id=lb.vip_port_id or plug.ha_port_id)
+        values = {
+            "amp_id": amp_id, "compute_id": compute.compute_id,
+            "lb_network_ip": compute.lb_network_ip, "image_id": compute.image_id,
+            "compute_flavor": compute.compute_flavor, "cached_zone": compute.cached_zone,
+            "vrrp_ip": plug.vrrp_ip, "vrrp_port_id": plug.vrrp_port_id, "ha_ip": plug.ha_ip,
+            "ha_port_id": plug.ha_port_id, "vrrp_interface": plug.vrrp_interface,
+            "vrrp_id": 1 if lb.topology == c.TOPOLOGY_ACTIVE_STANDBY else None,
+            "status": c.AMPHORA_ALLOCATED, "updated_at": _now()}
         with self.engine.begin() as conn:
-            conn.execute(update(t.amphora).where(t.amphora.c.id == amp_id).values(
-                compute_id=compute.compute_id, lb_network_ip=compute.lb_network_ip,
-                image_id=compute.image_id, compute_flavor=compute.compute_flavor,
-                cached_zone=compute.cached_zone, vrrp_ip=plug.vrrp_ip,
-                vrrp_port_id=plug.vrrp_port_id, ha_ip=plug.ha_ip, ha_port_id=plug.ha_port_id,
-                vrrp_interface=plug.vrrp_interface,
-                vrrp_id=1 if lb.topology == c.TOPOLOGY_ACTIVE_STANDBY else None,
-                status=c.AMPHORA_ALLOCATED, updated_at=_now()))
-            built = conn.execute(select(t.amphora).where(t.amphora.c.id == amp_id)).one()
+            if self.engine.dialect.update_returning:  # PostgreSQL, SQLite: one round trip
+                built = conn.execute(AMPHORA_BUILT_ROW, values).one()
+            else:
+                conn.execute(AMPHORA_BUILT, values)
+                built = conn.execute(AMPHORA_ROW, {"amp_id": amp_id}).one()
         log.info("amphora %s (%s) of load balancer %s built", amp_id, role, lb.id)
         return built
 
@@ -396,7 +411,31 @@ class Reconciler:
         lifecycle.log_deleted(lb.id)
 
     # statuses --------------------------------------------------------------------------------
-    def _settle(self, lb: Any, generation: int, outcome: _Outcome) -> None:
+    def _settle(self, lb: Any, generation: int, outcome: _Outcome,
+                conn: Connection | None = None) -> None:
+        """``_settle_in`` a transaction on ``conn`` (the pass's own connection, no pool
+        checkout nor ping), or on a fresh one when there is none or it turns out to be dead
+        (idempotent: a settle that did commit matches nothing the second time)."""
+        settled = None
+        done = False
+        if conn is not None:
+            try:
+                with conn.begin():
+                    settled = self._settle_in(conn, lb, generation, outcome)
+                done = True
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                log.warning("settling load balancer %s on a fresh connection: %s", lb.id, exc)
+        if not done:
+            with self.engine.begin() as fresh:
+                settled = self._settle_in(fresh, lb, generation, outcome)
+        if settled is not None:
+            self.settled_changes += lb.provisioning_status in c.PENDING_STATUSES
+            lifecycle.log_settled(lb.id, lb.provisioning_status, *settled)
+
+    def _settle_in(self, conn: Connection, lb: Any, generation: int, outcome: _Outcome) \
+            -> tuple[list[lifecycle.Pending], dict[str, set[str]]] | None:
         """One transaction: record what the amphorae now serve (their digests, the accepted
         configuration), settle the statuses (unless the load balancer changed meanwhile: the
         next pass settles it) and release the lease. ``lb``: its row as the pass began.
@@ -405,53 +444,52 @@ class Reconciler:
         API does before changing anything under it, and matches only if no change came in
         meanwhile (``generation``) and there is something to settle — with the load balancer
         ACTIVE at its generation nothing under it is pending (every change bumps the
-        generation), so a pass that found nothing to do writes nothing else."""
+        generation), so a pass that found nothing to do writes nothing else. Returns what
+        it settled (the pending children and the parents they locked), None if nothing."""
         lb_id = lb.id
-        with self.engine.begin() as conn:
-            settling = conn.execute(SETTLE_LB, {"lb_id": lb_id, "gen": generation})\
-                .rowcount == 1
-            if outcome.digests:
-                conn.execute(AMPHORA_DIGEST, [{"amp_id": amp_id, "digest": active,
-                                               "now": _now()}
-                                              for amp_id, active in outcome.digests.items()])
-            if outcome.accepted is not None and (
-                    settling or conn.execute(LB_EXISTS, {"lb_id": lb_id}).first() is not None):
-                containment.save(conn, lb_id, outcome.accepted)
-            conn.execute(RELEASE, {"lb_id": lb_id, "holder": self.holder})
-            if not settling:
-                return
-            self.settled_changes += lb.provisioning_status in c.PENDING_STATUSES
-            # every child's status and links: as the pass read them (nothing under the load
-            # balancer changed since: the update above matched at the pass's generation), else
-            # one round trip; statements only where needed
-            kids = _children_as_read(outcome.children) if outcome.children is not None else \
-                [_Child(*row) for row in conn.execute(CHILD_STATUSES, {"lb_id": lb_id})]
-            scope: dict[str, list[tuple[str, str]]] = {table.name: []
-                                                       for table in CHILD_TABLES_DELETE_ORDER}
-            for kid in kids:
-                scope[kid.table].append((kid.id, kid.status))
-            children = lifecycle.pending_of(scope)
-            locked = _locked_among(kids) if children else {}
-            for table in CHILD_TABLES_DELETE_ORDER:
-                doomed = [i for i, status in scope[table.name] if status == c.PENDING_DELETE]
-                if doomed:
-                    _remove_rows(conn, table, doomed)
-            for table in (t.listener, t.pool, t.member, *MONITOR_LIKE):
-                pending = [i for i, status in scope[table.name]
-                           if status in (c.PENDING_CREATE, c.PENDING_UPDATE)]
-                if pending:
-                    conn.execute(_set_column(table, "provisioning_status"),
-                                 {"ids": pending, "new_value": c.ACTIVE})
-                if table in MONITOR_LIKE:  # ONLINE or OFFLINE with admin_state_up
-                    for wanted in (c.ONLINE, c.OFFLINE):
-                        ids = [k.id for k in kids if k.table == table.name
-                               and k.status != c.PENDING_DELETE
-                               and (c.ONLINE if k.admin_up else c.OFFLINE) == wanted
-                               and k.operating != wanted]
-                        if ids:
-                            conn.execute(_set_column(table, "operating_status"),
-                                         {"ids": ids, "new_value": wanted})
-        lifecycle.log_settled(lb_id, lb.provisioning_status, children, locked)
+        settling = conn.execute(SETTLE_LB, {"lb_id": lb_id, "gen": generation})\
+            .rowcount == 1
+        digests = [{"amp_id": amp_id, "digest": active, "now": _now()}
+                   for amp_id, active in outcome.digests.items()]
+        if digests:  # one row is one plain execute (executemany costs more)
+            conn.execute(AMPHORA_DIGEST, digests[0] if len(digests) == 1 else digests)
+        if outcome.accepted is not None and (
+                settling or conn.execute(LB_EXISTS, {"lb_id": lb_id}).first() is not None):
+            containment.save(conn, lb_id, outcome.accepted)
+        conn.execute(RELEASE, {"lb_id": lb_id, "holder": self.holder})
+        if not settling:
+            return None
+        # every child's status and links: as the pass read them (nothing under the load
+        # balancer changed since: the update above matched at the pass's generation), else
+        # one round trip; statements only where needed
+        kids = _children_as_read(outcome.children) if outcome.children is not None else \
+            [_Child(*row) for row in conn.execute(CHILD_STATUSES, {"lb_id": lb_id})]
+        scope: dict[str, list[tuple[str, str]]] = {table.name: []
+                                                   for table in CHILD_TABLES_DELETE_ORDER}
+        for kid in kids:
+            scope[kid.table].append((kid.id, kid.status))
+        children = lifecycle.pending_of(scope)
+        locked = _locked_among(kids) if children else {}
+        for table in CHILD_TABLES_DELETE_ORDER:
+            doomed = [i for i, status in scope[table.name] if status == c.PENDING_DELETE]
+            if doomed:
+                _remove_rows(conn, table, doomed)
+        for table in (t.listener, t.pool, t.member, *MONITOR_LIKE):
+            pending = [i for i, status in scope[table.name]
+                       if status in (c.PENDING_CREATE, c.PENDING_UPDATE)]
+            if pending:
+                conn.execute(_set_column(table, "provisioning_status"),
+                             {"ids": pending, "new_value": c.ACTIVE})
+            if table in MONITOR_LIKE:  # ONLINE or OFFLINE with admin_state_up
+                for wanted in (c.ONLINE, c.OFFLINE):
+                    ids = [k.id for k in kids if k.table == table.name
+                           and k.status != c.PENDING_DELETE
+                           and (c.ONLINE if k.admin_up else c.OFFLINE) == wanted
+                           and k.operating != wanted]
+                    if ids:
+                        conn.execute(_set_column(table, "operating_status"),
+                                     {"ids": ids, "new_value": wanted})
+        return children, locked
 
     def _mark_failed(self, lb_id: str, lb_was_new: bool, contained: bool = False) -> None:
         """The changed objects go ERROR; parents the API only locked (PENDING_UPDATE because
@@ -625,6 +663,15 @@ SETTLE_LB = update(t.load_balancer).where(
     last_request_id=None)
 LIVE_AMPHORAE = select(t.amphora).where(t.amphora.c.load_balancer_id == _LB_ID,
                                         t.amphora.c.status != c.DELETED)
+# a build's two writes (parameters: the column names; the update's amphora: ``amp_id``)
+NEW_AMPHORA = t.amphora.insert()
+AMPHORA_BUILT = update(t.amphora).where(t.amphora.c.id == bindparam("amp_id")).values({
+    name: bindparam(name) for name in (
+        "compute_id", "lb_network_ip", "image_id", "compute_flavor", "cached_zone", "vrrp_ip",
+        "vrrp_port_id", "ha_ip", "ha_port_id", "vrrp_interface", "vrrp_id", "status",
+        "updated_at")})
+AMPHORA_BUILT_ROW = AMPHORA_BUILT.returning(*t.amphora.c)
+AMPHORA_ROW = select(t.amphora).where(t.amphora.c.id == bindparam("amp_id"))
 AMPHORA_DIGEST = update(t.amphora).where(t.amphora.c.id == bindparam("amp_id")).values(
     active_digest=bindparam("digest"), updated_at=bindparam("now"))
 RELEASE = delete(t.lease).where(t.lease.c.load_balancer_id == _LB_ID,
