@@ -10,9 +10,12 @@ snapshot strip them.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from lbaas.controller import aggregate
 
@@ -90,3 +93,41 @@ def test_rows_being_deleted_are_read_and_left_out_of_render(api: Any) -> None:
     live = aggregate.live(children)
     assert [p["lb_algorithm"] for p in live["pool"]] == ["ROUND_ROBIN"]
     assert len(live["member"]) == 2  # ... and left out of what renders
+
+
+def test_a_connection_dropped_mid_pass_still_settles(api: Any, monkeypatch: Any,
+                                                      caplog: Any) -> None:
+    """A pass reads, pushes and settles on one connection; if the database drops it while
+    the pass waits on the data plane, the settle runs on a fresh one and the change goes
+    ACTIVE in that pass (not after a crash, by the resync scan)."""
+    engine = api.service.engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("drops the service's connections with pg_terminate_backend")
+    lid = api.create_lb(name="dropped")["id"]
+    fake = api.service.drivers.amphora
+    apply = fake.apply
+    dropped: list[int] = []
+
+    async def apply_then_drop(*args: Any) -> str:
+        active = await apply(*args)
+        if not dropped:
+            other = create_engine(engine.url, poolclass=NullPool)
+            with other.connect() as conn:
+                dropped.extend(r[0] for r in conn.execute(text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()")))
+            other.dispose()
+        return str(active)
+
+    monkeypatch.setattr(fake, "apply", apply_then_drop)
+    caplog.set_level(logging.WARNING, logger="lbaas")
+    code, body = api.post(f"{V2}/listeners", {"listener": {
+        "loadbalancer_id": lid, "protocol": "HTTP", "protocol_port": 80}})
+    assert code == 201, body
+    api.wait_lb(lid)
+    assert dropped, "the pass pushed nothing: the test did not drop its connection"
+    code, body = api.get(f"{V2}/listeners/{body['listener']['id']}")
+    assert body["listener"]["provisioning_status"] == "ACTIVE"
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("on a fresh connection" in m for m in messages), messages
+    assert not any("crashed" in m or "failed" in m for m in messages), messages
