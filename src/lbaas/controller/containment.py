@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, bindparam, delete, select, update
 
-from lbaas.controller.aggregate import STRIP, Rows, assemble, load_rows
+from lbaas.controller.aggregate import STRIP, Rows, assemble
 from lbaas.domain import constants as c
 from lbaas.drivers.base import BundleRefused
 from lbaas.render import RenderError
@@ -79,14 +79,6 @@ class Plan:
     aggregate: dict[str, Any]  # what to render, refused objects contained
     accepted: Objects  # what to save once every amphora serves it
     unchanged: bool  # the saved configuration is this one already
-
-
-def load(conn: Connection, lb_id: str, dropped: set[str],
-         lb_row: dict[str, Any] | None = None) -> Plan:
-    lb, rows = load_rows(conn, lb_id, lb_row)
-    stored = conn.execute(select(t.accepted_config.c.objects).where(
-        t.accepted_config.c.load_balancer_id == lb_id)).scalar_one_or_none()
-    return plan(lb, rows, stored, dropped)
 
 
 def plan(lb: dict[str, Any], rows: Rows, stored: Any, dropped: set[str]) -> Plan:

@@ -112,7 +112,7 @@ class Reconciler:
         token = REQUEST_ID.set(None)  # _reconcile_held binds the load balancer's own
         claimed = released = False
         # One connection for the lease, the read and the settle (one pool checkout and ping
-        # per pass, where each was one); no transaction stays open while the pass waits.
+        # per pass, where there were three); no transaction stays open while the pass waits.
         conn = self.engine.connect()
         try:
             claimed = leases.claim_on(conn, lb_id, self.holder, self.lease_seconds)
