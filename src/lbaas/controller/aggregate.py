@@ -8,8 +8,10 @@ the configuration the data plane last accepted).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, bindparam, select
 
 from lbaas.store import tables as t
@@ -44,25 +46,91 @@ _CHILDREN = (
 )
 
 
+def read_children(conn: Connection, lb_id: str) -> Rows:
+    """Every child row of the load balancer by table name, statuses included, those being
+    deleted too (a table whose parents are all absent is not read: it has no rows)."""
+    params = {"lb_id": lb_id}
+    rows: Rows = {}
+    for name, query, parent, _ in _CHILDREN:
+        rows[name] = [] if parent is not None and not rows[parent] else \
+            [plain(r) for r in conn.execute(query, params)]
+    return rows
+
+
+def live(rows: Rows) -> Rows:
+    """``rows`` without those being deleted, nor the children of those."""
+    out: Rows = {}
+    for name, _, parent, column in _CHILDREN:
+        kept = [r for r in rows[name] if r["provisioning_status"] != "PENDING_DELETE"]
+        if parent is not None:
+            parents = {p["id"] for p in out[parent]}
+            kept = [r for r in kept if r[column] in parents]
+        out[name] = kept
+    return out
+
+
 def load_rows(conn: Connection, lb_id: str, lb_row: dict[str, Any] | None = None) \
         -> tuple[dict[str, Any], Rows]:
     """The load balancer row (``lb_row`` when the caller has just read it) and its live
     children by table name, statuses included (a child of a parent being deleted is left out
-    with it; a table whose parents are all gone is not even read)."""
-    params = {"lb_id": lb_id}
-    lb = lb_row if lb_row is not None else plain(conn.execute(_LB_ROW, params).one())
-    rows: Rows = {}
-    for name, query, parent, column in _CHILDREN:
-        if parent is not None and not rows[parent]:
-            rows[name] = []
-            continue
-        live = [r for r in map(plain, conn.execute(query, params))
-                if r["provisioning_status"] != "PENDING_DELETE"]
-        if parent is not None:
-            parents = {p["id"] for p in rows[parent]}
-            live = [r for r in live if r[column] in parents]
-        rows[name] = live
-    return lb, rows
+    with it)."""
+    lb = lb_row if lb_row is not None else plain(conn.execute(_LB_ROW, {"lb_id": lb_id}).one())
+    return lb, live(read_children(conn, lb_id))
+
+
+# The reconciler's read of a load balancer: its row, the configuration its amphorae last
+# accepted and, on PostgreSQL, every child row as one JSON document — one statement where the
+# tables one by one were eight (their result set-up was most of a pass's CPU, docs/scale.md).
+ACCEPTED = "accepted_objects"
+CHILDREN_JSON = "children_json"
+LB_READ_EXTRAS = (ACCEPTED, CHILDREN_JSON)
+
+
+def _pg_children() -> Any:
+    from sqlalchemy import Text, cast, func, literal_column
+    from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+    wheres = {
+        "listener": lambda x: x.c.load_balancer_id == _LB,
+        "pool": lambda x: x.c.load_balancer_id == _LB,
+        "member": lambda x: x.c.pool_id.in_(_POOL_IDS),
+        "health_monitor": lambda x: x.c.pool_id.in_(_POOL_IDS),
+        "l7policy": lambda x: x.c.listener_id.in_(_LISTENER_IDS),
+        "l7rule": lambda x: x.c.l7policy_id.in_(
+            select(t.l7policy.c.id).where(t.l7policy.c.listener_id.in_(_LISTENER_IDS))),
+    }
+    pairs: list[Any] = []
+    for name, _, _, _ in _CHILDREN:
+        x = getattr(t, name).alias(f"j_{name}")
+        rows = func.json_agg(aggregate_order_by(literal_column(x.name), x.c.id))
+        none = literal_column("'[]'::json")
+        pairs += [literal_column(f"'{name}'"), select(func.coalesce(rows, none))
+                  .select_from(x).where(wheres[name](x)).scalar_subquery()]
+    return cast(func.json_build_object(*pairs), Text).label(CHILDREN_JSON)
+
+
+@functools.cache
+def lb_read(dialect: str) -> Any:
+    """The statement (parameter ``lb_id``) whose row ``children_of`` and ``lb_plain`` take,
+    with the accepted configuration as ``ACCEPTED`` (built once per dialect)."""
+    accepted = select(t.accepted_config.c.objects).where(
+        t.accepted_config.c.load_balancer_id == _LB).scalar_subquery().label(ACCEPTED)
+    extra = [_pg_children()] if dialect == "postgresql" else []
+    return select(t.load_balancer, accepted, *extra).where(t.load_balancer.c.id == _LB)
+
+
+def children_of(conn: Connection, row: Any) -> Rows:
+    """Every child row (as ``read_children``) of the load balancer ``row`` (from ``lb_read``):
+    from its JSON where the dialect has it, else read table by table."""
+    text = row._mapping.get(CHILDREN_JSON)
+    if text is None:
+        return read_children(conn, row.id)
+    return orjson.loads(text)  # type: ignore[no-any-return]
+
+
+def lb_plain(row: Any) -> dict[str, Any]:
+    """The load balancer's own columns of a ``lb_read`` row, as ``plain``."""
+    return {str(k): v for k, v in row._mapping.items() if k not in LB_READ_EXTRAS}
 
 
 def assemble(lb: dict[str, Any], rows: Rows) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, bindparam, delete, select, update
 
-from lbaas.controller.aggregate import STRIP, Rows, assemble, load_rows
+from lbaas.controller.aggregate import STRIP, Rows, assemble
 from lbaas.domain import constants as c
 from lbaas.drivers.base import BundleRefused
 from lbaas.render import RenderError
@@ -81,14 +81,13 @@ class Plan:
     unchanged: bool  # the saved configuration is this one already
 
 
-def load(conn: Connection, lb_id: str, dropped: set[str],
-         lb_row: dict[str, Any] | None = None) -> Plan:
-    lb, rows = load_rows(conn, lb_id, lb_row)
-    stored = _objects(conn.execute(select(t.accepted_config.c.objects).where(
-        t.accepted_config.c.load_balancer_id == lb_id)).scalar_one_or_none())
-    rows = effective_rows(rows, stored, dropped)
+def plan(lb: dict[str, Any], rows: Rows, stored: Any, dropped: set[str]) -> Plan:
+    """The plan from the load balancer's row, its live children (``aggregate.live``) and the
+    accepted configuration as stored (None when there is none)."""
+    accepted = _objects(stored)
+    rows = effective_rows(rows, accepted, dropped)
     objects = snapshot(rows)
-    return Plan(assemble(lb, rows), objects, digest(objects) == digest(stored))
+    return Plan(assemble(lb, rows), objects, digest(objects) == digest(accepted))
 
 
 _SAVE = update(t.accepted_config).where(

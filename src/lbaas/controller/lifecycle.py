@@ -1,8 +1,9 @@
 """INFO lines an operator can follow: what one reconcile pass created, updated, deleted or
 failed, one line per object.
 
-Key choice: the reconciler settles statuses with bulk UPDATEs, so ``pending`` reads which rows
-are ``PENDING_*`` in the same transaction, just before; the lines are written from that list.
+Key choice: the reconciler settles statuses with bulk UPDATEs, so the lines are written from
+the list of rows that were ``PENDING_*``: read in the failing transaction (``pending``), or, when
+a pass settles, the rows it read (``pending_of``; unchanged since, at the generation it settles).
 They carry the request id the reconciler bound (``lbaas.logs``), so each one can be traced to
 the API call that asked for it.
 """

@@ -18,6 +18,7 @@ import functools
 import hashlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -25,9 +26,9 @@ from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Connection, Engine, bindparam, delete, or_, select, update
+from sqlalchemy.exc import DBAPIError
 
-from lbaas.controller import containment, lifecycle
-from lbaas.controller.aggregate import plain
+from lbaas.controller import aggregate, containment, lifecycle
 from lbaas.controller.provisioning import Provisioner
 from lbaas.domain import constants as c
 from lbaas.drivers.base import (
@@ -55,6 +56,9 @@ MAX_CONTAINED = 8
 # A drained MASTER keeps answering this long after handing the VIP over (its in-flight
 # requests, neighbours still on its MAC until the new MASTER's gratuitous ARP lands).
 HANDOVER_GRACE = 1.0
+# A pass settles on the connection it read on if it waited less than this on the data plane
+# meanwhile (else on a fresh checkout, whose ping finds a connection the database dropped).
+REUSE_CONNECTION_SECONDS = 2.0
 
 
 def render_bundle(aggregate: dict[str, Any], amphora: AmphoraView | None = None) \
@@ -97,6 +101,7 @@ class Reconciler:
         self.holder = holder or f"worker-{uuid.uuid4()}"
         self.lease_seconds = lease_seconds
         self.settled_changes = 0  # passes that brought a pending load balancer to ACTIVE
+        self._lb_read = aggregate.lb_read(engine.dialect.name)
         # Member-subnet legs last plugged per amphora, trusted like ``active_digest``: plugging
         # costs a dozen ``ip`` calls, too slow to repeat on every member change. Kept with the
         # digest we left on the amphora: if another worker pushed since, it may have replugged.
@@ -104,36 +109,48 @@ class Reconciler:
 
     async def reconcile(self, lb_id: str) -> bool:
         """Return False when another worker holds the lease (caller retries later)."""
-        if not leases.claim(self.engine, lb_id, self.holder, self.lease_seconds):
-            return False
         token = REQUEST_ID.set(None)  # _reconcile_held binds the load balancer's own
-        released = False
+        claimed = released = False
+        # One connection for the lease, the read and the settle (one pool checkout and ping
+        # per pass, where there were three); no transaction stays open while the pass waits.
+        conn = self.engine.connect()
         try:
+            claimed = leases.claim_on(conn, lb_id, self.holder, self.lease_seconds)
+            if not claimed:
+                return False
+            lb, first = self._first_read(conn, lb_id)
+            conn.rollback()
             # renewed while the pass runs: only a dead worker's lease ever expires
             async with leases.keep(self.engine, lb_id, self.holder, self.lease_seconds):
-                released = await self._reconcile_held(lb_id)
+                released = await self._reconcile_held(lb, first, conn)
         except leases.LeaseLost:
             log.warning("lost the lease on load balancer %s mid-pass; its new holder "
                         "finishes the work", lb_id)
         finally:
+            conn.close()
             REQUEST_ID.reset(token)
-            if not released:
+            if claimed and not released:
                 leases.release(self.engine, lb_id, self.holder)
         return True
 
-    async def _reconcile_held(self, lb_id: str) -> bool:
-        """One pass; True when the settle transaction released the lease with it."""
-        first: _Read | None = None
-        with self.engine.connect() as conn:  # the load balancer and, usually, all the rest
-            lb = conn.execute(LB_ROW, {"lb_id": lb_id}).first()
-            if lb is not None and lb.provider not in c.NOOP_PROVIDERS and \
-                    lb.provisioning_status not in (c.DELETED, c.PENDING_DELETE):
-                try:
-                    first = _read(conn, lb, set())
-                except Exception:  # read again below, where a failure is handled
-                    first = None
+    def _first_read(self, conn: Connection, lb_id: str) -> tuple[Any, _Read | None]:
+        """The load balancer's row and, usually, all the rest (None: read again later)."""
+        lb = conn.execute(self._lb_read, {"lb_id": lb_id}).first()
+        if lb is None or lb.provider in c.NOOP_PROVIDERS or \
+                lb.provisioning_status in (c.DELETED, c.PENDING_DELETE):
+            return lb, None
+        try:
+            return lb, _read(conn, lb, set())
+        except Exception:  # read again in the pass, where a failure is handled
+            return lb, None
+
+    async def _reconcile_held(self, lb: Any, first: _Read | None, conn: Connection) -> bool:
+        """One pass; True when the settle transaction released the lease with it (on
+        ``conn``, the pass's connection, when the pass was short)."""
         if lb is None or lb.provisioning_status == c.DELETED:
             return False
+        lb_id = lb.id
+        started = time.monotonic()
         REQUEST_ID.set(lb.last_request_id)  # the API call this work comes from, if any
         generation = lb.generation
         contained = containment.Contained()
@@ -149,7 +166,8 @@ class Reconciler:
             self._mark_failed(lb_id, lb.provisioning_status == c.PENDING_CREATE,
                               bool(contained.blamed))
             return False
-        self._settle(lb, generation, outcome)
+        took = time.monotonic() - started
+        self._settle(lb, generation, outcome, conn if took < REUSE_CONNECTION_SECONDS else None)
         return True
 
     # amphorae --------------------------------------------------------------------------------
@@ -214,8 +232,9 @@ class Reconciler:
                  if lb.topology == c.TOPOLOGY_ACTIVE_STANDBY else [(c.ROLE_STANDALONE, None)])
         if first is None:
             with self.engine.connect() as conn:
-                first = _read(conn, lb, dropped or set())
-        amps, plan = first
+                fresh = conn.execute(self._lb_read, {"lb_id": lb.id}).one()
+                first = _read(conn, fresh, dropped or set())
+        amps, plan, outcome.children = first
         aggregate = plan.aggregate
         self.drivers.render(aggregate, None)  # a config that cannot render builds nothing
         healthy = {a.role: a for a in amps if not a.failover_requested
@@ -321,10 +340,10 @@ class Reconciler:
             built.add(amp_id)
         spec = self._spec(lb, amp_id, role, priority)
         with self.engine.begin() as conn:
-            conn.execute(t.amphora.insert().values(
-                id=amp_id, load_balancer_id=lb.id, status=c.PENDING_CREATE, role=role,
-                vrrp_priority=priority, ha_ip=lb.vip_address, cert_busy=False,
-                failover_requested=False, created_at=_now()))
+            conn.execute(NEW_AMPHORA, {
+                "id": amp_id, "load_balancer_id": lb.id, "status": c.PENDING_CREATE,
+                "role": role, "vrrp_priority": priority, "ha_ip": lb.vip_address,
+                "cert_busy": False, "failover_requested": False, "created_at": _now()})
         vrrp_port_id = None
         provisioner = self.drivers.provisioner
         if provisioner is not None:
@@ -338,16 +357,20 @@ class Reconciler:
         if provisioner is not None:
             plug = replace(plug, vrrp_port_id=vrrp_port_id or plug.vrrp_port_id,
                            ha_port_id=lb.vip_port_id or plug.ha_port_id)
+        values = {
+            "amp_id": amp_id, "compute_id": compute.compute_id,
+            "lb_network_ip": compute.lb_network_ip, "image_id": compute.image_id,
+            "compute_flavor": compute.compute_flavor, "cached_zone": compute.cached_zone,
+            "vrrp_ip": plug.vrrp_ip, "vrrp_port_id": plug.vrrp_port_id, "ha_ip": plug.ha_ip,
+            "ha_port_id": plug.ha_port_id, "vrrp_interface": plug.vrrp_interface,
+            "vrrp_id": 1 if lb.topology == c.TOPOLOGY_ACTIVE_STANDBY else None,
+            "status": c.AMPHORA_ALLOCATED, "updated_at": _now()}
         with self.engine.begin() as conn:
-            conn.execute(update(t.amphora).where(t.amphora.c.id == amp_id).values(
-                compute_id=compute.compute_id, lb_network_ip=compute.lb_network_ip,
-                image_id=compute.image_id, compute_flavor=compute.compute_flavor,
-                cached_zone=compute.cached_zone, vrrp_ip=plug.vrrp_ip,
-                vrrp_port_id=plug.vrrp_port_id, ha_ip=plug.ha_ip, ha_port_id=plug.ha_port_id,
-                vrrp_interface=plug.vrrp_interface,
-                vrrp_id=1 if lb.topology == c.TOPOLOGY_ACTIVE_STANDBY else None,
-                status=c.AMPHORA_ALLOCATED, updated_at=_now()))
-            built = conn.execute(select(t.amphora).where(t.amphora.c.id == amp_id)).one()
+            if self.engine.dialect.update_returning:  # PostgreSQL, SQLite: one round trip
+                built = conn.execute(AMPHORA_BUILT_ROW, values).one()
+            else:
+                conn.execute(AMPHORA_BUILT, values)
+                built = conn.execute(AMPHORA_ROW, {"amp_id": amp_id}).one()
         log.info("amphora %s (%s) of load balancer %s built", amp_id, role, lb.id)
         return built
 
@@ -388,7 +411,31 @@ class Reconciler:
         lifecycle.log_deleted(lb.id)
 
     # statuses --------------------------------------------------------------------------------
-    def _settle(self, lb: Any, generation: int, outcome: _Outcome) -> None:
+    def _settle(self, lb: Any, generation: int, outcome: _Outcome,
+                conn: Connection | None = None) -> None:
+        """``_settle_in`` a transaction on ``conn`` (the pass's own connection, no pool
+        checkout nor ping), or on a fresh one when there is none or it turns out to be dead
+        (idempotent: a settle that did commit matches nothing the second time)."""
+        settled = None
+        done = False
+        if conn is not None:
+            try:
+                with conn.begin():
+                    settled = self._settle_in(conn, lb, generation, outcome)
+                done = True
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                log.warning("settling load balancer %s on a fresh connection: %s", lb.id, exc)
+        if not done:
+            with self.engine.begin() as fresh:
+                settled = self._settle_in(fresh, lb, generation, outcome)
+        if settled is not None:
+            self.settled_changes += lb.provisioning_status in c.PENDING_STATUSES
+            lifecycle.log_settled(lb.id, lb.provisioning_status, *settled)
+
+    def _settle_in(self, conn: Connection, lb: Any, generation: int, outcome: _Outcome) \
+            -> tuple[list[lifecycle.Pending], dict[str, set[str]]] | None:
         """One transaction: record what the amphorae now serve (their digests, the accepted
         configuration), settle the statuses (unless the load balancer changed meanwhile: the
         next pass settles it) and release the lease. ``lb``: its row as the pass began.
@@ -397,50 +444,52 @@ class Reconciler:
         API does before changing anything under it, and matches only if no change came in
         meanwhile (``generation``) and there is something to settle — with the load balancer
         ACTIVE at its generation nothing under it is pending (every change bumps the
-        generation), so a pass that found nothing to do writes nothing else."""
+        generation), so a pass that found nothing to do writes nothing else. Returns what
+        it settled (the pending children and the parents they locked), None if nothing."""
         lb_id = lb.id
-        with self.engine.begin() as conn:
-            settling = conn.execute(SETTLE_LB, {"lb_id": lb_id, "gen": generation})\
-                .rowcount == 1
-            if outcome.digests:
-                conn.execute(AMPHORA_DIGEST, [{"amp_id": amp_id, "digest": active,
-                                               "now": _now()}
-                                              for amp_id, active in outcome.digests.items()])
-            if outcome.accepted is not None and (
-                    settling or conn.execute(LB_EXISTS, {"lb_id": lb_id}).first() is not None):
-                containment.save(conn, lb_id, outcome.accepted)
-            conn.execute(RELEASE, {"lb_id": lb_id, "holder": self.holder})
-            if not settling:
-                return
-            self.settled_changes += lb.provisioning_status in c.PENDING_STATUSES
-            # one round trip for every child's status and links; statements only where needed
-            kids = [_Child(*row) for row in conn.execute(CHILD_STATUSES, {"lb_id": lb_id})]
-            scope: dict[str, list[tuple[str, str]]] = {table.name: []
-                                                       for table in CHILD_TABLES_DELETE_ORDER}
-            for kid in kids:
-                scope[kid.table].append((kid.id, kid.status))
-            children = lifecycle.pending_of(scope)
-            locked = _locked_among(kids) if children else {}
-            for table in CHILD_TABLES_DELETE_ORDER:
-                doomed = [i for i, status in scope[table.name] if status == c.PENDING_DELETE]
-                if doomed:
-                    _remove_rows(conn, table, doomed)
-            for table in (t.listener, t.pool, t.member, *MONITOR_LIKE):
-                pending = [i for i, status in scope[table.name]
-                           if status in (c.PENDING_CREATE, c.PENDING_UPDATE)]
-                if pending:
-                    conn.execute(_set_column(table, "provisioning_status"),
-                                 {"ids": pending, "new_value": c.ACTIVE})
-                if table in MONITOR_LIKE:  # ONLINE or OFFLINE with admin_state_up
-                    for wanted in (c.ONLINE, c.OFFLINE):
-                        ids = [k.id for k in kids if k.table == table.name
-                               and k.status != c.PENDING_DELETE
-                               and (c.ONLINE if k.admin_up else c.OFFLINE) == wanted
-                               and k.operating != wanted]
-                        if ids:
-                            conn.execute(_set_column(table, "operating_status"),
-                                         {"ids": ids, "new_value": wanted})
-        lifecycle.log_settled(lb_id, lb.provisioning_status, children, locked)
+        settling = conn.execute(SETTLE_LB, {"lb_id": lb_id, "gen": generation})\
+            .rowcount == 1
+        digests = [{"amp_id": amp_id, "digest": active, "now": _now()}
+                   for amp_id, active in outcome.digests.items()]
+        if digests:  # one row is one plain execute (executemany costs more)
+            conn.execute(AMPHORA_DIGEST, digests[0] if len(digests) == 1 else digests)
+        if outcome.accepted is not None and (
+                settling or conn.execute(LB_EXISTS, {"lb_id": lb_id}).first() is not None):
+            containment.save(conn, lb_id, outcome.accepted)
+        conn.execute(RELEASE, {"lb_id": lb_id, "holder": self.holder})
+        if not settling:
+            return None
+        # every child's status and links: as the pass read them (nothing under the load
+        # balancer changed since: the update above matched at the pass's generation), else
+        # one round trip; statements only where needed
+        kids = _children_as_read(outcome.children) if outcome.children is not None else \
+            [_Child(*row) for row in conn.execute(CHILD_STATUSES, {"lb_id": lb_id})]
+        scope: dict[str, list[tuple[str, str]]] = {table.name: []
+                                                   for table in CHILD_TABLES_DELETE_ORDER}
+        for kid in kids:
+            scope[kid.table].append((kid.id, kid.status))
+        children = lifecycle.pending_of(scope)
+        locked = _locked_among(kids) if children else {}
+        for table in CHILD_TABLES_DELETE_ORDER:
+            doomed = [i for i, status in scope[table.name] if status == c.PENDING_DELETE]
+            if doomed:
+                _remove_rows(conn, table, doomed)
+        for table in (t.listener, t.pool, t.member, *MONITOR_LIKE):
+            pending = [i for i, status in scope[table.name]
+                       if status in (c.PENDING_CREATE, c.PENDING_UPDATE)]
+            if pending:
+                conn.execute(_set_column(table, "provisioning_status"),
+                             {"ids": pending, "new_value": c.ACTIVE})
+            if table in MONITOR_LIKE:  # ONLINE or OFFLINE with admin_state_up
+                for wanted in (c.ONLINE, c.OFFLINE):
+                    ids = [k.id for k in kids if k.table == table.name
+                           and k.status != c.PENDING_DELETE
+                           and (c.ONLINE if k.admin_up else c.OFFLINE) == wanted
+                           and k.operating != wanted]
+                    if ids:
+                        conn.execute(_set_column(table, "operating_status"),
+                                     {"ids": ids, "new_value": wanted})
+        return children, locked
 
     def _mark_failed(self, lb_id: str, lb_was_new: bool, contained: bool = False) -> None:
         """The changed objects go ERROR; parents the API only locked (PENDING_UPDATE because
@@ -512,12 +561,16 @@ def _locked_parents(conn: Connection, scope: dict[str, list[str]]) -> dict[str, 
             "listener": locked(pending(t.listener), busy_listeners)}
 
 
-_Read = tuple[list[Any], containment.Plan]  # live amphorae, what to render and keep
+# live amphorae, what to render and keep, every child row (``aggregate.read_children``)
+_Read = tuple[list[Any], containment.Plan, aggregate.Rows]
 
 
 def _read(conn: Connection, lb: Any, dropped: set[str]) -> _Read:
-    return (list(conn.execute(LIVE_AMPHORAE, {"lb_id": lb.id})),
-            containment.load(conn, lb.id, dropped, plain(lb)))
+    """``lb``: the load balancer's row from ``aggregate.lb_read``, read just now on ``conn``."""
+    children = aggregate.children_of(conn, lb)
+    plan = containment.plan(aggregate.lb_plain(lb), aggregate.live(children),
+                            lb._mapping[aggregate.ACCEPTED], dropped)
+    return list(conn.execute(LIVE_AMPHORAE, {"lb_id": lb.id})), plan, children
 
 
 @dataclass
@@ -526,6 +579,7 @@ class _Outcome:
 
     digests: dict[str, str] = field(default_factory=dict)  # amphora id -> active digest
     accepted: containment.Objects | None = None  # the configuration to keep (None: kept)
+    children: aggregate.Rows | None = None  # every child row, as the pass last read them
 
 
 class _Child(NamedTuple):
@@ -538,6 +592,20 @@ class _Child(NamedTuple):
     admin_up: bool
     parent: str | None  # member, monitor: pool; policy: listener; rule: policy
     pool: str | None  # listener: default pool; policy: redirect pool
+
+
+# (parent, pool) columns of each child table, as CHILD_STATUSES returns them
+_CHILD_LINKS = {"listener": (None, "default_pool_id"), "pool": (None, None),
+                "member": ("pool_id", None), "health_monitor": ("pool_id", None),
+                "l7policy": ("listener_id", "redirect_pool_id"), "l7rule": ("l7policy_id", None)}
+
+
+def _children_as_read(rows: aggregate.Rows) -> list[_Child]:
+    """``_Child`` rows (as ``CHILD_STATUSES`` reads them) from the rows the pass read."""
+    return [_Child(name, r["id"], r["provisioning_status"], r["operating_status"],
+                   bool(r["admin_state_up"]), r[parent] if parent else None,
+                   r[pool] if pool else None)
+            for name, (parent, pool) in _CHILD_LINKS.items() for r in rows.get(name, ())]
 
 
 def _locked_among(kids: list[_Child]) -> dict[str, set[str]]:
@@ -586,7 +654,6 @@ def _build_child_statuses() -> Any:
 
 CHILD_STATUSES = _build_child_statuses()
 _LB_ID = bindparam("lb_id")
-LB_ROW = select(t.load_balancer).where(t.load_balancer.c.id == _LB_ID)
 LB_EXISTS = select(t.load_balancer.c.id).where(t.load_balancer.c.id == _LB_ID)
 SETTLE_LB = update(t.load_balancer).where(
     t.load_balancer.c.id == _LB_ID, t.load_balancer.c.generation == bindparam("gen"),
@@ -596,6 +663,15 @@ SETTLE_LB = update(t.load_balancer).where(
     last_request_id=None)
 LIVE_AMPHORAE = select(t.amphora).where(t.amphora.c.load_balancer_id == _LB_ID,
                                         t.amphora.c.status != c.DELETED)
+# a build's two writes (parameters: the column names; the update's amphora: ``amp_id``)
+NEW_AMPHORA = t.amphora.insert()
+AMPHORA_BUILT = update(t.amphora).where(t.amphora.c.id == bindparam("amp_id")).values({
+    name: bindparam(name) for name in (
+        "compute_id", "lb_network_ip", "image_id", "compute_flavor", "cached_zone", "vrrp_ip",
+        "vrrp_port_id", "ha_ip", "ha_port_id", "vrrp_interface", "vrrp_id", "status",
+        "updated_at")})
+AMPHORA_BUILT_ROW = AMPHORA_BUILT.returning(*t.amphora.c)
+AMPHORA_ROW = select(t.amphora).where(t.amphora.c.id == bindparam("amp_id"))
 AMPHORA_DIGEST = update(t.amphora).where(t.amphora.c.id == bindparam("amp_id")).values(
     active_digest=bindparam("digest"), updated_at=bindparam("now"))
 RELEASE = delete(t.lease).where(t.lease.c.load_balancer_id == _LB_ID,

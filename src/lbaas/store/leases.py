@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from sqlalchemy import Engine, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lbaas.store import tables as t
@@ -46,16 +46,25 @@ _RELEASE = delete(t.lease).where(t.lease.c.load_balancer_id == _KEY, t.lease.c.h
 
 
 def claim(engine: Engine, lb_id: str, holder: str, ttl: float, now: float | None = None) -> bool:
+    with engine.connect() as conn:
+        return claim_on(conn, lb_id, holder, ttl, now)
+
+
+def claim_on(conn: Connection, lb_id: str, holder: str, ttl: float,
+             now: float | None = None) -> bool:
+    """``claim`` on a connection the caller goes on using (a reconcile pass reads on it next:
+    one pool checkout, and its ping, fewer). Commits; ``conn`` must not be in a transaction."""
     now = time.time() if now is None else now
     params = {"key": lb_id, "who": holder, "until": now + ttl}
     try:  # a released lease has no row: the insert usually wins in one round trip
-        with engine.begin() as conn:
-            conn.execute(_INSERT, params)
+        conn.execute(_INSERT, params)
+        conn.commit()
         return True
     except IntegrityError:
-        pass
-    with engine.begin() as conn:
-        return bool(conn.execute(_TAKE_OVER, {**params, "now": now}).rowcount)
+        conn.rollback()
+    won = bool(conn.execute(_TAKE_OVER, {**params, "now": now}).rowcount)
+    conn.commit()
+    return won
 
 
 def renew(engine: Engine, key: str, holder: str, ttl: float, now: float | None = None) -> bool:
