@@ -9,8 +9,8 @@ measured processes nothing and "CPU ms per load balancer" is what the API and th
 on the six changes; next to it, the idle processes' CPU over the same wall time (reported, not
 subtracted). Then list latency with 1,000 load balancers, and the same load balancers again,
 each with one fully populated POST (Octavia's single-call create) and its own CPU figure; RSS
-of each process, and the heartbeat figure (``bench/bench_heartbeats.py``: batched vs per-message path). Run by
-``make bench-scale``; ``--help`` lists the knobs.
+of each process, and the heartbeat figure (``bench/bench_heartbeats.py``: batched vs
+per-message path). Run by ``make bench-scale``; ``--help`` lists the knobs.
 """
 
 from __future__ import annotations

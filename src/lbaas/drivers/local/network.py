@@ -13,9 +13,9 @@ connections, the operator's list) gets an *isolated* bridge, with no host addres
 (one log line says why); ``host_access=False`` isolates every bridge. A tenant network
 (``SubnetInfo.host_access`` False: neither seeded nor external) is always isolated, and may
 overlap anything, as Neutron's project networks do; ``host_guard.py`` keeps tenant traffic from
-opening connections to the host on every bridge (on the management one, only heartbeats). Each bridge carries its
-owner's mark (``ownership.py``): a bridge of another live instance is refused, and only the
-owner's teardown removes it.
+opening connections to the host on every bridge (on the management one, all but heartbeats).
+Each bridge carries its owner's mark (``ownership.py``): a bridge of another live instance is
+refused, and only the owner's teardown removes it.
 """
 
 from __future__ import annotations
