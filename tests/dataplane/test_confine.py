@@ -1,6 +1,7 @@
 """``drivers/local/confine.py`` on its own: a command run confined, as an amphora agent is, sees
 only its own home of the hidden directory and its own namespaces, no host process, a read-only
-host, and (with an agent child's bounding set, agent/netns.py) cannot enter a namespace.
+host that the agent's CAP_SYS_ADMIN cannot remount (syscall_filter.py), and (with an agent
+child's bounding set, agent/netns.py) cannot enter a namespace.
 
 Needs root; makes three namespaces (recorded, deleted at the end) and a temporary directory.
 """
@@ -74,7 +75,13 @@ def test_the_confined_command_sees_only_its_own_home_and_namespaces(
               f"echo new > {data}/amphorae/amp-a/written && echo home-writable;"
               "echo pid $$")
     host = subprocess.run(["sh", "-c", script], capture_output=True, text=True).stdout
-    script += "; touch /etc/cft-probe 2>/dev/null && echo ETC-WRITTEN; true"
+    # with the agent's CAP_SYS_ADMIN: the covers cannot be undone (the syscall filter)
+    script += (f"; umount -l {data} 2>/dev/null && echo UNMOUNTED;"
+               "mount -o remount,rw / 2>/dev/null && echo REMOUNTED;"
+               "mount -t tmpfs none /mnt 2>/dev/null && echo MOUNTED;"
+               "unshare -m true 2>/dev/null && echo UNSHARED;"
+               "touch /etc/cft-probe 2>/dev/null && echo ETC-WRITTEN;"
+               "grep Seccomp: /proc/self/status; true")
     assert "SECRET-READ" in host and "ENTERED" in host, host  # the same script on the host
     out = _confined(data, spaces, "sh", "-c", script)
     assert out.returncode == 0, out.stderr
@@ -83,6 +90,9 @@ def test_the_confined_command_sees_only_its_own_home_and_namespaces(
     assert f"netns: {spaces[0]} {spaces[1]}\n" in out.stdout
     assert int(out.stdout.split("procs: ")[1].split()[0]) <= 6  # init, sh, the pipeline
     assert "home-writable" in out.stdout and "ETC-WRITTEN" not in out.stdout
+    for undone in ("UNMOUNTED", "REMOUNTED", "MOUNTED", "UNSHARED"):
+        assert undone not in out.stdout, out.stdout
+    assert "Seccomp:\t2" in out.stdout, out.stdout
     assert not Path("/etc/cft-probe").exists()
     assert (data / "amphorae" / "amp-a" / "written").read_text() == "new\n"
     assert "pid 2\n" in out.stdout  # the init is 1, the command its first child

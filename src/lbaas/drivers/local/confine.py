@@ -36,6 +36,8 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from lbaas.drivers.local import syscall_filter
+
 CLONE_NEWNS = 0x00020000
 CLONE_NEWPID = 0x20000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x2, 0x4, 0x8
@@ -237,6 +239,7 @@ def run(home: str, hide: Sequence[str], netns: Sequence[str], argv: Sequence[str
         try:
             cover(home, hide, netns)
             drop_bounding_set(AGENT_KEEP)
+            syscall_filter.install()
             code = _init(argv)
         except BaseException as exc:
             print(f"confine: {exc}", file=sys.stderr, flush=True)
