@@ -3,8 +3,10 @@
 A real ``lbaas serve`` (ACTIVE_STANDBY: two amphorae, keepalived in each) is asked, from inside
 an amphora, what a process there can do: commands run in the mount, PID and network namespaces
 of the amphora's keepalived (root, parsing VRRP from the VIP network) with keepalived's own
-capability bounding set, and in those of the agent with the agent's. Before that, the same
-reads and ``nsenter`` are shown to work from the host, so the test cannot pass by a wrong path.
+capability bounding set, and in those of the agent with the agent's (both run under the
+seccomp filter, which a shell entered with nsenter does not inherit: checked in /proc). Before
+that, the same reads and ``nsenter`` are shown to work from the host, so the test cannot pass
+by a wrong path.
 The load balancer keeps serving through its VIP, and a configuration change (a second
 listener) reaches it.
 """
@@ -111,6 +113,8 @@ def test_an_amphora_reads_no_secret_and_enters_no_other_namespace() -> None:
         agent = [p for p in _pids(ns) if _cmdline(p)[1:3] == ["-m", "lbaas.agent"]]
         assert keepalived and agent, (_pids(ns), _pids(names.data_netns_of(ns)))
         assert not int(_bounding_set(keepalived[0]), 16) >> CAP_SYS_ADMIN & 1
+        for pid in (keepalived[0], agent[0]):  # the filter keeping the agent's CAP_SYS_ADMIN
+            assert "Seccomp:\t2\n" in Path(f"/proc/{pid}/status").read_text()  # from mounts
 
         for who, pid in (("keepalived", keepalived[0]), ("agent", agent[0])):
             seen = _as(pid, _probe(secrets, other, ns) + f"\ncat '{own_key}' >/dev/null"
