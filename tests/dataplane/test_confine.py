@@ -95,7 +95,7 @@ def test_the_confined_command_sees_only_its_own_home_and_namespaces(
     assert "Seccomp:\t2" in out.stdout, out.stdout
     assert not Path("/etc/cft-probe").exists()
     assert (data / "amphorae" / "amp-a" / "written").read_text() == "new\n"
-    assert "pid 2\n" in out.stdout  # the init is 1, the command its first child
+    assert "pid 1\n" in out.stdout  # the command is the namespace's init
 
 
 def test_with_a_childs_capabilities_no_namespace_can_be_entered(
@@ -111,3 +111,22 @@ def test_with_a_childs_capabilities_no_namespace_can_be_entered(
     assert bounding == sum(1 << cap for cap in CHILD_KEEP) & ours  # (ours may lack some)
     data_ns = os.stat(f"/run/netns/{spaces[1]}").st_ino  # the child does run in the data one
     assert out.stdout.split()[2] == f"net:[{data_ns}]", out.stdout
+
+
+def test_a_signal_to_the_recorded_pid_reaches_the_command(site: tuple[Path, list[str]]) -> None:
+    data, spaces = site
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", spaces[0], sys.executable, "-m", "lbaas.drivers.local.confine",
+         "--home", str(data / "amphorae" / "amp-a"), "--hide", str(data), "--netns", spaces[0],
+         "--", "sh", "-c", "trap 'echo got-term; exit 3' TERM; echo up; "
+                           "while :; do sleep 0.05; done"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "up\n"
+        proc.terminate()  # what LocalCompute._stop_agent does to agent.pid
+        assert proc.wait(timeout=10) == 3
+        assert proc.stdout.read() == "got-term\n"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

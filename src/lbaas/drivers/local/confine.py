@@ -16,15 +16,16 @@ Run as ``python -m lbaas.drivers.local.confine --home H --hide D --netns N... --
 
 The agent keeps CAP_SYS_ADMIN, because it enters its data namespace with ``setns(2)`` for each
 HAProxy, keepalived and nft launch and each probe socket (agent/netns.py), and ``setns`` needs
-it; what it launches there drops it (agent/netns.py's ``CHILD_KEEP``). A process holding
-CAP_SYS_ADMIN in the initial user namespace can undo mounts, so the agent process itself is not
-contained against code execution in it; what faces tenant traffic (HAProxy, keepalived) is.
+it; what it launches there drops it (agent/netns.py's ``CHILD_KEEP``). CAP_SYS_ADMIN could undo
+the mounts: ``syscall_filter.py`` refuses the calls that would (mount family, unshare, ptrace,
+modules...), for the agent and everything it starts.
 
 Process tree: this process (the pid the controller records, in the host's PID namespace)
-forwards SIGTERM/SIGINT/SIGHUP to the namespace's init and exits with its status; the init (PID
-1 inside) reaps orphans (``haproxy -D`` daemons are re-parented to it) and forwards the same
-signals to the agent; when the agent ends, the init ends and the kernel kills what is left in
-the namespace.
+unshares, then becomes ``timeout --foreground 0`` (a signal forwarder, no time limit); its child
+is PID 1 of the new namespace, covers, trims and filters, then becomes the agent. Signals to
+the recorded pid reach the agent; when the agent ends, the kernel ends what is left in the
+namespace (HAProxy, keepalived), and ``timeout`` exits with the agent's status. A new agent
+starts clean, in a new namespace.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
-import signal
 import sys
 from collections.abc import Sequence
 
@@ -44,7 +44,7 @@ MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x2, 0x4, 0x8
 MS_RDONLY, MS_REMOUNT = 0x1, 0x20
 MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 0x40000
 PR_CAPBSET_DROP = 24
-FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+TIMEOUT = "timeout"
 
 # capability numbers (linux/capability.h)
 CAPS = {"chown": 0, "dac_override": 1, "fowner": 3, "kill": 5, "setgid": 6, "setuid": 7,
@@ -184,70 +184,27 @@ def cover(home: str, hide: Sequence[str], netns: Sequence[str]) -> None:
     _all_read_only([home, *KEPT_WRITABLE])
 
 
-def _forward_to(pid: int) -> None:
-    def forward(signum: int, _frame: object) -> None:
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-    for signum in FORWARDED:
-        signal.signal(signum, forward)
-
-
-def _status(wait_status: int) -> int:
-    return os.waitstatus_to_exitcode(wait_status) if os.WIFEXITED(wait_status) else \
-        128 + os.WTERMSIG(wait_status)
-
-
-def _wait_for(pid: int, reap_others: bool) -> int:
-    while True:
-        try:
-            done, wait_status = os.waitpid(-1 if reap_others else pid, 0)
-        except ChildProcessError:
-            return 1
-        except InterruptedError:  # (PEP 475 retries; kept for clarity on older semantics)
-            continue
-        if done == pid:
-            return _status(wait_status)
-
-
-def _init(argv: Sequence[str]) -> int:
-    """PID 1 of the namespace: start the agent, reap every orphan, end with the agent."""
-    blocked = set(FORWARDED)
-    signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
-    agent = os.fork()
-    if agent == 0:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
-        for signum in FORWARDED:
-            signal.signal(signum, signal.SIG_DFL)
-        try:
-            os.execvp(argv[0], list(argv))
-        finally:
-            os._exit(127)
-    _forward_to(agent)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
-    return _wait_for(agent, reap_others=True)
-
-
-def run(home: str, hide: Sequence[str], netns: Sequence[str], argv: Sequence[str]) -> int:
+def enter(home: str, hide: Sequence[str], netns: Sequence[str], argv: Sequence[str]) -> None:
+    """The outer step: new mount and PID namespaces for what this process starts next, then
+    become ``timeout --foreground 0`` (coreutils; no time limit), a 1 MB process that forwards
+    SIGTERM/SIGINT/SIGHUP to its child and exits with its status. Its child, PID 1 of the new
+    namespace, runs ``--inner``."""
     _check(_LIBC.unshare(CLONE_NEWNS | CLONE_NEWPID), "unshare")
-    blocked = set(FORWARDED)
-    signal.pthread_sigmask(signal.SIG_BLOCK, blocked)  # until the forwarder is in place
-    child = os.fork()
-    if child == 0:
-        code = 1
-        try:
-            cover(home, hide, netns)
-            drop_bounding_set(AGENT_KEEP)
-            syscall_filter.install()
-            code = _init(argv)
-        except BaseException as exc:
-            print(f"confine: {exc}", file=sys.stderr, flush=True)
-        finally:
-            os._exit(code)
-    _forward_to(child)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
-    return _wait_for(child, reap_others=False)
+    inner = [sys.executable, "-m", "lbaas.drivers.local.confine", "--inner", "--home", home,
+             *(arg for directory in hide for arg in ("--hide", directory)),
+             *(arg for name in netns for arg in ("--netns", name)), "--", *argv]
+    os.execvp(TIMEOUT, [TIMEOUT, "--foreground", "0", *inner])
+
+
+def confine_and_exec(home: str, hide: Sequence[str], netns: Sequence[str],
+                     argv: Sequence[str]) -> None:
+    """The inner step, as PID 1 of the new PID namespace: cover, trim, filter, then become the
+    agent (PID 1 too: it reaps orphans as the subreaper it already is, and when it ends the
+    kernel ends everything left in the namespace)."""
+    cover(home, hide, netns)
+    drop_bounding_set(AGENT_KEEP)
+    syscall_filter.install()
+    os.execvp(argv[0], list(argv))
 
 
 def main(args: Sequence[str] | None = None) -> int:
@@ -256,12 +213,14 @@ def main(args: Sequence[str] | None = None) -> int:
     parser.add_argument("--hide", action="append", required=True,
                         help="directory to empty (one of them holds --home)")
     parser.add_argument("--netns", action="append", default=[], help="namespace kept visible")
+    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("argv", nargs="+", help="the command to confine (after --)")
     parsed = parser.parse_args(args)
     home, hide = os.path.abspath(parsed.home), [os.path.abspath(h) for h in parsed.hide]
     if not any(os.path.commonpath([home, h]) == h != home for h in hide):
         parser.error("--home must be inside a --hide directory")
-    return run(home, hide, parsed.netns, parsed.argv)
+    (confine_and_exec if parsed.inner else enter)(home, hide, parsed.netns, parsed.argv)
+    return 1  # (both exec)
 
 
 if __name__ == "__main__":
