@@ -9,7 +9,10 @@ the API let through) is refused on the spot instead of being routed via the VIP'
 
 The agent runs detached (own session, log and pid file under ``base_dir/<compute_id>``) so it
 outlives a controller restart; ``delete_amphora`` ends every process in both namespaces,
-whoever started it, before deleting them.
+whoever started it, before deleting them. The real agent is started confined (``confine.py``):
+its own mount and PID namespaces, where the data directory shows only the amphora's own home,
+/run/netns only its two namespaces and the rest of the host is read-only; a reduced capability
+bounding set and a seccomp filter (``syscall_filter.py``).
 """
 
 from __future__ import annotations

@@ -217,6 +217,8 @@ def main(args: Sequence[str] | None = None) -> int:
     parser.add_argument("argv", nargs="+", help="the command to confine (after --)")
     parsed = parser.parse_args(args)
     home, hide = os.path.abspath(parsed.home), [os.path.abspath(h) for h in parsed.hide]
+    if "/" in hide:
+        parser.error("--hide / would hide the agent itself")
     if not any(os.path.commonpath([home, h]) == h != home for h in hide):
         parser.error("--home must be inside a --hide directory")
     (confine_and_exec if parsed.inner else enter)(home, hide, parsed.netns, parsed.argv)
