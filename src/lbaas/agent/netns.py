@@ -6,7 +6,8 @@ configures can reach the management network. The agent (supervisor and worker) s
 management namespace; what touches tenant networks is put in the data namespace:
 
 - processes (``haproxy -D``, keepalived, ``nft``) through ``preexec``: ``setns(2)`` in the
-  child between fork and exec, so the program itself runs there and so do its children;
+  child between fork and exec, so the program itself runs there and so do its children, then
+  the capability bounding set cut to ``CHILD_KEEP`` (no CAP_SYS_ADMIN: no further setns);
 - sockets (the UDP/SCTP pools' probes) through ``socket()``: the worker's thread enters the
   namespace only for the ``socket(2)`` call (a socket keeps the namespace it was made in) and
   comes back before anything else runs.
@@ -29,6 +30,21 @@ from pathlib import Path
 
 NETNS_DIR = "/run/netns"
 CLONE_NEWNET = 0x40000000
+PR_CAPBSET_DROP = 24
+# What HAProxy (binds, then drops to nobody in a chroot; raises its fd limit), keepalived (VRRP,
+# addresses, its check script) and nft need. Everything else, CAP_SYS_ADMIN above all (setns,
+# mount), CAP_DAC_OVERRIDE/DAC_READ_SEARCH, ptrace and module loading, leaves the bounding set
+# in the child, so the programs that parse tenant traffic cannot enter another namespace,
+# undo the agent's mount confinement (drivers/local/confine.py) or read other roots' files.
+CHILD_KEEP = frozenset({
+    0,   # chown: HAProxy's stats socket
+    5,   # kill
+    6, 7,  # setgid, setuid: HAProxy's drop to nobody
+    10, 11, 12, 13,  # net_bind_service, net_broadcast, net_admin, net_raw
+    14,  # ipc_lock
+    18,  # sys_chroot: HAProxy's empty chroot
+    23, 24,  # sys_nice (keepalived's priority), sys_resource (HAProxy's ulimit-n)
+})
 
 try:  # the process's libc, for the calls Python 3.11 does not wrap (also prctl in haproxy.py)
     LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
@@ -36,8 +52,24 @@ except OSError:
     LIBC = None
 
 
+try:
+    _LAST_CAP = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+except (OSError, ValueError):
+    _LAST_CAP = 40  # CAP_CHECKPOINT_RESTORE, the last one as of Linux 6.x
+
+
 class NamespaceError(OSError):
     """The data namespace cannot be entered."""
+
+
+def _drop_capabilities() -> None:
+    """Cut this process's capability bounding set to ``CHILD_KEEP`` (before an exec: a root
+    program's capabilities are then at most those)."""
+    assert LIBC is not None
+    for cap in range(_LAST_CAP + 1):
+        if cap not in CHILD_KEEP and LIBC.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            err = ctypes.get_errno()
+            raise NamespaceError(err, f"drop capability {cap}: {os.strerror(err)}")
 
 
 def _setns(fd: int) -> None:
@@ -69,6 +101,7 @@ class DataNamespace:
         def child() -> None:
             if target is not None:
                 _setns(target)
+                _drop_capabilities()
             for step in more:
                 step()
 

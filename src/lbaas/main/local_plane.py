@@ -182,7 +182,9 @@ def build_local_drivers(settings: Settings, engine: Engine) -> Drivers:
         compute: Any = FleetCompute(fleet)
         driver_net: Any = FleetNetwork(fleet, network)
     else:
-        compute = LocalCompute(data_dir / "amphorae", network)
+        # the agent's confinement hides the data directory and, if apart, the shared one
+        compute = LocalCompute(data_dir / "amphorae", network,
+                               hide=(settings.shared_path.resolve(),))
         driver_net = network
     amphora = AgentAmphoraDriver(ca_file=str(files.ca_file), cert_file=str(files.cert_file),
                                  key_file=str(files.key_file), port=settings.controller.agent_port)

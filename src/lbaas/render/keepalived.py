@@ -27,9 +27,12 @@ from lbaas.render.escaping import RenderError
 KEEPALIVED_CONF = "keepalived.conf"
 ADVERT_INT = "0.1"
 VRRP_ROLES = (c.ROLE_MASTER, c.ROLE_BACKUP)
-# The HAProxy daemon named by the pid file is alive: /proc/<pid>/exe resolves (not for a zombie,
-# which ``kill -0`` would count as alive). keepalived runs it with /bin/sh, no file needed.
-CHECK_SCRIPT = ("/bin/sh -c 'test -e \\\"/proc/$(cat \\\"$LBAAS_RUN_DIR/haproxy.pid\\\")/exe\\\"'")
+# The HAProxy daemon named by the pid file is alive: its /proc/<pid>/status shows a state other
+# than Z or X (a zombie ``kill -0`` would count as alive). Not /proc/<pid>/exe: resolving it for
+# HAProxy (nobody) needs CAP_SYS_PTRACE, which keepalived no longer has (agent/netns.py).
+# keepalived runs it with /bin/sh, no file needed.
+CHECK_SCRIPT = ("/bin/sh -c 'grep -qs \\\"^State:.[^ZX]\\\" "
+                "\\\"/proc/$(cat \\\"$LBAAS_RUN_DIR/haproxy.pid\\\")/status\\\"'")
 _INTERFACE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 

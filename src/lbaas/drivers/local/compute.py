@@ -9,7 +9,10 @@ the API let through) is refused on the spot instead of being routed via the VIP'
 
 The agent runs detached (own session, log and pid file under ``base_dir/<compute_id>``) so it
 outlives a controller restart; ``delete_amphora`` ends every process in both namespaces,
-whoever started it, before deleting them.
+whoever started it, before deleting them. The real agent is started confined (``confine.py``):
+its own mount and PID namespaces, where the data directory shows only the amphora's own home,
+/run/netns only its two namespaces and the rest of the host is read-only; a reduced capability
+bounding set and a seccomp filter (``syscall_filter.py``).
 """
 
 from __future__ import annotations
@@ -96,12 +99,18 @@ def _listening_in(home: Path, port: int) -> bool:
 
 class LocalCompute:
     def __init__(self, base_dir: Path, network: LocalNetwork,
-                 agent_argv: list[str] | None = None, reach_agent: bool = True) -> None:
+                 agent_argv: list[str] | None = None, reach_agent: bool = True,
+                 confine: bool | None = None, hide: tuple[Path, ...] = ()) -> None:
         """``agent_argv`` is a template; ``{mgmt_ip}``, ``{port}``, ``{listen}``,
         ``{agent_dir}``, ``{ca_file}``, ``{cert_file}``, ``{key_file}``, ``{amphora_id}``,
         ``{data_netns}`` are filled in per amphora. ``reach_agent``: this process can connect
         to the management network (False on an amphora host, whose bridges hold no address:
-        the agent's listening socket is then looked for in its namespace's socket table)."""
+        the agent's listening socket is then looked for in its namespace's socket table).
+        ``confine`` (default: only for the real agent): start the agent through
+        ``confine.py``, which hides ``base_dir``'s parent (the data directory and its secrets)
+        and ``hide`` (e.g. a separate shared directory with the CA key) but for the amphora's
+        own home, hides the other namespaces and processes, makes the rest of the host's
+        files read-only and trims its capabilities."""
         self.base_dir = Path(base_dir).absolute()
         longest = self.base_dir / names.amphora_netns(str(uuid.UUID(int=0))) / AGENT_SOCKET
         if len(str(longest)) > MAX_SOCKET_PATH:
@@ -111,6 +120,8 @@ class LocalCompute:
         self.agent_argv = agent_argv or DEFAULT_AGENT_ARGV
         # heartbeat options are ours to add only to the real agent's command line
         self.heartbeat_args = agent_argv is None
+        self.confine = agent_argv is None if confine is None else confine
+        self.hide = (self.base_dir.parent, *(Path(h).absolute() for h in hide))
         self.reach_agent = reach_agent
         self._children: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -221,6 +232,10 @@ class LocalCompute:
                 argv += ["--heartbeat-target", target]
             argv += ["--heartbeat-key-file", str(tls / "heartbeat.key"),
                      "--heartbeat-interval", str(interval)]
+        if self.confine:
+            hidden = [arg for path in self.hide for arg in ("--hide", str(path))]
+            argv = [sys.executable, "-m", "lbaas.drivers.local.confine", "--home", str(home),
+                    *hidden, "--netns", ns, "--netns", names.data_netns_of(ns), "--", *argv]
         with open(home / "agent.log", "ab") as log:
             child = subprocess.Popen(
                 [nl.IP, "netns", "exec", ns, *argv], stdin=subprocess.DEVNULL, stdout=log,
