@@ -66,3 +66,23 @@ def test_only_the_controller_certificate_is_answered() -> None:
     assert not peer_is_controller(cert("0a1b2c3d-amphora"))
     assert not peer_is_controller(None)
     assert not peer_is_controller({})
+
+
+class _Agent:
+    async def start_backend(self, body: dict[str, object]) -> dict[str, object]:
+        return {"started": body.get("address")}
+
+
+@pytest.mark.parametrize("demo", [False, True])
+def test_demo_backend_calls_only_on_a_lab_host_agent(demo: bool) -> None:
+    """``/v1/backends`` starts demo members (``lbaas lab backend``): a production host-agent
+    (no ``--demo-backends``) answers it 404, as any path it does not serve."""
+    import asyncio
+
+    from lbaas.hostagent.server import HostAgentServer
+
+    server = HostAgentServer(_Agent(), demo_backends=demo)  # type: ignore[arg-type]
+    status, body = asyncio.run(server._dispatch("POST", wire.BACKENDS_PATH,
+                                                b'{"address": "10.0.0.9"}'))
+    assert (status, body) == ((200, {"started": "10.0.0.9"}) if demo
+                              else (404, {"error": "not found"}))

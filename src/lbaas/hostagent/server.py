@@ -38,7 +38,7 @@ def peer_is_controller(peercert: Any) -> bool:
 
 
 class HostAgentServer:
-    def __init__(self, agent: HostAgent) -> None:
+    def __init__(self, agent: HostAgent, demo_backends: bool = False) -> None:
         self.agent = agent
         amp = r"(?P<ns>amp-[0-9a-f]{12})"
         a = agent
@@ -57,11 +57,15 @@ class HostAgentServer:
             ("PUT", re.compile(re.escape(wire.AMPHORAE_PATH) + f"/{amp}/subnets$"),
              lambda m, b: a.plug_subnets(m["ns"], b)),
             ("PUT", re.compile(re.escape(wire.FLOOD_PATH) + "$"), lambda m, b: a.set_flood(b)),
-            ("POST", re.compile(re.escape(wire.BACKENDS_PATH) + "$"),
-             lambda m, b: a.start_backend(b)),
-            ("DELETE", re.compile(re.escape(wire.BACKENDS_PATH) + r"/(?P<addr>[0-9a-fA-F.:]+)$"),
-             lambda m, b: a.stop_backend(m["addr"])),
         ]
+        if demo_backends:  # the lab's members; a production host has no use for them
+            self.routes += [
+                ("POST", re.compile(re.escape(wire.BACKENDS_PATH) + "$"),
+                 lambda m, b: a.start_backend(b)),
+                ("DELETE", re.compile(re.escape(wire.BACKENDS_PATH)
+                                      + r"/(?P<addr>[0-9a-fA-F.:]+)$"),
+                 lambda m, b: a.stop_backend(m["addr"])),
+            ]
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -104,8 +108,8 @@ class HostAgentServer:
 
 
 async def serve(agent: HostAgent, listen: tuple[str, int], ctx: ssl.SSLContext,
-                stop: asyncio.Event) -> None:
-    server = HostAgentServer(agent)
+                stop: asyncio.Event, demo_backends: bool = False) -> None:
+    server = HostAgentServer(agent, demo_backends)
     srv = await asyncio.start_server(server.handle, listen[0], listen[1], ssl=ctx,
                                      reuse_address=True)
     log.info("host-agent %s (zone %s, capacity %d) listening on %s:%d",

@@ -57,7 +57,7 @@ def cmd_host_agent(args: argparse.Namespace) -> int:
             controller, agent.identity, api_port, client_ctx, args.register_interval))
             for controller in args.controller]
         try:
-            await serve(agent, (address, api_port), ctx, stop)
+            await serve(agent, (address, api_port), ctx, stop, demo_backends=args.demo_backends)
         finally:
             for task in announcing:
                 task.cancel()
@@ -168,6 +168,9 @@ def add_fleet_parsers(sub: Any, command: Any) -> None:
                    help="started with nsenter --net in a namespace of its own (lbaas lab): make "
                    "a private /sys, keep pinning namespaces in the machine's mount namespace "
                    "(default: off)")
+    p.add_argument("--demo-backends", action="store_true",
+                   help="also serve the lab's demo-member calls (lbaas lab backend; "
+                   "default: off, a production host answers only amphora calls)")
 
     hp = sub.add_parser("host", help="amphora hosts: list, drain, enable, remove",
                         description="Amphora hosts known to the controller.")

@@ -225,7 +225,7 @@ async def _make_host(lab: Lab, index: int, name: str, zone: str,
 def _start_agent(lab: Lab, host: dict[str, Any], files: dict[str, str]) -> int:
     home = lab.host_dir(host["name"])
     argv = ["nsenter", f"--net={nl.NETNS_DIR}/{host['netns']}", "--", sys.executable, "-m",
-            "lbaas.main.cli", "host-agent", "--private-sysfs",
+            "lbaas.main.cli", "host-agent", "--private-sysfs", "--demo-backends",
             "--name", host["name"], "--zone", host["zone"],
             "--capacity", str(CAPACITY), "--listen", f"{host['address']}:{HOST_PORT}",
             "--underlay-dev", "ul0", "--base-dir", host["base_dir"],
