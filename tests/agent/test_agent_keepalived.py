@@ -122,3 +122,35 @@ def test_missing_keepalived_refuses_the_bundle(tmp_path: Path, pki: Any, backend
         assert agent.call("status", agent.compute)["digest"] is None
     finally:
         agent.stop()
+
+
+FAKE_NFT = """#!/bin/sh
+case "$1" in
+    -f) echo "nft-load $(head -1 "$2")" >> "$FAKE_KA_LOG" ;;
+    delete) echo "nft-delete $4" >> "$FAKE_KA_LOG" ;;
+esac
+"""
+
+
+def test_handover_rules_are_loaded_before_keepalived_rereads(
+        tmp_path: Path, pki: Any, backends: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bundle with handover.nft: the rules are in place before keepalived re-reads the config
+    that takes the VIP over; the next bundle without it removes them (a stand-in nft)."""
+    log = install_fake_keepalived(tmp_path, monkeypatch)
+    fake_nft = tmp_path / "fake-nft"
+    fake_nft.write_text(FAKE_NFT)
+    fake_nft.chmod(0o755)
+    monkeypatch.setenv("LBAAS_NFT_BIN", str(fake_nft))
+    agent = AgentProcess(tmp_path / "amp", pki)
+    try:
+        agent.start()
+        b1, fe = backends("member-a"), free_port()
+        cfg = haproxy_cfg(fe, [f"m1 127.0.0.1:{b1.port}"])
+        agent.apply(cfg, "v1", **{"keepalived.conf": "v1\n"})
+        agent.apply(cfg, "v2", **{"keepalived.conf": "v2\n", "handover.nft": "rules\n"})
+        assert wait_for(lambda: log.read_text().splitlines()[1:] == ["nft-load rules", "hup v2"])
+        agent.apply(cfg, "v3", **{"keepalived.conf": "v3\n"})
+        assert wait_for(lambda: log.read_text().splitlines()[3:] == [
+            "nft-delete lbaas_handover", "hup v3"])
+    finally:
+        agent.stop()

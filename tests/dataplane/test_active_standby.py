@@ -187,10 +187,11 @@ class Probe(threading.Thread):
 
 
 def _vip_holder(dp: Any, amps: list[dict[str, Any]], vip: str) -> list[str]:
-    """The amphorae (compute ids) whose data namespace holds the VIP."""
+    """The amphorae (compute ids) whose data namespace holds the VIP (on the VIP leg: every
+    amphora of a pair also has it on ``lo``, scope host, which answers no ARP)."""
     return [a["compute_id"] for a in amps if f" {vip}/" in dp.sh(
-        "ip", "-n", names.data_netns_of(a["compute_id"]), "-o", "-4", "addr", "show",
-        check=False)]
+        "ip", "-n", names.data_netns_of(a["compute_id"]), "-o", "-4", "addr", "show", "scope",
+        "global", check=False)]
 
 
 def _serving_pair(site: Site, dp: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any],

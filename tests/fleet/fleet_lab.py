@@ -237,18 +237,24 @@ class FleetLab:
 
 class Probe(threading.Thread):
     """GET / through the VIP every 50 ms on a new connection, from the controller's namespace;
-    records (time, backend line or None)."""
+    records (time, backend line or None). ``hold``: seconds between connecting and sending
+    the request (a connection then likely spans a VIP's move to another amphora)."""
 
-    def __init__(self, vip: str) -> None:
+    def __init__(self, vip: str, hold: float = 0.0) -> None:
         super().__init__(daemon=True)
         self.vip = vip
+        self.hold = hold
         self.results: list[tuple[float, str | None]] = []
+        self.errors: dict[float, str] = {}  # why a probe failed, by its start
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.is_set():
             started = time.monotonic()
-            self.results.append((started, get(self.vip)))
+            answer, error = fetch(self.vip, hold=self.hold)
+            self.results.append((started, answer))
+            if error:
+                self.errors[started] = f"{error} after {time.monotonic() - started:.3f} s"
             self.stop.wait(max(0.0, PROBE_PERIOD - (time.monotonic() - started)))
 
     def answered(self) -> int:
@@ -268,15 +274,22 @@ class Probe(threading.Thread):
 
 def get(vip: str, timeout: float = 0.3) -> str | None:
     """One HTTP GET through the VIP; the backend's first line, or None."""
+    return fetch(vip, timeout)[0]
+
+
+def fetch(vip: str, timeout: float = 0.3, hold: float = 0.0) -> tuple[str | None, str]:
+    """One HTTP GET through the VIP: (the backend's first line, "") or (None, why not)."""
     try:
         with socket.create_connection((vip, 80), timeout=timeout) as s:
             s.settimeout(timeout)
+            if hold:
+                time.sleep(hold)
             s.sendall(b"GET / HTTP/1.1\r\nHost: vip\r\nConnection: close\r\n\r\n")
             data = b""
             while chunk := s.recv(4096):
                 data += chunk
-    except OSError:
-        return None
+    except OSError as exc:
+        return None, repr(exc)
     if not data.startswith(b"HTTP/1.1 200"):
-        return None
-    return data.partition(b"\r\n\r\n")[2].split(b"\n", 1)[0].decode(errors="replace")
+        return None, f"answer {data[:40]!r}"
+    return data.partition(b"\r\n\r\n")[2].split(b"\n", 1)[0].decode(errors="replace"), ""

@@ -136,7 +136,10 @@ def test_drain_moves_every_amphora_off_a_host(lab: FleetLab) -> None:
     assert lab.host_of(single_amp) == "h3"
     single_probe = Probe(single["vip_address"])
     single_probe.start()
-    assert until(lambda: single_probe.answered() >= 10, 10)
+    # connections that stay open 30 ms before their request: one likely spans the VIP's move
+    held_probe = Probe(pair["vip_address"], hold=0.03)
+    held_probe.start()
+    assert until(lambda: single_probe.answered() >= 10 and held_probe.answered() >= 10, 10)
     config = str(lab.data / "lab.toml")
     started = time.monotonic()
     for drained in ("h1", "h3"):
@@ -155,16 +158,20 @@ def test_drain_moves_every_amphora_off_a_host(lab: FleetLab) -> None:
         lab.lbaas("host", "enable", drained, "--config", config)  # room for the next drain
         assert {r[0]: r for r in lab.host_rows()}[drained][3] == "ENABLED"
     time.sleep(0.5)
-    for probe in (pair_probe, single_probe):
+    for probe in (pair_probe, single_probe, held_probe):
         probe.stop.set()
         probe.join()
     assert len({lab.host_of(a) for a in lab.amphorae(pair["id"])}) == 2
-    # make-before-break: the SINGLE's replacement serves before the old one goes (no failed
-    # request); the drained MASTER's BACKUP preempts while it still holds the VIP: at most
-    # one request (of 20/s) meets the instant the old MASTER steps down (decision 0114)
-    for probe, allowed in ((pair_probe, 1), (single_probe, 0)):
+    # make-before-break (decision 0114): the drained MASTER's BACKUP takes the VIP while the
+    # old MASTER still serves what reaches its MAC, and forwards to it the connections it did
+    # not see start (the held probe's span the switch): no failed request. The SINGLE's
+    # replacement serves before the old one goes, but resets a segment of a connection the
+    # old one accepted if the client's MAC switch falls inside it (about 1 run in 7): one
+    for probe, allowed in ((pair_probe, 0), (held_probe, 0), (single_probe, 1)):
         failed = [t for t, r in probe.results if r is None and t >= started]
-        assert len(failed) <= allowed, f"{_timeline(probe, started)}\n{_moves(lab)}"
+        assert len(failed) <= allowed, (f"{probe.vip} (hold {probe.hold} s): "
+                            f"{[probe.errors.get(t) for t in failed]}\n"
+                            f"{_timeline(probe, started)}\n{_moves(lab)}")
 
 
 def _moves(lab: FleetLab) -> str:

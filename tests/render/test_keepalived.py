@@ -61,6 +61,33 @@ def test_vrrpv3_without_authentication() -> None:
     assert "nopreempt" in text and "track_script" in text
 
 
+def test_every_amphora_of_a_pair_holds_the_ipv4_vips_on_lo_without_answering_arp() -> None:
+    text = render_keepalived_config(_dual_stack(), BACKUP)
+    (notify,) = [line for line in text.splitlines() if line.strip().startswith("notify ")]
+    assert "ip address replace 203.0.113.10/32 dev lo scope host" in notify
+    assert "2001:db8::10" not in notify
+    assert "echo 1 > /proc/sys/net/ipv4/conf/eth1/arp_ignore" in notify
+    assert "echo 2 > /proc/sys/net/ipv4/conf/eth1/arp_announce" in notify
+
+
+def test_a_preempting_backup_forwards_connections_it_did_not_see_start() -> None:
+    """Only a BACKUP taking a drained MASTER's VIP over gets handover.nft: TCP to the IPv4 VIP
+    of a flow whose SYN it did not see goes, unchanged, to the MASTER (its peer)."""
+    lb, options = _dual_stack(), RenderOptions()
+    taking = AmphoraView(**{**BACKUP.__dict__, "priority": 254, "preempt": True})
+    files = render_bundle(lb, options, taking).files
+    assert set(files) == {HAPROXY_CFG, KEEPALIVED_CONF, "handover.nft"}
+    rules = files["handover.nft"]
+    assert 'hook ingress device "eth1"' in rules
+    assert "ip daddr 203.0.113.10 tcp flags & (syn | ack) == syn update @served" in rules
+    assert ('ip daddr 203.0.113.10 meta l4proto tcp counter fwd ip to 203.0.113.21 device "eth1"'
+            in rules)
+    assert "2001:db8::10" not in rules
+    assert "nopreempt" not in files[KEEPALIVED_CONF]
+    for amp in (MASTER, BACKUP):
+        assert "handover.nft" not in render_bundle(lb, options, amp).files
+
+
 def test_single_bundle_is_unchanged_and_pairs_differ() -> None:
     lb, options = http_site(), RenderOptions()
     single = render_bundle(lb, options)

@@ -5,6 +5,10 @@ the agent (so a dead agent's amphora stops advertising and the peer takes the VI
 ``conf/keepalived.conf`` through the agent's ``conf`` symlink, so a SIGHUP after a bundle swap
 re-reads the new file. Its environment carries ``LBAAS_RUN_DIR`` for the HAProxy track script.
 It runs in the amphora's data namespace (``netns.py``), where the VIP leg is.
+
+A bundle that takes a drained MASTER's VIP over also carries ``handover.nft``: it is loaded
+(``nft -f``) before keepalived starts or re-reads its config, so it is in place when this amphora
+announces the VIP, and its table is deleted once a config comes without it.
 """
 
 from __future__ import annotations
@@ -19,11 +23,14 @@ from typing import Any
 from lbaas.agent.haproxy import _die_with_parent, reason_lines
 from lbaas.agent.netns import DataNamespace
 from lbaas.agent.stale import stop_stale
+from lbaas.agent.udp import UdpError, nft
 from lbaas.wire.agent_api import ENV_CONF_DIR, ENV_RUN_DIR, KEEPALIVED_CONF
+from lbaas.wire.files import HANDOVER_NFT
 
 log = logging.getLogger("lbaas.agent.keepalived")
 
 KEEPALIVED_BIN = os.environ.get("LBAAS_KEEPALIVED_BIN", "keepalived")
+HANDOVER_TABLE = "lbaas_handover"  # the table handover.nft defines (render.keepalived)
 
 
 class KeepalivedError(Exception):
@@ -41,6 +48,8 @@ class Keepalived:
         self.vrrp_pid_file = run_dir / "keepalived_vrrp.pid"
         self.log_file = run_dir / "keepalived.log"
         self._proc: asyncio.subprocess.Process | None = None
+        # a table may be left by an agent that died mid-handover in a data namespace
+        self._handover_loaded = self.netns.name is not None
 
     def env(self, conf_dir: Path) -> dict[str, str]:
         return {**os.environ, ENV_RUN_DIR: str(self.run_dir), ENV_CONF_DIR: str(conf_dir)}
@@ -71,6 +80,7 @@ class Keepalived:
     async def start(self, settle: float = 0.3) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.kill_stale()
+        await self.sync_handover()
         logf = open(self.log_file, "ab")
         try:
             self._proc = await self._spawn(logf)
@@ -95,7 +105,26 @@ class Keepalived:
         """SIGHUP: keepalived re-reads conf/keepalived.conf and keeps its VRRP state."""
         if self._proc is None or not self.running:
             raise KeepalivedError("keepalived is not running")
+        await self.sync_handover()
         self._proc.send_signal(signal.SIGHUP)
+
+    async def sync_handover(self) -> None:
+        """Load ``conf/handover.nft`` if the config has one, else delete a loaded table. A
+        failure is logged, not raised: the VIP then moves as before, without the forwarding."""
+        rules = self.conf_dir / HANDOVER_NFT
+        try:
+            if rules.is_file():
+                await nft("-f", str(rules), netns=self.netns)
+                self._handover_loaded = True
+                log.info("handover rules loaded: connections this amphora did not see start "
+                         "go to the MASTER it takes the VIP from")
+            elif self._handover_loaded:
+                self._handover_loaded = False
+                await nft("delete", "table", "netdev", HANDOVER_TABLE, netns=self.netns)
+                log.info("handover rules removed")
+        except UdpError as exc:
+            if "No such file or directory" not in str(exc):  # (no table left to delete)
+                log.warning("handover rules: %s", exc)
 
     async def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM: keepalived sends a priority 0 advert, so the peer takes the VIP at once."""
@@ -108,6 +137,12 @@ class Keepalived:
         except TimeoutError:
             proc.kill()
             await proc.wait()
+        if self._handover_loaded:
+            self._handover_loaded = False
+            try:
+                await nft("delete", "table", "netdev", HANDOVER_TABLE, netns=self.netns)
+            except UdpError:
+                pass  # none left, or the namespace is going away
 
     def log_tail(self, lines: int = 20) -> str:
         try:

@@ -292,7 +292,10 @@ class Reconciler:
         """A MASTER moved off a draining host hands the VIP over before it is retired
         (make-before-break): the BACKUP is sent a keepalived.conf that preempts with the
         highest priority, so it takes the VIP (and announces it) while the MASTER still holds
-        it, and the MASTER steps down on its adverts; the MASTER is retired after a grace."""
+        it, and the MASTER steps down on its adverts; the MASTER is retired after a grace.
+        Meanwhile nothing is lost at the switch: the old MASTER still serves what reaches its
+        MAC (the VIP stays on its ``lo``), and the bundle's handover.nft makes the new one
+        forward to it the connections it did not see start (render.keepalived)."""
         master = [a for a in amps if a.role == c.ROLE_MASTER and a.failover_requested
                   and a.status == c.AMPHORA_ALLOCATED and self._on_draining_host(a)]
         backup = [a for a in amps if a.role == c.ROLE_BACKUP and not a.failover_requested

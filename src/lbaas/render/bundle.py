@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lbaas.render.haproxy import render_haproxy_config
-from lbaas.render.keepalived import KEEPALIVED_CONF, AmphoraView, render_keepalived_config
+from lbaas.render.keepalived import AmphoraView, render_vrrp_files
 from lbaas.render.nftables import render_nftables
 from lbaas.render.options import RenderOptions
 from lbaas.render.tls import certificate_files
@@ -41,7 +41,8 @@ def bundle_digest(files: Mapping[str, str]) -> str:
 def render_bundle(lb: Mapping[str, Any], options: RenderOptions,
                   amphora: AmphoraView | None = None,
                   certificates: Mapping[str, str] | None = None) -> RenderedBundle:
-    """The files for one amphora: haproxy.cfg, plus keepalived.conf for ACTIVE_STANDBY ones,
+    """The files for one amphora: haproxy.cfg, plus keepalived.conf for ACTIVE_STANDBY ones
+    (and handover.nft for a BACKUP taking a drained MASTER's VIP over),
     plus ``certs/<stem>.pem`` for TLS (``certificates``: PEM texts by stem, see render.tls).
 
     ``amphora`` None (SINGLE topology) gives the same bundle as before ACTIVE_STANDBY existed.
@@ -51,5 +52,5 @@ def render_bundle(lb: Mapping[str, Any], options: RenderOptions,
     if certificates is not None:
         files.update(certificate_files(lb, certificates))
     if amphora is not None:
-        files[KEEPALIVED_CONF] = render_keepalived_config(lb, amphora)
+        files.update(render_vrrp_files(lb, amphora))
     return RenderedBundle(files=files, digest=bundle_digest(files))

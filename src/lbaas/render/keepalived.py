@@ -9,6 +9,12 @@ Pure: equal inputs give byte-equal files. Key choices:
     first election, and a repaired amphora never takes the VIP back from one that serves.
     The one exception is a drain (``AmphoraView.preempt``): the BACKUP of a MASTER being moved
     preempts with priority 254, taking the VIP while the MASTER still holds it.
+  - Every amphora of a pair also holds the IPv4 VIPs on ``lo`` (scope host), with ``arp_ignore 1``
+    and ``arp_announce 2`` on the VRRP leg (the ``notify`` script, run from the first BACKUP
+    state on): a packet that still reaches a MASTER's MAC after it stepped down (a client that
+    has not yet had the new MASTER's gratuitous ARP) is served by its HAProxy, not dropped,
+    while only the amphora holding the VIP on the leg answers ARP for it (and no ARP request
+    leaves with the VIP as sender). A drain retires the old MASTER only after a grace.
   - The track script asks the kernel whether the HAProxy daemon lives (its pid file in
     ``$LBAAS_RUN_DIR``, which the agent puts in keepalived's environment); a failure puts the
     instance in FAULT and the VIP moves. No script file, so no versioned path goes stale.
@@ -25,6 +31,8 @@ from lbaas.render import escaping as e
 from lbaas.render.escaping import RenderError
 
 KEEPALIVED_CONF = "keepalived.conf"
+HANDOVER_NFT = "handover.nft"
+HANDOVER_TABLE = "lbaas_handover"
 ADVERT_INT = "0.1"
 VRRP_ROLES = (c.ROLE_MASTER, c.ROLE_BACKUP)
 # The HAProxy daemon named by the pid file is alive: its /proc/<pid>/status shows a state other
@@ -50,6 +58,64 @@ class AmphoraView:
     preempt: bool = False
 
 
+def _local_vips_script(vips: list[Any], leg: str) -> str:
+    """The notify command: the VIPs on ``lo``, ARP on the leg only for addresses on the leg."""
+    conf = f"/proc/sys/net/ipv4/conf/{leg}"
+    steps = [f"ip address replace {v}/32 dev lo scope host" for v in vips if v.version == 4]
+    steps += [f"echo 1 > {conf}/arp_ignore", f"echo 2 > {conf}/arp_announce"]
+    return f"/bin/sh -c '{'; '.join(steps)}'"
+
+
+def render_vrrp_files(lb: Mapping[str, Any], amp: AmphoraView) -> dict[str, str]:
+    """keepalived.conf, plus handover.nft for a BACKUP that takes a MASTER's VIP over."""
+    files = {KEEPALIVED_CONF: render_keepalived_config(lb, amp)}
+    if amp.preempt:
+        handover = render_handover_nft(lb, amp)
+        if handover is not None:
+            files[HANDOVER_NFT] = handover
+    return files
+
+
+def render_handover_nft(lb: Mapping[str, Any], amp: AmphoraView) -> str | None:
+    """The nftables rules of a preempting BACKUP: TCP to an IPv4 VIP of a connection it did not
+    see start goes to the MASTER it takes over from (its only peer); None if there is no single
+    IPv4 peer or no IPv4 VIP."""
+    leg = interface(amp.vrrp_interface)
+    peers = {e.ip("peer vrrp_ip", p) for p in amp.peer_ips if p != amp.vrrp_ip}
+    vips = sorted({v for v in _vips(lb) if v.version == 4}, key=int)
+    if len(peers) != 1 or not vips:
+        return None
+    (peer,) = peers
+    if peer.version != 4:
+        return None
+    daddr = vips[0] if len(vips) == 1 else "{ " + ", ".join(str(v) for v in vips) + " }"
+    flow = "ip saddr . tcp sport"
+    return "\n".join([
+        f"table netdev {HANDOVER_TABLE} {{}}",
+        f"delete table netdev {HANDOVER_TABLE}",
+        f"table netdev {HANDOVER_TABLE} {{",
+        "    set served {",  # the connections this amphora saw start
+        "        type ipv4_addr . inet_service",
+        "        flags dynamic, timeout",
+        "        timeout 10m",
+        "    }",
+        "    chain ingress {",
+        f'        type filter hook ingress device "{leg}" priority 0; policy accept;',
+        f"        ip daddr {daddr} tcp flags & (syn | ack) == syn update @served {{ {flow} }} "
+        "accept",
+        f"        ip daddr {daddr} {flow} @served update @served {{ {flow} }} accept",
+        f'        ip daddr {daddr} meta l4proto tcp counter fwd ip to {peer} device "{leg}"',
+        "    }",
+        "}",
+    ]) + "\n"
+
+
+def _vips(lb: Mapping[str, Any]) -> list[Any]:
+    vips = [e.ip("vip_address", lb.get("vip_address"))]
+    return vips + [e.ip("additional_vips ip_address", v.get("ip_address"))
+                   for v in e.objects("additional_vips", lb.get("additional_vips"))]
+
+
 def interface(value: Any) -> str:
     """A Linux interface name (at most 15 characters, no spaces or quotes)."""
     if (not isinstance(value, str) or not 0 < len(value) <= 15
@@ -71,9 +137,8 @@ def render_keepalived_config(lb: Mapping[str, Any], amp: AmphoraView) -> str:
         raise RenderError("peer_ips: an ACTIVE_STANDBY amphora needs its peer's vrrp_ip")
     if any(p.version != own.version for p in peers):
         raise RenderError("peer_ips: peers must have the vrrp_ip's address family")
-    vips = [e.ip("vip_address", lb.get("vip_address"))]
-    vips += [e.ip("additional_vips ip_address", v.get("ip_address"))
-             for v in e.objects("additional_vips", lb.get("additional_vips"))]
+    vips = _vips(lb)
+    leg = interface(amp.vrrp_interface)
     lines = [
         f"# load balancer {lb_id}: amphora role {role}, rendered by lbaas, replaced whole",
         "global_defs {",
@@ -92,7 +157,7 @@ def render_keepalived_config(lb: Mapping[str, Any], amp: AmphoraView) -> str:
         "",
         "vrrp_instance lbaas {",
         "    state BACKUP",
-        f"    interface {interface(amp.vrrp_interface)}",
+        f"    interface {leg}",
         f"    virtual_router_id {vrrp_id}",
         f"    priority {priority}",
         *(() if amp.preempt else ("    nopreempt",)),
@@ -111,6 +176,7 @@ def render_keepalived_config(lb: Mapping[str, Any], amp: AmphoraView) -> str:
     if other:  # VRRPv3 adverts carry one address family; the rest move along, unadvertised
         lines += ["    virtual_ipaddress_excluded {", *(f"        {v}" for v in other), "    }"]
     lines += [
+        f'    notify "{_local_vips_script(vips, leg)}"',
         "    track_script {",
         "        check_haproxy",
         "    }",

@@ -9,6 +9,9 @@ AGENT_PORT = 9443
 HAPROXY_CFG = "haproxy.cfg"
 # Present only for ACTIVE_STANDBY amphorae: the agent then runs keepalived with it.
 KEEPALIVED_CONF = "keepalived.conf"
+# Present only while a BACKUP takes a drained MASTER's VIP over: nftables rules the agent loads
+# (``nft -f``) before keepalived re-reads its config, and removes when a bundle lacks the file.
+HANDOVER_NFT = "handover.nft"
 # Environment variables the agent sets for HAProxy (usable as "${...}" in haproxy.cfg).
 ENV_RUN_DIR = "LBAAS_RUN_DIR"
 ENV_CONF_DIR = "LBAAS_CONF_DIR"
