@@ -168,6 +168,7 @@ def render_keepalived_config(lb: Mapping[str, Any], amp: AmphoraView) -> str:
         "    unicast_peer {",
         *(f"        {p}" for p in peers),
         "    }",
+        "    check_unicast_src",  # adverts only from the peers above, not anyone on the segment
         "    virtual_ipaddress {",
         *(f"        {v}" for v in vips if v.version == own.version),
         "    }",
