@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 
 from lbaas.api import certificates, cipher_policy, common, listing
 from lbaas.api.errors import BadRequest, Conflict, InvalidInput, NotFound, ValidationFailure
@@ -245,13 +245,17 @@ def _check_default_pool(conn: Connection, lb_id: str, pool_id: str, protocol: st
                                 f"listener protocol is '{protocol}'.")
 
 
+_SAME_PORT = select(t.listener.c.protocol).where(  # built once, as common's statements
+    t.listener.c.load_balancer_id == bindparam("lb_id"),
+    t.listener.c.protocol_port == bindparam("port"))
+
+
 def _check_port_free(conn: Connection, lb_id: str, protocol: str, port: int,
                      siblings: list[Row[Any]] | None = None) -> None:
     """``siblings``: every listener of a load balancer created in this transaction (the
     single-call create), instead of reading them."""
     l4 = c.L4_PROTOCOL[protocol]
-    others = conn.execute(select(t.listener.c.protocol).where(
-        t.listener.c.load_balancer_id == lb_id, t.listener.c.protocol_port == port)) \
+    others = conn.execute(_SAME_PORT, {"lb_id": lb_id, "port": port}) \
         if siblings is None else [r for r in siblings if r.protocol_port == port]
     for other in others:
         if c.L4_PROTOCOL.get(other.protocol) == l4:
