@@ -50,9 +50,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_split(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of ``pid`` so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cpu_seconds(pid: int) -> float:
+    return sum(cpu_split(pid))
 
 
 def rss_mb(pid: int) -> float:
@@ -238,19 +244,22 @@ def build(site: Site, watch: ActiveWatch, count: int, concurrency: int,
         shape(clients[n % concurrency], n, vip, post)
 
     pids = site.pids("api") + site.pids("worker")
-    cpu_before = {pid: cpu_seconds(pid) for pid in pids}
+    cpu_before = {pid: cpu_split(pid) for pid in pids}
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(one, range(count)))
     wall = time.perf_counter() - started
-    cpu = {pid: cpu_seconds(pid) - cpu_before[pid] for pid in pids}
+    split = {pid: [b - a for a, b in zip(cpu_before[pid], cpu_split(pid), strict=True)]
+             for pid in pids}
+    cpu = {pid: sum(split[pid]) for pid in pids}
     for client in clients:
         client.close()
     api_cpu = sum(cpu[p] for p in site.pids("api"))
     worker_cpu = sum(cpu[p] for p in site.pids("worker"))
     return {"wall": wall, "lbs_per_s": count / wall, "p50": pct(latencies, 0.5),
             "p99": pct(latencies, 0.99), "api_ms": api_cpu * 1000 / count,
-            "worker_ms": worker_cpu * 1000 / count, "posts": len(latencies)}
+            "worker_ms": worker_cpu * 1000 / count, "posts": len(latencies),
+            "api_sys_ms": sum(split[p][1] for p in site.pids("api")) * 1000 / count}
 
 
 def idle_cpu_ms(site: Site, seconds: float) -> dict[str, float]:
@@ -270,7 +279,8 @@ def report(label: str, result: dict[str, Any], idle: dict[str, float], count: in
           f"{result['p50'] * 1000:.0f} ms, p99 {result['p99'] * 1000:.0f} ms")
     print(f"    CPU per full load balancer: {total:.1f} ms (API "
           f"{result['api_ms']:.1f} + worker {result['worker_ms']:.1f}; goal "
-          f"{GOAL_CPU_MS:.0f}, before {BEFORE_CPU_MS:.0f})")
+          f"{GOAL_CPU_MS:.0f}, before {BEFORE_CPU_MS:.0f}); the API's system time "
+          f"{result['api_sys_ms']:.1f} ms of it")
     print(f"    idle over the same {result['wall']:.1f} s, no requests: API "
           f"{idle['api']:.0f} ms ({idle['api'] / count:.2f} ms per load balancer), worker "
           f"{idle['worker']:.0f} ms ({idle['worker'] / count:.2f}); not subtracted above")
@@ -301,6 +311,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--workers", default="1,3", help="worker counts to run, comma-separated")
     p.add_argument("--no-heartbeats", action="store_true")
+    p.add_argument("--calls", choices=("six", "single", "both"), default="both",
+                   help="which shape to build: six POSTs per load balancer, one, or both")
     p.add_argument("--profile", type=Path, metavar="DIR",
                    help="run each process under yappi (bench/profile_role.py): "
                         "DIR/<workers>w-<name>.pstat; the CPU figures then include its cost")
@@ -325,14 +337,16 @@ def main(argv: list[str] | None = None) -> int:
             watch = ActiveWatch(url)
             try:
                 print(f"{workers} worker{'s' if workers > 1 else ''}:", flush=True)
-                six = build(site, watch, args.lbs, args.concurrency, six_calls)
-                six_idle = idle_cpu_ms(site, six["wall"])
-                report("6 POSTs per load balancer", six, six_idle, args.lbs)
-                list_latency(site)
-                graph = build(site, watch, args.lbs, args.concurrency, one_call)
-                graph_idle = idle_cpu_ms(site, graph["wall"])
-                report("1 POST per load balancer (single-call create)", graph, graph_idle,
-                       args.lbs)
+                if args.calls in ("six", "both"):
+                    six = build(site, watch, args.lbs, args.concurrency, six_calls)
+                    six_idle = idle_cpu_ms(site, six["wall"])
+                    report("6 POSTs per load balancer", six, six_idle, args.lbs)
+                    list_latency(site)
+                if args.calls in ("single", "both"):
+                    graph = build(site, watch, args.lbs, args.concurrency, one_call)
+                    graph_idle = idle_cpu_ms(site, graph["wall"])
+                    report("1 POST per load balancer (single-call create)", graph,
+                           graph_idle, args.lbs)
                 print("  RSS: " + ", ".join(f"{name} {rss_mb(p.pid):.0f} MB"
                                             for name, p in site.procs.items()))
             finally:

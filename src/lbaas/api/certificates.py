@@ -42,11 +42,12 @@ def _noop(req: ApiRequest) -> bool:
 
 def check_server_refs(req: ApiRequest, conn: Connection, project_id: str | None,
                       refs: Sequence[str | None]) -> None:
-    if _noop(req):
+    given = [r for r in refs if r]
+    if not given or _noop(req):  # most listeners and pools name none: no reader to build
         return
     read = reader(req, conn, project_id)
     bad = []
-    for ref in (r for r in refs if r):
+    for ref in given:
         try:
             tls.server_certificate(read(ref))
         except tls.UnreadablePKCS12 as exc:

@@ -134,16 +134,24 @@ def inserted_row(conn: Connection, table: Table, values: dict[str, Any], resourc
     without the statement: what was sent, else the column's Python default. A column the
     database itself fills (a server default, a computed default) makes it read the row."""
     out = []
-    for col in table.columns:
-        if col.name in values:
-            out.append(values[col.name])
-        elif col.server_default is not None \
-                or (col.default is not None and not col.default.is_scalar):
+    for name, filled, default in _insert_plan(table):
+        if name in values:
+            out.append(values[name])
+        elif filled:
             return get_row(conn, table, values["id"], resource)
         else:
-            out.append(col.default.arg if col.default is not None else None)
+            out.append(default)
     row: Row[Any] = _row_type(table)(*out)
     return row
+
+
+@functools.cache
+def _insert_plan(table: Table) -> tuple[tuple[str, bool, Any], ...]:
+    """Per column: its name, whether the database fills it, else its scalar default."""
+    return tuple((col.name, col.server_default is not None or (
+        col.default is not None and not col.default.is_scalar),
+        col.default.arg if col.default is not None and col.default.is_scalar else None)
+        for col in table.columns)
 
 
 def new_tags(conn: Connection, resource_id: str, tags: Sequence[str] | None) -> list[str]:

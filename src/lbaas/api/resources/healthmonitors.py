@@ -176,6 +176,9 @@ _MEMBER_STATUS = update(t.member).where(
     t.member.c.operating_status == bindparam("old")).values(operating_status=bindparam("new"))
 
 
+_INSERT = t.health_monitor.insert()  # built once, as the other create paths' statements
+
+
 def insert_hm(conn: Connection, values: dict[str, Any], pool_id: str, project_id: str,
               now: datetime, tags: list[str] | None, new_pool: bool = False) -> str:
     """Store a prepared monitor (``PENDING_CREATE``) and take the pool's members off NO_MONITOR.
@@ -192,7 +195,7 @@ def insert_hm_row(conn: Connection, values: dict[str, Any], pool_id: str, projec
     row = {**values, "id": common.new_id(), "project_id": project_id, "pool_id": pool_id,
            "provisioning_status": c.PENDING_CREATE, "operating_status": c.OFFLINE,
            "created_at": now}
-    conn.execute(t.health_monitor.insert().values(**row))
+    conn.execute(_INSERT, row)
     add_tags(conn, row["id"], tags)
     if not new_pool:
         _member_status(conn, pool_id, c.NO_MONITOR, c.OFFLINE)

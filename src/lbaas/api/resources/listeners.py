@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 
 from lbaas.api import certificates, cipher_policy, common, listing
 from lbaas.api.errors import BadRequest, Conflict, InvalidInput, NotFound, ValidationFailure
@@ -228,11 +228,16 @@ def _check_cidrs(lb: Row[Any], cidrs: list[str]) -> None:
                                     f"{vips} IP version.")
 
 
-def _check_default_pool(conn: Connection, lb_id: str, pool_id: str, protocol: str) -> None:
+def _check_default_pool(conn: Connection, lb_id: str, pool_id: str, protocol: str,
+                        new_pools: dict[str, Row[Any]] | None = None) -> None:
+    """``new_pools``: the rows of the pools this transaction created under a new load balancer
+    (the single-call create), by id: not read again."""
     if protocol == PROMETHEUS:
         raise BadRequest("Protocol PROMETHEUS listeners cannot have child objects.")
-    pool = conn.execute(select(t.pool).where(
-        t.pool.c.id == pool_id, t.pool.c.load_balancer_id == lb_id)).first()
+    pool = new_pools.get(pool_id) if new_pools is not None else None
+    if pool is None:
+        pool = conn.execute(select(t.pool).where(
+            t.pool.c.id == pool_id, t.pool.c.load_balancer_id == lb_id)).first()
     if pool is None or pool.provisioning_status == c.DELETED:
         raise NotFound("Pool", pool_id)
     if pool.protocol not in c.VALID_LISTENER_POOL_PROTOCOLS[protocol]:
@@ -240,10 +245,19 @@ def _check_default_pool(conn: Connection, lb_id: str, pool_id: str, protocol: st
                                 f"listener protocol is '{protocol}'.")
 
 
-def _check_port_free(conn: Connection, lb_id: str, protocol: str, port: int) -> None:
+_SAME_PORT = select(t.listener.c.protocol).where(  # built once, as common's statements
+    t.listener.c.load_balancer_id == bindparam("lb_id"),
+    t.listener.c.protocol_port == bindparam("port"))
+
+
+def _check_port_free(conn: Connection, lb_id: str, protocol: str, port: int,
+                     siblings: list[Row[Any]] | None = None) -> None:
+    """``siblings``: every listener of a load balancer created in this transaction (the
+    single-call create), instead of reading them."""
     l4 = c.L4_PROTOCOL[protocol]
-    for other in conn.execute(select(t.listener.c.protocol).where(
-            t.listener.c.load_balancer_id == lb_id, t.listener.c.protocol_port == port)):
+    others = conn.execute(_SAME_PORT, {"lb_id": lb_id, "port": port}) \
+        if siblings is None else [r for r in siblings if r.protocol_port == port]
+    for other in others:
         if c.L4_PROTOCOL.get(other.protocol) == l4:
             raise Conflict(f"Another Listener on this Load Balancer is already using protocol "
                            f"{other.protocol} and protocol_port {port}")
@@ -256,8 +270,10 @@ def _tls_offload(v: dict[str, Any]) -> bool:
 
 
 def validate_listener(conn: Connection, req: ApiRequest, lb: Row[Any], v: dict[str, Any],
-                      given: dict[str, Any], creating: bool) -> None:
-    """Octavia's cross-field rules on the merged listener ``v``; ``given`` is the request."""
+                      given: dict[str, Any], creating: bool,
+                      siblings: list[Row[Any]] | None = None) -> None:
+    """Octavia's cross-field rules on the merged listener ``v``; ``given`` is the request;
+    ``siblings`` as for ``_check_port_free``."""
     api = req.app.settings.api
     protocol = v["protocol"]
     has_refs = any(v.get(k) for k in REF_FIELDS)
@@ -300,7 +316,7 @@ def validate_listener(conn: Connection, req: ApiRequest, lb: Row[Any], v: dict[s
         certificates.check_ca_refs(req, conn, lb.project_id, v.get("client_ca_tls_container_ref"),
                                    v.get("client_crl_container_ref"))
     if creating:
-        _check_port_free(conn, lb.id, protocol, v["protocol_port"])
+        _check_port_free(conn, lb.id, protocol, v["protocol_port"], siblings)
     if v.get("allowed_cidrs"):
         _check_cidrs(lb, v["allowed_cidrs"])
     for key, check in (("tls_versions", lambda x: _check_tls_versions(req, x)),
@@ -370,11 +386,15 @@ STORED = ("name", "description", "admin_state_up", "connection_limit", "default_
 
 
 def prepare_listener(conn: Connection, req: ApiRequest, lb: Row[Any], body: dict[str, Any],
-                     now: Any) -> dict[str, Any]:
+                     now: Any, new_lb: tuple[dict[str, Row[Any]], list[Row[Any]]] | None = None) \
+        -> dict[str, Any]:
     """Validate a parsed create body against ``lb``; return the listener's column values.
 
     Checks neither quota nor the load balancer's status: callers do that once per request.
+    ``new_lb``: ``lb`` was created in this transaction (the single-call create), with these
+    pools (by id) and listeners so far; they are not read again.
     """
+    new_pools, siblings = new_lb if new_lb is not None else (None, None)
     given = _normalise(body)
     protocol = given["protocol"]
     v: dict[str, Any] = {"protocol": protocol, "protocol_port": given["protocol_port"]}
@@ -382,16 +402,19 @@ def prepare_listener(conn: Connection, req: ApiRequest, lb: Row[Any], body: dict
         value = given.get(key)
         v[key] = _reset_value(req, key, protocol) if value is None else value
     if v["default_pool_id"]:
-        _check_default_pool(conn, lb.id, v["default_pool_id"], protocol)
-    validate_listener(conn, req, lb, v, given, creating=True)
+        _check_default_pool(conn, lb.id, v["default_pool_id"], protocol, new_pools)
+    validate_listener(conn, req, lb, v, given, creating=True, siblings=siblings)
     v.update(id=common.new_id(), load_balancer_id=lb.id, project_id=lb.project_id,
              provisioning_status=c.PENDING_CREATE, operating_status=c.OFFLINE,
              created_at=now)
     return v
 
 
+_INSERT = t.listener.insert()  # built once, as the other create paths' statements
+
+
 def insert_listener(conn: Connection, values: dict[str, Any], tags: list[str] | None) -> None:
-    conn.execute(t.listener.insert().values(**values))
+    conn.execute(_INSERT, values)
     add_tags(conn, values["id"], tags)
 
 

@@ -202,6 +202,9 @@ def _key(address: str, protocol_port: int) -> tuple[str, int]:
     return common.canonical_ip(address), protocol_port
 
 
+_INSERT = t.member.insert()  # built once, as the other create paths' statements
+
+
 def insert_member(conn: Connection, values: dict[str, Any], tags: Sequence[str] | None,
                   taken: set[tuple[str, int]] | None = None) -> None:
     """Insert one member; 409 if its (address, protocol_port) is taken in the pool.
@@ -219,7 +222,7 @@ def insert_member(conn: Connection, values: dict[str, Any], tags: Sequence[str] 
     if clash:
         raise Conflict(f"Another member on this pool is already using ip {values['address']} "
                        f"on protocol_port {values['protocol_port']}")
-    conn.execute(t.member.insert().values(**values))
+    conn.execute(_INSERT, values)
     add_tags(conn, values["id"], tags)
 
 

@@ -303,8 +303,11 @@ def prepare_pool(conn: Connection, req: ApiRequest, lb_row: Row[Any], body: dict
     }
 
 
+_INSERT = t.pool.insert()  # built once, as the other create paths' statements
+
+
 def insert_pool(conn: Connection, values: dict[str, Any], tags: Sequence[str] | None) -> None:
-    conn.execute(t.pool.insert().values(**values))
+    conn.execute(_INSERT, values)
     add_tags(conn, values["id"], tags)
 
 

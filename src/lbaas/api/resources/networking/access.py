@@ -15,9 +15,10 @@ operator's own addresses (``reserved``).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, Table, select
+from sqlalchemy import ColumnElement, Connection, Row, Select, Table, bindparam, select
 
 from lbaas.api.errors import ApiError, BadRequest, ValidationFailure
 from lbaas.api.http import ApiRequest
@@ -46,7 +47,17 @@ def _own_project(req: ApiRequest, roles: tuple[str, ...]) -> str | None:
 
 
 def management(req: ApiRequest) -> tuple[str, ...]:
-    return scope.management_network_ids(req.app.settings.networking.management_network)
+    return _management_ids(req.app.settings.networking.management_network)
+
+
+# a uuid5 per call, several times per member address: the setting does not change
+_management_ids = functools.lru_cache(maxsize=8)(scope.management_network_ids)
+
+
+@functools.cache
+def _by_id(table: Table) -> Select[Any]:
+    """A row by id, for callers who may see every row: built once (per table)."""
+    return select(table).where(table.c.id == bindparam("ident"))
 
 
 # ----------------------------------------------------------------------------- Neutron API --
@@ -96,7 +107,8 @@ def _usable(conn: Connection, req: ApiRequest, table: Table, ident: str,
     management network's (only admins and ``allow_invisible_resource_usage`` get that far)."""
     clauses = [] if req.app.settings.networking.allow_invisible_resource_usage \
         else visible(req, table)
-    row = conn.execute(select(table).where(table.c.id == ident, *clauses)).first()
+    row = (conn.execute(select(table).where(table.c.id == ident, *clauses)) if clauses
+           else conn.execute(_by_id(table), {"ident": ident})).first()
     if row is None:
         raise missing
     req.memo[(table.name, ident)] = row  # the VIP's subnet is looked up again next
