@@ -18,9 +18,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from lbaas.controller import aggregate
+from lbaas.controller.reconciler import LIVE_AMPHORAE
 
 V2 = "/v2/lbaas"
 DATES = ("created_at", "updated_at")
+AMPHORA_DATES = (*DATES, "cert_expiration", "last_heartbeat")
 
 
 def _post(api: Any, lb_id: str, path: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -77,6 +79,12 @@ def test_one_statement_read_equals_the_tables_read_one_by_one(api: Any) -> None:
     assert aggregate.assemble(aggregate.lb_plain(row), aggregate.live(as_json)) == \
         aggregate.assemble(aggregate.lb_plain(row), aggregate.live(one_by_one))
     assert row._mapping[aggregate.ACCEPTED] is not None  # the amphorae accepted it
+    with api.service.engine.connect() as conn:
+        amps = [r._asdict() for r in conn.execute(LIVE_AMPHORAE, {"lb_id": lid})]
+    from_json = [a._asdict() for a in aggregate.amphorae_of(row) or []]
+    assert len(from_json) == 1
+    assert [{k: v for k, v in a.items() if k not in AMPHORA_DATES} for a in from_json] == \
+        [{k: v for k, v in a.items() if k not in AMPHORA_DATES} for a in amps]
 
 
 def test_rows_being_deleted_are_read_and_left_out_of_render(api: Any) -> None:

@@ -9,6 +9,7 @@ the configuration the data plane last accepted).
 from __future__ import annotations
 
 import functools
+from collections import namedtuple
 from typing import Any
 
 import orjson
@@ -83,7 +84,10 @@ def load_rows(conn: Connection, lb_id: str, lb_row: dict[str, Any] | None = None
 # tables one by one were eight (their result set-up was most of a pass's CPU, docs/scale.md).
 ACCEPTED = "accepted_objects"
 CHILDREN_JSON = "children_json"
-LB_READ_EXTRAS = (ACCEPTED, CHILDREN_JSON)
+AMPHORAE_JSON = "amphorae_json"
+LB_READ_EXTRAS = (ACCEPTED, CHILDREN_JSON, AMPHORAE_JSON)
+# an amphora row from AMPHORAE_JSON: attributes as a Row's (its dates are ISO text)
+AmphoraRow = namedtuple("AmphoraRow", [col.name for col in t.amphora.c])  # type: ignore[misc]
 
 
 def _pg_children() -> Any:
@@ -109,13 +113,25 @@ def _pg_children() -> Any:
     return cast(func.json_build_object(*pairs), Text).label(CHILDREN_JSON)
 
 
+def _pg_amphorae() -> Any:
+    """The live amphorae (as ``LIVE_AMPHORAE`` in the reconciler) as one JSON array."""
+    from sqlalchemy import Text, cast, func, literal_column
+    from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+    x = t.amphora.alias("j_amphora")
+    rows = func.json_agg(aggregate_order_by(literal_column(x.name), x.c.id))
+    return cast(select(func.coalesce(rows, literal_column("'[]'::json"))).select_from(x)
+                .where(x.c.load_balancer_id == _LB, x.c.status != "DELETED")
+                .scalar_subquery(), Text).label(AMPHORAE_JSON)
+
+
 @functools.cache
 def lb_read(dialect: str) -> Any:
     """The statement (parameter ``lb_id``) whose row ``children_of`` and ``lb_plain`` take,
     with the accepted configuration as ``ACCEPTED`` (built once per dialect)."""
     accepted = select(t.accepted_config.c.objects).where(
         t.accepted_config.c.load_balancer_id == _LB).scalar_subquery().label(ACCEPTED)
-    extra = [_pg_children()] if dialect == "postgresql" else []
+    extra = [_pg_children(), _pg_amphorae()] if dialect == "postgresql" else []
     return select(t.load_balancer, accepted, *extra).where(t.load_balancer.c.id == _LB)
 
 
@@ -126,6 +142,14 @@ def children_of(conn: Connection, row: Any) -> Rows:
     if text is None:
         return read_children(conn, row.id)
     return orjson.loads(text)  # type: ignore[no-any-return]
+
+
+def amphorae_of(row: Any) -> list[Any] | None:
+    """The live amphorae of a ``lb_read`` row where the dialect has them (else None)."""
+    text = row._mapping.get(AMPHORAE_JSON)
+    if text is None:
+        return None
+    return [AmphoraRow(**amp) for amp in orjson.loads(text)]
 
 
 def lb_plain(row: Any) -> dict[str, Any]:
