@@ -29,6 +29,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, or_, select, updat
 from sqlalchemy.exc import DBAPIError
 
 from lbaas.controller import aggregate, containment, lifecycle, settle_pg
+from lbaas.controller.aggregate import read_lb
 from lbaas.controller.provisioning import Provisioner
 from lbaas.domain import constants as c
 from lbaas.drivers.base import (
@@ -60,6 +61,8 @@ HANDOVER_GRACE = 1.0
 # A pass settles on the connection it read on if it waited less than this on the data plane
 # meanwhile (else on a fresh checkout, whose ping finds a connection the database dropped).
 REUSE_CONNECTION_SECONDS = 2.0
+# PostgreSQL: pass connections kept between passes (at most; one per concurrent pass)
+KEPT_CONNECTIONS = 8
 
 
 def render_bundle(aggregate: dict[str, Any], amphora: AmphoraView | None = None) \
@@ -110,6 +113,7 @@ class Reconciler:
         # a build's and a retirement's writes, one statement each: autocommit there too
         self._single = engine.execution_options(isolation_level="AUTOCOMMIT") if self._pg \
             else engine
+        self._kept: list[Connection] = []  # ``_pass_connection``
         # Member-subnet legs last plugged per amphora, trusted like ``active_digest``: plugging
         # costs a dozen ``ip`` calls, too slow to repeat on every member change. Kept with the
         # digest we left on the amphora: if another worker pushed since, it may have replugged.
@@ -120,12 +124,18 @@ class Reconciler:
         token = REQUEST_ID.set(None)  # _reconcile_held binds the load balancer's own
         claimed = released = False
         # One connection for the lease, the read and the settle (one pool checkout and ping
-        # per pass, where there were three); no transaction stays open while the pass waits.
-        conn = self.engine.connect()
+        # per pass, where there were three, and on PostgreSQL none: ``_pass_connection``); no
+        # transaction stays open while the pass waits.
+        conn, fresh = self._pass_connection()
         try:
-            if self._pg:
-                conn.execution_options(isolation_level="AUTOCOMMIT")
-            claimed = leases.claim_on(conn, lb_id, self.holder, self.lease_seconds)
+            try:
+                claimed = leases.claim_on(conn, lb_id, self.holder, self.lease_seconds)
+            except DBAPIError as exc:  # a kept connection the database dropped meanwhile
+                if fresh or not exc.connection_invalidated:
+                    raise
+                conn.close()
+                conn, fresh = self._pass_connection(kept=False)
+                claimed = leases.claim_on(conn, lb_id, self.holder, self.lease_seconds)
             if not claimed:
                 return False
             lb, first = self._first_read(conn, lb_id)
@@ -137,15 +147,43 @@ class Reconciler:
             log.warning("lost the lease on load balancer %s mid-pass; its new holder "
                         "finishes the work", lb_id)
         finally:
-            conn.close()
+            self._put_back(conn)
             REQUEST_ID.reset(token)
             if claimed and not released:
                 leases.release(self.engine, lb_id, self.holder)
         return True
 
+    def _pass_connection(self, kept: bool = True) -> tuple[Connection, bool]:
+        """A connection for one pass and whether it is fresh from the pool (pinged). On
+        PostgreSQL one kept from an earlier pass when there is one (``kept``): no checkout nor
+        ping; a pass finds one the database dropped at its first statement, the lease claim
+        (idempotent), and claims again on a fresh one. In autocommit there."""
+        if kept and self._kept:
+            return self._kept.pop(), False
+        conn = self.engine.connect()
+        if self._pg:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        return conn, True
+
+    def _put_back(self, conn: Connection) -> None:
+        if self._pg and len(self._kept) < KEPT_CONNECTIONS and not conn.closed \
+                and not conn.invalidated:
+            try:
+                conn.rollback()  # no round trip in autocommit: only SQLAlchemy's state
+                self._kept.append(conn)
+                return
+            except Exception:  # closed below
+                pass
+        conn.close()
+
+    def close(self) -> None:
+        """Return the connections kept between passes to the pool."""
+        while self._kept:
+            self._kept.pop().close()
+
     def _first_read(self, conn: Connection, lb_id: str) -> tuple[Any, _Read | None]:
         """The load balancer's row and, usually, all the rest (None: read again later)."""
-        lb = conn.execute(self._lb_read, {"lb_id": lb_id}).first()
+        lb = read_lb(conn, self._lb_read, lb_id)
         if lb is None or lb.provider in c.NOOP_PROVIDERS or \
                 lb.provisioning_status in (c.DELETED, c.PENDING_DELETE):
             return lb, None
@@ -242,7 +280,9 @@ class Reconciler:
                  if lb.topology == c.TOPOLOGY_ACTIVE_STANDBY else [(c.ROLE_STANDALONE, None)])
         if first is None:
             with self.engine.connect() as conn:
-                fresh = conn.execute(self._lb_read, {"lb_id": lb.id}).one()
+                fresh = read_lb(conn, self._lb_read, lb.id)
+                if fresh is None:
+                    raise LookupError(f"load balancer {lb.id} is gone")
                 first = _read(conn, fresh, dropped or set())
         amps, plan, outcome.children = first
         aggregate = plan.aggregate
@@ -444,6 +484,8 @@ class Reconciler:
                         conn.execution_options(isolation_level=self._isolation)
                     with conn.begin():
                         settled = self._settle_in(conn, lb, generation, outcome)
+                    if self._pg:
+                        conn.execution_options(isolation_level="AUTOCOMMIT")
                 done = True
             except DBAPIError as exc:
                 if not exc.connection_invalidated:
@@ -594,7 +636,7 @@ _Read = tuple[list[Any], containment.Plan, aggregate.Rows]
 
 
 def _read(conn: Connection, lb: Any, dropped: set[str]) -> _Read:
-    """``lb``: the load balancer's row from ``aggregate.lb_read``, read just now on ``conn``."""
+    """``lb``: the load balancer's row from ``aggregate.read_lb``, read just now on ``conn``."""
     children = aggregate.children_of(conn, lb)
     plan = containment.plan(aggregate.lb_plain(lb), aggregate.live(children),
                             lb._mapping[aggregate.ACCEPTED], dropped)
