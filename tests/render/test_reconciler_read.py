@@ -1,11 +1,11 @@
 """The reconciler's one-statement read gives the same rows as reading the tables one by one.
 
-On PostgreSQL the load balancer's row brings every child row as one JSON document
-(``aggregate.lb_read``); render, the accepted configuration and the settle step work from those
-rows, so they must equal what SQLAlchemy returns table by table — JSON columns, booleans, the
-float ``http_version``, NULLs, order — for objects made through the public API, some of them
-being deleted. Dates are the one difference (ISO text in JSON); render and the configuration
-snapshot strip them.
+On PostgreSQL the load balancer's row, every child row and the live amphorae come as one JSON
+document (``aggregate.lb_read``, decoded by ``aggregate.read_lb``); render, the accepted
+configuration and the settle step work from those rows, so they must equal what SQLAlchemy
+returns table by table — JSON columns, booleans, the float ``http_version``, NULLs, order — for
+objects made through the public API, some of them being deleted. Dates are the one difference
+(ISO text in JSON); render and the configuration snapshot strip them.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from lbaas.controller import aggregate
+from lbaas.controller.reconciler import LIVE_AMPHORAE
 
 V2 = "/v2/lbaas"
 DATES = ("created_at", "updated_at")
+AMPHORA_DATES = (*DATES, "cert_expiration", "last_heartbeat")
 
 
 def _post(api: Any, lb_id: str, path: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -69,14 +71,24 @@ def test_one_statement_read_equals_the_tables_read_one_by_one(api: Any) -> None:
     lid = _full_load_balancer(api)
     statement = aggregate.lb_read("postgresql")
     with api.service.engine.connect() as conn:
-        row = conn.execute(statement, {"lb_id": lid}).one()
+        row = aggregate.read_lb(conn, statement, lid)
         as_json = aggregate.children_of(conn, row)
         one_by_one = aggregate.read_children(conn, lid)
+        table_row = conn.execute(aggregate.lb_read("sqlite"), {"lb_id": lid}).one()
+        amps = [r._asdict() for r in conn.execute(LIVE_AMPHORAE, {"lb_id": lid})]
+    undated = {k: v for k, v in aggregate.lb_plain(row).items() if k not in DATES}
+    assert undated == {k: v for k, v in aggregate.lb_plain(table_row).items()
+                       if k not in DATES}
+    assert row._mapping[aggregate.ACCEPTED] == table_row._mapping[aggregate.ACCEPTED]
     assert sum(len(v) for v in one_by_one.values()) == 9  # 1+2+3+1+1+1 objects
     assert _undated(as_json) == _undated(one_by_one)
     assert aggregate.assemble(aggregate.lb_plain(row), aggregate.live(as_json)) == \
         aggregate.assemble(aggregate.lb_plain(row), aggregate.live(one_by_one))
     assert row._mapping[aggregate.ACCEPTED] is not None  # the amphorae accepted it
+    from_json = [a._asdict() for a in aggregate.amphorae_of(row) or []]
+    assert len(from_json) == 1
+    assert [{k: v for k, v in a.items() if k not in AMPHORA_DATES} for a in from_json] == \
+        [{k: v for k, v in a.items() if k not in AMPHORA_DATES} for a in amps]
 
 
 def test_rows_being_deleted_are_read_and_left_out_of_render(api: Any) -> None:
@@ -85,8 +97,7 @@ def test_rows_being_deleted_are_read_and_left_out_of_render(api: Any) -> None:
         conn.exec_driver_sql("UPDATE pool SET provisioning_status = 'PENDING_DELETE' "
                              "WHERE lb_algorithm = 'SOURCE_IP'")
     with api.service.engine.connect() as conn:
-        row = conn.execute(aggregate.lb_read(api.service.engine.dialect.name),
-                           {"lb_id": lid}).one()
+        row = aggregate.read_lb(conn, aggregate.lb_read(api.service.engine.dialect.name), lid)
         children = aggregate.children_of(conn, row)
     assert [p["lb_algorithm"] for p in children["pool"]].count("SOURCE_IP") == 1
     assert len(children["member"]) == 3  # the doomed pool's member is read (to settle)
@@ -130,4 +141,28 @@ def test_a_connection_dropped_mid_pass_still_settles(api: Any, monkeypatch: Any,
     assert body["listener"]["provisioning_status"] == "ACTIVE"
     messages = [r.getMessage() for r in caplog.records]
     assert any("on a fresh connection" in m for m in messages), messages
+    assert not any("crashed" in m or "failed" in m for m in messages), messages
+
+
+def test_a_kept_connection_the_database_dropped_is_replaced(api: Any, caplog: Any) -> None:
+    """On PostgreSQL a pass's connection is kept for the next pass (no checkout nor ping);
+    if the database dropped it meanwhile, the next pass claims again on a fresh one."""
+    engine = api.service.engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("drops the service's connections with pg_terminate_backend")
+    lid = api.create_lb(name="kept")["id"]
+    assert api.service.reconciler._kept, "no connection was kept after the pass"
+    other = create_engine(engine.url, poolclass=NullPool)
+    with other.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+    other.dispose()
+    caplog.set_level(logging.WARNING, logger="lbaas")
+    code, body = api.post(f"{V2}/listeners", {"listener": {
+        "loadbalancer_id": lid, "protocol": "HTTP", "protocol_port": 80}})
+    assert code == 201, body
+    api.wait_lb(lid)
+    code, body = api.get(f"{V2}/listeners/{body['listener']['id']}")
+    assert body["listener"]["provisioning_status"] == "ACTIVE"
+    messages = [r.getMessage() for r in caplog.records]
     assert not any("crashed" in m or "failed" in m for m in messages), messages

@@ -28,7 +28,8 @@ import orjson
 from sqlalchemy import Connection, Engine, bindparam, delete, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
-from lbaas.controller import aggregate, containment, lifecycle
+from lbaas.controller import aggregate, containment, lifecycle, settle_pg
+from lbaas.controller.aggregate import read_lb
 from lbaas.controller.provisioning import Provisioner
 from lbaas.domain import constants as c
 from lbaas.drivers.base import (
@@ -45,6 +46,7 @@ from lbaas.render.bundle import bundle_digest
 from lbaas.render.keepalived import KEEPALIVED_CONF
 from lbaas.store import ipam, leases
 from lbaas.store import tables as t
+from lbaas.store.db import json_text
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,8 @@ HANDOVER_GRACE = 1.0
 # A pass settles on the connection it read on if it waited less than this on the data plane
 # meanwhile (else on a fresh checkout, whose ping finds a connection the database dropped).
 REUSE_CONNECTION_SECONDS = 2.0
+# PostgreSQL: pass connections kept between passes (at most; one per concurrent pass)
+KEPT_CONNECTIONS = 8
 
 
 def render_bundle(aggregate: dict[str, Any], amphora: AmphoraView | None = None) \
@@ -102,6 +106,14 @@ class Reconciler:
         self.lease_seconds = lease_seconds
         self.settled_changes = 0  # passes that brought a pending load balancer to ACTIVE
         self._lb_read = aggregate.lb_read(engine.dialect.name)
+        # PostgreSQL: a pass's statements run in autocommit (its writes are single
+        # statements: no BEGIN and COMMIT round trips), its settle is one (``settle_pg``)
+        self._pg = engine.dialect.name == "postgresql"
+        self._isolation = "READ COMMITTED"
+        # a build's and a retirement's writes, one statement each: autocommit there too
+        self._single = engine.execution_options(isolation_level="AUTOCOMMIT") if self._pg \
+            else engine
+        self._kept: list[Connection] = []  # ``_pass_connection``
         # Member-subnet legs last plugged per amphora, trusted like ``active_digest``: plugging
         # costs a dozen ``ip`` calls, too slow to repeat on every member change. Kept with the
         # digest we left on the amphora: if another worker pushed since, it may have replugged.
@@ -112,10 +124,18 @@ class Reconciler:
         token = REQUEST_ID.set(None)  # _reconcile_held binds the load balancer's own
         claimed = released = False
         # One connection for the lease, the read and the settle (one pool checkout and ping
-        # per pass, where there were three); no transaction stays open while the pass waits.
-        conn = self.engine.connect()
+        # per pass, where there were three, and on PostgreSQL none: ``_pass_connection``); no
+        # transaction stays open while the pass waits.
+        conn, fresh = self._pass_connection()
         try:
-            claimed = leases.claim_on(conn, lb_id, self.holder, self.lease_seconds)
+            try:
+                claimed = leases.claim_on(conn, lb_id, self.holder, self.lease_seconds)
+            except DBAPIError as exc:  # a kept connection the database dropped meanwhile
+                if fresh or not exc.connection_invalidated:
+                    raise
+                conn.close()
+                conn, fresh = self._pass_connection(kept=False)
+                claimed = leases.claim_on(conn, lb_id, self.holder, self.lease_seconds)
             if not claimed:
                 return False
             lb, first = self._first_read(conn, lb_id)
@@ -127,15 +147,43 @@ class Reconciler:
             log.warning("lost the lease on load balancer %s mid-pass; its new holder "
                         "finishes the work", lb_id)
         finally:
-            conn.close()
+            self._put_back(conn)
             REQUEST_ID.reset(token)
             if claimed and not released:
                 leases.release(self.engine, lb_id, self.holder)
         return True
 
+    def _pass_connection(self, kept: bool = True) -> tuple[Connection, bool]:
+        """A connection for one pass and whether it is fresh from the pool (pinged). On
+        PostgreSQL one kept from an earlier pass when there is one (``kept``): no checkout nor
+        ping; a pass finds one the database dropped at its first statement, the lease claim
+        (idempotent), and claims again on a fresh one. In autocommit there."""
+        if kept and self._kept:
+            return self._kept.pop(), False
+        conn = self.engine.connect()
+        if self._pg:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        return conn, True
+
+    def _put_back(self, conn: Connection) -> None:
+        if self._pg and len(self._kept) < KEPT_CONNECTIONS and not conn.closed \
+                and not conn.invalidated:
+            try:
+                conn.rollback()  # no round trip in autocommit: only SQLAlchemy's state
+                self._kept.append(conn)
+                return
+            except Exception:  # closed below
+                pass
+        conn.close()
+
+    def close(self) -> None:
+        """Return the connections kept between passes to the pool."""
+        while self._kept:
+            self._kept.pop().close()
+
     def _first_read(self, conn: Connection, lb_id: str) -> tuple[Any, _Read | None]:
         """The load balancer's row and, usually, all the rest (None: read again later)."""
-        lb = conn.execute(self._lb_read, {"lb_id": lb_id}).first()
+        lb = read_lb(conn, self._lb_read, lb_id)
         if lb is None or lb.provider in c.NOOP_PROVIDERS or \
                 lb.provisioning_status in (c.DELETED, c.PENDING_DELETE):
             return lb, None
@@ -232,7 +280,9 @@ class Reconciler:
                  if lb.topology == c.TOPOLOGY_ACTIVE_STANDBY else [(c.ROLE_STANDALONE, None)])
         if first is None:
             with self.engine.connect() as conn:
-                fresh = conn.execute(self._lb_read, {"lb_id": lb.id}).one()
+                fresh = read_lb(conn, self._lb_read, lb.id)
+                if fresh is None:
+                    raise LookupError(f"load balancer {lb.id} is gone")
                 first = _read(conn, fresh, dropped or set())
         amps, plan, outcome.children = first
         aggregate = plan.aggregate
@@ -342,7 +392,7 @@ class Reconciler:
         if built is not None:
             built.add(amp_id)
         spec = self._spec(lb, amp_id, role, priority)
-        with self.engine.begin() as conn:
+        with self._single.begin() as conn:
             conn.execute(NEW_AMPHORA, {
                 "id": amp_id, "load_balancer_id": lb.id, "status": c.PENDING_CREATE,
                 "role": role, "vrrp_priority": priority, "ha_ip": lb.vip_address,
@@ -368,7 +418,7 @@ class Reconciler:
             "ha_port_id": plug.ha_port_id, "vrrp_interface": plug.vrrp_interface,
             "vrrp_id": 1 if lb.topology == c.TOPOLOGY_ACTIVE_STANDBY else None,
             "status": c.AMPHORA_ALLOCATED, "updated_at": _now()}
-        with self.engine.begin() as conn:
+        with self._single.begin() as conn:
             if self.engine.dialect.update_returning:  # PostgreSQL, SQLite: one round trip
                 built = conn.execute(AMPHORA_BUILT_ROW, values).one()
             else:
@@ -391,7 +441,7 @@ class Reconciler:
         await self.drivers.network.unplug_vip(spec, None)
         if self.drivers.provisioner is not None:
             self.drivers.provisioner.release_ports(amp.id)
-        with self.engine.begin() as conn:
+        with self._single.begin() as conn:
             conn.execute(update(t.amphora).where(t.amphora.c.id == amp.id).values(
                 status=c.DELETED, updated_at=_now()))
         log.info("amphora %s (%s) of load balancer %s retired%s", amp.id, amp.role, lb.id,
@@ -418,13 +468,24 @@ class Reconciler:
                 conn: Connection | None = None) -> None:
         """``_settle_in`` a transaction on ``conn`` (the pass's own connection, no pool
         checkout nor ping), or on a fresh one when there is none or it turns out to be dead
-        (idempotent: a settle that did commit matches nothing the second time)."""
+        (idempotent: a settle that did commit matches nothing the second time). On
+        PostgreSQL, without rows to delete, it is one statement (``settle_pg``)."""
+        one = self._one_statement(lb, generation, outcome) if self._pg else None
         settled = None
         done = False
         if conn is not None:
             try:
-                with conn.begin():
-                    settled = self._settle_in(conn, lb, generation, outcome)
+                if one is not None:  # the pass's connection is in autocommit
+                    settled = one[1] if conn.execute(*one[0]).scalar() else None
+                    conn.commit()
+                else:
+                    if self._pg:  # back from autocommit: the settle is several statements
+                        conn.rollback()
+                        conn.execution_options(isolation_level=self._isolation)
+                    with conn.begin():
+                        settled = self._settle_in(conn, lb, generation, outcome)
+                    if self._pg:
+                        conn.execution_options(isolation_level="AUTOCOMMIT")
                 done = True
             except DBAPIError as exc:
                 if not exc.connection_invalidated:
@@ -432,10 +493,36 @@ class Reconciler:
                 log.warning("settling load balancer %s on a fresh connection: %s", lb.id, exc)
         if not done:
             with self.engine.begin() as fresh:
-                settled = self._settle_in(fresh, lb, generation, outcome)
+                if one is not None:
+                    settled = one[1] if fresh.execute(*one[0]).scalar() else None
+                else:
+                    settled = self._settle_in(fresh, lb, generation, outcome)
         if settled is not None:
             self.settled_changes += lb.provisioning_status in c.PENDING_STATUSES
             lifecycle.log_settled(lb.id, lb.provisioning_status, *settled)
+
+    def _one_statement(self, lb: Any, generation: int, outcome: _Outcome) \
+            -> tuple[tuple[Any, dict[str, Any]],
+                     tuple[list[lifecycle.Pending], dict[str, set[str]]]] | None:
+        """The settle as one statement (and what it settles, if the load balancer does),
+        None when there are rows to delete or no children read."""
+        if outcome.children is None:
+            return None
+        writes = _status_writes(_children_as_read(outcome.children))
+        if writes.doomed:
+            return None
+        now = _now()
+        fixed: dict[str, Any] = {"lb_id": lb.id, "gen": generation, "holder": self.holder,
+                                 "now": now, "active": c.ACTIVE}
+        if outcome.digests:
+            fixed["amp_ids"] = list(outcome.digests)
+            fixed["digests"] = list(outcome.digests.values())
+        if outcome.accepted is not None:
+            fixed["objs"] = json_text(outcome.accepted)
+        query = settle_pg.statement(bool(outcome.digests), outcome.accepted is not None,
+                                    tuple(update for update, _ in writes.updates))
+        return (query, settle_pg.parameters(writes.updates, **fixed)), \
+            (writes.children, writes.locked)
 
     def _settle_in(self, conn: Connection, lb: Any, generation: int, outcome: _Outcome) \
             -> tuple[list[lifecycle.Pending], dict[str, set[str]]] | None:
@@ -467,32 +554,12 @@ class Reconciler:
         # one round trip; statements only where needed
         kids = _children_as_read(outcome.children) if outcome.children is not None else \
             [_Child(*row) for row in conn.execute(CHILD_STATUSES, {"lb_id": lb_id})]
-        scope: dict[str, list[tuple[str, str]]] = {table.name: []
-                                                   for table in CHILD_TABLES_DELETE_ORDER}
-        for kid in kids:
-            scope[kid.table].append((kid.id, kid.status))
-        children = lifecycle.pending_of(scope)
-        locked = _locked_among(kids) if children else {}
-        for table in CHILD_TABLES_DELETE_ORDER:
-            doomed = [i for i, status in scope[table.name] if status == c.PENDING_DELETE]
-            if doomed:
-                _remove_rows(conn, table, doomed)
-        for table in (t.listener, t.pool, t.member, *MONITOR_LIKE):
-            pending = [i for i, status in scope[table.name]
-                       if status in (c.PENDING_CREATE, c.PENDING_UPDATE)]
-            if pending:
-                conn.execute(_set_column(table, "provisioning_status"),
-                             {"ids": pending, "new_value": c.ACTIVE})
-            if table in MONITOR_LIKE:  # ONLINE or OFFLINE with admin_state_up
-                for wanted in (c.ONLINE, c.OFFLINE):
-                    ids = [k.id for k in kids if k.table == table.name
-                           and k.status != c.PENDING_DELETE
-                           and (c.ONLINE if k.admin_up else c.OFFLINE) == wanted
-                           and k.operating != wanted]
-                    if ids:
-                        conn.execute(_set_column(table, "operating_status"),
-                                     {"ids": ids, "new_value": wanted})
-        return children, locked
+        writes = _status_writes(kids)
+        for table, doomed in writes.doomed:
+            _remove_rows(conn, table, doomed)
+        for (name, column, value), ids in writes.updates:
+            conn.execute(_set_column(getattr(t, name), column), {"ids": ids, "new_value": value})
+        return writes.children, writes.locked
 
     def _mark_failed(self, lb_id: str, lb_was_new: bool, contained: bool = False) -> None:
         """The changed objects go ERROR; parents the API only locked (PENDING_UPDATE because
@@ -569,11 +636,14 @@ _Read = tuple[list[Any], containment.Plan, aggregate.Rows]
 
 
 def _read(conn: Connection, lb: Any, dropped: set[str]) -> _Read:
-    """``lb``: the load balancer's row from ``aggregate.lb_read``, read just now on ``conn``."""
+    """``lb``: the load balancer's row from ``aggregate.read_lb``, read just now on ``conn``."""
     children = aggregate.children_of(conn, lb)
     plan = containment.plan(aggregate.lb_plain(lb), aggregate.live(children),
                             lb._mapping[aggregate.ACCEPTED], dropped)
-    return list(conn.execute(LIVE_AMPHORAE, {"lb_id": lb.id})), plan, children
+    amps = aggregate.amphorae_of(lb)
+    if amps is None:
+        amps = list(conn.execute(LIVE_AMPHORAE, {"lb_id": lb.id}))
+    return amps, plan, children
 
 
 @dataclass
@@ -625,6 +695,41 @@ def _locked_among(kids: list[_Child]) -> dict[str, set[str]]:
     }
     return {name: {k.id for k in pending if k.table == name and k.id in ids
                    and k.status == c.PENDING_UPDATE} for name, ids in busy.items()}
+
+
+class _StatusWrites(NamedTuple):
+    """What settling a load balancer writes under it, from its children's rows."""
+
+    children: list[lifecycle.Pending]  # the pending children (for the INFO lines)
+    locked: dict[str, set[str]]  # parents the API only locked
+    doomed: list[tuple[Any, list[str]]]  # (table, ids) to delete, in CHILD_TABLES_DELETE_ORDER
+    updates: list[tuple[settle_pg.Update, list[str]]]  # ((table, column, value), ids)
+
+
+def _status_writes(kids: list[_Child]) -> _StatusWrites:
+    scope: dict[str, list[tuple[str, str]]] = {table.name: []
+                                               for table in CHILD_TABLES_DELETE_ORDER}
+    for kid in kids:
+        scope[kid.table].append((kid.id, kid.status))
+    children = lifecycle.pending_of(scope)
+    locked = _locked_among(kids) if children else {}
+    doomed = [(table, ids) for table in CHILD_TABLES_DELETE_ORDER
+              if (ids := [i for i, status in scope[table.name] if status == c.PENDING_DELETE])]
+    updates: list[tuple[settle_pg.Update, list[str]]] = []
+    for table in (t.listener, t.pool, t.member, *MONITOR_LIKE):
+        pending = [i for i, status in scope[table.name]
+                   if status in (c.PENDING_CREATE, c.PENDING_UPDATE)]
+        if pending:
+            updates.append(((table.name, "provisioning_status", c.ACTIVE), pending))
+        if table in MONITOR_LIKE:  # ONLINE or OFFLINE with admin_state_up
+            for wanted in (c.ONLINE, c.OFFLINE):
+                ids = [k.id for k in kids if k.table == table.name
+                       and k.status != c.PENDING_DELETE
+                       and (c.ONLINE if k.admin_up else c.OFFLINE) == wanted
+                       and k.operating != wanted]
+                if ids:
+                    updates.append(((table.name, "operating_status", wanted), ids))
+    return _StatusWrites(children, locked, doomed, updates)
 
 
 def _build_child_statuses() -> Any:

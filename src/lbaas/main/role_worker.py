@@ -119,6 +119,7 @@ class WorkerRole:
         if self.drivers.fleet is not None:
             await self.drivers.fleet.stop()
         await self.queue.stop()
+        self.reconciler.close()
         self.log_stats(logging.INFO)
 
     def wake_floating_ips(self) -> None:

@@ -19,7 +19,7 @@ from lbaas.store.tables import metadata
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def _json_text(value: object) -> str:
+def json_text(value: object) -> str:
     """JSON columns are written with orjson too, as they are read (faster than stdlib json)."""
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
@@ -31,7 +31,7 @@ def make_engine(url: str) -> Engine:
             private_sqlite_file(Path(path))
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=10,
-            max_overflow=20, json_deserializer=orjson.loads, json_serializer=_json_text,
+            max_overflow=20, json_deserializer=orjson.loads, json_serializer=json_text,
         )
 
         @event.listens_for(engine, "connect")
@@ -51,7 +51,7 @@ def make_engine(url: str) -> Engine:
         # raises gap-lock deadlocks between concurrent creates; PostgreSQL's default matches.
         extra["isolation_level"] = "READ COMMITTED"
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True,
-                         json_deserializer=orjson.loads, json_serializer=_json_text, **extra)
+                         json_deserializer=orjson.loads, json_serializer=json_text, **extra)
 
 
 def _alembic_config(engine: Engine):  # type: ignore[no-untyped-def]
