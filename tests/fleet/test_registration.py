@@ -177,7 +177,7 @@ def test_the_fleet_polls_registered_hosts_and_forgets_removed_ones(engine: Engin
     assert fleet.live(view) and fleet.by_name("h7") is view
     with engine.begin() as conn:  # it registered again from a new address
         conn.execute(update(t.fleet_host).where(t.fleet_host.c.name == "h7").values(
-            address="10.20.0.27"))
+            address="10.20.0.27", registered_at=datetime(2026, 1, 2)))
     fleet._record()
     assert view.endpoint == "10.20.0.27:9444" and len(fleet.hosts) == 2
     assert _rows(engine)["h7"].address == "10.20.0.27"  # the poll did not write the old one
