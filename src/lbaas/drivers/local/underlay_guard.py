@@ -67,7 +67,8 @@ class UnderlayGuard(nft_table.OwnedTable[frozenset[str]]):
 
     async def ensure(self) -> None:
         """The table before a segment comes up: one left by this instance's previous process
-        stays as it is (its peers are the last flood lists) until the next flood sync."""
+        stays as it is (its peers are the last flood lists) until the next flood sync (a
+        host-agent's at start, ``HostAgent.recover_flood``)."""
         if self._written is not None or not await self.exists():
             await self.sync(self.peers)
 
