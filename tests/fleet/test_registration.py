@@ -9,7 +9,7 @@ import asyncio
 import ssl
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,29 @@ def _write(folder: Path, name: str, pair: tuple[str, str]) -> tuple[str, str]:
     return str(folder / f"{name}.pem"), str(folder / f"{name}.key")
 
 
+class Pki:
+    """A CA, its ``ca.pem`` in ``folder``, and TLS contexts for certificates it (or another
+    CA) issued, each written to ``folder``."""
+
+    def __init__(self, ca_dir: Path, folder: Path) -> None:
+        self.ca = CertificateAuthority.load_or_create(ca_dir)
+        self.folder = folder
+        self.ca_file = str(folder / "ca.pem")
+        Path(self.ca_file).write_text(self.ca.ca_pem)
+
+    def client(self, name: str, pair: tuple[str, str]) -> ssl.SSLContext:
+        return client_ssl_context(self.ca_file, *_write(self.folder, name, pair))
+
+    def server(self, name: str, pair: tuple[str, str]) -> ssl.SSLContext:
+        return server_ssl_context(self.ca_file, *_write(self.folder, name, pair))
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Callable[[Path], Pki]:
+    """Given the CA's directory (created if new), the CA with its files in ``tmp_path``."""
+    return lambda ca_dir: Pki(ca_dir, tmp_path)
+
+
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
     the_engine = db.make_engine(f"sqlite:///{tmp_path / 'reg.sqlite'}")
@@ -93,23 +116,17 @@ def _rows(engine: Engine) -> dict[str, Any]:
         return {r.name: r for r in conn.execute(select(t.fleet_host))}
 
 
-def test_the_listener_answers_only_host_agent_certificates(tmp_path: Path,
-                                                           engine: Engine) -> None:
-    ca = CertificateAuthority.load_or_create(tmp_path / "pki")
-    ca_file = tmp_path / "ca.pem"
-    ca_file.write_text(ca.ca_pem)
-    server = server_ssl_context(str(ca_file), *_write(tmp_path, "reg", ca.issue_server(
-        "controller", "127.0.0.1")))
-    host = client_ssl_context(str(ca_file), *_write(tmp_path, "h7", ca.issue_host_agent(
-        "h7", "10.20.0.17")))
-    amphora = client_ssl_context(str(ca_file), *_write(tmp_path, "amp", ca.issue_server(
-        "3f2a", "10.20.200.5")))
-    controller = client_ssl_context(str(ca_file), *_write(tmp_path, "ctl", ca.issue_client(
-        "controller")))
-    no_cert = ssl.create_default_context(cafile=str(ca_file))
+def test_the_listener_answers_only_host_agent_certificates(
+        tmp_path: Path, engine: Engine, pki: Callable[[Path], Pki]) -> None:
+    tls = pki(tmp_path / "pki")
+    ca = tls.ca
+    server = tls.server("reg", ca.issue_server("controller", "127.0.0.1"))
+    host = tls.client("h7", ca.issue_host_agent("h7", "10.20.0.17"))
+    amphora = tls.client("amp", ca.issue_server("3f2a", "10.20.200.5"))
+    controller = tls.client("ctl", ca.issue_client("controller"))
+    no_cert = ssl.create_default_context(cafile=tls.ca_file)
     other_ca = CertificateAuthority.load_or_create(tmp_path / "other")
-    stranger = client_ssl_context(str(ca_file), *_write(tmp_path, "str",
-                                  other_ca.issue_host_agent("h7", "10.20.0.17")))
+    stranger = tls.client("str", other_ca.issue_host_agent("h7", "10.20.0.17"))
 
     async def run() -> dict[str, str]:
         listener = RegistrationListener(engine, server, ("127.0.0.1", 0))
@@ -160,7 +177,7 @@ def test_the_fleet_polls_registered_hosts_and_forgets_removed_ones(engine: Engin
     assert fleet.live(view) and fleet.by_name("h7") is view
     with engine.begin() as conn:  # it registered again from a new address
         conn.execute(update(t.fleet_host).where(t.fleet_host.c.name == "h7").values(
-            address="10.20.0.27"))
+            address="10.20.0.27", registered_at=datetime(2026, 1, 2)))
     fleet._record()
     assert view.endpoint == "10.20.0.27:9444" and len(fleet.hosts) == 2
     assert _rows(engine)["h7"].address == "10.20.0.27"  # the poll did not write the old one
@@ -191,7 +208,8 @@ def test_host_remove_refuses_a_host_with_amphorae(engine: Engine, tmp_path: Path
 
 
 # in a lab ------------------------------------------------------------------------------------
-def test_hosts_that_registered_take_amphorae(lab: FleetLab) -> None:
+def test_hosts_that_registered_take_amphorae(lab: FleetLab,
+                                             pki: Callable[[Path], Pki]) -> None:
     settings = (lab.data / "lab.toml").read_text()
     assert "registration_listen" in settings and "hosts =" not in settings
     rows = {r[0]: r for r in lab.host_rows()}
@@ -204,15 +222,9 @@ def test_hosts_that_registered_take_amphorae(lab: FleetLab) -> None:
                  ["loadbalancer"]["operating_status"] == "ONLINE", 10)
     # the controller's listener refuses an amphora's certificate and a host's name on another
     # host's certificate
-    ca = CertificateAuthority.load_or_create(lab.data / "pki")
-    folder = lab.root / "certs"
-    folder.mkdir()
-    ca_file = folder / "ca.pem"
-    ca_file.write_text(ca.ca_pem)
-    amphora = client_ssl_context(str(ca_file), *_write(folder, "amp", ca.issue_server(
-        "amp", "10.213.200.20")))
-    h3 = client_ssl_context(str(ca_file), *_write(folder, "h3", ca.issue_host_agent(
-        "h3", "10.213.0.13")))
+    tls = pki(lab.data / "pki")
+    amphora = tls.client("amp", tls.ca.issue_server("amp", "10.213.200.20"))
+    h3 = tls.client("h3", tls.ca.issue_host_agent("h3", "10.213.0.13"))
     hijack = {"name": "h1", "zone": "az2", "capacity": 1, "address": "10.213.0.13",
               "port": 9444}
     for ctx in (amphora, h3):

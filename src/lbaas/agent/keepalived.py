@@ -119,8 +119,7 @@ class Keepalived:
                 log.info("handover rules loaded: connections this amphora did not see start "
                          "go to the MASTER it takes the VIP from")
             elif self._handover_loaded:
-                self._handover_loaded = False
-                await nft("delete", "table", "netdev", HANDOVER_TABLE, netns=self.netns)
+                await self._delete_handover()
                 log.info("handover rules removed")
         except UdpError as exc:
             if "No such file or directory" not in str(exc):  # (no table left to delete)
@@ -138,11 +137,14 @@ class Keepalived:
             proc.kill()
             await proc.wait()
         if self._handover_loaded:
-            self._handover_loaded = False
             try:
-                await nft("delete", "table", "netdev", HANDOVER_TABLE, netns=self.netns)
+                await self._delete_handover()
             except UdpError:
                 pass  # none left, or the namespace is going away
+
+    async def _delete_handover(self) -> None:
+        self._handover_loaded = False
+        await nft("delete", "table", "netdev", HANDOVER_TABLE, netns=self.netns)
 
     def log_tail(self, lines: int = 20) -> str:
         try:

@@ -142,6 +142,18 @@ class HostAgent:
         await self._apply_flood()
         return {"segments": sorted((await self.network.segments()).keys())}
 
+    async def recover_flood(self) -> None:
+        """At start: take the flood lists the segments still hold (the controller's last push)
+        as this process's own and rewrite the underlay guard from them. Otherwise the first
+        segment call before the controller's next push would sync a fresh process's empty
+        lists, dropping every flood entry and every guard peer, and the controller, which
+        believes its lists delivered, might not push again."""
+        flood = await self.network.flood_lists()
+        if flood:
+            async with self._lock:
+                self._flood = flood
+                await self.network.sync_flood(flood)
+
     async def _apply_flood(self) -> None:
         async with self._lock:
             await self.network.sync_flood(self._flood)

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from lbaas.drivers.fleet.wire import HOST_AGENT_PORT, REGISTRATION_PORT
+
+log = logging.getLogger("lbaas.hostagent")
 
 
 def cmd_host_agent(args: argparse.Namespace) -> int:
@@ -49,6 +52,10 @@ def cmd_host_agent(args: argparse.Namespace) -> int:
             await agent.check_provider()
         except DriverError as exc:
             raise SystemExit(f"lbaas host-agent: {exc}") from None
+        try:
+            await agent.recover_flood()
+        except DriverError as exc:  # the controller's next push writes them
+            log.warning("flood lists and underlay guard not recovered: %s", exc)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

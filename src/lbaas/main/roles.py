@@ -12,10 +12,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -39,20 +37,14 @@ def run_until_signalled(body: Callable[[asyncio.Event], Awaitable[None]]) -> int
 
 
 def cmd_api(args: argparse.Namespace) -> int:
-    from lbaas.main.http_server import NotServing, check_listen, run_api_server
+    from lbaas.main.http_server import may_listen, run_api_server
     from lbaas.main.role_api import build_api_role
 
     settings = settings_from_args(args)
-    try:
-        check_listen(settings.api)
-    except NotServing as exc:
-        print(f"lbaas api: cannot start: {exc}", file=sys.stderr, flush=True)
+    if not may_listen(settings.api, "lbaas api"):
         return 1
     app = build_api_role(settings)
     print(f"lbaas api: on http://{settings.api.host}:{settings.api.port}", flush=True)
-    gc.collect()  # as `lbaas serve`: long-lived objects out of the collector's way
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
     run_api_server(app, settings.api)
     return 0
 

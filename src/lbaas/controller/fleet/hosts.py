@@ -2,8 +2,10 @@
 
 Every ``poll_interval`` each host-agent is asked ``GET /v1/host``: its name, zone, capacity,
 amphorae and segments (VNIs). The host-agents are those of ``[fleet] hosts`` and those that
-registered themselves (``registration.py``: rows of ``fleet_host`` with a port), read from the
-database on every pass, so every worker polls a newly registered host within a poll interval.
+registered themselves (``registration.py``: rows of ``fleet_host`` with a port), followed on
+every pass, so every worker polls a newly registered host within a poll interval. A pass reads
+only the rows registered since the last one, the hosts not ENABLED, and a count (the names of all
+registered rows only when it says one was removed): not the whole table.
 From the answers the controller
 - records the hosts in the ``fleet_host`` table (``lbaas host list``), reading back the
   operator's state (``lbaas host drain|enable``);
@@ -27,10 +29,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
 from lbaas.controller.fleet.registration import RegistrationListener
 from lbaas.domain import constants as c
@@ -47,6 +49,12 @@ DB_REFRESH = 2.0  # seconds between last_seen writes of an unchanged host
 SWEEP_INTERVAL = 30.0  # seconds between looks for amphorae no live row claims
 PUSH_TIMEOUT = 1.0  # seconds a flood-list update may take (the next pass retries)
 REPAIR_INTERVAL = 10.0  # seconds between looks for load balancers short of amphorae
+# registrations are read from (newest registered_at seen - REGISTERED_SLACK): a row committed
+# late with an earlier timestamp (another worker's listener) is still seen; and whole every
+# REGISTERED_FULL_READ seconds, whatever happened
+REGISTERED_SLACK = timedelta(seconds=10)
+REGISTERED_FULL_READ = 30.0
+_REGISTERED = (t.fleet_host.c.registered_at.is_not(None), t.fleet_host.c.port > 0)
 
 
 @dataclass
@@ -62,6 +70,7 @@ class HostView:
     last_ok: float = 0.0  # monotonic time of its last answer
     state: str = ENABLED
     written: float = 0.0
+    recorded: dict[str, Any] | None = None  # the values last written to its row
     pushed: dict[int, list[str]] | None = None  # flood lists it has
     poller: asyncio.Task[None] | None = field(default=None, repr=False, compare=False)
 
@@ -96,6 +105,9 @@ class Fleet:
         self._tasks: list[asyncio.Task[None]] = []
         self._flood_lock = asyncio.Lock()
         self._controller_flood: dict[int, list[str]] | None = None
+        self._registered: set[str] = set()  # names of the registered rows
+        self._registered_since: datetime | None = None  # None: read them all
+        self._registered_read = time.monotonic()
 
     # lookups ---------------------------------------------------------------------------------
     def by_name(self, name: str) -> HostView | None:
@@ -251,55 +263,72 @@ class Fleet:
         """Upsert the hosts' rows; read back the operator's state."""
         now = time.monotonic()
         with self.engine.begin() as conn:
-            rows = {r.name: r for r in conn.execute(select(t.fleet_host))}
-            self._follow_registrations(rows)
+            self._follow_registrations(conn)
+            states = {r.name: r.state for r in conn.execute(
+                select(t.fleet_host.c.name, t.fleet_host.c.state)
+                .where(t.fleet_host.c.state != ENABLED))}
             for h in self.hosts:
                 if not h.name:
                     continue
-                row = rows.get(h.name)
-                if row is not None:
-                    h.state = row.state
+                h.state = states.get(h.name, ENABLED)
                 if not self.live(h):
                     continue
                 values: dict[str, Any] = {"zone": h.zone, "capacity": h.capacity,
                                           "amphorae": len(h.amphorae)}
                 if not h.expected:  # a registered host's address is its registration's
                     values["address"] = h.address
-                if row is None:
+                if values == h.recorded and now - h.written <= DB_REFRESH:
+                    continue
+                if not conn.execute(update(t.fleet_host).where(t.fleet_host.c.name == h.name)
+                                    .values(last_seen=_now(), **values)).rowcount:
                     conn.execute(t.fleet_host.insert().values(
                         name=h.name, state=ENABLED, last_seen=_now(), **values))
-                    h.written = now
-                elif now - h.written > DB_REFRESH or any(
-                        getattr(row, k) != v for k, v in values.items()):
-                    conn.execute(update(t.fleet_host).where(t.fleet_host.c.name == h.name)
-                                 .values(last_seen=_now(), **values))
-                    h.written = now
+                h.recorded, h.written = values, now
 
-    def _follow_registrations(self, rows: dict[str, Any]) -> None:
+    def _follow_registrations(self, conn: Connection) -> None:
         """Poll every registered host (new ones, new addresses); forget those whose row was
         removed (``lbaas host remove``). A configured host of the same name wins."""
-        for row in rows.values():
-            if row.registered_at is None or not row.port:
-                continue
-            endpoint = f"{row.address}:{row.port}"
-            view = next((h for h in self.hosts if row.name in (h.expected, h.name)
-                         or h.endpoint == endpoint), None)
-            if view is None:
-                view = HostView(endpoint=endpoint, expected=row.name)
-                self.hosts.append(view)
-                log.info("amphora host %s registered at %s: polling it", row.name, endpoint)
-                if self._tasks:
-                    self._start_poller(view)
-            elif view.expected and view.endpoint != endpoint:
-                log.warning("amphora host %s moved from %s to %s", row.name, view.endpoint,
-                            endpoint)
-                view.endpoint, view.pushed = endpoint, None
-        for view in [h for h in self.hosts if h.expected and h.expected not in rows]:
+        if time.monotonic() - self._registered_read > REGISTERED_FULL_READ:
+            self._registered_since = None
+        query = select(t.fleet_host).where(*_REGISTERED)
+        if self._registered_since is None:
+            self._registered_read = time.monotonic()
+            self._registered = set()
+        else:
+            query = query.where(t.fleet_host.c.registered_at >= self._registered_since)
+        for row in conn.execute(query):
+            self._registered.add(row.name)
+            since = row.registered_at - REGISTERED_SLACK
+            if self._registered_since is None or since > self._registered_since:
+                self._registered_since = since
+            self._follow(row)
+        count = conn.execute(select(func.count()).select_from(t.fleet_host)
+                             .where(*_REGISTERED)).scalar_one()
+        if count != len(self._registered):  # a row went: which?
+            self._registered = set(conn.execute(select(t.fleet_host.c.name)
+                                                .where(*_REGISTERED)).scalars())
+        for view in [h for h in self.hosts if h.expected and h.expected not in self._registered]:
             log.warning("amphora host %s removed: no longer polled", view.expected)
             if view.poller is not None:
                 view.poller.cancel()
             self.hosts.remove(view)
             self._lost.discard(view.expected)
+
+    def _follow(self, row: Any) -> None:
+        """A registered row: poll it (a new host) or follow its new address."""
+        endpoint = f"{row.address}:{row.port}"
+        view = next((h for h in self.hosts if row.name in (h.expected, h.name)
+                     or h.endpoint == endpoint), None)
+        if view is None:
+            view = HostView(endpoint=endpoint, expected=row.name)
+            self.hosts.append(view)
+            log.info("amphora host %s registered at %s: polling it", row.name, endpoint)
+            if self._tasks:
+                self._start_poller(view)
+        elif view.expected and view.endpoint != endpoint:
+            log.warning("amphora host %s moved from %s to %s", row.name, view.endpoint,
+                        endpoint)
+            view.endpoint, view.pushed = endpoint, None
 
     # overlay ---------------------------------------------------------------------------------
     async def sync_flood(self) -> None:

@@ -29,23 +29,20 @@ driver has ensured, so it follows them through restarts, and deleted with the la
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 
 from lbaas.drivers.base import DriverError, SubnetInfo
-from lbaas.drivers.local import names
-from lbaas.drivers.local import netlink as nl
+from lbaas.drivers.local import names, nft_table
 
 log = logging.getLogger(__name__)
 
 TABLE_PREFIX = "lbaas_guard_"
-NFT = "nft"
 _BRIDGE = re.compile(rf"^{re.escape(names.BRIDGE_PREFIX)}[0-9a-f]{{8}}$")
 
 
 def table_name(mark: str) -> str:
-    return TABLE_PREFIX + hashlib.sha256(mark.encode()).hexdigest()[:8]
+    return nft_table.table_name(TABLE_PREFIX, mark)
 
 
 def guarded_bridges(subnets: list[SubnetInfo]) -> list[str]:
@@ -91,13 +88,12 @@ def ruleset(table: str, bridges: list[str], management: list[str] | None = None,
     return "\n".join(line for line in lines if line) + "\n"
 
 
-class HostGuard:
+class HostGuard(nft_table.OwnedTable[tuple[list[str], list[str], tuple[int, ...]]]):
     def __init__(self, mark: str, heartbeat_ports: tuple[int, ...] = ()) -> None:
         """``heartbeat_ports``: UDP ports amphorae may send to on the management bridges
         (none: the management bridges take no new traffic at all)."""
-        self.table = table_name(mark)
+        super().__init__(table_name(mark))
         self.heartbeat_ports = heartbeat_ports
-        self._written: tuple[list[str], list[str], tuple[int, ...]] | None = None
 
     async def sync(self, subnets: list[SubnetInfo]) -> None:
         """Make the table guard exactly the bridges of ``subnets`` (none: no table)."""
@@ -106,20 +102,7 @@ class HostGuard:
         if wanted == self._written and await self.exists():
             return
         if bridges or management:
-            rc, _, err = await nl.run(NFT, "-f", "-", check=False, stdin=ruleset(
-                self.table, bridges, management, self.heartbeat_ports))
-            if rc != 0:
-                raise DriverError(f"nft: cannot write table inet {self.table}: {err.strip()}")
+            await self.write(ruleset(self.table, bridges, management, self.heartbeat_ports))
         else:
             await self.remove()
         self._written = wanted
-
-    async def exists(self) -> bool:
-        rc, _, _ = await nl.run(NFT, "list", "table", "inet", self.table, check=False)
-        return rc == 0
-
-    async def remove(self) -> bool:
-        """Delete the table; True if there was one."""
-        self._written = None
-        rc, _, _ = await nl.run(NFT, "delete", "table", "inet", self.table, check=False)
-        return rc == 0

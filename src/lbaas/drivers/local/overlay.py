@@ -156,13 +156,17 @@ class OverlayNetwork(LocalNetwork):
         await self.underlay_guard.sync_flood(peers)
         for vni, dev in (await self.segments()).items():
             wanted = set(peers.get(vni, ())) - {self.local_ip}
-            have = {str(e.get("dst")) for e in await nl.json_cmd(
-                "bridge", "-j", "fdb", "show", "dev", dev) if e.get("mac") == ZERO_MAC
-                and e.get("dst")}
+            have = await _flood_of(dev)
             lines = [f"fdb append {ZERO_MAC} dev {dev} dst {ip}" for ip in sorted(wanted - have)]
             lines += [f"fdb del {ZERO_MAC} dev {dev} dst {ip}" for ip in sorted(have - wanted)]
             if lines:
                 await nl.run("bridge", "-batch", "-", stdin="\n".join(lines) + "\n")
+
+    async def flood_lists(self) -> dict[int, list[str]]:
+        """The flood list of every present segment, read from the kernel: what the last
+        ``sync_flood`` made, kept across a restart of this process."""
+        return {vni: sorted(await _flood_of(dev))
+                for vni, dev in (await self.segments()).items()}
 
     async def teardown_segments(self) -> list[str]:
         """Delete every VXLAN port this instance made (its mark); give back every provider
@@ -175,6 +179,11 @@ class OverlayNetwork(LocalNetwork):
         if await self.underlay_guard.remove():
             removed.append(f"nftables table inet {self.underlay_guard.table}")
         return removed + await self.provider.release()
+
+
+async def _flood_of(dev: str) -> set[str]:
+    return {str(e.get("dst")) for e in await nl.json_cmd("bridge", "-j", "fdb", "show", "dev", dev)
+            if e.get("mac") == ZERO_MAC and e.get("dst")}
 
 
 def _alias(dev: str) -> str:

@@ -23,19 +23,17 @@ VXLAN port on the whole network namespace, so one overlay instance per namespace
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 from collections.abc import Iterable
 
 from lbaas.drivers.base import DriverError
-from lbaas.drivers.local import netlink as nl
+from lbaas.drivers.local import nft_table
 
 TABLE_PREFIX = "lbaas_underlay_"
-NFT = "nft"
 
 
 def table_name(mark: str) -> str:
-    return TABLE_PREFIX + hashlib.sha256(mark.encode()).hexdigest()[:8]
+    return nft_table.table_name(TABLE_PREFIX, mark)
 
 
 def _ipv4(address: str) -> str:
@@ -60,17 +58,17 @@ def ruleset(table: str, local_ip: str, port: int, peers: Iterable[str]) -> str:
         "    }", "}", ""] if line)
 
 
-class UnderlayGuard:
+class UnderlayGuard(nft_table.OwnedTable[frozenset[str]]):
     def __init__(self, mark: str, local_ip: str, port: int) -> None:
-        self.table = table_name(mark)
+        super().__init__(table_name(mark))
         self.local_ip = local_ip
         self.port = port
         self.peers: frozenset[str] = frozenset()
-        self._written: frozenset[str] | None = None
 
     async def ensure(self) -> None:
         """The table before a segment comes up: one left by this instance's previous process
-        stays as it is (its peers are the last flood lists) until the next flood sync."""
+        stays as it is (its peers are the last flood lists) until the next flood sync (a
+        host-agent's at start, ``HostAgent.recover_flood``)."""
         if self._written is not None or not await self.exists():
             await self.sync(self.peers)
 
@@ -82,18 +80,5 @@ class UnderlayGuard:
         wanted = frozenset(peers) - {self.local_ip}
         if wanted == self._written and await self.exists():
             return
-        rc, _, err = await nl.run(NFT, "-f", "-", check=False, stdin=ruleset(
-            self.table, self.local_ip, self.port, wanted))
-        if rc != 0:
-            raise DriverError(f"nft: cannot write table inet {self.table}: {err.strip()}")
+        await self.write(ruleset(self.table, self.local_ip, self.port, wanted))
         self.peers = self._written = wanted
-
-    async def exists(self) -> bool:
-        rc, _, _ = await nl.run(NFT, "list", "table", "inet", self.table, check=False)
-        return rc == 0
-
-    async def remove(self) -> bool:
-        """Delete the table; True if there was one."""
-        self._written = None
-        rc, _, _ = await nl.run(NFT, "delete", "table", "inet", self.table, check=False)
-        return rc == 0
