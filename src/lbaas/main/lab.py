@@ -231,7 +231,7 @@ async def _no_bridge_netfilter(ns: str) -> None:
     if Path("/proc/sys/net/bridge").is_dir():
         await nl.run(nl.IP, "netns", "exec", ns, "sysctl", "-qw",
                      *(f"net.bridge.bridge-nf-call-{t}=0"
-                       for t in ("iptables", "ip6tables", "arptables")))
+                       for t in ("iptables", "ip6tables", "arptables")), check=False)
 
 
 def _start_agent(lab: Lab, host: dict[str, Any], files: dict[str, str]) -> int:
