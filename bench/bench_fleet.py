@@ -5,7 +5,10 @@ Prints, each beside its side-by-side reference:
    host-agent, legs on VXLAN segments) vs on the controller's own machine (the local drivers, a
    second ``lbaas serve`` on networks of its own);
 2. requests/s through a VIP whose members sit on two other hosts (every request crosses the
-   overlay twice more) vs one whose members sit on the amphora's own host (ratio, target >= 0.9);
+   overlay twice more) vs one whose members sit on the amphora's own host (ratio, target >= 0.9),
+   and beside it the CPU per request of the processes on the data path (wrk, the amphora's,
+   the members'; softirq work is charged to the process it interrupts), a figure the load of
+   other jobs on the machine moves far less than requests/s;
 3. the outage a client sees at the VIP when the amphora's host is killed (``lbaas lab
    kill-host``): SINGLE (target <= 5 s), ACTIVE_STANDBY MASTER (target <= 1 s).
 
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import shutil
 import signal
 import statistics
@@ -31,6 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "fleet
 
 from dataplane_kit import ensure_wrk, parse_wrk
 from fleet_lab import BIN, FleetLab, Probe, until
+
+from lbaas.drivers.local import names
 
 BACKENDS = {"h2": ("10.213.10.202", "10.213.10.212"), "h3": ("10.213.10.203",),
             "h1": ("10.213.10.201", "10.213.10.211")}
@@ -104,6 +111,35 @@ def wrk_through(lab: FleetLab, wrk: str, vip: str, seconds: float, connections: 
     return parse_wrk(out.stdout + out.stderr)
 
 
+def data_path_namespaces(lab: FleetLab, lb: dict[str, Any], members: tuple[str, ...]) -> list[str]:
+    """The amphora's two namespaces (HAProxy is in the data one) and the members'."""
+    spaces = []
+    for amp in lab.amphorae(lb["id"]):
+        compute = str(amp["compute_id"]).split("/", 1)[-1]
+        spaces += [compute, names.data_netns_of(compute)]
+    return spaces + [names.backend_netns(m) for m in members]
+
+
+def cpu_seconds(namespaces: list[str]) -> float:
+    """User + system CPU so far of every process in ``namespaces`` (softirq work done while
+    one of them runs, e.g. a veth's receive path inside its send, is charged to it)."""
+    ticks = 0
+    for ns in namespaces:
+        pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
+        for pid in pids.split():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def throughput(args: argparse.Namespace, wrk: str) -> dict[str, Any]:
     lab = FleetLab()
     try:
@@ -116,15 +152,23 @@ def throughput(args: argparse.Namespace, wrk: str) -> dict[str, Any]:
             if host != "h1":
                 for address in addresses:
                     lab.backend(host, address)
-        lab.add_members(across, ("10.213.10.202", "10.213.10.203"))  # on h2 and h3
-        lab.add_members(same, BACKENDS["h2"])  # beside its amphora on h2
+        members = {"same_host": BACKENDS["h2"],  # beside its amphora on h2
+                   "across_overlay": ("10.213.10.202", "10.213.10.203")}  # on h2 and h3
+        lab.add_members(across, members["across_overlay"])
+        lab.add_members(same, members["same_host"])
+        spaces = {"same_host": data_path_namespaces(lab, same, members["same_host"]),
+                  "across_overlay": data_path_namespaces(lab, across, members["across_overlay"])}
         figures: dict[str, Any] = {}
         for i in range(args.rounds):
             # alternating order: a neighbour's load that comes and goes biases neither side
             sides = [("same_host", same), ("across_overlay", across)]
             for name, lb in sides if i % 2 == 0 else sides[::-1]:
+                cpu = cpu_seconds(spaces[name]) + children_cpu()
                 result = wrk_through(lab, wrk, lb["vip_address"], args.seconds,
                                      args.connections)
+                cpu = cpu_seconds(spaces[name]) + children_cpu() - cpu
+                figures.setdefault(f"{name}_cpu_us", []).append(
+                    cpu / max(result.rps * args.seconds, 1) * 1e6)
                 figures.setdefault(name, []).append(result.rps)
                 figures.setdefault(f"{name}_p50_ms", []).append(result.p50_ms)
                 figures.setdefault(f"{name}_errors", []).append(result.errors)
@@ -211,6 +255,10 @@ def main() -> int:
           f"p50 {med(figures['across_overlay_p50_ms']):.2f} ms")
     print(f"  ratio across/same: median of the rounds' ratios {med(paired):.2f} (target >= 0.9; "
           f"per round: {rounds}; ratio of the medians {across / same:.2f})")
+    cpu_same, cpu_across = med(figures["same_host_cpu_us"]), med(figures["across_overlay_cpu_us"])
+    print(f"  CPU per request (wrk, HAProxy, members)      same host {cpu_same:.1f} us, across "
+          f"{cpu_across:.1f} us: ratio same/across {cpu_same / cpu_across:.2f} (medians; across "
+          f"per round: {', '.join(f'{c:.0f}' for c in figures['across_overlay_cpu_us'])})")
     print(f"  host lost, SINGLE: outage at the VIP          {figures['outage_single_s']:.2f} s "
           f"(target <= 5 s)")
     print(f"  host lost, ACTIVE_STANDBY MASTER: outage      "

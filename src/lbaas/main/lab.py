@@ -212,6 +212,7 @@ async def _make_host(lab: Lab, index: int, name: str, zone: str,
     extra = await _plug_external(lab, ns, name) if flat_public else []
     await nl.batch(["link set dev lo up", "link set dev ul0 up",
                     f"addr replace {address}/{UNDERLAY.prefixlen} dev ul0"], ns=ns)
+    await _no_bridge_netfilter(ns)
     home = lab.host_dir(name)
     home.mkdir(parents=True, exist_ok=True)
     files = _host_certificate(lab, name, address)
@@ -220,6 +221,17 @@ async def _make_host(lab: Lab, index: int, name: str, zone: str,
     pid = _start_agent(lab, host, files)
     host["pid"] = pid
     return host
+
+
+async def _no_bridge_netfilter(ns: str) -> None:
+    """Bridged frames bypass nftables in the host's namespace, as docs/deploy.md asks of an
+    amphora host: with ``br_netfilter`` loaded (its sysctls are per namespace, 1 in a new one)
+    every frame an amphora host bridges would pay the inet hooks and a conntrack lookup (the
+    host guard's ``ct state`` turns conntrack on), once on each host it crosses."""
+    if Path("/proc/sys/net/bridge").is_dir():
+        await nl.run(nl.IP, "netns", "exec", ns, "sysctl", "-qw",
+                     *(f"net.bridge.bridge-nf-call-{t}=0"
+                       for t in ("iptables", "ip6tables", "arptables")), check=False)
 
 
 def _start_agent(lab: Lab, host: dict[str, Any], files: dict[str, str]) -> int:

@@ -13,6 +13,12 @@ IPv6, to any address of the host, is dropped. The table exists from the first se
 no peer yet it drops everything), follows every flood-list change, and is deleted with the
 segments (``lbaas teardown``; an amphora host's namespace takes it with it).
 
+The same table takes the overlay's own datagrams out of conntrack (``notrack`` at priority
+``raw``, in ``prerouting`` from a peer and in ``output`` from ``local`` to a peer): any rule with
+``ct`` in the namespace (``host_guard.py``'s ``ct state``) makes the kernel track every packet,
+and each overlay packet would otherwise pay a conntrack lookup on the way out and another on the
+way in (bench-fleet: docs/benchmarks.md, run 11). Nothing matches VXLAN on its state.
+
 What it cannot stop: a machine ON the underlay that forges a peer's source address. The
 underlay must be a trusted, isolated network, as Neutron's VXLAN requires (docs/security.md).
 
@@ -55,6 +61,14 @@ def ruleset(table: str, local_ip: str, port: int, peers: Iterable[str]) -> str:
         "        type filter hook input priority filter - 5; policy accept;",
         f"        ip daddr {local} ip saddr @peers udp dport {int(port)} accept",
         f"        udp dport {int(port)} counter drop",
+        "    }",
+        "    chain untracked_in {",
+        "        type filter hook prerouting priority raw; policy accept;",
+        f"        ip saddr @peers udp dport {int(port)} notrack",
+        "    }",
+        "    chain untracked_out {",
+        "        type filter hook output priority raw; policy accept;",
+        f"        ip saddr {local} ip daddr @peers udp dport {int(port)} notrack",
         "    }", "}", ""] if line)
 
 
