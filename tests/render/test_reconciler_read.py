@@ -11,6 +11,9 @@ objects made through the public API, some of them being deleted. Dates are the o
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -166,3 +169,74 @@ def test_a_kept_connection_the_database_dropped_is_replaced(api: Any, caplog: An
     assert body["listener"]["provisioning_status"] == "ACTIVE"
     messages = [r.getMessage() for r in caplog.records]
     assert not any("crashed" in m or "failed" in m for m in messages), messages
+
+
+def test_the_one_statement_settle_locks_rows_in_the_heartbeat_writers_order(api: Any) -> None:
+    """The settle statement and a heartbeat's status write meet on the same rows: the
+    heartbeat locks the amphora, then the listener; the settle must lock the load balancer,
+    then the amphora, then the listener (as the old transaction did), or the two deadlock
+    and the settle is the one PostgreSQL aborts (the load balancer stays PENDING_UPDATE)."""
+    engine = api.service.engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the one-statement settle is PostgreSQL's")
+    from lbaas.controller import settle_pg
+
+    lid = api.create_lb(name="order")["id"]
+    listener = _post(api, lid, "listeners", "listener", {
+        "loadbalancer_id": lid, "protocol": "HTTP", "protocol_port": 80})
+    other = create_engine(engine.url, poolclass=NullPool)
+    try:
+        with other.begin() as conn:
+            (amp_id,) = conn.execute(text(
+                "SELECT id FROM amphora WHERE load_balancer_id = :l AND status <> 'DELETED' "
+                "LIMIT 1"), {"l": lid}).one()
+            gen = conn.execute(text(
+                "UPDATE load_balancer SET provisioning_status = 'PENDING_UPDATE' "
+                "WHERE id = :l RETURNING generation"), {"l": lid}).scalar_one()
+            conn.execute(text("UPDATE listener SET provisioning_status = 'PENDING_UPDATE' "
+                              "WHERE id = :i"), {"i": listener["id"]})
+        updates = [(("listener", "provisioning_status", "ACTIVE"), [listener["id"]])]
+        statement = settle_pg.statement(True, False, tuple(u for u, _ in updates))
+        params = settle_pg.parameters(updates, lb_id=lid, gen=gen, holder="nobody",
+                                      now=datetime.now(UTC), active="ACTIVE",
+                                      amp_ids=[amp_id], digests=["d"])
+        outcome: dict[str, Any] = {}
+        heartbeat = other.connect()
+        heartbeat.execute(text("SET lock_timeout = '20s'"))  # autobegins its transaction
+        heartbeat.execute(text("UPDATE amphora SET updated_at = now() WHERE id = :a"),
+                          {"a": amp_id})
+
+        def settle() -> None:
+            try:
+                with other.connect() as conn:
+                    conn.execute(text("SET lock_timeout = '20s'"))
+                    outcome["settled"] = conn.execute(statement, params).scalar()
+                    conn.commit()
+            except Exception as exc:  # the test reports it
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=settle)
+        thread.start()
+        waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' " \
+                  "AND datname = current_database()"
+        deadline = time.monotonic() + 10
+        with other.connect() as probe:
+            while probe.execute(text(waiting)).scalar() == 0 and time.monotonic() < deadline:
+                time.sleep(0.02)
+        try:  # the heartbeat's second row: the settle must not hold it yet
+            heartbeat.execute(text("UPDATE listener SET operating_status = 'ONLINE' "
+                                   "WHERE id = :i"), {"i": listener["id"]})
+            heartbeat.commit()
+        finally:
+            heartbeat.close()
+            thread.join(30)
+        assert "error" not in outcome, outcome
+        assert outcome["settled"] == 1
+        with other.connect() as conn:
+            statuses = conn.execute(text(
+                "SELECT l.provisioning_status, l.operating_status, b.provisioning_status "
+                "FROM listener l JOIN load_balancer b ON b.id = l.load_balancer_id "
+                "WHERE l.id = :i"), {"i": listener["id"]}).one()
+        assert tuple(statuses) == ("ACTIVE", "ONLINE", "ACTIVE")
+    finally:
+        other.dispose()

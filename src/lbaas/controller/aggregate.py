@@ -90,6 +90,7 @@ AMPHORAE_JSON = "amphorae_json"
 LB_READ_EXTRAS = (ACCEPTED, CHILDREN_JSON, AMPHORAE_JSON)
 # an amphora row from the JSON: attributes as a Row's (its dates are ISO text)
 AmphoraRow = namedtuple("AmphoraRow", [col.name for col in t.amphora.c])  # type: ignore[misc]
+_LB_COLUMNS = tuple(col.name for col in t.load_balancer.c)
 
 
 class ReadRow:
@@ -172,10 +173,14 @@ def read_lb(conn: Connection, statement: Any, lb_id: str) -> Any:
     if text is None:
         return None
     document = orjson.loads(text)
-    mapping: dict[str, Any] = document["lb"]
+    # whole rows come back as JSON: keep to the columns this code knows (a column another
+    # version added or has not added yet must not break the pass during a rolling upgrade)
+    lb_row = document["lb"]
+    mapping: dict[str, Any] = {name: lb_row.get(name) for name in _LB_COLUMNS}
     mapping[ACCEPTED] = document[ACCEPTED]
     mapping[CHILDREN_JSON] = document[CHILDREN_JSON]
-    mapping[AMPHORAE_JSON] = [AmphoraRow(**amp) for amp in document[AMPHORAE_JSON]]
+    mapping[AMPHORAE_JSON] = [AmphoraRow._make(amp.get(name) for name in AmphoraRow._fields)
+                              for amp in document[AMPHORAE_JSON]]
     return ReadRow(mapping)
 
 

@@ -478,14 +478,18 @@ class Reconciler:
                 if one is not None:  # the pass's connection is in autocommit
                     settled = one[1] if conn.execute(*one[0]).scalar() else None
                     conn.commit()
+                elif self._pg:  # out of autocommit: the settle is several statements
+                    conn.rollback()
+                    conn.execution_options(isolation_level=self._isolation)
+                    try:
+                        with conn.begin():
+                            settled = self._settle_in(conn, lb, generation, outcome)
+                    finally:  # the connection is kept for the next pass, in autocommit
+                        if not conn.invalidated:
+                            conn.execution_options(isolation_level="AUTOCOMMIT")
                 else:
-                    if self._pg:  # back from autocommit: the settle is several statements
-                        conn.rollback()
-                        conn.execution_options(isolation_level=self._isolation)
                     with conn.begin():
                         settled = self._settle_in(conn, lb, generation, outcome)
-                    if self._pg:
-                        conn.execution_options(isolation_level="AUTOCOMMIT")
                 done = True
             except DBAPIError as exc:
                 if not exc.connection_invalidated:

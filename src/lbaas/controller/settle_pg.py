@@ -51,7 +51,12 @@ def statement(digests: bool, accepted: bool, updates: tuple[Update, ...]) -> Tex
             "updated_at = excluded.updated_at RETURNING 1)")
     parts.append("rel AS (DELETE FROM lease WHERE load_balancer_id = :lb_id "
                  "AND holder = :holder RETURNING 1)")
-    # one update per table (a row updated by two CTEs of a statement keeps only one change)
+    # one update per table (a row updated by two CTEs of a statement keeps only one change).
+    # PostgreSQL runs the CTEs the main query does not read after it, in no promised order:
+    # each update waits for the amphorae's and the previous table's (one-time subqueries),
+    # so rows are locked load balancer -> amphorae -> listener -> pool -> member, the order
+    # the heartbeat writer uses too (another order deadlocks with it)
+    after = ["(SELECT count(*) FROM amp) >= 0"] if digests else []
     for i, (table, columns) in enumerate(_by_table(updates)):
         sets = ", ".join(
             f"{column} = CASE " + " ".join(
@@ -59,8 +64,10 @@ def statement(digests: bool, accepted: bool, updates: tuple[Update, ...]) -> Tex
             + f" ELSE {column} END" for column, which in columns.items())
         every = " OR ".join(f"id = ANY(CAST(:ids{j} AS varchar[]))"
                             for which in columns.values() for j in which)
+        waits = "".join(f" AND {w}" for w in after)
         parts.append(f"u{i} AS (UPDATE {table} SET {sets}, updated_at = :now "
-                     f"WHERE ({every}) AND EXISTS (SELECT 1 FROM lb) RETURNING 1)")
+                     f"WHERE ({every}) AND EXISTS (SELECT 1 FROM lb){waits} RETURNING 1)")
+        after = [f"(SELECT count(*) FROM u{i}) >= 0"]
     return text("WITH " + ", ".join(parts) + " SELECT count(*) FROM lb")
 
 

@@ -64,7 +64,7 @@ def ruleset(table: str, local_ip: str, port: int, peers: Iterable[str]) -> str:
         "    }",
         "    chain untracked_in {",
         "        type filter hook prerouting priority raw; policy accept;",
-        f"        ip saddr @peers udp dport {int(port)} notrack",
+        f"        ip daddr {local} ip saddr @peers udp dport {int(port)} notrack",
         "    }",
         "    chain untracked_out {",
         "        type filter hook output priority raw; policy accept;",
