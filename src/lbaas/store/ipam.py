@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Dialect, Row, bindparam, delete, select
 
+from lbaas.store import raw_insert
 from lbaas.store import tables as t
 
 
@@ -65,8 +66,6 @@ def in_subnet(subnet: Row[Any], address: str) -> bool:
 _USED = select(t.ip_allocation.c.ip_address).where(
     t.ip_allocation.c.subnet_id == bindparam("subnet_id"))
 _LOCK_SUBNET = select(t.subnet.c.id).where(t.subnet.c.id == bindparam("id")).with_for_update()
-_INSERT_PORT = t.port.insert()
-_INSERT_ALLOCATION = t.ip_allocation.insert()
 
 
 @functools.lru_cache(maxsize=8)
@@ -153,11 +152,11 @@ def add_port(conn: Connection, *, port_id: str, subnet: Row[Any], address: str |
     conn.execute(_LOCK_SUBNET, {"id": subnet.id})
     ip = pick_address(conn, subnet, address)
     mac = "fa:16:3e:{:02x}:{:02x}:{:02x}".format(*tuple(random.randrange(256) for _ in range(3)))
-    conn.execute(_INSERT_PORT, {
+    raw_insert.insert(conn, t.port, {
         "id": port_id, "project_id": project_id, "network_id": subnet.network_id, "name": name,
         "device_id": device_id, "device_owner": device_owner, "mac_address": mac,
         "fixed_ips": [{"subnet_id": subnet.id, "ip_address": ip}], "created_at": now})
-    conn.execute(_INSERT_ALLOCATION, {"subnet_id": subnet.id, "ip_address": ip,
+    raw_insert.insert(conn, t.ip_allocation, {"subnet_id": subnet.id, "ip_address": ip,
                                       "port_id": port_id})
     return ip
 
