@@ -95,13 +95,20 @@ def free_count(conn: Connection, subnet: Row[Any]) -> int:
     return total - len(used(conn, subnet.id))
 
 
+_from_bytes = int.from_bytes  # big-endian by default (Python 3.11+)
+
+
 def _as_int(family: int, taken: set[str]) -> set[int]:
-    """The taken addresses as integers, in C (``inet_pton``): a taken address of the other
-    family (none in a subnet) or a malformed one simply never matches."""
+    """The taken addresses as integers, in C (``inet_pton`` mapped, no Python loop); a
+    malformed or other-family address (none in a subnet) makes it go one by one, skipping it."""
+    try:
+        return set(map(_from_bytes, map(functools.partial(socket.inet_pton, family), taken)))
+    except OSError:
+        pass
     out = set()
     for address in taken:
         try:
-            out.add(int.from_bytes(socket.inet_pton(family, address), "big"))
+            out.add(_from_bytes(socket.inet_pton(family, address)))
         except OSError:
             continue
     return out
