@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import tempfile
 import time
 from typing import Any
@@ -52,6 +53,7 @@ class AppClient:
         self.app = app
         self.engine = engine
         self.cpu = 0.0
+        self.profiler: cProfile.Profile | None = None
 
     async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         payload = orjson.dumps(body)
@@ -68,7 +70,11 @@ class AppClient:
             sent.append(message)
 
         started = time.process_time()
+        if self.profiler is not None:
+            self.profiler.enable()
         await self.app(scope, receive, send)
+        if self.profiler is not None:
+            self.profiler.disable()
         self.cpu += time.process_time() - started
         if sent[0]["status"] != 201:
             raise SystemExit(f"POST {path} -> {sent[0]['status']}: {sent[1]['body']!r}")
@@ -108,7 +114,8 @@ async def one_call(client: AppClient, n: int, vip: str) -> None:
     client.activate(lb["id"])
 
 
-async def measure(client: AppClient, count: int, warmup: int) -> tuple[float, float]:
+async def measure(client: AppClient, count: int, warmup: int,
+                  profile: str | None = None) -> tuple[float, float]:
     vip = subnet_id("bench-vip-subnet")
     for n in range(warmup):
         await six_calls(client, 10_000 + n, vip)
@@ -116,9 +123,12 @@ async def measure(client: AppClient, count: int, warmup: int) -> tuple[float, fl
     figures = []
     for shape in (six_calls, one_call):
         client.cpu = 0.0
+        client.profiler = cProfile.Profile(time.process_time) if profile else None
         for n in range(count):
             await shape(client, n, vip)
         figures.append(client.cpu * 1000 / count)
+        if client.profiler is not None:
+            client.profiler.dump_stats(f"{profile}-{shape.__name__}.pstat")
     return figures[0], figures[1]
 
 
@@ -126,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--lbs", type=int, default=60, help="load balancers per shape")
     p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--profile", metavar="PREFIX",
+                   help="cProfile the measured POSTs (not the SQL between them) of each shape: "
+                        "PREFIX-six_calls.pstat, PREFIX-one_call.pstat; the figures then "
+                        "include its cost")
     args = p.parse_args(argv)
     with scratch_postgres("lbaas_bench_app") as url, \
             tempfile.TemporaryDirectory(prefix="lbbenchapp") as data:
@@ -136,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         engine = open_database(settings)
         try:
             client = AppClient(build_api_app(settings, engine), engine)
-            six, one = asyncio.run(measure(client, args.lbs, args.warmup))
+            six, one = asyncio.run(measure(client, args.lbs, args.warmup, args.profile))
         finally:
             engine.dispose()
     print(f"API app CPU per full load balancer ({args.lbs} each): 6 POSTs {six:.1f} ms, "

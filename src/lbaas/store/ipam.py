@@ -11,10 +11,12 @@ from __future__ import annotations
 import functools
 import ipaddress
 import random
+import socket
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Row, bindparam, delete, select
 
+from lbaas.store import raw_insert
 from lbaas.store import tables as t
 
 
@@ -64,8 +66,6 @@ def in_subnet(subnet: Row[Any], address: str) -> bool:
 _USED = select(t.ip_allocation.c.ip_address).where(
     t.ip_allocation.c.subnet_id == bindparam("subnet_id"))
 _LOCK_SUBNET = select(t.subnet.c.id).where(t.subnet.c.id == bindparam("id")).with_for_update()
-_INSERT_PORT = t.port.insert()
-_INSERT_ALLOCATION = t.ip_allocation.insert()
 
 
 @functools.lru_cache(maxsize=8)
@@ -95,13 +95,30 @@ def free_count(conn: Connection, subnet: Row[Any]) -> int:
     return total - len(used(conn, subnet.id))
 
 
-def _ipv4_text(value: int) -> str:
-    """``str(IPv4Address(value))`` without the object (the scan spells one per taken address)."""
-    return f"{value >> 24}.{value >> 16 & 255}.{value >> 8 & 255}.{value & 255}"
+_from_bytes = int.from_bytes  # big-endian by default (Python 3.11+)
 
 
-def _ipv6_text(value: int) -> str:
-    return str(ipaddress.IPv6Address(value))
+def _as_int(family: int, taken: set[str]) -> set[int]:
+    """The taken addresses as integers, in C (``inet_pton`` mapped, no Python loop); a
+    malformed or other-family address (none in a subnet) makes it go one by one, skipping it."""
+    try:
+        return set(map(_from_bytes, map(functools.partial(socket.inet_pton, family), taken)))
+    except OSError:
+        pass
+    out = set()
+    for address in taken:
+        try:
+            out.add(_from_bytes(socket.inet_pton(family, address)))
+        except OSError:
+            continue
+    return out
+
+
+def _first_free(start: int, end: int, taken: set[int]) -> int | None:
+    """The lowest value in [start, end] not in ``taken``: among the first len(taken) + 1 values
+    one is free (set difference in C instead of a Python loop over every taken address)."""
+    free = set(range(start, min(end, start + len(taken)) + 1)) - taken
+    return min(free) if free else None
 
 
 def pick_address(conn: Connection, subnet: Row[Any], wanted: str | None = None) -> str:
@@ -112,15 +129,16 @@ def pick_address(conn: Connection, subnet: Row[Any], wanted: str | None = None) 
         if wanted in taken:
             raise AddressInUse(wanted)
         return wanted
+    numbers: dict[int, set[int]] = {}
     for pool in subnet.allocation_pools:
-        start = int(ipaddress.ip_address(pool["start"]))
-        end = int(ipaddress.ip_address(pool["end"]))
-        spell = _ipv4_text if ipaddress.ip_address(pool["start"]).version == 4 \
-            else _ipv6_text
-        for value in range(start, end + 1):  # the first free one: each taken one is tried
-            candidate = spell(value)
-            if candidate not in taken:
-                return candidate
+        first = ipaddress.ip_address(pool["start"])
+        family = socket.AF_INET if first.version == 4 else socket.AF_INET6
+        if family not in numbers:
+            numbers[family] = _as_int(family, taken)
+        value = _first_free(int(first), int(ipaddress.ip_address(pool["end"])), numbers[family])
+        if value is not None:
+            return str(ipaddress.ip_address(value)) if family == socket.AF_INET6 \
+                else str(ipaddress.IPv4Address(value))
     raise SubnetFull(subnet.id)
 
 
@@ -141,11 +159,11 @@ def add_port(conn: Connection, *, port_id: str, subnet: Row[Any], address: str |
     conn.execute(_LOCK_SUBNET, {"id": subnet.id})
     ip = pick_address(conn, subnet, address)
     mac = "fa:16:3e:{:02x}:{:02x}:{:02x}".format(*tuple(random.randrange(256) for _ in range(3)))
-    conn.execute(_INSERT_PORT, {
+    raw_insert.insert(conn, t.port, {
         "id": port_id, "project_id": project_id, "network_id": subnet.network_id, "name": name,
         "device_id": device_id, "device_owner": device_owner, "mac_address": mac,
         "fixed_ips": [{"subnet_id": subnet.id, "ip_address": ip}], "created_at": now})
-    conn.execute(_INSERT_ALLOCATION, {"subnet_id": subnet.id, "ip_address": ip,
+    raw_insert.insert(conn, t.ip_allocation, {"subnet_id": subnet.id, "ip_address": ip,
                                       "port_id": port_id})
     return ip
 

@@ -37,6 +37,7 @@ from lbaas.api.schema import (
 )
 from lbaas.domain import constants as c
 from lbaas.render import validate
+from lbaas.store import raw_insert
 from lbaas.store import tables as t
 from lbaas.store.listing import add_tags, set_tags, tags_for
 
@@ -176,7 +177,6 @@ _MEMBER_STATUS = update(t.member).where(
     t.member.c.operating_status == bindparam("old")).values(operating_status=bindparam("new"))
 
 
-_INSERT = t.health_monitor.insert()  # built once, as the other create paths' statements
 
 
 def insert_hm(conn: Connection, values: dict[str, Any], pool_id: str, project_id: str,
@@ -195,7 +195,7 @@ def insert_hm_row(conn: Connection, values: dict[str, Any], pool_id: str, projec
     row = {**values, "id": common.new_id(), "project_id": project_id, "pool_id": pool_id,
            "provisioning_status": c.PENDING_CREATE, "operating_status": c.OFFLINE,
            "created_at": now}
-    conn.execute(_INSERT, row)
+    raw_insert.insert(conn, t.health_monitor, row)
     add_tags(conn, row["id"], tags)
     if not new_pool:
         _member_status(conn, pool_id, c.NO_MONITOR, c.OFFLINE)

@@ -39,6 +39,7 @@ from lbaas.api.schema import (
 )
 from lbaas.domain import constants as c
 from lbaas.render import validate
+from lbaas.store import raw_insert
 from lbaas.store import tables as t
 from lbaas.store.listing import add_tags, ids_by, set_tags, tags_for
 
@@ -410,11 +411,10 @@ def prepare_listener(conn: Connection, req: ApiRequest, lb: Row[Any], body: dict
     return v
 
 
-_INSERT = t.listener.insert()  # built once, as the other create paths' statements
 
 
 def insert_listener(conn: Connection, values: dict[str, Any], tags: list[str] | None) -> None:
-    conn.execute(_INSERT, values)
+    raw_insert.insert(conn, t.listener, values)
     add_tags(conn, values["id"], tags)
 
 

@@ -38,6 +38,7 @@ from lbaas.api.schema import (
 )
 from lbaas.domain import constants as c
 from lbaas.logs import current_request_id
+from lbaas.store import raw_insert
 from lbaas.store import tables as t
 from lbaas.store.listing import add_tags, ids_by, set_tags, tags_for
 
@@ -63,10 +64,6 @@ FIELDS = (
     Field("listeners", ListOf(Lazy(lambda: GRAPH_HOOK["listener_type"])), on_update=False),
     Field("pools", ListOf(Lazy(lambda: GRAPH_HOOK["pool_type"])), on_update=False),
 )
-
-# Built once: building an INSERT with .values() and its cache key per request cost more than
-# running it; the parameters name the same columns.
-_INSERT = t.load_balancer.insert()
 
 COLLECTION = listing.Collection(t.load_balancer, "loadbalancers", "loadbalancers_links",
                                 hidden=frozenset({"generation", "applied_generation"}))
@@ -167,7 +164,7 @@ async def create(req: ApiRequest) -> Response:
             availability_zone=body.get("availability_zone"), vip_vnic_type=c.VNIC_NORMAL,
             vip_sg_ids=body.get("vip_sg_ids") or [], generation=1, applied_generation=0,
             last_request_id=current_request_id(), created_at=now, **vip)
-        conn.execute(_INSERT, values)
+        raw_insert.insert(conn, t.load_balancer, values)
         add_tags(conn, lb_id, body.get("tags"))
         graph = GRAPH_HOOK.get("create")
         if body.get("listeners") or body.get("pools"):

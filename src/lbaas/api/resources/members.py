@@ -49,6 +49,7 @@ from lbaas.api.schema import (
     parse_object,
 )
 from lbaas.domain import constants as c
+from lbaas.store import raw_insert
 from lbaas.store import tables as t
 from lbaas.store.listing import add_tags, set_tags, tags_for
 
@@ -202,7 +203,6 @@ def _key(address: str, protocol_port: int) -> tuple[str, int]:
     return common.canonical_ip(address), protocol_port
 
 
-_INSERT = t.member.insert()  # built once, as the other create paths' statements
 
 
 def insert_member(conn: Connection, values: dict[str, Any], tags: Sequence[str] | None,
@@ -222,7 +222,7 @@ def insert_member(conn: Connection, values: dict[str, Any], tags: Sequence[str] 
     if clash:
         raise Conflict(f"Another member on this pool is already using ip {values['address']} "
                        f"on protocol_port {values['protocol_port']}")
-    conn.execute(_INSERT, values)
+    raw_insert.insert(conn, t.member, values)
     add_tags(conn, values["id"], tags)
 
 

@@ -43,6 +43,7 @@ from lbaas.api.schema import (
 )
 from lbaas.domain import constants as c
 from lbaas.render import validate
+from lbaas.store import raw_insert
 from lbaas.store import tables as t
 from lbaas.store.listing import add_tags, ids_by, set_tags, tags_for
 
@@ -303,11 +304,10 @@ def prepare_pool(conn: Connection, req: ApiRequest, lb_row: Row[Any], body: dict
     }
 
 
-_INSERT = t.pool.insert()  # built once, as the other create paths' statements
 
 
 def insert_pool(conn: Connection, values: dict[str, Any], tags: Sequence[str] | None) -> None:
-    conn.execute(_INSERT, values)
+    raw_insert.insert(conn, t.pool, values)
     add_tags(conn, values["id"], tags)
 
 

@@ -19,6 +19,7 @@ not enumerate interfaces per member.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import threading
 import time
@@ -40,11 +41,17 @@ _lock = threading.Lock()
 _cache: tuple[float, frozenset[Address]] = (float("-inf"), frozenset())
 
 
+@functools.lru_cache(maxsize=1024)  # the same gateways and bind addresses, per member address
 def _parse(raw: str) -> Address | None:
     try:
         return ipaddress.ip_address(raw.split("%", 1)[0])
     except ValueError:
         return None
+
+
+@functools.lru_cache(maxsize=256)
+def _network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(cidr)
 
 
 def host_addresses() -> frozenset[Address]:
@@ -96,7 +103,7 @@ def is_operator_address(conn: Connection, settings: Settings, management: tuple[
             memo[MEMO_KEY] = rows
     if real and ip in {_parse(str(value)) for value, gateway in rows if gateway}:
         return True
-    return any(ip in ipaddress.ip_network(value) for value, gateway in rows if not gateway)
+    return any(ip in _network(str(value)) for value, gateway in rows if not gateway)
 
 
 def check_not_operator(conn: Connection, settings: Settings, management: tuple[str, ...],
