@@ -21,6 +21,8 @@ from lbaas.drivers.base import (
 )
 from lbaas.drivers.fleet import placement, wire
 from lbaas.drivers.fleet.client import HostUnreachable
+from lbaas.drivers.local import names
+from lbaas.drivers.local import netlink as nl
 from lbaas.drivers.local.overlay import OverlayNetwork
 
 log = logging.getLogger("lbaas.fleet")
@@ -55,6 +57,12 @@ class FleetCompute:
                               "load_balancer_id": spec.load_balancer_id, "role": spec.role})
         host.segments |= {int(v) for v in data.get("segments", [])}
         await fleet.sync_flood()
+        if spec.mgmt is not None:
+            # A failover reuses the retired amphora's management address: the controller's
+            # neighbour entry still names that amphora's MAC (over the overlay to its, maybe
+            # dead, host), so the first bundle push went nowhere for 0.8-1.5 s.
+            await nl.ip("neigh", "flush", "to", spec.mgmt.address, "dev",
+                        names.bridge_name(spec.mgmt.subnet.network_id), check=False)
         log.info("amphora %s placed on host %s (zone %s)", spec.amphora_id, host.name,
                  host.zone)
         return wire.compute_from(data)
