@@ -21,6 +21,8 @@ from lbaas.drivers.base import (
 )
 from lbaas.drivers.fleet import placement, wire
 from lbaas.drivers.fleet.client import HostUnreachable
+from lbaas.drivers.local import names
+from lbaas.drivers.local import netlink as nl
 from lbaas.drivers.local.overlay import OverlayNetwork
 
 log = logging.getLogger("lbaas.fleet")
@@ -39,7 +41,10 @@ class FleetCompute:
         host = fleet.host_of_amphora(spec.amphora_id)  # a retry finds it where it went
         if host is None or not fleet.answering(host):
             avoid = fleet.hosts_of_lb(spec.load_balancer_id, spec.amphora_id)
-            name = placement.choose(fleet.candidates(), spec.zone, avoid)
+            try:  # a host that missed its last two polls (just died?) only if no other fits
+                name = placement.choose(fleet.candidates(fresh=True), spec.zone, avoid)
+            except placement.NoHost:
+                name = placement.choose(fleet.candidates(), spec.zone, avoid)
             host = fleet.by_name(name)
             assert host is not None
         fleet.pending[spec.amphora_id] = (host.name, spec.load_balancer_id)
@@ -52,6 +57,12 @@ class FleetCompute:
                               "load_balancer_id": spec.load_balancer_id, "role": spec.role})
         host.segments |= {int(v) for v in data.get("segments", [])}
         await fleet.sync_flood()
+        if spec.mgmt is not None:
+            # A failover reuses the retired amphora's management address: the controller's
+            # neighbour entry still names that amphora's MAC (over the overlay to its, maybe
+            # dead, host), so the first bundle push went nowhere for 0.8-1.5 s.
+            await nl.ip("neigh", "flush", "to", spec.mgmt.address, "dev",
+                        names.bridge_name(spec.mgmt.subnet.network_id), check=False)
         log.info("amphora %s placed on host %s (zone %s)", spec.amphora_id, host.name,
                  host.zone)
         return wire.compute_from(data)
@@ -69,8 +80,25 @@ class FleetCompute:
             log.warning("amphora %s: host %s does not answer; removed when it does",
                         compute_id, name)
             return
+        if not self.fleet.fresh(host):
+            # missed its last two polls: likely dead (the health manager's heartbeat timeout
+            # can fire before the 3-poll rule above does) or very slow; the delete goes on
+            # in the background instead of holding the failover for up to DELETE_TIMEOUT
+            log.warning("amphora %s: host %s missed its last polls; deleting in the background",
+                        compute_id, name)
+            self.fleet.spawn(self._delete_later(host.endpoint, compute_id, ns))
+            return
+        await self._delete(host.endpoint, compute_id, ns)
+
+    async def _delete_later(self, endpoint: str, compute_id: str, ns: str) -> None:
         try:
-            await self.fleet.client.call(host.endpoint, "DELETE", f"{wire.AMPHORAE_PATH}/{ns}",
+            await self._delete(endpoint, compute_id, ns)
+        except Exception as exc:  # nobody awaits it: whatever no live row claims is swept
+            log.warning("amphora %s: %s; removed by the next sweep", compute_id, exc)
+
+    async def _delete(self, endpoint: str, compute_id: str, ns: str) -> None:
+        try:
+            await self.fleet.client.call(endpoint, "DELETE", f"{wire.AMPHORAE_PATH}/{ns}",
                                          timeout=DELETE_TIMEOUT)
         except HostUnreachable as exc:
             log.warning("amphora %s: %s; removed by the next sweep", compute_id, exc)

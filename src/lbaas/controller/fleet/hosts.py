@@ -122,13 +122,19 @@ class Fleet:
         dead host: placement, deletes."""
         return host.live(min(self.host_timeout, 3 * self.poll_interval + 0.3))
 
-    def candidates(self) -> list[Candidate]:
+    def fresh(self, host: HostView) -> bool:
+        """It answered one of its last two polls: a host that missed more is dying or very
+        slow, and a failover must not wait for its answer (``FleetCompute.delete_amphora``)."""
+        return host.live(min(self.host_timeout, 2 * self.poll_interval + 0.1))
+
+    def candidates(self, fresh: bool = False) -> list[Candidate]:
+        """``fresh``: only hosts that answered one of their last two polls count as live."""
         building: dict[str, int] = {}
         for host, _ in self.pending.values():
             building[host] = building.get(host, 0) + 1
         return [Candidate(name=h.name, zone=h.zone, capacity=h.capacity,
                           load=len(h.amphorae) + building.get(h.name, 0),
-                          live=self.answering(h),
+                          live=self.fresh(h) if fresh else self.answering(h),
                           state=h.state) for h in self.hosts if h.name]
 
     def hosts_of_lb(self, lb_id: str, besides: str) -> set[str]:
@@ -214,7 +220,7 @@ class Fleet:
             self._swept = now
             for host in self.hosts:
                 if self.live(host) and host.amphorae:
-                    self._spawn(self._sweep(host))
+                    self.spawn(self._sweep(host))
         if now - self._repaired > REPAIR_INTERVAL:
             self._repaired = now
             self._repair()
@@ -252,9 +258,10 @@ class Fleet:
         if host.name in self._lost:
             self._lost.discard(host.name)
             log.warning("amphora host %s answers again", host.name)
-            self._spawn(self._sweep(host))
+            self.spawn(self._sweep(host))
 
-    def _spawn(self, work: Any) -> None:
+    def spawn(self, work: Any) -> None:
+        """Run ``work`` in the background (kept until done; ``stop`` does not wait)."""
         task = asyncio.ensure_future(work)
         self._sweeps.add(task)
         task.add_done_callback(self._sweeps.discard)
@@ -348,7 +355,9 @@ class Fleet:
                 lists = {vni: sorted([me] * (vni in mine) + [o.address for o in live
                                      if o is not h and vni in o.segments])
                          for vni in h.segments}
-                if lists != h.pushed and self.answering(h):
+                # only to a host that answered lately: a build must not wait up to
+                # PUSH_TIMEOUT on one that has just died (the next pass retries)
+                if lists != h.pushed and self.fresh(h):
                     pushes.append(self._push(h, lists))
         await asyncio.gather(*pushes)
 
