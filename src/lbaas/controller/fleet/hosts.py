@@ -4,8 +4,9 @@ Every ``poll_interval`` each host-agent is asked ``GET /v1/host``: its name, zon
 amphorae and segments (VNIs). The host-agents are those of ``[fleet] hosts`` and those that
 registered themselves (``registration.py``: rows of ``fleet_host`` with a port), followed on
 every pass, so every worker polls a newly registered host within a poll interval. A pass reads
-only the rows registered since the last one, the hosts not ENABLED, and a count (the names of all
-registered rows only when it says one was removed): not the whole table.
+only the rows registered since the last one, the hosts not ENABLED, and a count (all the
+registered rows again only when the count says one went or one came that the read missed):
+not the whole table.
 From the answers the controller
 - records the hosts in the ``fleet_host`` table (``lbaas host list``), reading back the
   operator's state (``lbaas host drain|enable``);
@@ -297,6 +298,22 @@ class Fleet:
         removed (``lbaas host remove``). A configured host of the same name wins."""
         if time.monotonic() - self._registered_read > REGISTERED_FULL_READ:
             self._registered_since = None
+        self._read_registered(conn)
+        count = conn.execute(select(func.count()).select_from(t.fleet_host)
+                             .where(*_REGISTERED)).scalar_one()
+        if count != len(self._registered):  # a row went, or one came that the read missed
+            self._registered_since = None
+            self._read_registered(conn)
+        for view in [h for h in self.hosts if h.expected and h.expected not in self._registered]:
+            log.warning("amphora host %s removed: no longer polled", view.expected)
+            if view.poller is not None:
+                view.poller.cancel()
+            self.hosts.remove(view)
+            self._lost.discard(view.expected)
+
+    def _read_registered(self, conn: Connection) -> None:
+        """Follow the registered rows: all of them when ``_registered_since`` is None, else
+        those registered since then."""
         query = select(t.fleet_host).where(*_REGISTERED)
         if self._registered_since is None:
             self._registered_read = time.monotonic()
@@ -309,17 +326,6 @@ class Fleet:
             if self._registered_since is None or since > self._registered_since:
                 self._registered_since = since
             self._follow(row)
-        count = conn.execute(select(func.count()).select_from(t.fleet_host)
-                             .where(*_REGISTERED)).scalar_one()
-        if count != len(self._registered):  # a row went: which?
-            self._registered = set(conn.execute(select(t.fleet_host.c.name)
-                                                .where(*_REGISTERED)).scalars())
-        for view in [h for h in self.hosts if h.expected and h.expected not in self._registered]:
-            log.warning("amphora host %s removed: no longer polled", view.expected)
-            if view.poller is not None:
-                view.poller.cancel()
-            self.hosts.remove(view)
-            self._lost.discard(view.expected)
 
     def _follow(self, row: Any) -> None:
         """A registered row: poll it (a new host) or follow its new address."""
