@@ -34,6 +34,7 @@ from lbaas.health.writer import (
     write_statuses,
 )
 from lbaas.store import tables as t
+from lbaas.store.raw_many import executemany
 from lbaas.wire.heartbeat import DUPLICATE, REPLAY, UNKNOWN_AMPHORA, HeartbeatRejected, stat
 
 CHUNK = 500  # ids per IN (...) list
@@ -127,11 +128,11 @@ class Recorder:
                 out.applied.append(Applied(amp_id, row.load_balancer_id, row.active_digest,
                                            changes))
             if touch:
-                conn.execute(_TOUCH, touch)
+                executemany(conn, _TOUCH, touch)
             if new_rows:
                 self._insert_rows(conn, new_rows)
             if add:
-                conn.execute(_ADD, add)
+                executemany(conn, _ADD, add)
         for lb, diff in out.logs:
             log_member_changes(lb, diff)
         return out
