@@ -20,7 +20,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Engine, bindparam, or_, select, update
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Connection,
+    Engine,
+    String,
+    any_,
+    bindparam,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from lbaas.domain import constants as c
@@ -34,6 +45,7 @@ from lbaas.health.writer import (
     write_statuses,
 )
 from lbaas.store import tables as t
+from lbaas.store.raw_many import executemany, fetch
 from lbaas.wire.heartbeat import DUPLICATE, REPLAY, UNKNOWN_AMPHORA, HeartbeatRejected, stat
 
 CHUNK = 500  # ids per IN (...) list
@@ -52,6 +64,11 @@ _ADD = update(_s).where(
                                      bindparam("b_tot", type_=BigInteger)),
     request_errors=saturating_sum(_s.c.request_errors, bindparam("b_ereq", type_=BigInteger)),
     active_connections=bindparam("b_conns"), heartbeat_seq=bindparam("b_seq"))
+_COLUMNS = (_a.c.id, _a.c.load_balancer_id, _a.c.active_digest, _a.c.heartbeat_seq,
+            _lb.c.generation, _lb.c.provisioning_status)
+# PostgreSQL's driver path (``fetch``): every id in one array parameter
+_ROWS_ANY = select(*_COLUMNS).outerjoin(_lb, _lb.c.id == _a.c.load_balancer_id).where(
+    _a.c.id == any_(bindparam("b_ids", type_=ARRAY(String))), _a.c.status != c.DELETED)
 
 
 @dataclass
@@ -127,22 +144,24 @@ class Recorder:
                 out.applied.append(Applied(amp_id, row.load_balancer_id, row.active_digest,
                                            changes))
             if touch:
-                conn.execute(_TOUCH, touch)
+                executemany(conn, _TOUCH, touch)
             if new_rows:
                 self._insert_rows(conn, new_rows)
             if add:
-                conn.execute(_ADD, add)
+                executemany(conn, _ADD, add)
         for lb, diff in out.logs:
             log_member_changes(lb, diff)
         return out
 
     @staticmethod
     def _rows(conn: Connection, ids: list[str]) -> dict[str, Any]:
+        fast = fetch(conn, _ROWS_ANY, {"b_ids": ids})
+        if fast is not None:
+            return {r.id: r for r in fast}
         found = {}
         for i in range(0, len(ids), CHUNK):
             for r in conn.execute(
-                    select(_a.c.id, _a.c.load_balancer_id, _a.c.active_digest,
-                           _a.c.heartbeat_seq, _lb.c.generation, _lb.c.provisioning_status)
+                    select(*_COLUMNS)
                     .outerjoin(_lb, _lb.c.id == _a.c.load_balancer_id)
                     .where(_a.c.id.in_(ids[i:i + CHUNK]), _a.c.status != c.DELETED)):
                 found[r.id] = r
