@@ -52,8 +52,8 @@ test: setup ## every suite (lint, SQLite, PostgreSQL, MariaDB, the roles as proc
 test-sqlite: setup ## the whole suite on SQLite (as root with HAProxy: real amphorae too)
 	$(VENV)/bin/pytest -q --ignore=tests/scale --ignore=tests/fleet $(PYTEST_ARGS)
 
-test-postgresql: setup ## the API suite and the worker's one-statement read and settle on PostgreSQL (local server, standard port)
-	LBAAS_TEST_DATABASE=postgresql $(VENV)/bin/pytest -q tests/api tests/render/test_reconciler_read.py $(PYTEST_ARGS)
+test-postgresql: setup ## the API suite, the worker's one-statement read and settle and the health manager's batches on PostgreSQL (local server, standard port)
+	LBAAS_TEST_DATABASE=postgresql $(VENV)/bin/pytest -q tests/api tests/render/test_reconciler_read.py tests/health $(PYTEST_ARGS)
 
 test-mariadb: setup ## the API suite on MariaDB (local server, standard port)
 	LBAAS_TEST_DATABASE=mariadb $(VENV)/bin/pytest -q tests/api $(PYTEST_ARGS)
