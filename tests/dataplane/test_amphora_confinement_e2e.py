@@ -22,6 +22,7 @@ import pytest
 from l7_helpers import http_get, leftovers, own_networks, skip_reason, start_server, stop_server
 
 from lbaas.drivers.local import names
+from lbaas.store.secrets import secret_box
 
 pytestmark = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
 
@@ -97,6 +98,9 @@ def test_an_amphora_reads_no_secret_and_enters_no_other_namespace() -> None:
         ns, other = (server.show("loadbalancer", "amphora", "show", a["id"])["compute_id"]
                      for a in amps)
         data = server.root / "data"
+        # the sealing key is made on the first use of a stored secret (a TLS listener's
+        # certificate); this load balancer has none, so make it as that first use would
+        secret_box(data)
         secrets = [data / "pki" / "ca.key", data / "heartbeat_key", data / "secrets_key",
                    data / "amphorae" / other / "tls" / "heartbeat.key",
                    data / "amphorae" / other / "tls" / "key.pem"]
