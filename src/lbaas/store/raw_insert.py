@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,15 +69,22 @@ def insert(conn: Connection, table: Table, values: dict[str, Any]) -> None:
     for name, process in plan.processors:
         params[name] = process(params[name])
     bound: Any = tuple(params[name] for name in plan.names) if plan.positional else params
+    run_on_cursor(conn, plan.sql, bound, lambda cursor: cursor.execute(plan.sql, bound))
+
+
+def run_on_cursor(conn: Connection, sql: str, params: Any, work: Callable[[Any], None]) -> None:
+    """``work(cursor)`` on a new cursor of ``conn``'s driver connection, closed after; driver
+    errors raised as SQLAlchemy's, a lost connection invalidated, as ``Connection.execute``
+    would."""
     dbapi_conn = conn.connection
     cursor = dbapi_conn.cursor()
     try:
-        cursor.execute(plan.sql, bound)
+        work(cursor)
     except conn.dialect.loaded_dbapi.Error as err:
         lost = conn.dialect.is_disconnect(err, dbapi_conn.dbapi_connection, cursor)
         if lost:
             conn.invalidate()
-        raise DBAPIError.instance(plan.sql, bound, err, conn.dialect.loaded_dbapi.Error,
+        raise DBAPIError.instance(sql, params, err, conn.dialect.loaded_dbapi.Error,
                                   connection_invalidated=lost, dialect=conn.dialect) from err
     finally:
         with contextlib.suppress(conn.dialect.loaded_dbapi.Error):

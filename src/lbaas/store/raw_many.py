@@ -13,15 +13,15 @@ SQLAlchemy's, a lost connection invalidated, as ``Connection.execute`` would.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Dialect
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import Compiled
+
+from lbaas.store.raw_insert import run_on_cursor
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,8 @@ def executemany(conn: Connection, stmt: Executable, rows: list[dict[str, Any]]) 
         return
     params = [_params(plan, row) for row in rows] if plan.constants or plan.processors \
         else rows
-    _run(conn, plan, lambda cursor: cursor.executemany(plan.sql, params), params)
+    run_on_cursor(conn, plan.sql, params,
+                  lambda cursor: cursor.executemany(plan.sql, params))
 
 
 def fetch(conn: Connection, stmt: Executable, values: dict[str, Any]) -> list[Any] | None:
@@ -94,21 +95,5 @@ def fetch(conn: Connection, stmt: Executable, values: dict[str, Any]) -> list[An
         cursor.execute(plan.sql, params)
         rows.extend(cursor.fetchall())
 
-    _run(conn, plan, run, params)
+    run_on_cursor(conn, plan.sql, params, run)
     return rows
-
-
-def _run(conn: Connection, plan: _Plan, work: Any, params: Any) -> None:
-    dbapi_conn = conn.connection
-    cursor = dbapi_conn.cursor()
-    try:
-        work(cursor)
-    except conn.dialect.loaded_dbapi.Error as err:
-        lost = conn.dialect.is_disconnect(err, dbapi_conn.dbapi_connection, cursor)
-        if lost:
-            conn.invalidate()
-        raise DBAPIError.instance(plan.sql, params, err, conn.dialect.loaded_dbapi.Error,
-                                  connection_invalidated=lost, dialect=conn.dialect) from err
-    finally:
-        with contextlib.suppress(conn.dialect.loaded_dbapi.Error):
-            cursor.close()
