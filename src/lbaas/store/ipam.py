@@ -79,12 +79,15 @@ def used(conn: Connection, subnet_id: str) -> set[str]:
     transaction: a subnet has a row per address taken, and SQLAlchemy's result costs five
     times the driver's per row (measured: 0.45 against 0.09 ms for 600 rows)."""
     sql, positional = _used_sql(conn.dialect)
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(sql, (subnet_id,) if positional else {"subnet_id": subnet_id})
-        return {row[0] for row in cursor.fetchall()}
-    finally:
-        cursor.close()
+    params = (subnet_id,) if positional else {"subnet_id": subnet_id}
+    taken: set[str] = set()
+
+    def read(cursor: Any) -> None:
+        cursor.execute(sql, params)
+        taken.update(row[0] for row in cursor.fetchall())
+
+    raw_insert.run_on_cursor(conn, sql, params, read)
+    return taken
 
 
 def free_count(conn: Connection, subnet: Row[Any]) -> int:
