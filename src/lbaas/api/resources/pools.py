@@ -22,7 +22,9 @@ from lbaas.api.errors import (
     ImmutableObject,
     ValidationFailure,
 )
-from lbaas.api.http import ApiRequest, Response, Router
+from lbaas.api.http import ApiRequest, Response
+from lbaas.api.resources import crud
+from lbaas.api.resources.spec import Resource, Target
 from lbaas.api.schema import (
     ADMIN_STATE_UP,
     PROJECT_ID,
@@ -37,7 +39,6 @@ from lbaas.api.schema import (
     String,
     Uuid,
     description_field,
-    envelope_openapi,
     name_field,
     parse_envelope,
 )
@@ -45,7 +46,7 @@ from lbaas.domain import constants as c
 from lbaas.render import validate
 from lbaas.store import raw_insert
 from lbaas.store import tables as t
-from lbaas.store.listing import add_tags, ids_by, set_tags, tags_for
+from lbaas.store.listing import add_tags, ids_by, tags_for
 
 RESOURCE = "pool"
 LABEL = "Pool"
@@ -162,14 +163,6 @@ def render_many(conn: Connection, rows: list[Row[Any]]) -> list[dict[str, Any]]:
         hms = {p: h for p, h in conn.execute(_POOL_MONITORS, {"pool_ids": ids})}
     tags = tags_for(conn, ids)
     return [render(r, listeners[r.id], members[r.id], hms.get(r.id), tags[r.id]) for r in rows]
-
-
-def render_pool(conn: Connection, row: Row[Any]) -> dict[str, Any]:
-    return render_many(conn, [row])[0]
-
-
-def load_view(conn: Connection, pool_id: str) -> dict[str, Any]:
-    return render_pool(conn, common.get_row(conn, t.pool, pool_id, LABEL))
 
 
 # -- validation --------------------------------------------------------------------------------
@@ -376,17 +369,6 @@ async def create(req: ApiRequest) -> Response:
     return Response(201, {"pool": view})
 
 
-async def get_all(req: ApiRequest) -> Response:
-    return common.list_response(req, COLLECTION, RESOURCE, render_many)
-
-
-async def get_one(req: ApiRequest) -> Response:
-    with req.app.engine.connect() as conn:
-        view = load_view(conn, req.path_params["id"])
-    common.authorize(req, RESOURCE, "get_one", view["project_id"])
-    return common.one_response(req, "pool", view)
-
-
 def _merged_sp(pool: Row[Any], body: dict[str, Any]) -> dict[str, Any] | None:
     """The session persistence after an update: null removes it; a body without ``type``
     keeps the stored type; fields not sent are kept only when the type stays the same."""
@@ -455,53 +437,33 @@ def _update_values(conn: Connection, req: ApiRequest, pool: Row[Any],
     return values
 
 
-async def put(req: ApiRequest) -> Response:
-    body = parse_envelope(req.json(), "pool", FIELDS, "update")
-    pool_id = req.path_params["id"]
-    state = req.app
-    with state.engine.begin() as conn:
-        pool = common.get_row(conn, t.pool, pool_id, LABEL)
-        lb = common.lock_lb(conn, pool.load_balancer_id)
-        pool = common.get_row(conn, t.pool, pool_id, LABEL, lock=True)
-        common.authorize(req, RESOURCE, "put", lb.project_id)
-        values = _update_values(conn, req, pool, body)
-        lock_pool_change(conn, lb, pool_listener_ids(conn, [pool_id])[pool_id])
-        values.update(provisioning_status=c.PENDING_UPDATE, updated_at=common.utcnow())
-        conn.execute(update(t.pool).where(t.pool.c.id == pool_id).values(**values))
-        if "tags" in body:
-            set_tags(conn, pool_id, body["tags"])
-        view = load_view(conn, pool_id)
-    state.notify(lb.id)
-    return Response(200, {"pool": view})
+def _prepare_update(conn: Connection, req: ApiRequest, pool_id: str, body: dict[str, Any]) \
+        -> Target:
+    pool = common.get_row(conn, t.pool, pool_id, LABEL)
+    lb = common.lock_lb(conn, pool.load_balancer_id)
+    pool = common.get_row(conn, t.pool, pool_id, LABEL, lock=True)
+    common.authorize(req, RESOURCE, "put", lb.project_id)
+    values = _update_values(conn, req, pool, body)
+    lock_pool_change(conn, lb, pool_listener_ids(conn, [pool_id])[pool_id])
+    return Target(pool, lb, values)
 
 
-async def delete(req: ApiRequest) -> Response:
-    pool_id = req.path_params["id"]
-    state = req.app
-    with state.engine.begin() as conn:
-        pool = common.get_row(conn, t.pool, pool_id, LABEL)
-        policy = conn.execute(select(t.l7policy.c.id).where(
-            t.l7policy.c.redirect_pool_id == pool_id).order_by(t.l7policy.c.created_at)).first()
-        if policy is not None:
-            raise Conflict(f"Pool {pool_id} is in use by L7 policy {policy.id}")
-        lb = common.lock_lb(conn, pool.load_balancer_id)
-        common.authorize(req, RESOURCE, "delete", lb.project_id)
-        lock_pool_change(conn, lb, pool_listener_ids(conn, [pool_id])[pool_id])
-        common.set_status(conn, t.pool, [pool_id], c.PENDING_DELETE)
-    state.notify(lb.id)
-    return Response(204)
+def _prepare_delete(conn: Connection, req: ApiRequest, pool_id: str) -> Target:
+    pool = common.get_row(conn, t.pool, pool_id, LABEL)
+    policy = conn.execute(select(t.l7policy.c.id).where(
+        t.l7policy.c.redirect_pool_id == pool_id).order_by(t.l7policy.c.created_at)).first()
+    if policy is not None:
+        raise Conflict(f"Pool {pool_id} is in use by L7 policy {policy.id}")
+    lb = common.lock_lb(conn, pool.load_balancer_id)
+    common.authorize(req, RESOURCE, "delete", lb.project_id)
+    lock_pool_change(conn, lb, pool_listener_ids(conn, [pool_id])[pool_id])
+    return Target(pool, lb)
 
 
-def register(router: Router) -> None:
-    base = "/v2/lbaas/pools"
-    router.add("GET", base, get_all)
-    router.add("POST", base, create)
-    router.add("GET", base + "/{id}", get_one)
-    router.add("PUT", base + "/{id}", put)
-    router.add("DELETE", base + "/{id}", delete)
-
-
-OPENAPI = {
-    "create": envelope_openapi("pool", FIELDS, "create"),
-    "update": envelope_openapi("pool", FIELDS, "update"),
-}
+SPEC = Resource(
+    module=__name__, policy=RESOURCE, envelope=RESOURCE, label=LABEL, table=t.pool,
+    path="/v2/lbaas/pools", fields=FIELDS, collection=COLLECTION, render_many=render_many,
+    prepare_update=_prepare_update, prepare_delete=_prepare_delete)
+HANDLERS = crud.handlers(SPEC, create)
+register = HANDLERS.register
+OPENAPI = SPEC.openapi()
