@@ -21,11 +21,28 @@ from lbaas.domain import constants as c
 from lbaas.store.listing import set_tags
 
 
-def _named(res: Resource, name: str, handler: Handler) -> Handler:
-    handler.__module__ = res.module
+def named(module: str, name: str, handler: Handler, doc: str | None = None) -> Handler:
+    """``handler`` as if defined as ``name`` in ``module``: OpenAPI reads the module's
+    OPENAPI and COLLECTION, tags the operation with it and takes the summary from ``doc``
+    (none: "<METHOD> <path>")."""
+    handler.__module__ = module
     handler.__name__ = handler.__qualname__ = name
-    handler.__doc__ = None  # OpenAPI's summary falls back to "<METHOD> <path>"
+    handler.__doc__ = doc
     return handler
+
+
+def _named(res: Resource, name: str, handler: Handler) -> Handler:
+    return named(res.module, name, handler)
+
+
+def add_routes(router: Router, base: str, get_all_: Handler, create: Handler,
+               get_one_: Handler, put_: Handler, delete_: Handler, key: str = "id") -> None:
+    """The five routes of a collection at ``base`` whose objects are ``{key}`` below it."""
+    one = f"{base}/{{{key}}}"
+    for method, path, handler in (("GET", base, get_all_), ("POST", base, create),
+                                  ("GET", one, get_one_), ("PUT", one, put_),
+                                  ("DELETE", one, delete_)):
+        router.add(method, path, handler)
 
 
 def get_all(res: Resource) -> Handler:
