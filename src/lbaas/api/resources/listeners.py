@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, select
 
-from lbaas.api import certificates, cipher_policy, common, listing
+from lbaas.api import certificates, common, listing, tls_options
 from lbaas.api.errors import BadRequest, Conflict, InvalidInput, NotFound, ValidationFailure
 from lbaas.api.http import ApiRequest, Response
 from lbaas.api.resources import crud
@@ -176,38 +176,10 @@ def _check_insert_headers(headers: dict[str, str], protocol: str) -> None:
                                     f"'false', not '{value}'.")
 
 
-def _check_tls_versions(req: ApiRequest, versions: list[str]) -> None:
-    if not versions:
-        raise ValidationFailure("Empty TLS version list. Either specify at least one TLS "
-                                "version or remove this parameter to use the default.")
-    invalid = [v for v in versions if v not in c.TLS_VERSIONS]
-    if invalid:
-        raise ValidationFailure("Invalid TLS versions: " + ", ".join(invalid))
-    minimum = req.app.settings.api.minimum_tls_version
-    if minimum:
-        floor = c.TLS_VERSIONS.index(minimum)
-        rejected = [v for v in versions if c.TLS_VERSIONS.index(v) < floor]
-        if rejected:
-            raise ValidationFailure("Requested TLS versions are less than the minimum: "
-                                    + ", ".join(rejected) + " < " + minimum)
-    if (why := validate.tls_versions_error(versions)) is not None:
-        raise ValidationFailure(why)
-
-
 def _check_alpn_list(protocols: list[str]) -> None:
     if not protocols:
         raise ValidationFailure("Empty ALPN protocol list. Either specify at least one ALPN "
                                 "protocol or remove this parameter to use the default.")
-
-
-def _check_ciphers_allowed(req: ApiRequest, ciphers: str) -> None:
-    rejected = cipher_policy.prohibited_entries(ciphers,
-                                                req.app.settings.api.tls_cipher_prohibit_list)
-    if rejected:
-        raise ValidationFailure("The following ciphers have been prohibited by an "
-                                "administrator: " + ", ".join(rejected))
-    if (why := validate.ciphers_error(ciphers)) is not None:
-        raise ValidationFailure(why)
 
 
 def _vip_addresses(lb: Row[Any]) -> list[str]:
@@ -303,7 +275,7 @@ def validate_listener(conn: Connection, req: ApiRequest, lb: Row[Any], v: dict[s
         raise ValidationFailure("A client authentication CA reference is required to specify "
                                 "a client authentication revocation list.")
     if given.get("tls_ciphers"):
-        _check_ciphers_allowed(req, given["tls_ciphers"])
+        tls_options.check_ciphers(req, given["tls_ciphers"])
     # Only refs named in this request are fetched again (as upstream does on update).
     cert_refs = list(given.get("sni_container_refs") or [])
     if given.get("default_tls_container_ref"):
@@ -316,7 +288,7 @@ def validate_listener(conn: Connection, req: ApiRequest, lb: Row[Any], v: dict[s
         _check_port_free(conn, lb.id, protocol, v["protocol_port"], siblings)
     if v.get("allowed_cidrs"):
         _check_cidrs(lb, v["allowed_cidrs"])
-    for key, check in (("tls_versions", lambda x: _check_tls_versions(req, x)),
+    for key, check in (("tls_versions", lambda x: tls_options.check_tls_versions(req, x)),
                        ("alpn_protocols", _check_alpn_list)):
         if given.get(key) is not None or (offload and v.get(key) is not None):
             check(v[key])

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, select, union_all, update
 
-from lbaas.api import certificates, cipher_policy, common, listing
+from lbaas.api import certificates, common, listing, tls_options
 from lbaas.api.errors import (
     BadRequest,
     Conflict,
@@ -207,38 +207,6 @@ def validate_session_persistence(protocol: str, sp: dict[str, Any] | None) -> No
                                 '"APP_COOKIE" session persistence type.')
 
 
-def check_ciphers(req: ApiRequest, ciphers: str | None) -> None:
-    if not ciphers:
-        return
-    rejected = cipher_policy.prohibited_entries(ciphers,
-                                                req.app.settings.api.tls_cipher_prohibit_list)
-    if rejected:
-        raise ValidationFailure("The following ciphers have been prohibited by an "
-                                "administrator: " + ", ".join(rejected))
-    if (why := validate.ciphers_error(ciphers)) is not None:
-        raise ValidationFailure(why)
-
-
-def check_tls_versions(req: ApiRequest, versions: list[str] | None) -> None:
-    if versions is None:
-        return
-    if versions == []:
-        raise ValidationFailure("Empty TLS version list. Either specify at least one TLS "
-                                "version or remove this parameter to use the default.")
-    invalid = [v for v in versions if v not in c.TLS_VERSIONS]
-    if invalid:
-        raise ValidationFailure("Invalid TLS versions: " + ", ".join(invalid))
-    minimum = req.app.settings.api.minimum_tls_version
-    if minimum:
-        floor = c.TLS_VERSIONS.index(minimum)
-        low = [v for v in versions if c.TLS_VERSIONS.index(v) < floor]
-        if low:
-            raise ValidationFailure("Requested TLS versions are less than the minimum: "
-                                    + ", ".join(low) + " < " + minimum)
-    if (why := validate.tls_versions_error(versions)) is not None:
-        raise ValidationFailure(why)
-
-
 def check_alpn(protocols: list[str] | None) -> None:
     if protocols is None:
         return
@@ -272,7 +240,7 @@ def prepare_pool(conn: Connection, req: ApiRequest, lb_row: Row[Any], body: dict
     certificates.check_server_refs(req, conn, lb_row.project_id, [body.get("tls_container_ref")])
     certificates.check_ca_refs(req, conn, lb_row.project_id, body.get("ca_tls_container_ref"),
                                body.get("crl_container_ref"))
-    check_ciphers(req, body.get("tls_ciphers"))
+    tls_options.check_ciphers(req, body.get("tls_ciphers"))
     api = req.app.settings.api
     ciphers, versions, alpn = (body.get("tls_ciphers"), body.get("tls_versions"),
                                body.get("alpn_protocols"))
@@ -281,7 +249,7 @@ def prepare_pool(conn: Connection, req: ApiRequest, lb_row: Row[Any], body: dict
         versions = versions if versions is not None else list(api.default_pool_tls_versions)
         alpn = alpn if alpn is not None else list(api.default_pool_alpn_protocols)
     # Checked with TLS off too: they are rendered as stored once tls_enabled is turned on.
-    check_tls_versions(req, versions)
+    tls_options.check_tls_versions(req, versions)
     check_alpn(alpn)
     admin = body.get("admin_state_up", True)
     return {
@@ -417,10 +385,10 @@ def _update_values(conn: Connection, req: ApiRequest, pool: Row[Any],
         certificates.check_ca_refs(req, conn, pool.project_id, ca, crl)
     api = req.app.settings.api
     if "tls_ciphers" in body:
-        check_ciphers(req, body["tls_ciphers"])
+        tls_options.check_ciphers(req, body["tls_ciphers"])
         values["tls_ciphers"] = body["tls_ciphers"] or api.default_pool_ciphers
     if "tls_versions" in body:
-        check_tls_versions(req, body["tls_versions"])
+        tls_options.check_tls_versions(req, body["tls_versions"])
         values["tls_versions"] = (body["tls_versions"] if body["tls_versions"] is not None
                                   else list(api.default_pool_tls_versions))
     if "alpn_protocols" in body:
