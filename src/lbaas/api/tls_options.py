@@ -1,9 +1,12 @@
-"""Checks of the TLS options listeners and pools share: ``tls_ciphers`` and ``tls_versions``.
+"""Checks of the TLS options of listeners and pools: ``tls_ciphers``, ``tls_versions`` and
+(pools; listeners check theirs in the field schema) ``alpn_protocols``.
 
 Both follow upstream's wording; ``None`` (not sent, or reset to the configured default) passes.
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 from lbaas.api import cipher_policy
 from lbaas.api.errors import ValidationFailure
@@ -29,12 +32,7 @@ def check_tls_versions(req: ApiRequest, versions: list[str] | None) -> None:
     """Not empty, known, not below ``[api] minimum_tls_version``, renderable."""
     if versions is None:
         return
-    if versions == []:
-        raise ValidationFailure("Empty TLS version list. Either specify at least one TLS "
-                                "version or remove this parameter to use the default.")
-    invalid = [v for v in versions if v not in c.TLS_VERSIONS]
-    if invalid:
-        raise ValidationFailure("Invalid TLS versions: " + ", ".join(invalid))
+    _require_known(versions, c.TLS_VERSIONS, "TLS version", "Invalid TLS versions: ")
     minimum = req.app.settings.api.minimum_tls_version
     if minimum:
         floor = c.TLS_VERSIONS.index(minimum)
@@ -44,3 +42,17 @@ def check_tls_versions(req: ApiRequest, versions: list[str] | None) -> None:
                                     + ", ".join(low) + " < " + minimum)
     if (why := validate.tls_versions_error(versions)) is not None:
         raise ValidationFailure(why)
+
+
+def check_alpn(protocols: list[str] | None) -> None:
+    if protocols is not None:
+        _require_known(protocols, c.ALPN_PROTOCOLS, "ALPN protocol", "Invalid ALPN protocol: ")
+
+
+def _require_known(values: list[str], known: Collection[str], what: str, invalid: str) -> None:
+    if values == []:
+        raise ValidationFailure(f"Empty {what} list. Either specify at least one {what} or "
+                                "remove this parameter to use the default.")
+    unknown = [v for v in values if v not in known]
+    if unknown:
+        raise ValidationFailure(invalid + ", ".join(unknown))

@@ -207,17 +207,6 @@ def validate_session_persistence(protocol: str, sp: dict[str, Any] | None) -> No
                                 '"APP_COOKIE" session persistence type.')
 
 
-def check_alpn(protocols: list[str] | None) -> None:
-    if protocols is None:
-        return
-    if protocols == []:
-        raise ValidationFailure("Empty ALPN protocol list. Either specify at least one ALPN "
-                                "protocol or remove this parameter to use the default.")
-    invalid = [p for p in protocols if p not in c.ALPN_PROTOCOLS]
-    if invalid:
-        raise ValidationFailure("Invalid ALPN protocol: " + ", ".join(invalid))
-
-
 def _stored_sp(sp: dict[str, Any] | None) -> dict[str, Any] | None:
     if not sp:
         return None
@@ -250,7 +239,7 @@ def prepare_pool(conn: Connection, req: ApiRequest, lb_row: Row[Any], body: dict
         alpn = alpn if alpn is not None else list(api.default_pool_alpn_protocols)
     # Checked with TLS off too: they are rendered as stored once tls_enabled is turned on.
     tls_options.check_tls_versions(req, versions)
-    check_alpn(alpn)
+    tls_options.check_alpn(alpn)
     admin = body.get("admin_state_up", True)
     return {
         "id": common.new_id(), "project_id": lb_row.project_id,
@@ -392,7 +381,7 @@ def _update_values(conn: Connection, req: ApiRequest, pool: Row[Any],
         values["tls_versions"] = (body["tls_versions"] if body["tls_versions"] is not None
                                   else list(api.default_pool_tls_versions))
     if "alpn_protocols" in body:
-        check_alpn(body["alpn_protocols"])
+        tls_options.check_alpn(body["alpn_protocols"])
         values["alpn_protocols"] = (body["alpn_protocols"] if body["alpn_protocols"] is not None
                                     else list(api.default_pool_alpn_protocols))
     if values.get("tls_enabled"):
