@@ -7,7 +7,7 @@ availability zone capability table of the provider and the singular links key up
 
 from __future__ import annotations
 
-from lbaas.api.http import ApiRequest, Response, Router
+from lbaas.api.http import Router
 from lbaas.api.resources import providers
 from lbaas.api.resources.flavorprofiles import ProfileResource
 from lbaas.store import tables as t
@@ -23,38 +23,9 @@ AZ_PROFILES = ProfileResource(
 COLLECTION = AZ_PROFILES.collection
 
 
-async def get_all(req: ApiRequest) -> Response:
-    """List availability zone profiles."""
-    return await AZ_PROFILES.get_all(req)
-
-
-async def get_one(req: ApiRequest) -> Response:
-    """Show an availability zone profile."""
-    return await AZ_PROFILES.get_one(req)
-
-
-async def create(req: ApiRequest) -> Response:
-    """Create an availability zone profile."""
-    return await AZ_PROFILES.create(req)
-
-
-async def put(req: ApiRequest) -> Response:
-    """Update an availability zone profile."""
-    return await AZ_PROFILES.put(req)
-
-
-async def delete_one(req: ApiRequest) -> Response:
-    """Delete an availability zone profile."""
-    return await AZ_PROFILES.delete(req)
-
-
 def register(router: Router) -> None:
-    base = "/v2/lbaas/availabilityzoneprofiles"
-    router.add("GET", base, get_all)
-    router.add("POST", base, create)
-    router.add("GET", base + "/{id}", get_one)
-    router.add("PUT", base + "/{id}", put)
-    router.add("DELETE", base + "/{id}", delete_one)
+    AZ_PROFILES.register(router, __name__, "/v2/lbaas/availabilityzoneprofiles",
+                         "an availability zone profile", "availability zone profiles")
 
 
 OPENAPI = AZ_PROFILES.openapi()

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from lbaas.api import common, listing
 from lbaas.api.errors import BadRequest, Conflict, NotFound
 from lbaas.api.http import ApiRequest, Response, Router
-from lbaas.api.resources import providers
+from lbaas.api.resources import crud, providers
 from lbaas.api.resources.flavorprofiles import in_use
 from lbaas.api.schema import (
     Bool,
@@ -133,12 +133,8 @@ async def delete_one(req: ApiRequest) -> Response:
 
 
 def register(router: Router) -> None:
-    base = "/v2/lbaas/availabilityzones"
-    router.add("GET", base, get_all)
-    router.add("POST", base, create)
-    router.add("GET", base + "/{name}", get_one)
-    router.add("PUT", base + "/{name}", put)
-    router.add("DELETE", base + "/{name}", delete_one)
+    crud.add_routes(router, "/v2/lbaas/availabilityzones", get_all, create, get_one, put,
+                    delete_one, key="name")
 
 
 OPENAPI = {

@@ -17,8 +17,8 @@ from sqlalchemy import Connection, Row, Table, delete, select, update
 
 from lbaas.api import common, listing
 from lbaas.api.errors import BadRequest, Conflict, NotFound
-from lbaas.api.http import ApiRequest, Response, Router
-from lbaas.api.resources import providers
+from lbaas.api.http import ApiRequest, Handler, Response, Router
+from lbaas.api.resources import crud, providers
 from lbaas.api.schema import Field, String, envelope_openapi, parse_envelope
 from lbaas.domain import constants as c
 from lbaas.store import tables as t
@@ -134,6 +134,21 @@ class ProfileResource:
             conn.execute(delete(self.table).where(self.table.c.id == ident))
         return Response(204)
 
+    def register(self, router: Router, module: str, base: str, one: str, many: str) -> None:
+        """The routes at ``base``, as ``module``'s handlers; OpenAPI summaries name ``one``
+        ("a flavor profile") and ``many``."""
+        def handler(name: str, method: Handler, doc: str) -> Handler:
+            async def call(req: ApiRequest) -> Response:
+                return await method(req)
+
+            return crud.named(module, name, call, doc)
+
+        crud.add_routes(router, base, handler("get_all", self.get_all, f"List {many}."),
+                        handler("create", self.create, f"Create {one}."),
+                        handler("get_one", self.get_one, f"Show {one}."),
+                        handler("put", self.put, f"Update {one}."),
+                        handler("delete_one", self.delete, f"Delete {one}."))
+
     def openapi(self) -> dict[str, Any]:
         return {"create": envelope_openapi(self.one, self.fields, "create"),
                 "update": envelope_openapi(self.one, self._nullable_fields(), "update")}
@@ -148,38 +163,9 @@ FLAVOR_PROFILES = ProfileResource(
 COLLECTION = FLAVOR_PROFILES.collection
 
 
-async def get_all(req: ApiRequest) -> Response:
-    """List flavor profiles."""
-    return await FLAVOR_PROFILES.get_all(req)
-
-
-async def get_one(req: ApiRequest) -> Response:
-    """Show a flavor profile."""
-    return await FLAVOR_PROFILES.get_one(req)
-
-
-async def create(req: ApiRequest) -> Response:
-    """Create a flavor profile."""
-    return await FLAVOR_PROFILES.create(req)
-
-
-async def put(req: ApiRequest) -> Response:
-    """Update a flavor profile."""
-    return await FLAVOR_PROFILES.put(req)
-
-
-async def delete_one(req: ApiRequest) -> Response:
-    """Delete a flavor profile."""
-    return await FLAVOR_PROFILES.delete(req)
-
-
 def register(router: Router) -> None:
-    base = "/v2/lbaas/flavorprofiles"
-    router.add("GET", base, get_all)
-    router.add("POST", base, create)
-    router.add("GET", base + "/{id}", get_one)
-    router.add("PUT", base + "/{id}", put)
-    router.add("DELETE", base + "/{id}", delete_one)
+    FLAVOR_PROFILES.register(router, __name__, "/v2/lbaas/flavorprofiles", "a flavor profile",
+                             "flavor profiles")
 
 
 OPENAPI = FLAVOR_PROFILES.openapi()

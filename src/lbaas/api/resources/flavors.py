@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from lbaas.api import common, listing
 from lbaas.api.errors import BadRequest, Conflict, NotFound
 from lbaas.api.http import ApiRequest, Response, Router
-from lbaas.api.resources import providers
+from lbaas.api.resources import crud, providers
 from lbaas.api.resources.flavorprofiles import in_use
 from lbaas.api.schema import (
     Bool,
@@ -140,12 +140,7 @@ async def delete_one(req: ApiRequest) -> Response:
 
 
 def register(router: Router) -> None:
-    base = "/v2/lbaas/flavors"
-    router.add("GET", base, get_all)
-    router.add("POST", base, create)
-    router.add("GET", base + "/{id}", get_one)
-    router.add("PUT", base + "/{id}", put)
-    router.add("DELETE", base + "/{id}", delete_one)
+    crud.add_routes(router, "/v2/lbaas/flavors", get_all, create, get_one, put, delete_one)
 
 
 OPENAPI = {

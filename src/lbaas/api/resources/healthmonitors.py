@@ -20,7 +20,9 @@ from lbaas.api.errors import (
     ImmutableObject,
     ValidationFailure,
 )
-from lbaas.api.http import ApiRequest, Response, Router
+from lbaas.api.http import ApiRequest, Response
+from lbaas.api.resources import crud
+from lbaas.api.resources.spec import Resource, Target
 from lbaas.api.schema import (
     ADMIN_STATE_UP,
     PROJECT_ID,
@@ -30,7 +32,6 @@ from lbaas.api.schema import (
     Int,
     String,
     Uuid,
-    envelope_openapi,
     name_field,
     parse_envelope,
     refuse_unless,
@@ -39,7 +40,7 @@ from lbaas.domain import constants as c
 from lbaas.render import validate
 from lbaas.store import raw_insert
 from lbaas.store import tables as t
-from lbaas.store.listing import add_tags, set_tags, tags_for
+from lbaas.store.listing import add_tags, tags_for
 
 RESOURCE = "healthmonitor"
 LABEL = "Health Monitor"
@@ -105,10 +106,6 @@ def render(row: Row[Any], tags: list[str]) -> dict[str, Any]:
 def render_many(conn: Connection, rows: list[Row[Any]]) -> list[dict[str, Any]]:
     tags = tags_for(conn, [r.id for r in rows])
     return [render(r, tags[r.id]) for r in rows]
-
-
-def load_view(conn: Connection, hm_id: str) -> dict[str, Any]:
-    return render_many(conn, [common.get_row(conn, t.health_monitor, hm_id, LABEL)])[0]
 
 
 # validation -------------------------------------------------------------------------------------
@@ -259,17 +256,6 @@ async def create(req: ApiRequest) -> Response:
     return Response(201, {RESOURCE: view})
 
 
-async def get_all(req: ApiRequest) -> Response:
-    return common.list_response(req, COLLECTION, RESOURCE, render_many)
-
-
-async def get_one(req: ApiRequest) -> Response:
-    with req.app.engine.connect() as conn:
-        view = load_view(conn, req.path_params["id"])
-    common.authorize(req, RESOURCE, "get_one", view["project_id"])
-    return common.one_response(req, RESOURCE, view)
-
-
 def update_values(req: ApiRequest, hm: Row[Any], body: dict[str, Any], pool_protocol: str) \
         -> dict[str, Any]:
     """Merge an update body into the stored monitor (upstream's PUT rules)."""
@@ -301,49 +287,35 @@ def update_values(req: ApiRequest, hm: Row[Any], body: dict[str, Any], pool_prot
     return values
 
 
-async def put(req: ApiRequest) -> Response:
-    body = parse_envelope(req.json(), RESOURCE, FIELDS, "update")
-    hm_id = req.path_params["id"]
-    state = req.app
-    with state.engine.begin() as conn:
-        hm = common.get_row(conn, t.health_monitor, hm_id, LABEL)
-        pool = common.get_row(conn, t.pool, hm.pool_id, "Pool")
-        common.authorize(req, RESOURCE, "put", _project_of(conn, pool.load_balancer_id))
-        values = update_values(req, hm, body, pool.protocol)
-        lb = lock_pool_parents(conn, pool.id)
-        conn.execute(update(t.health_monitor).where(t.health_monitor.c.id == hm_id).values(
-            provisioning_status=c.PENDING_UPDATE, updated_at=common.utcnow(), **values))
-        if "tags" in body:
-            set_tags(conn, hm_id, body["tags"])
-        view = load_view(conn, hm_id)
-    state.notify(lb.id)
-    return Response(200, {RESOURCE: view})
+def _target(conn: Connection, req: ApiRequest, hm_id: str, verb: str) -> tuple[Row[Any], Row[Any]]:
+    """The monitor and its pool, once the caller may ``verb`` it."""
+    hm = common.get_row(conn, t.health_monitor, hm_id, LABEL)
+    pool = common.get_row(conn, t.pool, hm.pool_id, "Pool")
+    common.authorize(req, RESOURCE, verb, _project_of(conn, pool.load_balancer_id))
+    return hm, pool
 
 
-async def delete(req: ApiRequest) -> Response:
-    hm_id = req.path_params["id"]
-    state = req.app
-    with state.engine.begin() as conn:
-        hm = common.get_row(conn, t.health_monitor, hm_id, LABEL)
-        pool = common.get_row(conn, t.pool, hm.pool_id, "Pool")
-        common.authorize(req, RESOURCE, "delete", _project_of(conn, pool.load_balancer_id))
-        lb = lock_pool_parents(conn, pool.id)
-        common.set_status(conn, t.health_monitor, [hm_id], c.PENDING_DELETE)
-        _member_status(conn, pool.id, c.OFFLINE, c.NO_MONITOR)
-    state.notify(lb.id)
-    return Response(204)
+def _prepare_update(conn: Connection, req: ApiRequest, hm_id: str, body: dict[str, Any]) \
+        -> Target:
+    hm, pool = _target(conn, req, hm_id, "put")
+    values = update_values(req, hm, body, pool.protocol)
+    return Target(hm, lock_pool_parents(conn, pool.id), values)
 
 
-def register(router: Router) -> None:
-    base = "/v2/lbaas/healthmonitors"
-    router.add("GET", base, get_all)
-    router.add("POST", base, create)
-    router.add("GET", base + "/{id}", get_one)
-    router.add("PUT", base + "/{id}", put)
-    router.add("DELETE", base + "/{id}", delete)
+def _prepare_delete(conn: Connection, req: ApiRequest, hm_id: str) -> Target:
+    hm, pool = _target(conn, req, hm_id, "delete")
+    return Target(hm, lock_pool_parents(conn, pool.id))
 
 
-OPENAPI = {
-    "create": envelope_openapi(RESOURCE, FIELDS, "create"),
-    "update": envelope_openapi(RESOURCE, FIELDS, "update"),
-}
+def _after_delete(conn: Connection, target: Target) -> None:
+    _member_status(conn, target.row.pool_id, c.OFFLINE, c.NO_MONITOR)
+
+
+SPEC = Resource(
+    module=__name__, policy=RESOURCE, envelope=RESOURCE, label=LABEL, table=t.health_monitor,
+    path="/v2/lbaas/healthmonitors", fields=FIELDS, collection=COLLECTION,
+    render_many=render_many, prepare_update=_prepare_update, prepare_delete=_prepare_delete,
+    after_delete=_after_delete)
+HANDLERS = crud.handlers(SPEC, create)
+register = HANDLERS.register
+OPENAPI = SPEC.openapi()

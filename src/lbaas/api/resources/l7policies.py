@@ -24,8 +24,9 @@ from lbaas.api.errors import (
     ValidationFailure,
     provider_unsupported_option,
 )
-from lbaas.api.http import ApiRequest, Response, Router
-from lbaas.api.resources import l7rules
+from lbaas.api.http import ApiRequest, Response
+from lbaas.api.resources import crud, l7rules
+from lbaas.api.resources.spec import Resource, Target
 from lbaas.api.schema import (
     ADMIN_STATE_UP,
     PROJECT_ID,
@@ -38,13 +39,12 @@ from lbaas.api.schema import (
     String,
     Uuid,
     description_field,
-    envelope_openapi,
     name_field,
     parse_envelope,
 )
 from lbaas.domain import constants as c
 from lbaas.store import tables as t
-from lbaas.store.listing import add_tags, ids_by, set_tags, tags_for
+from lbaas.store.listing import add_tags, ids_by, tags_for
 
 RESOURCE = "l7policy"
 LABEL = "L7 Policy"
@@ -298,17 +298,6 @@ async def create(req: ApiRequest) -> Response:
     return Response(201, {RESOURCE: view})
 
 
-async def get_all(req: ApiRequest) -> Response:
-    return common.list_response(req, COLLECTION, RESOURCE, render_many)
-
-
-async def get_one(req: ApiRequest) -> Response:
-    with req.app.engine.connect() as conn:
-        view = load_view(conn, req.path_params["id"])
-    common.authorize(req, RESOURCE, "get_one", view["project_id"])
-    return common.one_response(req, RESOURCE, view)
-
-
 def update_values(conn: Connection, listener: Row[Any], row: Row[Any], body: dict[str, Any]) \
         -> dict[str, Any]:
     """Merge an update body into the stored policy (upstream's PUT rules)."""
@@ -339,50 +328,36 @@ def update_values(conn: Connection, listener: Row[Any], row: Row[Any], body: dic
     return values
 
 
-async def put(req: ApiRequest) -> Response:
-    body = parse_envelope(req.json(), RESOURCE, FIELDS, "update")
-    policy_id = req.path_params["id"]
-    state = req.app
-    with state.engine.begin() as conn:
-        row = common.get_row(conn, t.l7policy, policy_id, LABEL)
-        listener = _listener(conn, row.listener_id)
-        common.authorize(req, RESOURCE, "put", _lb(conn, listener).project_id)
-        values = update_values(conn, listener, row, body)
-        lb = lock_listener_parents(conn, listener)
-        conn.execute(update(t.l7policy).where(t.l7policy.c.id == policy_id).values(
-            provisioning_status=c.PENDING_UPDATE, updated_at=common.utcnow(), **values))
-        if body.get("position") is not None:
-            place(conn, listener.id, policy_id, body["position"])
-        if "tags" in body:
-            set_tags(conn, policy_id, body["tags"])
-        view = load_view(conn, policy_id)
-    state.notify(lb.id)
-    return Response(200, {RESOURCE: view})
+def _target(conn: Connection, req: ApiRequest, policy_id: str, verb: str) \
+        -> tuple[Row[Any], Row[Any]]:
+    """The policy and its listener, once the caller may ``verb`` it."""
+    row = common.get_row(conn, t.l7policy, policy_id, LABEL)
+    listener = _listener(conn, row.listener_id)
+    common.authorize(req, RESOURCE, verb, _lb(conn, listener).project_id)
+    return row, listener
 
 
-async def delete(req: ApiRequest) -> Response:
-    policy_id = req.path_params["id"]
-    state = req.app
-    with state.engine.begin() as conn:
-        row = common.get_row(conn, t.l7policy, policy_id, LABEL)
-        listener = _listener(conn, row.listener_id)
-        common.authorize(req, RESOURCE, "delete", _lb(conn, listener).project_id)
-        lb = lock_listener_parents(conn, listener)
-        common.set_status(conn, t.l7policy, [policy_id], c.PENDING_DELETE)
-    state.notify(lb.id)
-    return Response(204)
+def _prepare_update(conn: Connection, req: ApiRequest, policy_id: str, body: dict[str, Any]) \
+        -> Target:
+    row, listener = _target(conn, req, policy_id, "put")
+    values = update_values(conn, listener, row, body)
+    return Target(row, lock_listener_parents(conn, listener), values)
 
 
-def register(router: Router) -> None:
-    base = "/v2/lbaas/l7policies"
-    router.add("GET", base, get_all)
-    router.add("POST", base, create)
-    router.add("GET", base + "/{id}", get_one)
-    router.add("PUT", base + "/{id}", put)
-    router.add("DELETE", base + "/{id}", delete)
+def _after_update(conn: Connection, target: Target, body: dict[str, Any]) -> None:
+    if body.get("position") is not None:
+        place(conn, target.row.listener_id, target.row.id, body["position"])
 
 
-OPENAPI = {
-    "create": envelope_openapi(RESOURCE, FIELDS, "create"),
-    "update": envelope_openapi(RESOURCE, FIELDS, "update"),
-}
+def _prepare_delete(conn: Connection, req: ApiRequest, policy_id: str) -> Target:
+    row, listener = _target(conn, req, policy_id, "delete")
+    return Target(row, lock_listener_parents(conn, listener))
+
+
+SPEC = Resource(
+    module=__name__, policy=RESOURCE, envelope=RESOURCE, label=LABEL, table=t.l7policy,
+    path="/v2/lbaas/l7policies", fields=FIELDS, collection=COLLECTION, render_many=render_many,
+    prepare_update=_prepare_update, after_update=_after_update, prepare_delete=_prepare_delete)
+HANDLERS = crud.handlers(SPEC, create)
+register = HANDLERS.register
+OPENAPI = SPEC.openapi()

@@ -12,11 +12,13 @@ import warnings
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy import Connection, Row, func, select
 
 from lbaas.api import common, listing
 from lbaas.api.errors import BadRequest, Conflict, ImmutableObject, InvalidInput, NotFound
-from lbaas.api.http import ApiRequest, Response, Router
+from lbaas.api.http import ApiRequest, Response
+from lbaas.api.resources import crud
+from lbaas.api.resources.spec import Parent, Resource, Target
 from lbaas.api.schema import (
     ADMIN_STATE_UP,
     PROJECT_ID,
@@ -25,13 +27,12 @@ from lbaas.api.schema import (
     Enum,
     Field,
     String,
-    envelope_openapi,
     parse_envelope,
 )
 from lbaas.domain import constants as c
 from lbaas.render import validate
 from lbaas.store import tables as t
-from lbaas.store.listing import add_tags, set_tags, tags_for
+from lbaas.store.listing import add_tags, tags_for
 
 RESOURCE = "l7rule"
 ENVELOPE = "rule"
@@ -264,14 +265,10 @@ async def get_all(req: ApiRequest) -> Response:
                                 [t.l7rule.c.l7policy_id == policy_id])
 
 
-async def get_one(req: ApiRequest) -> Response:
+def _find(conn: Connection, req: ApiRequest) -> Row[Any]:
     policy_id = req.path_params["l7policy_id"]
-    with req.app.engine.connect() as conn:
-        _policy(conn, policy_id)
-        row = _rule(conn, policy_id, req.path_params["id"])
-        view = render_many(conn, [row])[0]
-    common.authorize(req, RESOURCE, "get_one", view["project_id"])
-    return common.one_response(req, ENVELOPE, view)
+    _policy(conn, policy_id)
+    return _rule(conn, policy_id, req.path_params["id"])
 
 
 def merge_update(row: Row[Any], body: dict[str, Any]) -> dict[str, Any]:
@@ -288,50 +285,32 @@ def merge_update(row: Row[Any], body: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-async def put(req: ApiRequest) -> Response:
-    body = parse_envelope(req.json(), ENVELOPE, FIELDS, "update")
+def _target(conn: Connection, req: ApiRequest, rule_id: str, verb: str) -> Row[Any]:
+    """The rule, once the caller may ``verb`` it."""
     policy_id = req.path_params["l7policy_id"]
-    rule_id = req.path_params["id"]
-    state = req.app
-    with state.engine.begin() as conn:
-        policy = _policy(conn, policy_id)
-        row = _rule(conn, policy_id, rule_id)
-        common.authorize(req, RESOURCE, "put", _lb_of(conn, policy).project_id)
-        values = merge_update(row, body)
-        lb = lock_policy_parents(conn, policy_id)
-        conn.execute(update(t.l7rule).where(t.l7rule.c.id == rule_id).values(
-            provisioning_status=c.PENDING_UPDATE, updated_at=common.utcnow(), **values))
-        if "tags" in body:
-            set_tags(conn, rule_id, body["tags"])
-        view = load_view(conn, rule_id)
-    state.notify(lb.id)
-    return Response(200, {ENVELOPE: view})
+    policy = _policy(conn, policy_id)
+    row = _rule(conn, policy_id, rule_id)
+    common.authorize(req, RESOURCE, verb, _lb_of(conn, policy).project_id)
+    return row
 
 
-async def delete(req: ApiRequest) -> Response:
-    policy_id = req.path_params["l7policy_id"]
-    rule_id = req.path_params["id"]
-    state = req.app
-    with state.engine.begin() as conn:
-        policy = _policy(conn, policy_id)
-        _rule(conn, policy_id, rule_id)
-        common.authorize(req, RESOURCE, "delete", _lb_of(conn, policy).project_id)
-        lb = lock_policy_parents(conn, policy_id)
-        common.set_status(conn, t.l7rule, [rule_id], c.PENDING_DELETE)
-    state.notify(lb.id)
-    return Response(204)
+def _prepare_update(conn: Connection, req: ApiRequest, rule_id: str, body: dict[str, Any]) \
+        -> Target:
+    row = _target(conn, req, rule_id, "put")
+    values = merge_update(row, body)
+    return Target(row, lock_policy_parents(conn, row.l7policy_id), values)
 
 
-def register(router: Router) -> None:
-    base = "/v2/lbaas/l7policies/{l7policy_id}/rules"
-    for method, path, handler in (
-            ("GET", base, get_all), ("POST", base, create), ("GET", base + "/{id}", get_one),
-            ("PUT", base + "/{id}", put), ("DELETE", base + "/{id}", delete)):
-        router.add(method, path,
-                   common.under_parent(handler, t.l7policy, "l7policy_id", POLICY_LABEL))
+def _prepare_delete(conn: Connection, req: ApiRequest, rule_id: str) -> Target:
+    row = _target(conn, req, rule_id, "delete")
+    return Target(row, lock_policy_parents(conn, row.l7policy_id))
 
 
-OPENAPI = {
-    "create": envelope_openapi(ENVELOPE, FIELDS, "create"),
-    "update": envelope_openapi(ENVELOPE, FIELDS, "update"),
-}
+SPEC = Resource(
+    module=__name__, policy=RESOURCE, envelope=ENVELOPE, label=LABEL, table=t.l7rule,
+    path="/v2/lbaas/l7policies/{l7policy_id}/rules", fields=FIELDS, collection=COLLECTION,
+    render_many=render_many, parent=Parent(t.l7policy, "l7policy_id", POLICY_LABEL),
+    find=_find, prepare_update=_prepare_update, prepare_delete=_prepare_delete)
+HANDLERS = crud.handlers(SPEC, create, get_all_=get_all)
+register = HANDLERS.register
+OPENAPI = SPEC.openapi()

@@ -13,12 +13,14 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, select, update
+from sqlalchemy import Connection, Row, bindparam, select
 
-from lbaas.api import certificates, cipher_policy, common, listing
+from lbaas.api import certificates, common, listing, tls_options
 from lbaas.api.errors import BadRequest, Conflict, InvalidInput, NotFound, ValidationFailure
-from lbaas.api.http import ApiRequest, Response, Router
+from lbaas.api.http import ApiRequest, Response
+from lbaas.api.resources import crud
 from lbaas.api.resources.loadbalancers import sum_stats
+from lbaas.api.resources.spec import Resource, Target
 from lbaas.api.schema import (
     ADMIN_STATE_UP,
     PROJECT_ID,
@@ -33,7 +35,6 @@ from lbaas.api.schema import (
     StringDict,
     Uuid,
     description_field,
-    envelope_openapi,
     name_field,
     parse_envelope,
 )
@@ -41,7 +42,7 @@ from lbaas.domain import constants as c
 from lbaas.render import validate
 from lbaas.store import raw_insert
 from lbaas.store import tables as t
-from lbaas.store.listing import add_tags, ids_by, set_tags, tags_for
+from lbaas.store.listing import add_tags, ids_by, tags_for
 
 RESOURCE = "listener"
 LABEL = "Listener"
@@ -147,11 +148,6 @@ def render_many(conn: Connection, rows: list[Row[Any]]) -> list[dict[str, Any]]:
     return [render(r, policies[r.id], tags[r.id]) for r in rows]
 
 
-def load_view(conn: Connection, listener_id: str) -> dict[str, Any]:
-    row = common.get_row(conn, t.listener, listener_id, LABEL)
-    return render_many(conn, [row])[0]
-
-
 # validation -----------------------------------------------------------------------------------
 def _unique(items: Iterable[str]) -> list[str]:
     """Drop repeats, keep first-seen order (SNI order matters to HAProxy)."""
@@ -180,38 +176,10 @@ def _check_insert_headers(headers: dict[str, str], protocol: str) -> None:
                                     f"'false', not '{value}'.")
 
 
-def _check_tls_versions(req: ApiRequest, versions: list[str]) -> None:
-    if not versions:
-        raise ValidationFailure("Empty TLS version list. Either specify at least one TLS "
-                                "version or remove this parameter to use the default.")
-    invalid = [v for v in versions if v not in c.TLS_VERSIONS]
-    if invalid:
-        raise ValidationFailure("Invalid TLS versions: " + ", ".join(invalid))
-    minimum = req.app.settings.api.minimum_tls_version
-    if minimum:
-        floor = c.TLS_VERSIONS.index(minimum)
-        rejected = [v for v in versions if c.TLS_VERSIONS.index(v) < floor]
-        if rejected:
-            raise ValidationFailure("Requested TLS versions are less than the minimum: "
-                                    + ", ".join(rejected) + " < " + minimum)
-    if (why := validate.tls_versions_error(versions)) is not None:
-        raise ValidationFailure(why)
-
-
 def _check_alpn_list(protocols: list[str]) -> None:
     if not protocols:
         raise ValidationFailure("Empty ALPN protocol list. Either specify at least one ALPN "
                                 "protocol or remove this parameter to use the default.")
-
-
-def _check_ciphers_allowed(req: ApiRequest, ciphers: str) -> None:
-    rejected = cipher_policy.prohibited_entries(ciphers,
-                                                req.app.settings.api.tls_cipher_prohibit_list)
-    if rejected:
-        raise ValidationFailure("The following ciphers have been prohibited by an "
-                                "administrator: " + ", ".join(rejected))
-    if (why := validate.ciphers_error(ciphers)) is not None:
-        raise ValidationFailure(why)
 
 
 def _vip_addresses(lb: Row[Any]) -> list[str]:
@@ -307,7 +275,7 @@ def validate_listener(conn: Connection, req: ApiRequest, lb: Row[Any], v: dict[s
         raise ValidationFailure("A client authentication CA reference is required to specify "
                                 "a client authentication revocation list.")
     if given.get("tls_ciphers"):
-        _check_ciphers_allowed(req, given["tls_ciphers"])
+        tls_options.check_ciphers(req, given["tls_ciphers"])
     # Only refs named in this request are fetched again (as upstream does on update).
     cert_refs = list(given.get("sni_container_refs") or [])
     if given.get("default_tls_container_ref"):
@@ -320,7 +288,7 @@ def validate_listener(conn: Connection, req: ApiRequest, lb: Row[Any], v: dict[s
         _check_port_free(conn, lb.id, protocol, v["protocol_port"], siblings)
     if v.get("allowed_cidrs"):
         _check_cidrs(lb, v["allowed_cidrs"])
-    for key, check in (("tls_versions", lambda x: _check_tls_versions(req, x)),
+    for key, check in (("tls_versions", lambda x: tls_options.check_tls_versions(req, x)),
                        ("alpn_protocols", _check_alpn_list)):
         if given.get(key) is not None or (offload and v.get(key) is not None):
             check(v[key])
@@ -456,49 +424,32 @@ async def create(req: ApiRequest) -> Response:
     return Response(201, {"listener": view})
 
 
-async def get_all(req: ApiRequest) -> Response:
-    return common.list_response(req, COLLECTION, RESOURCE, render_many)
+def _target(conn: Connection, req: ApiRequest, listener_id: str, verb: str) \
+        -> tuple[Row[Any], Row[Any]]:
+    """The listener and its locked load balancer, once the caller may ``verb`` it."""
+    row = common.get_row(conn, t.listener, listener_id, LABEL)
+    lb = common.lock_lb(conn, row.load_balancer_id)
+    common.authorize(req, RESOURCE, verb, lb.project_id)
+    return row, lb
 
 
-async def get_one(req: ApiRequest) -> Response:
-    with req.app.engine.connect() as conn:
-        view = load_view(conn, req.path_params["id"])
-    common.authorize(req, RESOURCE, "get_one", view["project_id"])
-    return common.one_response(req, "listener", view)
+def _prepare_update(conn: Connection, req: ApiRequest, listener_id: str,
+                    body: dict[str, Any]) -> Target:
+    row, lb = _target(conn, req, listener_id, "put")
+    changes = prepare_update(conn, req, lb, row, body)
+    common.require_lb_mutable(lb)
+    return Target(row, lb, changes)
 
 
-async def put(req: ApiRequest) -> Response:
-    body = parse_envelope(req.json(), "listener", FIELDS, "update")
-    listener_id = req.path_params["id"]
-    state = req.app
-    with state.engine.begin() as conn:
-        row = common.get_row(conn, t.listener, listener_id, LABEL)
-        lb = common.lock_lb(conn, row.load_balancer_id)
-        common.authorize(req, RESOURCE, "put", lb.project_id)
-        changes = prepare_update(conn, req, lb, row, body)
-        common.require_lb_mutable(lb)
-        conn.execute(update(t.listener).where(t.listener.c.id == listener_id).values(
-            provisioning_status=c.PENDING_UPDATE, updated_at=common.utcnow(), **changes))
-        if "tags" in body:
-            set_tags(conn, listener_id, body["tags"])
-        common.mark_lb_changed(conn, lb.id)
-        view = load_view(conn, listener_id)
-    state.notify(lb.id)
-    return Response(200, {"listener": view})
+def _prepare_delete(conn: Connection, req: ApiRequest, listener_id: str) -> Target:
+    row, lb = _target(conn, req, listener_id, "delete")
+    common.require_lb_mutable(lb)
+    return Target(row, lb)
 
 
-async def delete(req: ApiRequest) -> Response:
-    listener_id = req.path_params["id"]
-    state = req.app
-    with state.engine.begin() as conn:
-        row = common.get_row(conn, t.listener, listener_id, LABEL)
-        lb = common.lock_lb(conn, row.load_balancer_id)
-        common.authorize(req, RESOURCE, "delete", lb.project_id)
-        common.require_lb_mutable(lb)
-        common.set_status(conn, t.listener, [listener_id], c.PENDING_DELETE)
-        common.mark_lb_changed(conn, lb.id)
-    state.notify(lb.id)
-    return Response(204)
+def _mark_lb_changed(conn: Connection, target: Target, body: dict[str, Any] | None = None) \
+        -> None:
+    common.mark_lb_changed(conn, target.lb.id)
 
 
 async def stats(req: ApiRequest) -> Response:
@@ -510,17 +461,11 @@ async def stats(req: ApiRequest) -> Response:
     return Response(200, {"stats": totals})
 
 
-def register(router: Router) -> None:
-    base = "/v2/lbaas/listeners"
-    router.add("GET", base, get_all)
-    router.add("POST", base, create)
-    router.add("GET", base + "/{id}", get_one)
-    router.add("PUT", base + "/{id}", put)
-    router.add("DELETE", base + "/{id}", delete)
-    router.add("GET", base + "/{id}/stats", stats)
-
-
-OPENAPI = {
-    "create": envelope_openapi("listener", FIELDS, "create"),
-    "update": envelope_openapi("listener", FIELDS, "update"),
-}
+SPEC = Resource(
+    module=__name__, policy=RESOURCE, envelope=RESOURCE, label=LABEL, table=t.listener,
+    path="/v2/lbaas/listeners", fields=FIELDS, collection=COLLECTION, render_many=render_many,
+    prepare_update=_prepare_update, after_update=_mark_lb_changed,
+    prepare_delete=_prepare_delete, after_delete=_mark_lb_changed)
+HANDLERS = crud.handlers(SPEC, create, item_routes=[("GET", "/stats", stats)])
+register = HANDLERS.register
+OPENAPI = SPEC.openapi()

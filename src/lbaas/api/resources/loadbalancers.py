@@ -15,10 +15,12 @@ from sqlalchemy import Connection, Row, func, select, update
 
 from lbaas.api import common, listing
 from lbaas.api.errors import ApiError, InvalidState, ValidationFailure
-from lbaas.api.http import ApiRequest, Response, Router
+from lbaas.api.http import ApiRequest, Response
+from lbaas.api.resources import crud
 from lbaas.api.resources.loadbalancer_cascade import cascade_mark_deleted, request_failover
 from lbaas.api.resources.loadbalancer_flavor import flavor_topology, provider_of
 from lbaas.api.resources.loadbalancer_status import status_tree, sum_stats
+from lbaas.api.resources.spec import Resource
 from lbaas.api.resources.vips import allocate_vip
 from lbaas.api.schema import (
     ADMIN_STATE_UP,
@@ -32,7 +34,6 @@ from lbaas.api.schema import (
     String,
     Uuid,
     description_field,
-    envelope_openapi,
     name_field,
     parse_envelope,
 )
@@ -182,18 +183,6 @@ async def create(req: ApiRequest) -> Response:
     return Response(201, {"loadbalancer": view})
 
 
-async def get_all(req: ApiRequest) -> Response:
-    where = [t.load_balancer.c.provisioning_status != c.DELETED]
-    return common.list_response(req, COLLECTION, RESOURCE, render_many, where)
-
-
-async def get_one(req: ApiRequest) -> Response:
-    with req.app.engine.connect() as conn:
-        view = load_view(conn, req.path_params["id"])
-    common.authorize(req, RESOURCE, "get_one", view["project_id"])
-    return common.one_response(req, "loadbalancer", view)
-
-
 async def put(req: ApiRequest) -> Response:
     body = parse_envelope(req.json(), "loadbalancer", FIELDS, "update")
     lb_id = req.path_params["id"]
@@ -281,20 +270,14 @@ async def failover(req: ApiRequest) -> Response:
     return Response(202)
 
 
-def register(router: Router) -> None:
-    base = "/v2/lbaas/loadbalancers"
-    router.add("GET", base, get_all)
-    router.add("POST", base, create)
-    router.add("GET", base + "/{id}", get_one)
-    router.add("PUT", base + "/{id}", put)
-    router.add("DELETE", base + "/{id}", delete)
-    router.add("GET", base + "/{id}/stats", stats)
-    router.add("GET", base + "/{id}/status", status)
-    router.add("GET", base + "/{id}/statuses", status)
-    router.add("PUT", base + "/{id}/failover", failover)
-
-
-OPENAPI = {
-    "create": envelope_openapi("loadbalancer", FIELDS, "create"),
-    "update": envelope_openapi("loadbalancer", FIELDS, "update"),
-}
+SPEC = Resource(
+    module=__name__, policy=RESOURCE, envelope=RESOURCE, label=LABEL, table=t.load_balancer,
+    path="/v2/lbaas/loadbalancers", fields=FIELDS, collection=COLLECTION,
+    render_many=render_many,
+    list_where=lambda: [t.load_balancer.c.provisioning_status != c.DELETED])
+HANDLERS = crud.handlers(SPEC, create, put_=put, delete_=delete, item_routes=[
+    ("GET", "/stats", stats), ("GET", "/status", status), ("GET", "/statuses", status),
+    ("PUT", "/failover", failover)])
+register = HANDLERS.register
+get_one = HANDLERS.get_one
+OPENAPI = SPEC.openapi()

@@ -26,9 +26,10 @@ from lbaas.api.errors import (
     UnknownAttribute,
     provider_unsupported_option,
 )
-from lbaas.api.http import ApiRequest, Response, Router
-from lbaas.api.resources import member_legs, pools
+from lbaas.api.http import ApiRequest, Response
+from lbaas.api.resources import crud, member_legs, pools
 from lbaas.api.resources.networking import access
+from lbaas.api.resources.spec import Parent, Resource, Target
 from lbaas.api.resources.vips import known_ids
 from lbaas.api.schema import (
     ADMIN_STATE_UP,
@@ -41,7 +42,6 @@ from lbaas.api.schema import (
     ListOf,
     String,
     Uuid,
-    envelope_openapi,
     name_field,
     object_openapi,
     parse_bool,
@@ -290,13 +290,9 @@ async def get_all(req: ApiRequest) -> Response:
                                 [t.member.c.pool_id == pool_id], scoped=False)
 
 
-async def get_one(req: ApiRequest) -> Response:
-    with req.app.engine.connect() as conn:
-        pool = common.get_row(conn, t.pool, req.path_params["pool_id"], pools.LABEL)
-        row = _member_of(conn, pool.id, req.path_params["id"])
-        view = render_many(conn, [row])[0]
-    common.authorize(req, RESOURCE, "get_one", view["project_id"])
-    return common.one_response(req, "member", view)
+def _find(conn: Connection, req: ApiRequest) -> Row[Any]:
+    pool = common.get_row(conn, t.pool, req.path_params["pool_id"], pools.LABEL)
+    return _member_of(conn, pool.id, req.path_params["id"])
 
 
 def _update_values(body: dict[str, Any]) -> dict[str, Any]:
@@ -315,36 +311,27 @@ def _update_values(body: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-async def put(req: ApiRequest) -> Response:
-    body = parse_envelope(req.json(), "member", FIELDS, "update")
-    state = req.app
-    with state.engine.begin() as conn:
-        pool, lb = _pool_and_lb(conn, req.path_params["pool_id"])
-        member = _member_of(conn, pool.id, req.path_params["id"])
-        common.authorize(req, RESOURCE, "put", lb.project_id)
-        access.check_member(conn, req, known_ids(conn, req, body))
-        lock_member_change(conn, lb, pool)
-        values = _update_values(body)
-        values.update(provisioning_status=c.PENDING_UPDATE, updated_at=common.utcnow())
-        conn.execute(update(t.member).where(t.member.c.id == member.id).values(**values))
-        if "tags" in body:
-            set_tags(conn, member.id, body["tags"])
-        row = common.get_row(conn, t.member, member.id, LABEL)
-        view = render_many(conn, [row])[0]
-    state.notify(lb.id)
-    return Response(200, {"member": view})
+def _target(conn: Connection, req: ApiRequest, member_id: str, verb: str) \
+        -> tuple[Row[Any], Row[Any], Row[Any]]:
+    """The member, its pool and its locked load balancer, once the caller may ``verb`` it."""
+    pool, lb = _pool_and_lb(conn, req.path_params["pool_id"])
+    member = _member_of(conn, pool.id, member_id)
+    common.authorize(req, RESOURCE, verb, lb.project_id)
+    return member, pool, lb
 
 
-async def delete(req: ApiRequest) -> Response:
-    state = req.app
-    with state.engine.begin() as conn:
-        pool, lb = _pool_and_lb(conn, req.path_params["pool_id"])
-        member = _member_of(conn, pool.id, req.path_params["id"])
-        common.authorize(req, RESOURCE, "delete", lb.project_id)
-        lock_member_change(conn, lb, pool)
-        common.set_status(conn, t.member, [member.id], c.PENDING_DELETE)
-    state.notify(lb.id)
-    return Response(204)
+def _prepare_update(conn: Connection, req: ApiRequest, member_id: str, body: dict[str, Any]) \
+        -> Target:
+    member, pool, lb = _target(conn, req, member_id, "put")
+    access.check_member(conn, req, known_ids(conn, req, body))
+    lock_member_change(conn, lb, pool)
+    return Target(member, lb, _update_values(body))
+
+
+def _prepare_delete(conn: Connection, req: ApiRequest, member_id: str) -> Target:
+    member, pool, lb = _target(conn, req, member_id, "delete")
+    lock_member_change(conn, lb, pool)
+    return Target(member, lb)
 
 
 # -- batch update ------------------------------------------------------------------------------
@@ -434,25 +421,19 @@ async def batch_update(req: ApiRequest) -> Response:
     return Response(202)
 
 
-def register(router: Router) -> None:
-    base = "/v2/lbaas/pools/{pool_id}/members"
-    for method, path, handler in (
-            ("GET", base, get_all), ("POST", base, create), ("PUT", base, batch_update),
-            ("GET", base + "/{id}", get_one), ("PUT", base + "/{id}", put),
-            ("DELETE", base + "/{id}", delete)):
-        if handler is not create:  # create looks its pool up itself
-            handler = common.under_parent(handler, t.pool, "pool_id", pools.LABEL)
-        router.add(method, path, handler)
-
-
-OPENAPI = {
-    "create": envelope_openapi("member", FIELDS, "create"),
-    "update": envelope_openapi("member", FIELDS, "update"),
-    "batch": {
+SPEC = Resource(
+    module=__name__, policy=RESOURCE, envelope=RESOURCE, label=LABEL, table=t.member,
+    path="/v2/lbaas/pools/{pool_id}/members", fields=FIELDS, collection=COLLECTION,
+    render_many=render_many, parent=Parent(t.pool, "pool_id", pools.LABEL, wraps_create=False),
+    find=_find, prepare_update=_prepare_update, prepare_delete=_prepare_delete,
+    openapi_extra={"batch": {
         "type": "object",
         "properties": {"members": {"type": "array",
                                    "items": object_openapi(FIELDS, "create")}},
         "required": ["members"],
         "additionalProperties": False,
-    },
-}
+    }})
+HANDLERS = crud.handlers(SPEC, create, get_all_=get_all,
+                         collection_routes=[("PUT", "", batch_update)])
+register = HANDLERS.register
+OPENAPI = SPEC.openapi()

@@ -15,14 +15,16 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, select, union_all, update
 
-from lbaas.api import certificates, cipher_policy, common, listing
+from lbaas.api import certificates, common, listing, tls_options
 from lbaas.api.errors import (
     BadRequest,
     Conflict,
     ImmutableObject,
     ValidationFailure,
 )
-from lbaas.api.http import ApiRequest, Response, Router
+from lbaas.api.http import ApiRequest, Response
+from lbaas.api.resources import crud
+from lbaas.api.resources.spec import Resource, Target
 from lbaas.api.schema import (
     ADMIN_STATE_UP,
     PROJECT_ID,
@@ -37,7 +39,6 @@ from lbaas.api.schema import (
     String,
     Uuid,
     description_field,
-    envelope_openapi,
     name_field,
     parse_envelope,
 )
@@ -45,7 +46,7 @@ from lbaas.domain import constants as c
 from lbaas.render import validate
 from lbaas.store import raw_insert
 from lbaas.store import tables as t
-from lbaas.store.listing import add_tags, ids_by, set_tags, tags_for
+from lbaas.store.listing import add_tags, ids_by, tags_for
 
 RESOURCE = "pool"
 LABEL = "Pool"
@@ -164,14 +165,6 @@ def render_many(conn: Connection, rows: list[Row[Any]]) -> list[dict[str, Any]]:
     return [render(r, listeners[r.id], members[r.id], hms.get(r.id), tags[r.id]) for r in rows]
 
 
-def render_pool(conn: Connection, row: Row[Any]) -> dict[str, Any]:
-    return render_many(conn, [row])[0]
-
-
-def load_view(conn: Connection, pool_id: str) -> dict[str, Any]:
-    return render_pool(conn, common.get_row(conn, t.pool, pool_id, LABEL))
-
-
 # -- validation --------------------------------------------------------------------------------
 
 def validate_listener_protocol(listener: Row[Any], pool_protocol: str) -> None:
@@ -214,49 +207,6 @@ def validate_session_persistence(protocol: str, sp: dict[str, Any] | None) -> No
                                 '"APP_COOKIE" session persistence type.')
 
 
-def check_ciphers(req: ApiRequest, ciphers: str | None) -> None:
-    if not ciphers:
-        return
-    rejected = cipher_policy.prohibited_entries(ciphers,
-                                                req.app.settings.api.tls_cipher_prohibit_list)
-    if rejected:
-        raise ValidationFailure("The following ciphers have been prohibited by an "
-                                "administrator: " + ", ".join(rejected))
-    if (why := validate.ciphers_error(ciphers)) is not None:
-        raise ValidationFailure(why)
-
-
-def check_tls_versions(req: ApiRequest, versions: list[str] | None) -> None:
-    if versions is None:
-        return
-    if versions == []:
-        raise ValidationFailure("Empty TLS version list. Either specify at least one TLS "
-                                "version or remove this parameter to use the default.")
-    invalid = [v for v in versions if v not in c.TLS_VERSIONS]
-    if invalid:
-        raise ValidationFailure("Invalid TLS versions: " + ", ".join(invalid))
-    minimum = req.app.settings.api.minimum_tls_version
-    if minimum:
-        floor = c.TLS_VERSIONS.index(minimum)
-        low = [v for v in versions if c.TLS_VERSIONS.index(v) < floor]
-        if low:
-            raise ValidationFailure("Requested TLS versions are less than the minimum: "
-                                    + ", ".join(low) + " < " + minimum)
-    if (why := validate.tls_versions_error(versions)) is not None:
-        raise ValidationFailure(why)
-
-
-def check_alpn(protocols: list[str] | None) -> None:
-    if protocols is None:
-        return
-    if protocols == []:
-        raise ValidationFailure("Empty ALPN protocol list. Either specify at least one ALPN "
-                                "protocol or remove this parameter to use the default.")
-    invalid = [p for p in protocols if p not in c.ALPN_PROTOCOLS]
-    if invalid:
-        raise ValidationFailure("Invalid ALPN protocol: " + ", ".join(invalid))
-
-
 def _stored_sp(sp: dict[str, Any] | None) -> dict[str, Any] | None:
     if not sp:
         return None
@@ -279,7 +229,7 @@ def prepare_pool(conn: Connection, req: ApiRequest, lb_row: Row[Any], body: dict
     certificates.check_server_refs(req, conn, lb_row.project_id, [body.get("tls_container_ref")])
     certificates.check_ca_refs(req, conn, lb_row.project_id, body.get("ca_tls_container_ref"),
                                body.get("crl_container_ref"))
-    check_ciphers(req, body.get("tls_ciphers"))
+    tls_options.check_ciphers(req, body.get("tls_ciphers"))
     api = req.app.settings.api
     ciphers, versions, alpn = (body.get("tls_ciphers"), body.get("tls_versions"),
                                body.get("alpn_protocols"))
@@ -288,8 +238,8 @@ def prepare_pool(conn: Connection, req: ApiRequest, lb_row: Row[Any], body: dict
         versions = versions if versions is not None else list(api.default_pool_tls_versions)
         alpn = alpn if alpn is not None else list(api.default_pool_alpn_protocols)
     # Checked with TLS off too: they are rendered as stored once tls_enabled is turned on.
-    check_tls_versions(req, versions)
-    check_alpn(alpn)
+    tls_options.check_tls_versions(req, versions)
+    tls_options.check_alpn(alpn)
     admin = body.get("admin_state_up", True)
     return {
         "id": common.new_id(), "project_id": lb_row.project_id,
@@ -376,17 +326,6 @@ async def create(req: ApiRequest) -> Response:
     return Response(201, {"pool": view})
 
 
-async def get_all(req: ApiRequest) -> Response:
-    return common.list_response(req, COLLECTION, RESOURCE, render_many)
-
-
-async def get_one(req: ApiRequest) -> Response:
-    with req.app.engine.connect() as conn:
-        view = load_view(conn, req.path_params["id"])
-    common.authorize(req, RESOURCE, "get_one", view["project_id"])
-    return common.one_response(req, "pool", view)
-
-
 def _merged_sp(pool: Row[Any], body: dict[str, Any]) -> dict[str, Any] | None:
     """The session persistence after an update: null removes it; a body without ``type``
     keeps the stored type; fields not sent are kept only when the type stays the same."""
@@ -435,14 +374,14 @@ def _update_values(conn: Connection, req: ApiRequest, pool: Row[Any],
         certificates.check_ca_refs(req, conn, pool.project_id, ca, crl)
     api = req.app.settings.api
     if "tls_ciphers" in body:
-        check_ciphers(req, body["tls_ciphers"])
+        tls_options.check_ciphers(req, body["tls_ciphers"])
         values["tls_ciphers"] = body["tls_ciphers"] or api.default_pool_ciphers
     if "tls_versions" in body:
-        check_tls_versions(req, body["tls_versions"])
+        tls_options.check_tls_versions(req, body["tls_versions"])
         values["tls_versions"] = (body["tls_versions"] if body["tls_versions"] is not None
                                   else list(api.default_pool_tls_versions))
     if "alpn_protocols" in body:
-        check_alpn(body["alpn_protocols"])
+        tls_options.check_alpn(body["alpn_protocols"])
         values["alpn_protocols"] = (body["alpn_protocols"] if body["alpn_protocols"] is not None
                                     else list(api.default_pool_alpn_protocols))
     if values.get("tls_enabled"):
@@ -455,53 +394,33 @@ def _update_values(conn: Connection, req: ApiRequest, pool: Row[Any],
     return values
 
 
-async def put(req: ApiRequest) -> Response:
-    body = parse_envelope(req.json(), "pool", FIELDS, "update")
-    pool_id = req.path_params["id"]
-    state = req.app
-    with state.engine.begin() as conn:
-        pool = common.get_row(conn, t.pool, pool_id, LABEL)
-        lb = common.lock_lb(conn, pool.load_balancer_id)
-        pool = common.get_row(conn, t.pool, pool_id, LABEL, lock=True)
-        common.authorize(req, RESOURCE, "put", lb.project_id)
-        values = _update_values(conn, req, pool, body)
-        lock_pool_change(conn, lb, pool_listener_ids(conn, [pool_id])[pool_id])
-        values.update(provisioning_status=c.PENDING_UPDATE, updated_at=common.utcnow())
-        conn.execute(update(t.pool).where(t.pool.c.id == pool_id).values(**values))
-        if "tags" in body:
-            set_tags(conn, pool_id, body["tags"])
-        view = load_view(conn, pool_id)
-    state.notify(lb.id)
-    return Response(200, {"pool": view})
+def _prepare_update(conn: Connection, req: ApiRequest, pool_id: str, body: dict[str, Any]) \
+        -> Target:
+    pool = common.get_row(conn, t.pool, pool_id, LABEL)
+    lb = common.lock_lb(conn, pool.load_balancer_id)
+    pool = common.get_row(conn, t.pool, pool_id, LABEL, lock=True)
+    common.authorize(req, RESOURCE, "put", lb.project_id)
+    values = _update_values(conn, req, pool, body)
+    lock_pool_change(conn, lb, pool_listener_ids(conn, [pool_id])[pool_id])
+    return Target(pool, lb, values)
 
 
-async def delete(req: ApiRequest) -> Response:
-    pool_id = req.path_params["id"]
-    state = req.app
-    with state.engine.begin() as conn:
-        pool = common.get_row(conn, t.pool, pool_id, LABEL)
-        policy = conn.execute(select(t.l7policy.c.id).where(
-            t.l7policy.c.redirect_pool_id == pool_id).order_by(t.l7policy.c.created_at)).first()
-        if policy is not None:
-            raise Conflict(f"Pool {pool_id} is in use by L7 policy {policy.id}")
-        lb = common.lock_lb(conn, pool.load_balancer_id)
-        common.authorize(req, RESOURCE, "delete", lb.project_id)
-        lock_pool_change(conn, lb, pool_listener_ids(conn, [pool_id])[pool_id])
-        common.set_status(conn, t.pool, [pool_id], c.PENDING_DELETE)
-    state.notify(lb.id)
-    return Response(204)
+def _prepare_delete(conn: Connection, req: ApiRequest, pool_id: str) -> Target:
+    pool = common.get_row(conn, t.pool, pool_id, LABEL)
+    policy = conn.execute(select(t.l7policy.c.id).where(
+        t.l7policy.c.redirect_pool_id == pool_id).order_by(t.l7policy.c.created_at)).first()
+    if policy is not None:
+        raise Conflict(f"Pool {pool_id} is in use by L7 policy {policy.id}")
+    lb = common.lock_lb(conn, pool.load_balancer_id)
+    common.authorize(req, RESOURCE, "delete", lb.project_id)
+    lock_pool_change(conn, lb, pool_listener_ids(conn, [pool_id])[pool_id])
+    return Target(pool, lb)
 
 
-def register(router: Router) -> None:
-    base = "/v2/lbaas/pools"
-    router.add("GET", base, get_all)
-    router.add("POST", base, create)
-    router.add("GET", base + "/{id}", get_one)
-    router.add("PUT", base + "/{id}", put)
-    router.add("DELETE", base + "/{id}", delete)
-
-
-OPENAPI = {
-    "create": envelope_openapi("pool", FIELDS, "create"),
-    "update": envelope_openapi("pool", FIELDS, "update"),
-}
+SPEC = Resource(
+    module=__name__, policy=RESOURCE, envelope=RESOURCE, label=LABEL, table=t.pool,
+    path="/v2/lbaas/pools", fields=FIELDS, collection=COLLECTION, render_many=render_many,
+    prepare_update=_prepare_update, prepare_delete=_prepare_delete)
+HANDLERS = crud.handlers(SPEC, create)
+register = HANDLERS.register
+OPENAPI = SPEC.openapi()
