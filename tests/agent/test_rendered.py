@@ -30,7 +30,7 @@ def _lb(fe: int, members: list[dict[str, Any]], **pool_over: Any) -> dict[str, A
 
 
 def _push(agent: AgentProcess, lb: dict[str, Any]) -> str:
-    bundle = render_bundle(lb, RenderOptions())
+    bundle = render_bundle(agg.spec(lb), RenderOptions())
     result = agent.call("push", agent.compute, {"files": bundle.files}, bundle.digest)
     assert result["digest"] == bundle.digest
     assert agent.call("status", agent.compute)["digest"] == bundle.digest
@@ -105,7 +105,7 @@ def test_haproxy_drops_to_nobody_in_an_empty_chroot_and_still_serves_reloads_and
           "persistence_granularity": None}
 
     def push(lb: dict[str, Any]) -> str:
-        bundle = render_bundle(lb, DROPPED)
+        bundle = render_bundle(agg.spec(lb), DROPPED)
         assert "\n    user 'nobody'\n" in bundle.files["haproxy.cfg"]
         return str(agent.call("push", agent.compute, {"files": bundle.files},
                               bundle.digest)["applied"])

@@ -4,12 +4,14 @@ stored) and the Barbican driver (against a fake Barbican: no real one runs here)
 from __future__ import annotations
 
 import base64
+import dataclasses
 from typing import Any
 
 import httpx
 import pytest
 
 from lbaas.controller.certificates import CertificateLoader
+from lbaas.domain.spec import LoadBalancerSpec
 from lbaas.drivers.barbican import BarbicanCertManager, BarbicanUnavailable
 from lbaas.render.tls import certificate_needs
 from lbaas.store import secrets as store
@@ -38,11 +40,11 @@ def test_loader_decrypts_what_the_config_names(api: Any) -> None:
                             _store(api, ca.cert_pem), _store(api, crl(ca)))
     gone = _store(api, leaf.pkcs12(), "application/octet-stream")
     assert api.delete(gone.split("testserver", 1)[1])[0] == 204
-    aggregate = {"id": "lb", "project_id": api.service.settings.api.default_project_id,
-                 "listeners": [{"protocol": "TERMINATED_HTTPS", "default_tls_container_ref": p12,
-                                "sni_container_refs": [gone],
-                                "client_ca_tls_container_ref": ca_ref,
-                                "client_crl_container_ref": crl_ref}], "pools": []}
+    aggregate = LoadBalancerSpec.from_mapping({
+        "id": "lb", "project_id": api.service.settings.api.default_project_id,
+        "listeners": [{"protocol": "TERMINATED_HTTPS", "default_tls_container_ref": p12,
+                       "sni_container_refs": [gone], "client_ca_tls_container_ref": ca_ref,
+                       "client_crl_container_ref": crl_ref}], "pools": []})
     pems = CertificateLoader(api.service.settings, api.service.engine).load(aggregate)
     stems = {n.role: n.stem for n in certificate_needs(aggregate) if n.ref != gone}
     assert set(pems) == set(stems.values())  # the deleted secret is left out
@@ -51,7 +53,7 @@ def test_loader_decrypts_what_the_config_names(api: Any) -> None:
     assert "PRIVATE KEY" in server
     assert pems[stems["ca"]] == ca.cert_pem.decode()
     assert pems[stems["crl"]].startswith("-----BEGIN X509 CRL-----")
-    other = dict(aggregate, project_id="someone-else")
+    other = dataclasses.replace(aggregate, project_id="someone-else")
     assert CertificateLoader(api.service.settings, api.service.engine).load(other) == {}
 
 
@@ -110,10 +112,11 @@ def test_loader_in_barbican_mode_reads_with_one_service_token(
     monkeypatch.setattr(loader_module, "BarbicanCertManager",
                         lambda endpoint, token, parse: BarbicanCertManager(
                             endpoint, token, parse, fake_barbican(seen)))
-    aggregate = {"id": "lb", "project_id": "p", "pools": [], "listeners": [{
+    aggregate = LoadBalancerSpec.from_mapping({"id": "lb", "project_id": "p", "pools": [],
+                                               "listeners": [{
         "protocol": "TERMINATED_HTTPS",
         "default_tls_container_ref": f"{ENDPOINT}/v1/secrets/{P12}",
-        "sni_container_refs": [f"{ENDPOINT}/v1/containers/{BOX}"]}]}
+        "sni_container_refs": [f"{ENDPOINT}/v1/containers/{BOX}"]}]})
     loader = CertificateLoader(api.service.settings, api.service.engine)
     first = loader.load(aggregate)
     assert set(loader.load(aggregate)) == set(first) and len(first) == 2

@@ -27,6 +27,7 @@ from network_helpers import (
 from sqlalchemy import select
 
 from lbaas.controller.provisioning import Provisioner
+from lbaas.domain.spec import LoadBalancerSpec
 from lbaas.store import tables as t
 from lbaas.store.network_scope import operator_network
 
@@ -303,7 +304,8 @@ def test_a_member_without_subnet_is_routed_only_to_its_own_projects_subnets(api,
         row = conn.execute(select(t.load_balancer).where(t.load_balancer.c.id == lb["id"])).one()
     amphora_id = str(uuid.uuid4())
     members = get(api, f"{POOLS}/{pool}/members")["members"]
-    plugs = provisioner.member_plugs(row, amphora_id, {"pools": [{"members": members}]})
+    aggregate = LoadBalancerSpec.from_mapping({"pools": [{"members": members}]})
+    plugs = provisioner.member_plugs(row, amphora_id, aggregate)
     assert [p.subnet.subnet_id for p in plugs] == [own_sub["id"]]
     legs = get(api, f"{PORTS}?device_id={amphora_id}")["ports"]
     assert {f["subnet_id"] for p in legs for f in p["fixed_ips"]} == {own_sub["id"]}

@@ -99,8 +99,8 @@ def test_a_refused_change_logs_error_with_its_request_id(
     caplog.set_level(logging.INFO, logger="lbaas")
     lb = api.create_lb()
 
-    def refuse(aggregate: dict[str, Any], amphora: Any) -> Any:
-        if aggregate["listeners"]:
+    def refuse(aggregate: Any, amphora: Any) -> Any:
+        if aggregate.listeners:
             raise ValueError("this listener cannot be rendered")
         return render(aggregate, amphora)
 

@@ -10,6 +10,7 @@ object stays ERROR (at its last accepted version, or left out) and the rest conv
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 from sqlalchemy import delete
 
 from lbaas.controller.certificates import CertificateLoader, KeyManagerUnavailable
+from lbaas.domain.spec import LoadBalancerSpec
 from lbaas.drivers.base import BundleRefused
 from lbaas.render import RenderOptions, render_bundle
 from lbaas.store import tables as t
@@ -44,7 +46,7 @@ def status(api: Any, path: str, kind: str) -> str:
 def served(api: Any) -> dict[str, Any]:
     """The aggregate the (only) fake amphora was last given."""
     [bundle] = api.service.drivers.amphora.bundles.values()
-    return dict(bundle["desired"])
+    return dataclasses.asdict(bundle["desired"])
 
 
 def refuse_markers(api: Any) -> list[int]:
@@ -69,7 +71,7 @@ def real_render(api: Any) -> dict[str, bool]:
     loader = CertificateLoader(api.service.settings, api.service.engine)
     state = {"outage": False}
 
-    def render(aggregate: dict[str, Any], amphora: Any = None) -> tuple[dict[str, Any], str]:
+    def render(aggregate: LoadBalancerSpec, amphora: Any = None) -> tuple[dict[str, Any], str]:
         if state["outage"]:
             raise KeyManagerUnavailable("Barbican unreachable: ConnectError")
         bundle = render_bundle(aggregate, RenderOptions(), amphora,

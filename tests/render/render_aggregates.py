@@ -1,7 +1,8 @@
-"""Aggregates shaped exactly like ``controller.aggregate.load_aggregate``'s output.
+"""Aggregates as nested dicts, converted once with ``spec`` into what render takes
+(``lbaas.domain.spec.LoadBalancerSpec``, as ``controller.aggregate.load_aggregate`` builds it).
 
 Every dict carries all the columns of its table in store/tables.py (minus the statuses and
-timestamps load_aggregate strips), so a renamed column breaks these tests rather than hiding.
+timestamps), so a renamed column breaks these tests rather than hiding.
 Ids are fixed, readable UUIDs so the golden files stay stable and reviewable.
 """
 
@@ -10,10 +11,17 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from lbaas.domain.spec import LoadBalancerSpec
+
 PROJECT = "5a1e0000-0000-4000-8000-00000000000a"
 LB_ID = "0b000000-0000-4000-8000-000000000001"
 VIP_SUBNET = "5b000000-0000-4000-8000-000000000001"
 MEMBER_SUBNET = "5b000000-0000-4000-8000-000000000002"
+
+
+def spec(lb: dict[str, Any]) -> LoadBalancerSpec:
+    """What render takes, from a nested dict as the helpers here build."""
+    return LoadBalancerSpec.from_mapping(lb)
 
 
 def uid(kind: str, n: int) -> str:

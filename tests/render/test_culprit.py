@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from render_aggregates import http_site, l7policy, listener, pool, uid
+from render_aggregates import http_site, l7policy, listener, pool, spec, uid
 
 from lbaas.render import RenderError, RenderOptions, render_bundle
 
@@ -21,7 +21,7 @@ SECRET = "https://keymanager.example/v1/secrets/5ec00000-0000-4000-8000-00000000
 
 def culprit(lb: dict[str, Any], certificates: dict[str, str] | None = None) -> Any:
     with pytest.raises(RenderError) as caught:
-        render_bundle(lb, RenderOptions(), certificates=certificates)
+        render_bundle(spec(lb), RenderOptions(), certificates=certificates)
     return caught.value.culprit
 
 

@@ -62,7 +62,7 @@ def test_api_made_load_balancer_renders_and_passes_haproxy_check(api: Any,
     text = render_bundle(aggregate, RenderOptions()).files["haproxy.cfg"]
     lines = [line.strip() for line in text.splitlines()]
 
-    vip = aggregate["vip_address"]
+    vip = aggregate.vip_address
     assert f"frontend {http['id']}" in lines and f"bind {vip}:80" in lines
     assert "maxconn 500" in lines and "option forwardfor" in lines
     assert "http-request set-header X-Real-IP %[src]" in lines

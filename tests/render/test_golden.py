@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from render_aggregates import clone
+from render_aggregates import clone, spec
 from render_scenarios import SCENARIOS
 
 from lbaas.render import RenderOptions, render_bundle, render_haproxy_config
@@ -24,7 +24,7 @@ OPTIONS = RenderOptions()
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_matches_golden_file(name: str) -> None:
-    text = render_haproxy_config(SCENARIOS[name](), OPTIONS)
+    text = render_haproxy_config(spec(SCENARIOS[name]()), OPTIONS)
     path = GOLDEN / f"{name}.cfg"
     if os.environ.get("UPDATE_GOLDEN") == "1":
         GOLDEN.mkdir(exist_ok=True)
@@ -55,4 +55,4 @@ def test_output_ignores_input_order(name: str) -> None:
     rng.shuffle(shuffled["pools"])
     for p in shuffled["pools"]:
         rng.shuffle(p["members"])
-    assert render_bundle(shuffled, OPTIONS) == render_bundle(lb, OPTIONS)
+    assert render_bundle(spec(shuffled), OPTIONS) == render_bundle(spec(lb), OPTIONS)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from render_aggregates import clone, http_site, l7policy
+from render_aggregates import clone, http_site, l7policy, spec
 
 from lbaas.render import RenderError, RenderOptions, render_haproxy_config
 
@@ -203,7 +203,7 @@ def _render_with(field: str, payload: Any) -> str | None:
     lb = clone(BASE)
     FIELDS[field](lb, payload)
     try:
-        return render_haproxy_config(lb, OPTIONS)
+        return render_haproxy_config(spec(lb), OPTIONS)
     except RenderError:
         return None
 
@@ -217,7 +217,7 @@ def test_payload_is_refused_or_confined_to_one_word(field: str, payload: str) ->
     clean_lb = clone(BASE)
     if field in BENIGN:
         FIELDS[field](clean_lb, BENIGN[field])
-    assert shape(config) == shape(render_haproxy_config(clean_lb, OPTIONS)), config
+    assert shape(config) == shape(render_haproxy_config(spec(clean_lb), OPTIONS)), config
     assert not any(ch in config for ch in "\x00\r\u2028")
     assert not any(_words(line)[1:2] == ["evil"] for line in config.splitlines())
 
@@ -240,7 +240,7 @@ def test_known_payloads_are_accepted_only_inside_quotes() -> None:
     lb = clone(BASE)
     _hm(lb)["url_path"] = "/a'b#c$d$(HOME)%41"
     _pool(lb)["session_persistence"] = {"type": "APP_COOKIE", "cookie_name": "sess'#$id"}
-    config = render_haproxy_config(lb, OPTIONS)
+    config = render_haproxy_config(spec(lb), OPTIONS)
     assert "uri '/a'\\''b#c$d$(HOME)%41' ver" in config
     sends = [_words(x) for x in config.splitlines() if "http-check send" in x]
     assert sends == [["http-check", "send", "meth", "GET", "uri", "/a'b#c$d$(HOME)%41", "ver",
@@ -260,5 +260,5 @@ def test_rule_values_can_never_become_acl_flags(field: str) -> None:
 def test_redirect_targets_are_not_log_format_expressions() -> None:
     lb = clone(BASE)
     FIELDS["l7policy.redirect_url"](lb, "https://example.com/%[src]?a=%H")
-    config = render_haproxy_config(lb, OPTIONS)
+    config = render_haproxy_config(spec(lb), OPTIONS)
     assert "location 'https://example.com/%%[src]?a=%%H' if" in config

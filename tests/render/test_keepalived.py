@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from render_aggregates import http_site
+from render_aggregates import http_site, spec
 
 from lbaas.render import (
     HAPROXY_CFG,
@@ -46,7 +46,7 @@ SCENARIOS = {
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_keepalived_matches_golden_file(name: str) -> None:
     make_lb, amp = SCENARIOS[name]
-    text = render_keepalived_config(make_lb(), amp)
+    text = render_keepalived_config(spec(make_lb()), amp)
     path = GOLDEN / f"{name}.conf"
     if os.environ.get("UPDATE_GOLDEN") == "1":
         path.write_text(text)
@@ -55,14 +55,14 @@ def test_keepalived_matches_golden_file(name: str) -> None:
 
 
 def test_vrrpv3_without_authentication() -> None:
-    text = render_keepalived_config(http_site(), MASTER)
+    text = render_keepalived_config(spec(http_site()), MASTER)
     assert "vrrp_version 3" in text and "advert_int 0.1" in text
     assert "authentication" not in text and "auth_pass" not in text
     assert "nopreempt" in text and "track_script" in text
 
 
 def test_every_amphora_of_a_pair_holds_the_ipv4_vips_on_lo_without_answering_arp() -> None:
-    text = render_keepalived_config(_dual_stack(), BACKUP)
+    text = render_keepalived_config(spec(_dual_stack()), BACKUP)
     (notify,) = [line for line in text.splitlines() if line.strip().startswith("notify ")]
     assert "ip address replace 203.0.113.10/32 dev lo scope host" in notify
     assert "2001:db8::10" not in notify
@@ -75,7 +75,7 @@ def test_a_preempting_backup_forwards_connections_it_did_not_see_start() -> None
     of a flow whose SYN it did not see goes, unchanged, to the MASTER (its peer)."""
     lb, options = _dual_stack(), RenderOptions()
     taking = AmphoraView(**{**BACKUP.__dict__, "priority": 254, "preempt": True})
-    files = render_bundle(lb, options, taking).files
+    files = render_bundle(spec(lb), options, taking).files
     assert set(files) == {HAPROXY_CFG, KEEPALIVED_CONF, "handover.nft"}
     rules = files["handover.nft"]
     assert 'hook ingress device "eth1"' in rules
@@ -85,14 +85,15 @@ def test_a_preempting_backup_forwards_connections_it_did_not_see_start() -> None
     assert "2001:db8::10" not in rules
     assert "nopreempt" not in files[KEEPALIVED_CONF]
     for amp in (MASTER, BACKUP):
-        assert "handover.nft" not in render_bundle(lb, options, amp).files
+        assert "handover.nft" not in render_bundle(spec(lb), options, amp).files
 
 
 def test_single_bundle_is_unchanged_and_pairs_differ() -> None:
     lb, options = http_site(), RenderOptions()
-    single = render_bundle(lb, options)
+    single = render_bundle(spec(lb), options)
     assert set(single.files) == {HAPROXY_CFG}
-    master, backup = render_bundle(lb, options, MASTER), render_bundle(lb, options, BACKUP)
+    master = render_bundle(spec(lb), options, MASTER)
+    backup = render_bundle(spec(lb), options, BACKUP)
     assert set(master.files) == {HAPROXY_CFG, KEEPALIVED_CONF}
     assert master.files[HAPROXY_CFG] == backup.files[HAPROXY_CFG] == single.files[HAPROXY_CFG]
     assert len({single.digest, master.digest, backup.digest}) == 3
@@ -109,9 +110,9 @@ def test_single_bundle_is_unchanged_and_pairs_differ() -> None:
 def test_unsafe_values_are_refused(change: dict[str, Any]) -> None:
     amp = AmphoraView(**{**MASTER.__dict__, **change})
     with pytest.raises(RenderError):
-        render_keepalived_config(http_site(), amp)
+        render_keepalived_config(spec(http_site()), amp)
 
 
 def test_unsafe_vip_is_refused() -> None:
     with pytest.raises(RenderError):
-        render_keepalived_config({**http_site(), "vip_address": "203.0.113.10\n}"}, MASTER)
+        render_keepalived_config(spec({**http_site(), "vip_address": "203.0.113.10\n}"}), MASTER)

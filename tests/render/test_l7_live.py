@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from render_aggregates import l7policy, listener, load_balancer, member, pool, uid
+from render_aggregates import l7policy, listener, load_balancer, member, pool, spec, uid
 
 from lbaas.render import RenderOptions, render_haproxy_config
 
@@ -64,7 +64,7 @@ def haproxy(tmp_path: Path) -> Iterator[Any]:
 
     def start(lb: dict[str, Any], port: int) -> None:
         cfg = tmp_path / "haproxy.cfg"
-        cfg.write_text(render_haproxy_config(lb, RenderOptions()))
+        cfg.write_text(render_haproxy_config(spec(lb), RenderOptions()))
         env = {**os.environ, "LBAAS_RUN_DIR": str(tmp_path)}
         proc = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from render_aggregates import listener, load_balancer, member, monitor, pool
+from render_aggregates import listener, load_balancer, member, monitor, pool, spec
 
 from lbaas.render import RenderOptions, render_haproxy_config
 from lbaas.render.escaping import quote
@@ -80,7 +80,7 @@ def run_haproxy(tmp_path: Path) -> Iterator[Any]:
 
     def start(lb: dict[str, Any], ports: list[int]) -> None:
         cfg = tmp_path / "haproxy.cfg"
-        cfg.write_text(render_haproxy_config(lb, RenderOptions()))
+        cfg.write_text(render_haproxy_config(spec(lb), RenderOptions()))
         env = {**os.environ, "LBAAS_RUN_DIR": str(tmp_path)}
         procs.append(subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], env=env,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))

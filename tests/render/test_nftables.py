@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from render_aggregates import clone, listener, load_balancer, member, monitor, pool
+from render_aggregates import clone, listener, load_balancer, member, monitor, pool, spec
 
 from lbaas.render import RenderError, RenderOptions, render_bundle
 from lbaas.render.nftables import (
@@ -74,7 +74,7 @@ SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_matches_golden_file(name: str) -> None:
-    files = render_nftables(SCENARIOS[name]())
+    files = render_nftables(spec(SCENARIOS[name]()))
     for suffix, key in (("nft", NFTABLES_CONF), ("json", UDP_MEMBERS_JSON)):
         path = GOLDEN / f"{name}.{suffix}"
         if os.environ.get("UPDATE_GOLDEN") == "1":
@@ -94,15 +94,15 @@ def test_golden_file_loads_in_nft_check(name: str) -> None:
 
 
 def test_bundle_carries_nftables_only_with_udp_listeners() -> None:
-    files = render_bundle(udp_round_robin(), RenderOptions()).files
+    files = render_bundle(spec(udp_round_robin()), RenderOptions()).files
     assert {NFTABLES_CONF, UDP_MEMBERS_JSON} <= set(files)
     assert "10.0.1.11" not in files["haproxy.cfg"]
     plain = load_balancer(listeners=[listener(1, "TCP", 22)])
-    assert NFTABLES_CONF not in render_bundle(plain, RenderOptions()).files
+    assert NFTABLES_CONF not in render_bundle(spec(plain), RenderOptions()).files
 
 
 def test_members_table_lists_eligible_members_with_their_checks() -> None:
-    table = json.loads(render_nftables(udp_round_robin())[UDP_MEMBERS_JSON])
+    table = json.loads(render_nftables(spec(udp_round_robin()))[UDP_MEMBERS_JSON])
     (entry,) = table["pools"].values()
     by_address = {m["address"]: m for m in entry["members"]}
     assert sorted(by_address) == ["10.0.1.11", "10.0.1.12", "10.0.1.13", "10.0.1.16"]
@@ -121,7 +121,7 @@ def test_slots_follow_weights_and_interleave() -> None:
 
 
 def test_only_backups_serve_when_there_is_no_primary() -> None:
-    conf = render_nftables(udp_source_ip_persistence())[NFTABLES_CONF]
+    conf = render_nftables(spec(udp_source_ip_persistence()))[NFTABLES_CONF]
     assert "0 : 10.0.1.12 . 53" in conf
 
 
@@ -158,14 +158,14 @@ def test_hostile_values_are_refused_or_inert(field: str, value: Any) -> None:
     base = udp_round_robin()
     if field == "persistence_timeout":  # a valid value adds lines: compare with one
         FIELDS[field](base, 120)
-    clean = render_nftables(base)
+    clean = render_nftables(spec(base))
     lb = clone(base)
     FIELDS[field](lb, value)
     try:
-        files = render_nftables(lb)
+        files = render_nftables(spec(lb))
     except RenderError:
         return
-    shapes = [_shape(clean[NFTABLES_CONF]), _shape(render_nftables(udp_round_robin())
+    shapes = [_shape(clean[NFTABLES_CONF]), _shape(render_nftables(spec(udp_round_robin()))
                                                    [NFTABLES_CONF])]
     assert _shape(files[NFTABLES_CONF]) in shapes  # None persistence_timeout: no timeout
     assert "flush ruleset" not in files[NFTABLES_CONF] and "evil" not in files[NFTABLES_CONF]

@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from render_aggregates import spec
 from render_scenarios import SCENARIOS
 
 from lbaas.main.local_plane import render_options
@@ -31,7 +32,7 @@ def _global(text: str) -> list[str]:
 def test_the_service_defaults_drop_to_nobody_in_a_chroot() -> None:
     options = render_options(load_settings(environ={}))
     assert (options.user, options.group, options.chroot) == ("nobody", "nogroup", True)
-    lines = _global(render_haproxy_config(SCENARIOS[sorted(SCENARIOS)[0]](), options))
+    lines = _global(render_haproxy_config(spec(SCENARIOS[sorted(SCENARIOS)[0]]()), options))
     assert "user 'nobody'" in lines and "group 'nogroup'" in lines
     assert f'chroot "${{LBAAS_RUN_DIR}}/{HAPROXY_CHROOT}"' in lines
 
@@ -49,7 +50,7 @@ def test_group_defaults_to_the_users_own_group() -> None:
 def test_empty_user_keeps_root_and_renders_nothing() -> None:
     options = render_options(load_settings(environ={}, overrides={
         "haproxy": {"user": "", "group": "", "chroot": False}}))
-    lines = _global(render_haproxy_config(SCENARIOS[sorted(SCENARIOS)[0]](), options))
+    lines = _global(render_haproxy_config(spec(SCENARIOS[sorted(SCENARIOS)[0]]()), options))
     assert not [ln for ln in lines if ln.split(" ")[0] in ("user", "group", "chroot")]
 
 
@@ -64,7 +65,7 @@ def test_unknown_user_or_group_is_a_settings_error() -> None:
 
 def test_user_name_with_newline_is_refused() -> None:
     with pytest.raises(RenderError):
-        render_haproxy_config(SCENARIOS[sorted(SCENARIOS)[0]](),
+        render_haproxy_config(spec(SCENARIOS[sorted(SCENARIOS)[0]]()),
                               RenderOptions(user="nobody\n    lua-load /x", chroot=True))
 
 
@@ -73,7 +74,7 @@ def test_user_name_with_newline_is_refused() -> None:
 def test_dropped_config_passes_haproxy_check_without_the_chroot(name: str, tmp_path: Path) \
         -> None:
     path = tmp_path / "haproxy.cfg"
-    path.write_text(render_haproxy_config(SCENARIOS[name](), DROPPED))
+    path.write_text(render_haproxy_config(spec(SCENARIOS[name]()), DROPPED))
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     result = subprocess.run(["haproxy", "-c", "-f", str(path)], capture_output=True, text=True,

@@ -6,7 +6,7 @@ import hashlib
 from typing import Any
 
 import pytest
-from render_aggregates import clone, http_site, listener, load_balancer, member, pool
+from render_aggregates import clone, http_site, listener, load_balancer, member, pool, spec
 
 from lbaas.render import (
     HAPROXY_CFG,
@@ -21,11 +21,11 @@ OPTIONS = RenderOptions()
 
 
 def _lines(lb: dict[str, Any], options: RenderOptions = OPTIONS) -> list[str]:
-    return [line.strip() for line in render_haproxy_config(lb, options).splitlines()]
+    return [line.strip() for line in render_haproxy_config(spec(lb), options).splitlines()]
 
 
 def test_bundle_carries_the_config_and_a_documented_digest() -> None:
-    bundle = render_bundle(http_site(), OPTIONS)
+    bundle = render_bundle(spec(http_site()), OPTIONS)
     assert list(bundle.files) == [HAPROXY_CFG]
     content = bundle.files[HAPROXY_CFG]
     expected = hashlib.sha256(b"haproxy.cfg\0" + content.encode() + b"\0").hexdigest()
@@ -33,11 +33,11 @@ def test_bundle_carries_the_config_and_a_documented_digest() -> None:
 
 
 def test_digest_is_stable_and_follows_every_change() -> None:
-    first = render_bundle(http_site(), OPTIONS).digest
-    assert render_bundle(http_site(), OPTIONS).digest == first
+    first = render_bundle(spec(http_site()), OPTIONS).digest
+    assert render_bundle(spec(http_site()), OPTIONS).digest == first
     changed = http_site()
     changed["pools"][0]["members"][1]["weight"] = 0
-    assert render_bundle(changed, OPTIONS).digest != first
+    assert render_bundle(spec(changed), OPTIONS).digest != first
     assert bundle_digest({"a": "b", "c": ""}) != bundle_digest({"a": "bc"})
 
 
@@ -116,7 +116,7 @@ def test_unsafe_or_unknown_values_are_refused(mutate: Any, message: str) -> None
     lb = clone(http_site())
     mutate(lb)
     with pytest.raises(RenderError, match=message):
-        render_haproxy_config(lb, OPTIONS)
+        render_haproxy_config(spec(lb), OPTIONS)
 
 
 def test_tcp_listener_ignores_http_only_features() -> None:
@@ -124,6 +124,6 @@ def test_tcp_listener_ignores_http_only_features() -> None:
              session_persistence={"type": "HTTP_COOKIE"})
     lb = load_balancer(listeners=[listener(1, "TCP", 22, default_pool_id=p["id"],
                                            insert_headers={"X-Real-IP": "true"})], pools=[p])
-    text = render_haproxy_config(lb, OPTIONS)
+    text = render_haproxy_config(spec(lb), OPTIONS)
     assert "set-header" not in text and "cookie SRV" not in text
     assert "# HTTP_COOKIE persistence needs an HTTP pool: not rendered" in text

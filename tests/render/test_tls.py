@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from render_aggregates import listener, load_balancer, member, monitor, pool
+from render_aggregates import listener, load_balancer, member, monitor, pool, spec
 
 from lbaas.render import RenderError, RenderOptions, render_bundle
 from lbaas.render.tls import certificate_needs, ref_id
@@ -89,7 +89,7 @@ def pems() -> dict[str, str]:
     ca = issue("render CA", ca=True)
     out: dict[str, str] = {}
     for name in SCENARIOS:
-        for need in certificate_needs(SCENARIOS[name]()):
+        for need in certificate_needs(spec(SCENARIOS[name]())):
             if need.role == "server":
                 leaf = issue(f"{need.stem[-2:]}.example.com", ca, names=(f"{need.stem}.test",))
                 out[need.stem] = (leaf.cert_pem + ca.cert_pem + leaf.key_pem).decode()
@@ -102,14 +102,14 @@ def pems() -> dict[str, str]:
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_matches_golden_file(name: str, pems: dict[str, str]) -> None:
-    bundle = render_bundle(SCENARIOS[name](), OPTIONS, certificates=pems)
+    bundle = render_bundle(spec(SCENARIOS[name]()), OPTIONS, certificates=pems)
     text = bundle.files["haproxy.cfg"]
     path = GOLDEN / f"{name}.cfg"
     if os.environ.get("UPDATE_GOLDEN") == "1":
         path.write_text(text)
     assert text == path.read_text()
     lb = SCENARIOS[name]()
-    stems = [n.stem for n in certificate_needs(lb)]
+    stems = [n.stem for n in certificate_needs(spec(lb))]
     # Each TLS listener names its certificates in a crt-list: default first, then SNI.
     lists = {f"certs/{li['id']}.crtlist": "".join(
         f"{ref_id(r)}.pem\n" for r in dict.fromkeys(
@@ -128,7 +128,7 @@ def test_bundle_passes_haproxy_check(name: str, pems: dict[str, str], tmp_path: 
     haproxy = shutil.which("haproxy")
     if haproxy is None:
         pytest.skip("haproxy is not installed")
-    bundle = render_bundle(SCENARIOS[name](), OPTIONS, certificates=pems)
+    bundle = render_bundle(spec(SCENARIOS[name]()), OPTIONS, certificates=pems)
     for rel, text in bundle.files.items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(text)
@@ -142,10 +142,10 @@ def test_bundle_passes_haproxy_check(name: str, pems: dict[str, str], tmp_path: 
 
 def test_a_new_certificate_changes_the_digest(pems: dict[str, str]) -> None:
     lb = terminated_optional_client_auth()
-    stem = certificate_needs(lb)[0].stem
-    before = render_bundle(lb, OPTIONS, certificates=pems)
+    stem = certificate_needs(spec(lb))[0].stem
+    before = render_bundle(spec(lb), OPTIONS, certificates=pems)
     other = issue("replacement.example.com")
-    after = render_bundle(lb, OPTIONS, certificates={
+    after = render_bundle(spec(lb), OPTIONS, certificates={
         **pems, stem: (other.cert_pem + other.key_pem).decode()})
     assert before.files["haproxy.cfg"] == after.files["haproxy.cfg"]
     assert before.digest != after.digest
@@ -153,9 +153,9 @@ def test_a_new_certificate_changes_the_digest(pems: dict[str, str]) -> None:
 
 def test_missing_certificate_is_refused(pems: dict[str, str]) -> None:
     lb = terminated_sni_mtls()
-    stem = certificate_needs(lb)[0].stem
+    stem = certificate_needs(spec(lb))[0].stem
     with pytest.raises(RenderError, match="not available"):
-        render_bundle(lb, OPTIONS, certificates={k: v for k, v in pems.items() if k != stem})
+        render_bundle(spec(lb), OPTIONS, certificates={k: v for k, v in pems.items() if k != stem})
 
 
 @pytest.mark.parametrize("ciphers", ["AES128 crt /etc/passwd", "AES\nbind", "A'B", "A\"B"])
@@ -163,14 +163,14 @@ def test_unsafe_cipher_strings_are_refused(ciphers: str, pems: dict[str, str]) -
     lb = terminated_optional_client_auth()
     lb["listeners"][0]["tls_ciphers"] = ciphers
     with pytest.raises(RenderError):
-        render_bundle(lb, OPTIONS, certificates=pems)
+        render_bundle(spec(lb), OPTIONS, certificates=pems)
 
 
 def test_refs_must_end_in_an_id(pems: dict[str, str]) -> None:
     lb = terminated_optional_client_auth()
     lb["listeners"][0]["default_tls_container_ref"] = f"{KM}/secrets/../../etc/passwd"
     with pytest.raises(RenderError):
-        render_bundle(lb, OPTIONS, certificates=pems)
+        render_bundle(spec(lb), OPTIONS, certificates=pems)
 
 
 HOSTILE = ["TLSv1.2\n    server evil 192.0.2.99:80", "h2 crt /etc/passwd", "x'y", "a\x00b"]
@@ -186,7 +186,7 @@ def test_tls_list_fields_cannot_inject(owner: str, field: str, value: str,
     target = lb["listeners"][0] if owner == "listener" else lb["pools"][0]
     target[field] = ["TLSv1.2" if field == "tls_versions" else "h2", value]
     try:
-        cfg = render_bundle(lb, OPTIONS, certificates=pems).files["haproxy.cfg"]
+        cfg = render_bundle(spec(lb), OPTIONS, certificates=pems).files["haproxy.cfg"]
     except RenderError:
         return
     assert "evil" not in cfg and "/etc/passwd" not in cfg and "x'y" not in cfg, cfg
@@ -197,4 +197,4 @@ def test_pool_cipher_strings_cannot_inject(value: str, pems: dict[str, str]) -> 
     lb = reencrypting_pools()
     lb["pools"][0]["tls_ciphers"] = value
     with pytest.raises(RenderError):
-        render_bundle(lb, OPTIONS, certificates=pems)
+        render_bundle(spec(lb), OPTIONS, certificates=pems)

@@ -1,7 +1,8 @@
 """Load a whole load balancer (the aggregate the reconciler and ``render`` work from).
 
 ``load_rows`` reads the live child rows (not being deleted) with their statuses, by table name;
-``assemble`` nests them under the load balancer and strips what render does not need. The
+``assemble`` nests them under the load balancer as the typed, frozen aggregate render takes
+(``lbaas.domain.spec.LoadBalancerSpec``: only the fields that shape the data plane). The
 reconciler puts ``controller.containment`` between the two (objects in ERROR are rendered from
 the configuration the data plane last accepted).
 """
@@ -10,13 +11,24 @@ from __future__ import annotations
 
 import functools
 from collections import namedtuple
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Connection, bindparam, select
 
+from lbaas.domain.spec import (
+    HealthMonitorSpec,
+    L7PolicySpec,
+    L7RuleSpec,
+    ListenerSpec,
+    LoadBalancerSpec,
+    MemberSpec,
+    PoolSpec,
+)
 from lbaas.store import tables as t
 
+_T = TypeVar("_T")
 Rows = dict[str, list[dict[str, Any]]]  # table name -> rows (plain dicts, store column names)
 STRIP = ("provisioning_status", "operating_status", "created_at", "updated_at", "generation",
          "applied_generation", "last_request_id")
@@ -203,28 +215,35 @@ def lb_plain(row: Any) -> dict[str, Any]:
     return {str(k): v for k, v in row._mapping.items() if k not in LB_READ_EXTRAS}
 
 
-def assemble(lb: dict[str, Any], rows: Rows) -> dict[str, Any]:
-    """Nest ``rows`` under ``lb``; children whose parent is not among them are left out."""
-    pools = [dict(p) for p in rows["pool"]]
-    policies = [dict(p) for p in rows["l7policy"]]
-    for pool in pools:
-        pool["members"] = [m for m in rows["member"] if m["pool_id"] == pool["id"]]
-        pool["healthmonitor"] = next(
-            (h for h in rows["health_monitor"] if h["pool_id"] == pool["id"]), None)
-    for policy in policies:
-        policy["rules"] = [r for r in rows["l7rule"] if r["l7policy_id"] == policy["id"]]
-    listeners = [dict(li) for li in rows["listener"]]
-    for listener in listeners:
-        listener["l7policies"] = sorted(
-            (p for p in policies if p["listener_id"] == listener["id"]),
-            key=lambda p: p["position"])
-    out = {k: v for k, v in lb.items() if k not in STRIP}
-    out["listeners"] = [_clean(li) for li in listeners]
-    out["pools"] = [_clean(p) for p in pools]
+def assemble(lb: dict[str, Any], rows: Rows) -> LoadBalancerSpec:
+    """Nest ``rows`` under ``lb`` as render's aggregate; children whose parent is not among
+    them are left out. Children keep the order of ``rows``; a listener's policies are in
+    position order, a pool's health monitor is its first."""
+    members = _by_parent(rows["member"], "pool_id", MemberSpec.from_mapping)
+    monitors: dict[str, HealthMonitorSpec] = {}
+    for row in rows["health_monitor"]:
+        if row["pool_id"] not in monitors:
+            monitors[row["pool_id"]] = HealthMonitorSpec.from_mapping(row)
+    rules = _by_parent(rows["l7rule"], "l7policy_id", L7RuleSpec.from_mapping)
+    policies = _by_parent(sorted(rows["l7policy"], key=lambda p: p["position"]), "listener_id",
+                          lambda p: L7PolicySpec.from_row(p, tuple(rules.get(p["id"], ()))))
+    return LoadBalancerSpec.from_row(
+        lb, [ListenerSpec.from_row(li, tuple(policies.get(li["id"], ())))
+             for li in rows["listener"]],
+        [PoolSpec.from_row(p, tuple(members.get(p["id"], ())), monitors.get(p["id"]))
+         for p in rows["pool"]])
+
+
+def _by_parent(rows: list[dict[str, Any]], column: str,
+               build: Callable[[dict[str, Any]], _T]) -> dict[str, list[_T]]:
+    """``build`` of each row, by the row's parent id (``column``), in the order of ``rows``."""
+    out: dict[str, list[_T]] = {}
+    for row in rows:
+        out.setdefault(row[column], []).append(build(row))
     return out
 
 
-def load_aggregate(conn: Connection, lb_id: str) -> dict[str, Any]:
+def load_aggregate(conn: Connection, lb_id: str) -> LoadBalancerSpec:
     """Everything that shapes the data plane, skipping objects being deleted."""
     return assemble(*load_rows(conn, lb_id))
 
@@ -235,9 +254,3 @@ def plain(row: Any) -> dict[str, Any]:
     return {str(k): v for k, v in row._mapping.items()}
 
 
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items() if k not in STRIP}
-    if isinstance(obj, list):
-        return [_clean(v) for v in obj]
-    return obj

@@ -20,6 +20,7 @@ import httpx
 from sqlalchemy import Engine
 
 from lbaas.certs import tls
+from lbaas.domain.spec import LoadBalancerSpec
 from lbaas.drivers.barbican import BarbicanCertManager, BarbicanUnavailable
 from lbaas.render.tls import certificate_needs
 from lbaas.settings import Settings
@@ -85,7 +86,7 @@ class CertificateLoader:
         box = store.secret_box(self.settings.shared_path)
         return lambda ref: store.read_ref(conn, box, project_id, ref)
 
-    def load(self, aggregate: Mapping[str, Any]) -> dict[str, str]:
+    def load(self, aggregate: LoadBalancerSpec) -> dict[str, str]:
         """PEM texts by file stem for every certificate the aggregate's config names."""
         needs = certificate_needs(aggregate)
         if not needs:
@@ -93,14 +94,14 @@ class CertificateLoader:
         out: dict[str, str] = {}
         with self.engine.connect() as conn:
             try:
-                read = self._reader(conn, aggregate.get("project_id"))
+                read = self._reader(conn, aggregate.project_id)
                 for need in needs:
                     try:
                         out[need.stem] = _pem(need.role, read(need.ref))
                     except (store.SecretUnavailable, tls.UnreadableCertificate) as exc:
                         log.warning("load balancer %s: certificate %s unavailable: %s",
-                                    aggregate.get("id"), need.ref, exc)
+                                    aggregate.id, need.ref, exc)
             except (BarbicanUnavailable, httpx.HTTPError) as exc:
-                log.warning("load balancer %s: no certificates: %s", aggregate.get("id"), exc)
+                log.warning("load balancer %s: no certificates: %s", aggregate.id, exc)
                 raise KeyManagerUnavailable(str(exc)) from exc
         return out

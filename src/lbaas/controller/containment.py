@@ -25,6 +25,7 @@ from sqlalchemy import Connection, bindparam, delete, select, update
 
 from lbaas.controller.aggregate import STRIP, Rows, assemble
 from lbaas.domain import constants as c
+from lbaas.domain.spec import LoadBalancerSpec
 from lbaas.drivers.base import BundleRefused
 from lbaas.render import RenderError
 from lbaas.store import tables as t
@@ -76,7 +77,7 @@ def digest(objects: Objects) -> str:
 
 @dataclass(frozen=True)
 class Plan:
-    aggregate: dict[str, Any]  # what to render, refused objects contained
+    aggregate: LoadBalancerSpec  # what to render, refused objects contained
     accepted: Objects  # what to save once every amphora serves it
     unchanged: bool  # the saved configuration is this one already
 

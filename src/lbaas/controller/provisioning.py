@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, select
 
 from lbaas.certs import CertificateAuthority
+from lbaas.domain.spec import LoadBalancerSpec
 from lbaas.drivers.base import AgentCredentials, SubnetInfo, SubnetPlug
 from lbaas.store import ipam, network_scope
 from lbaas.store import tables as t
@@ -113,7 +114,7 @@ class Provisioner:
             vip = self._port(conn, amphora_id, "vrrp", vip_subnet, lb.project_id)
         return mgmt, vip, port_id_for(amphora_id, "vrrp")
 
-    def member_plugs(self, lb: Any, amphora_id: str, aggregate: dict[str, Any]) \
+    def member_plugs(self, lb: Any, amphora_id: str, aggregate: LoadBalancerSpec) \
             -> list[SubnetPlug]:
         """A leg on every subnet the load balancer's members live on (VIP/mgmt excluded)."""
         with self.engine.begin() as conn:
@@ -126,10 +127,10 @@ class Provisioner:
                 t.subnet.c.ip_version == 4,
                 network_scope.subnet_visible(lb.project_id, management))))
             wanted: dict[str, Row[Any]] = {}
-            for pool in aggregate["pools"]:
-                for member in pool["members"]:
-                    subnet = subnets.get(member.get("subnet_id") or "") \
-                        or _containing(routable, member["address"])
+            for pool in aggregate.pools:
+                for member in pool.members:
+                    subnet = subnets.get(member.subnet_id or "") \
+                        or _containing(routable, member.address)
                     if subnet is not None and subnet.id not in skip:
                         wanted[subnet.id] = subnet
             plugs = [self._port(conn, amphora_id, f"member-{sid}", subnet, lb.project_id)

@@ -32,6 +32,7 @@ from lbaas.controller import aggregate, containment, lifecycle, settle_pg
 from lbaas.controller.aggregate import read_lb
 from lbaas.controller.provisioning import Provisioner
 from lbaas.domain import constants as c
+from lbaas.domain.spec import LoadBalancerSpec
 from lbaas.drivers.base import (
     AmphoraDriver,
     AmphoraSpec,
@@ -65,10 +66,11 @@ REUSE_CONNECTION_SECONDS = 2.0
 KEPT_CONNECTIONS = 8
 
 
-def render_bundle(aggregate: dict[str, Any], amphora: AmphoraView | None = None) \
+def render_bundle(aggregate: LoadBalancerSpec, amphora: AmphoraView | None = None) \
         -> tuple[dict[str, Any], str]:
     """The configuration bundle for the fake amphora driver: the aggregate itself (the same
-    for both amphorae of a pair: the fake network driver gives them no VRRP addresses)."""
+    for both amphorae of a pair: the fake network driver gives them no VRRP addresses); the
+    digest is over its JSON (orjson writes a dataclass as an object of its fields)."""
     payload = orjson.dumps(aggregate, option=orjson.OPT_SORT_KEYS, default=str)
     return {"desired": aggregate}, hashlib.sha256(payload).hexdigest()
 
@@ -91,7 +93,7 @@ class Drivers:
     # real drivers: ports, legs and certificates for each amphora (None with the fakes)
     provisioner: Provisioner | None = None
     # (aggregate, amphora view or None) -> (bundle, digest)
-    render: Callable[[dict[str, Any], AmphoraView | None], tuple[dict[str, Any], str]] = \
+    render: Callable[[LoadBalancerSpec, AmphoraView | None], tuple[dict[str, Any], str]] = \
         render_bundle
     # amphora hosts (controller/fleet): started with the service, given its notify
     fleet: Any = None
@@ -338,7 +340,7 @@ class Reconciler:
         # every amphora serves it: the settle transaction keeps it
         outcome.accepted = None if plan.unchanged else plan.accepted
 
-    async def _hand_over(self, aggregate: dict[str, Any], amps: list[Any]) -> None:
+    async def _hand_over(self, aggregate: LoadBalancerSpec, amps: list[Any]) -> None:
         """A MASTER moved off a draining host hands the VIP over before it is retired
         (make-before-break): the BACKUP is sent a keepalived.conf that preempts with the
         highest priority, so it takes the VIP (and announces it) while the MASTER still holds

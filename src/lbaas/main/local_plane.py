@@ -24,6 +24,7 @@ from lbaas.controller.fleet.registration import RegistrationListener
 from lbaas.controller.floating_ips import FloatingIPSync
 from lbaas.controller.provisioning import Provisioner
 from lbaas.controller.reconciler import Drivers
+from lbaas.domain.spec import LoadBalancerSpec
 from lbaas.drivers.agent_client import AgentAmphoraDriver
 from lbaas.drivers.base import DriverError
 from lbaas.drivers.fleet import wire
@@ -191,7 +192,7 @@ def build_local_drivers(settings: Settings, engine: Engine) -> Drivers:
     options = render_options(settings)
     certificates = CertificateLoader(settings, engine)
 
-    def render(aggregate: dict[str, Any], amphora: AmphoraView | None = None) \
+    def render(aggregate: LoadBalancerSpec, amphora: AmphoraView | None = None) \
             -> tuple[dict[str, Any], str]:
         bundle = render_bundle(aggregate, options, amphora,
                                certificates=certificates.load(aggregate))

@@ -1,4 +1,5 @@
-"""Pure rendering of an amphora's configuration bundle from a load balancer aggregate.
+"""Pure rendering of an amphora's configuration bundle from a load balancer aggregate
+(``lbaas.domain.spec.LoadBalancerSpec``).
 
 Imports only ``lbaas.domain`` and the standard library; no I/O. See docs/decisions/0004-render.md.
 """

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lbaas.domain import constants as c
+from lbaas.domain.spec import HealthMonitorSpec, ListenerSpec, MemberSpec, PoolSpec
 from lbaas.render import escaping as e
 from lbaas.render.escaping import RenderError
 from lbaas.render.options import RenderOptions
@@ -35,60 +36,58 @@ TLS_CHECKS = ("HTTPS", "TLS-HELLO")
 PROXY_PROTOCOL = {"PROXY": "send-proxy", "PROXYV2": "send-proxy-v2"}
 
 
-def render_backend(pool: Mapping[str, Any], listener: Mapping[str, Any] | None, ipv6: bool,
+def render_backend(pool: PoolSpec, listener: ListenerSpec | None, ipv6: bool,
                    options: RenderOptions,
                    certificates: Mapping[str, str] | None = None) -> list[str]:
-    pid = e.ident("pool id", pool.get("id"))
-    protocol = e.choice("pool protocol", pool.get("protocol"), c.POOL_PROTOCOLS)
+    pid = e.ident("pool id", pool.id)
+    protocol = e.choice("pool protocol", pool.protocol, c.POOL_PROTOCOLS)
     if protocol in c.UDP_LIKE:
         return [f"# pool {pid}: {protocol} pools are not rendered by HAProxy yet"]
     mode = _mode(protocol, listener)
     out = [f"backend {pid}", f"    mode {mode}"]
-    if not e.flag("pool admin_state_up", pool.get("admin_state_up")):
+    if not e.flag("pool admin_state_up", pool.admin_state_up):
         out.append("    disabled")
-    algorithm = e.choice("lb_algorithm", pool.get("lb_algorithm"), c.LB_ALGORITHMS)
+    algorithm = e.choice("lb_algorithm", pool.lb_algorithm, c.LB_ALGORITHMS)
     out += [f"    {line}" for line in BALANCE[algorithm]]
-    source = listener or {}
     for name, field in (("connect", "timeout_member_connect"), ("server", "timeout_member_data")):
-        value = source.get(field)
+        value = None if listener is None else getattr(listener, field)
         value = getattr(options, field) if value is None else value
         out.append(f"    timeout {name} {e.integer(field, value, 0, c.MAX_TIMEOUT_MS)}ms")
     tunnel = e.integer("tunnel_timeout_ms", options.tunnel_timeout_ms, 0, c.MAX_TIMEOUT_MS)
     out.append(f"    timeout tunnel {tunnel}ms")
-    persistence = e.json_value("session_persistence", pool.get("session_persistence"))
+    persistence = e.json_value("session_persistence", pool.session_persistence)
     sp_lines, cookie = _persistence(persistence, mode, ipv6)
     out += [f"    {line}" for line in sp_lines]
-    monitor = e.json_value("healthmonitor", pool.get("healthmonitor"))
-    if monitor is not None and not isinstance(monitor, Mapping):
-        raise RenderError("healthmonitor: expected an object")
-    check = monitor is not None and e.flag("healthmonitor admin_state_up",
-                                           monitor.get("admin_state_up"))
-    if check:
-        with e.blame("health_monitor", monitor.get("id")):
+    monitor = pool.healthmonitor  # None when there is none or it is disabled: no checks
+    if monitor is not None and not e.flag("healthmonitor admin_state_up",
+                                          monitor.admin_state_up):
+        monitor = None
+    if monitor is not None:
+        with e.blame("health_monitor", monitor.id):
             out += [f"    {line}" for line in _monitor_lines(monitor)]
     tls = ""
-    if e.flag("pool tls_enabled", pool.get("tls_enabled")):
+    if e.flag("pool tls_enabled", pool.tls_enabled):
         if certificates is None:
             out.append(f"    # pool {pid}: TLS to members is not rendered yet: no servers")
             return out
         tls = tls_server_options(pool, certificates)
-    members = e.objects("members", pool.get("members"))
-    server_options = ""
-    if check:
-        with e.blame("health_monitor", monitor.get("id")):
+    members = e.by_id(pool.members)
+    server_options = None
+    if monitor is not None:
+        with e.blame("health_monitor", monitor.id):
             server_options = _check_options(monitor)
     for member in members:
-        with e.blame("member", member.get("id")):
+        with e.blame("member", member.id):
             out.append("    " + _server(member, cookie, PROXY_PROTOCOL.get(protocol),
-                                        server_options if check else None) + tls)
+                                        server_options) + tls)
     return out
 
 
-def _mode(protocol: str, listener: Mapping[str, Any] | None) -> str:
+def _mode(protocol: str, listener: ListenerSpec | None) -> str:
     if protocol == "HTTP":
         return "http"
     if protocol in PROXY_PROTOCOL and listener is not None \
-            and listener.get("protocol") in ("HTTP", "TERMINATED_HTTPS"):
+            and listener.protocol in ("HTTP", "TERMINATED_HTTPS"):
         return "http"
     return "tcp"
 
@@ -116,49 +115,49 @@ def _persistence(sp: Any, mode: str, ipv6: bool) -> tuple[list[str], bool]:
             f"stick match {e.quote(f'req.cook({arg})')}"], False
 
 
-def _monitor_lines(hm: Mapping[str, Any]) -> list[str]:
-    kind = e.choice("healthmonitor type", hm.get("type"), tuple(c.TCP_POOL_MONITORS))
-    timeout = e.integer("healthmonitor timeout", hm.get("timeout"), 0, MAX_TIMER_S)
+def _monitor_lines(hm: HealthMonitorSpec) -> list[str]:
+    kind = e.choice("healthmonitor type", hm.type, tuple(c.TCP_POOL_MONITORS))
+    timeout = e.integer("healthmonitor timeout", hm.timeout, 0, MAX_TIMER_S)
     out = [f"timeout check {timeout}s"] if timeout > 0 else []
     if kind not in HTTP_MONITORS:
         return out
-    method = e.choice("http_method", hm.get("http_method") or "GET", c.HTTP_METHODS)
-    path = e.url_path(hm.get("url_path") or "/")
-    raw = hm.get("http_version")
+    method = e.choice("http_method", hm.http_method or "GET", c.HTTP_METHODS)
+    path = e.url_path(hm.url_path or "/")
+    raw = hm.http_version
     # MariaDB FLOAT is single precision: 1.1 comes back as 1.100000023841858.
     version = 1.0 if raw is None else round(raw, 1) if isinstance(raw, float) else raw
     if isinstance(version, bool):
         raise RenderError(f"http_version: {raw!r} is not a number")
     e.choice("http_version", version, c.HTTP_VERSIONS)
     send = f"http-check send meth {method} uri {e.quote(path)} ver HTTP/{float(version):.1f}"
-    if hm.get("domain_name") is not None:
-        send += f" hdr Host {e.quote(e.domain_name(hm['domain_name']))}"
-    codes = e.expected_codes(hm.get("expected_codes") or "200")
+    if hm.domain_name is not None:
+        send += f" hdr Host {e.quote(e.domain_name(hm.domain_name))}"
+    codes = e.expected_codes(hm.expected_codes or "200")
     return [*out, "option httpchk", send, f"http-check expect status {codes}"]
 
 
-def _check_options(hm: Mapping[str, Any]) -> str:
-    delay = e.integer("healthmonitor delay", hm.get("delay"), 0, MAX_TIMER_S)
-    rise = e.integer("max_retries", hm.get("max_retries"), 1, 10)
-    down = hm.get("max_retries_down")
+def _check_options(hm: HealthMonitorSpec) -> str:
+    delay = e.integer("healthmonitor delay", hm.delay, 0, MAX_TIMER_S)
+    rise = e.integer("max_retries", hm.max_retries, 1, 10)
+    down = hm.max_retries_down
     fall = e.integer("max_retries_down", 3 if down is None else down, 1, 10)
     # HAProxy refuses "inter 0"; Octavia allows delay 0, read here as "as often as allowed".
     out = f"check inter {max(delay, 1)}s fall {fall} rise {rise}"
-    if hm.get("type") in TLS_CHECKS:
+    if hm.type in TLS_CHECKS:
         out += " check-ssl verify none"
     return out
 
 
-def _server(member: Mapping[str, Any], cookie: bool, proxy: str | None,
+def _server(member: MemberSpec, cookie: bool, proxy: str | None,
             check: str | None) -> str:
-    mid = e.ident("member id", member.get("id"))
-    where = e.host_port("member address", member.get("address"), member.get("protocol_port"))
-    weight = member.get("weight")
+    mid = e.ident("member id", member.id)
+    where = e.host_port("member address", member.address, member.protocol_port)
+    weight = member.weight
     words = [f"server {mid} {where}",
              f"weight {e.integer('member weight', 1 if weight is None else weight, 0, 256)}"]
-    if e.flag("member backup", member.get("backup")):
+    if e.flag("member backup", member.backup):
         words.append("backup")
-    if not e.flag("member admin_state_up", member.get("admin_state_up")):
+    if not e.flag("member admin_state_up", member.admin_state_up):
         words.append("disabled")
     if cookie:
         words.append(f"cookie {mid}")
@@ -166,8 +165,8 @@ def _server(member: Mapping[str, Any], cookie: bool, proxy: str | None,
         words.append(proxy)
     if check is not None:
         words.append(check)
-        if member.get("monitor_address") is not None:
-            words.append(f"addr {e.host('monitor_address', member['monitor_address'])}")
-        if member.get("monitor_port") is not None:
-            words.append(f"port {e.port('monitor_port', member['monitor_port'])}")
+        if member.monitor_address is not None:
+            words.append(f"addr {e.host('monitor_address', member.monitor_address)}")
+        if member.monitor_port is not None:
+            words.append(f"port {e.port('monitor_port', member.monitor_port)}")
     return " ".join(words)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from lbaas.domain.spec import LoadBalancerSpec
 from lbaas.render.haproxy import render_haproxy_config
 from lbaas.render.keepalived import AmphoraView, render_vrrp_files
 from lbaas.render.nftables import render_nftables
@@ -38,7 +38,7 @@ def bundle_digest(files: Mapping[str, str]) -> str:
     return h.hexdigest()
 
 
-def render_bundle(lb: Mapping[str, Any], options: RenderOptions,
+def render_bundle(lb: LoadBalancerSpec, options: RenderOptions,
                   amphora: AmphoraView | None = None,
                   certificates: Mapping[str, str] | None = None) -> RenderedBundle:
     """The files for one amphora: haproxy.cfg, plus keepalived.conf for ACTIVE_STANDBY ones

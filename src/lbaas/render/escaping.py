@@ -16,9 +16,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from lbaas.render import validate
 
@@ -207,8 +207,21 @@ def items(field: str, value: Any) -> list[Any]:
     return list(value)
 
 
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+_Spec = TypeVar("_Spec", bound=_HasId)
+
+
+def by_id(specs: Iterable[_Spec]) -> list[_Spec]:
+    """Child objects of the aggregate (``lbaas.domain.spec``) sorted by id, as render walks them."""
+    return sorted(specs, key=lambda x: str(x.id))
+
+
 def objects(field: str, value: Any) -> list[Mapping[str, Any]]:
-    """Child objects (listeners, pools, members, ...), each a mapping, sorted by id."""
+    """A JSON column holding objects (``additional_vips``), each a mapping, sorted by id."""
     out = items(field, value)
     if not all(isinstance(x, Mapping) for x in out):
         raise RenderError(f"{field}: expected a list of objects")

@@ -1,4 +1,4 @@
-"""Render haproxy.cfg for one load balancer from its aggregate (plain dicts, store column names).
+"""Render haproxy.cfg for one load balancer from its aggregate (``lbaas.domain.spec``).
 
 Pure: no I/O, no clock; equal aggregates give byte-equal files. Objects are walked sorted by id.
 Naming: frontend = listener id, backend = pool id, server = member id, so the agent can address
@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lbaas.domain import constants as c
+from lbaas.domain.spec import ListenerSpec, LoadBalancerSpec
 from lbaas.render import escaping as e
 from lbaas.render.backend import render_backend
 from lbaas.render.escaping import RenderError
@@ -57,12 +58,12 @@ HEADER_LINES = {
 }
 
 
-def render_haproxy_config(lb: Mapping[str, Any], options: RenderOptions,
+def render_haproxy_config(lb: LoadBalancerSpec, options: RenderOptions,
                           certificates: Mapping[str, str] | None = None) -> str:
     """The whole haproxy.cfg text for ``lb``; raises ``RenderError`` on any unsafe value.
 
     ``certificates``: PEM texts by file stem (``render.tls.certificate_needs``)."""
-    lb_id = e.ident("load_balancer id", lb.get("id"))
+    lb_id = e.ident("load_balancer id", lb.id)
     maxconn = e.integer("max_total_conn", options.max_total_conn, 1, 1_000_000)
     lines = [
         f"# load balancer {lb_id}: rendered by lbaas, replaced whole, never edited",
@@ -80,31 +81,31 @@ def render_haproxy_config(lb: Mapping[str, Any], options: RenderOptions,
         f"    timeout client {_ms('timeout_client_data', options.timeout_client_data)}",
         f"    timeout server {_ms('timeout_member_data', options.timeout_member_data)}",
     ]
-    listeners = e.objects("listeners", lb.get("listeners"))
-    pools = e.objects("pools", lb.get("pools"))
-    rendered_pools = {e.ident("pool id", p.get("id")): e.flag("pool admin_state_up",
-                                                              p.get("admin_state_up"))
-                      for p in pools if p.get("protocol") not in c.UDP_LIKE}
-    binds = _vip_addresses(lb) if any(li.get("protocol") in LISTENER_MODES
+    listeners = e.by_id(lb.listeners)
+    pools = e.by_id(lb.pools)
+    rendered_pools = {e.ident("pool id", p.id): e.flag("pool admin_state_up",
+                                                              p.admin_state_up)
+                      for p in pools if p.protocol not in c.UDP_LIKE}
+    binds = _vip_addresses(lb) if any(li.protocol in LISTENER_MODES
                                       for li in listeners) else []
-    lb_up = e.flag("load_balancer admin_state_up", lb.get("admin_state_up", True))
-    owner: dict[str, Mapping[str, Any]] = {}
+    lb_up = e.flag("load_balancer admin_state_up", lb.admin_state_up)
+    owner: dict[str, ListenerSpec] = {}
     for listener in listeners:
         lines.append("")
-        with e.blame("listener", listener.get("id")):
+        with e.blame("listener", listener.id):
             lines += _frontend(listener, binds, lb_up, rendered_pools, options, certificates)
-        pool_id = listener.get("default_pool_id")
-        if pool_id in rendered_pools and listener.get("protocol") in LISTENER_MODES:
+        pool_id = listener.default_pool_id
+        if pool_id in rendered_pools and listener.protocol in LISTENER_MODES:
             owner.setdefault(pool_id, listener)
     for listener in listeners:  # pools reached only through L7 policies take their listener's
-        if LISTENER_MODES.get(listener.get("protocol")) == "http":
+        if LISTENER_MODES.get(listener.protocol) == "http":
             for pool_id in redirect_pool_ids(listener):
                 owner.setdefault(pool_id, listener)
     ipv6 = any(e.ip("vip_address", a).version == 6 for a in _raw_vips(lb))
     for pool in pools:
         lines.append("")
-        with e.blame("pool", pool.get("id")):
-            lines += render_backend(pool, owner.get(pool["id"]), ipv6, options, certificates)
+        with e.blame("pool", pool.id):
+            lines += render_backend(pool, owner.get(pool.id), ipv6, options, certificates)
     return "\n".join(lines) + "\n"
 
 
@@ -120,22 +121,22 @@ def _ms(field: str, value: Any) -> str:
     return f"{e.integer(field, value, 0, c.MAX_TIMEOUT_MS)}ms"
 
 
-def _raw_vips(lb: Mapping[str, Any]) -> list[Any]:
-    extra = [v.get("ip_address") for v in e.objects("additional_vips", lb.get("additional_vips"))]
-    return [a for a in [lb.get("vip_address"), *extra] if a is not None]
+def _raw_vips(lb: LoadBalancerSpec) -> list[Any]:
+    extra = [v.get("ip_address") for v in e.objects("additional_vips", lb.additional_vips)]
+    return [a for a in [lb.vip_address, *extra] if a is not None]
 
 
-def _vip_addresses(lb: Mapping[str, Any]) -> list[str]:
-    if lb.get("vip_address") is None:
+def _vip_addresses(lb: LoadBalancerSpec) -> list[str]:
+    if lb.vip_address is None:
         raise RenderError("vip_address: a load balancer with listeners needs a VIP address")
     return [e.host("vip_address", a) for a in _raw_vips(lb)]
 
 
-def _frontend(listener: Mapping[str, Any], vips: list[str], lb_up: bool,
+def _frontend(listener: ListenerSpec, vips: list[str], lb_up: bool,
               pools: dict[str, bool], options: RenderOptions,
               certificates: Mapping[str, str] | None = None) -> list[str]:
-    lid = e.ident("listener id", listener.get("id"))
-    protocol = e.choice("listener protocol", listener.get("protocol"), c.LISTENER_PROTOCOLS)
+    lid = e.ident("listener id", listener.id)
+    protocol = e.choice("listener protocol", listener.protocol, c.LISTENER_PROTOCOLS)
     if protocol not in LISTENER_MODES:
         return [f"# listener {lid}: {protocol} listeners are not rendered by HAProxy yet"]
     mode = LISTENER_MODES[protocol]
@@ -145,17 +146,17 @@ def _frontend(listener: Mapping[str, Any], vips: list[str], lb_up: bool,
     if protocol == "TERMINATED_HTTPS" and certificates is None:
         return [f"# listener {lid}: {protocol} listeners are not rendered by HAProxy yet"]
     ssl = bind_options(listener, certificates) if tls and certificates is not None else ""
-    port = e.port("listener protocol_port", listener.get("protocol_port"))
+    port = e.port("listener protocol_port", listener.protocol_port)
     out = [f"frontend {lid}", f"    mode {mode}"]
     out += [f"    bind {vip}:{port}{ssl}" for vip in vips]
-    out.append(f"    maxconn {_connection_limit(listener.get('connection_limit'), options)}")
-    if not (lb_up and e.flag("listener admin_state_up", listener.get("admin_state_up"))):
+    out.append(f"    maxconn {_connection_limit(listener.connection_limit, options)}")
+    if not (lb_up and e.flag("listener admin_state_up", listener.admin_state_up)):
         out.append("    disabled")
     out.append(f"    timeout client {_timeout(listener, 'timeout_client_data', options)}")
     inspect = _value(listener, "timeout_tcp_inspect", options)
     if e.integer("timeout_tcp_inspect", inspect, 0, c.MAX_TIMEOUT_MS) > 0:
         out.append(f"    tcp-request inspect-delay {inspect}ms")
-    raw_cidrs = e.items("allowed_cidrs", listener.get("allowed_cidrs"))
+    raw_cidrs = e.items("allowed_cidrs", listener.allowed_cidrs)
     cidrs = [e.cidr("allowed_cidrs", x) for x in raw_cidrs]
     if cidrs:
         # Lines with one ACL name are ORed: any number of networks fits in 64-word lines.
@@ -166,14 +167,14 @@ def _frontend(listener: Mapping[str, Any], vips: list[str], lb_up: bool,
         # On a reload the old worker otherwise closes idle keep-alive connections at once, and a
         # client sending its next request at that moment gets no answer.
         out.append("    option idle-close-on-response")
-        headers = e.json_value("insert_headers", listener.get("insert_headers"))
+        headers = e.json_value("insert_headers", listener.insert_headers)
         out += [f"    {line}" for line in _header_lines(headers, https=tls)]
         out += [f"    {line}" for line in (frontend_lines(listener) if tls else [])]
     if protocol == "PROMETHEUS":
         out += [f"    {line}" for line in PROMETHEUS_LINES]
     elif mode == "http":
         out += render_l7_policies(listener, pools)
-    pool_id = listener.get("default_pool_id")
+    pool_id = listener.default_pool_id
     if pool_id is not None:
         pool_id = e.ident("listener default_pool_id", pool_id)
         if pool_id in pools:
@@ -183,12 +184,12 @@ def _frontend(listener: Mapping[str, Any], vips: list[str], lb_up: bool,
     return out
 
 
-def _value(listener: Mapping[str, Any], field: str, options: RenderOptions) -> Any:
-    value = listener.get(field)
+def _value(listener: ListenerSpec, field: str, options: RenderOptions) -> Any:
+    value = getattr(listener, field)
     return getattr(options, field) if value is None else value
 
 
-def _timeout(listener: Mapping[str, Any], field: str, options: RenderOptions) -> str:
+def _timeout(listener: ListenerSpec, field: str, options: RenderOptions) -> str:
     return _ms(field, _value(listener, field, options))
 
 

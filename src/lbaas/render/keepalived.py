@@ -22,11 +22,11 @@ Pure: equal inputs give byte-equal files. Key choices:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from lbaas.domain import constants as c
+from lbaas.domain.spec import LoadBalancerSpec
 from lbaas.render import escaping as e
 from lbaas.render.escaping import RenderError
 
@@ -66,7 +66,7 @@ def _local_vips_script(vips: list[Any], leg: str) -> str:
     return f"/bin/sh -c '{'; '.join(steps)}'"
 
 
-def render_vrrp_files(lb: Mapping[str, Any], amp: AmphoraView) -> dict[str, str]:
+def render_vrrp_files(lb: LoadBalancerSpec, amp: AmphoraView) -> dict[str, str]:
     """keepalived.conf, plus handover.nft for a BACKUP that takes a MASTER's VIP over."""
     files = {KEEPALIVED_CONF: render_keepalived_config(lb, amp)}
     if amp.preempt:
@@ -76,7 +76,7 @@ def render_vrrp_files(lb: Mapping[str, Any], amp: AmphoraView) -> dict[str, str]
     return files
 
 
-def render_handover_nft(lb: Mapping[str, Any], amp: AmphoraView) -> str | None:
+def render_handover_nft(lb: LoadBalancerSpec, amp: AmphoraView) -> str | None:
     """The nftables rules of a preempting BACKUP: TCP to an IPv4 VIP of a connection it did not
     see start goes to the MASTER it takes over from (its only peer); None if there is no single
     IPv4 peer or no IPv4 VIP."""
@@ -110,10 +110,10 @@ def render_handover_nft(lb: Mapping[str, Any], amp: AmphoraView) -> str | None:
     ]) + "\n"
 
 
-def _vips(lb: Mapping[str, Any]) -> list[Any]:
-    vips = [e.ip("vip_address", lb.get("vip_address"))]
+def _vips(lb: LoadBalancerSpec) -> list[Any]:
+    vips = [e.ip("vip_address", lb.vip_address)]
     return vips + [e.ip("additional_vips ip_address", v.get("ip_address"))
-                   for v in e.objects("additional_vips", lb.get("additional_vips"))]
+                   for v in e.objects("additional_vips", lb.additional_vips)]
 
 
 def interface(value: Any) -> str:
@@ -124,9 +124,9 @@ def interface(value: Any) -> str:
     return value
 
 
-def render_keepalived_config(lb: Mapping[str, Any], amp: AmphoraView) -> str:
+def render_keepalived_config(lb: LoadBalancerSpec, amp: AmphoraView) -> str:
     """The whole keepalived.conf text for ``amp``; raises ``RenderError`` on any unsafe value."""
-    lb_id = e.ident("load_balancer id", lb.get("id"))
+    lb_id = e.ident("load_balancer id", lb.id)
     role = e.choice("amphora role", amp.role, VRRP_ROLES)
     priority = e.integer("vrrp_priority", amp.priority, 1, 254)
     vrrp_id = e.integer("vrrp_id", amp.vrrp_id, 1, 255)

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lbaas.domain import constants as c
+from lbaas.domain.spec import LoadBalancerSpec, PoolSpec
 from lbaas.render import escaping as e
 from lbaas.render.validate import MAX_INT32
 
@@ -30,9 +31,8 @@ NFT_PROTO = {"UDP": "udp", "SCTP": "sctp"}
 MONITOR_FIELDS = ("delay", "timeout", "max_retries", "max_retries_down")
 
 
-def has_udp_listeners(lb: Mapping[str, Any]) -> bool:
-    return any(li.get("protocol") in c.UDP_LIKE for li in e.objects("listeners",
-                                                                    lb.get("listeners")))
+def has_udp_listeners(lb: LoadBalancerSpec) -> bool:
+    return any(li.protocol in c.UDP_LIKE for li in lb.listeners)
 
 
 def deal_slots(members: list[tuple[str, int]], slots: int = SLOTS) -> list[str]:
@@ -54,30 +54,30 @@ def deal_slots(members: list[tuple[str, int]], slots: int = SLOTS) -> list[str]:
     return out
 
 
-def render_nftables(lb: Mapping[str, Any]) -> dict[str, str]:
+def render_nftables(lb: LoadBalancerSpec) -> dict[str, str]:
     """{"nftables.conf": rules, "udp-members.json": members} for the UDP/SCTP listeners of
     ``lb`` (raises RenderError on any unsafe value); {} when it has none."""
     if not has_udp_listeners(lb):
         return {}
-    lb_id = e.ident("load_balancer id", lb.get("id"))
-    lb_up = e.flag("load_balancer admin_state_up", lb.get("admin_state_up", True))
-    vip = e.ip("vip_address", lb.get("vip_address"))
-    pools = {e.ident("pool id", p.get("id")): p for p in e.objects("pools", lb.get("pools"))}
+    lb_id = e.ident("load_balancer id", lb.id)
+    lb_up = e.flag("load_balancer admin_state_up", lb.admin_state_up)
+    vip = e.ip("vip_address", lb.vip_address)
+    pools = {e.ident("pool id", p.id): p for p in e.by_id(lb.pools)}
     maps: list[str] = []
     timeouts: list[str] = []
     filters: list[str] = []
     nat: list[str] = []
     table: dict[str, Any] = {}
     open_listeners: list[str] = []  # reported OPEN in heartbeats (HAProxy's frontend status)
-    for listener in e.objects("listeners", lb.get("listeners")):
-        protocol = listener.get("protocol")
+    for listener in e.by_id(lb.listeners):
+        protocol = listener.protocol
         if protocol not in c.UDP_LIKE:
             continue
-        lid = e.ident("listener id", listener.get("id"))
+        lid = e.ident("listener id", listener.id)
         proto = NFT_PROTO[protocol]
-        port = e.port("listener protocol_port", listener.get("protocol_port"))
-        up = lb_up and e.flag("listener admin_state_up", listener.get("admin_state_up"))
-        pool_id = listener.get("default_pool_id")
+        port = e.port("listener protocol_port", listener.protocol_port)
+        up = lb_up and e.flag("listener admin_state_up", listener.admin_state_up)
+        pool_id = listener.default_pool_id
         pool = pools.get(e.ident("default_pool_id", pool_id)) if pool_id is not None else None
         if vip.version != 4:
             nat.append(f"\t\t# listener {lid}: IPv6 VIPs are not rendered yet")
@@ -87,18 +87,18 @@ def render_nftables(lb: Mapping[str, Any]) -> dict[str, str]:
         if not up or pool is None:
             nat.append(f"\t\t# listener {lid}: disabled or without a default pool")
             continue
-        with e.blame("pool", pool.get("id")):
+        with e.blame("pool", pool.id):
             name, entry, map_lines = _pool(pool, protocol, proto)
         table[name] = {**entry, "listener_id": lid}
         maps += map_lines
         match = f"ip daddr {vip} {proto} dport {port}"
         cidrs = [e.cidr("allowed_cidrs", x) for x in e.items("allowed_cidrs",
-                                                             listener.get("allowed_cidrs"))]
+                                                             listener.allowed_cidrs)]
         v4 = [x for x in cidrs if ":" not in x]
         if cidrs:
             allowed = f" ip saddr != {{ {', '.join(v4)} }}" if v4 else ""
             filters.append(f"\t\t{match}{allowed} drop")
-        with e.blame("pool", pool.get("id")):
+        with e.blame("pool", pool.id):
             persistence = _persistence_timeout(pool)
         if persistence is not None and proto != "udp":
             nat.append(f"\t\t# listener {lid}: persistence_timeout is applied to UDP only")
@@ -127,24 +127,24 @@ def render_nftables(lb: Mapping[str, Any]) -> dict[str, str]:
             UDP_MEMBERS_JSON: json.dumps(members, indent=1, sort_keys=True) + "\n"}
 
 
-def _pool(pool: Mapping[str, Any], protocol: str,
+def _pool(pool: PoolSpec, protocol: str,
           proto: str) -> tuple[str, dict[str, Any], list[str]]:
-    pid = e.ident("pool id", pool.get("id"))
+    pid = e.ident("pool id", pool.id)
     name = "pool_" + pid.replace("-", "").lower()
-    e.choice("pool protocol", pool.get("protocol"), c.POOL_PROTOCOLS)
-    e.choice("lb_algorithm", pool.get("lb_algorithm"), c.LB_ALGORITHMS)
-    pool_up = e.flag("pool admin_state_up", pool.get("admin_state_up"))
-    members = []
+    e.choice("pool protocol", pool.protocol, c.POOL_PROTOCOLS)
+    e.choice("lb_algorithm", pool.lb_algorithm, c.LB_ALGORITHMS)
+    pool_up = e.flag("pool admin_state_up", pool.admin_state_up)
+    members: list[dict[str, Any]] = []
     skipped = []
-    for member in e.objects("members", pool.get("members")):
-        mid = e.ident("member id", member.get("id"))
-        address = e.ip("member address", member.get("address"))
-        port = e.port("member protocol_port", member.get("protocol_port"))
-        weight = member.get("weight")
+    for member in e.by_id(pool.members):
+        mid = e.ident("member id", member.id)
+        address = e.ip("member address", member.address)
+        port = e.port("member protocol_port", member.protocol_port)
+        weight = member.weight
         weight = e.integer("member weight", 1 if weight is None else weight, 0, 256)
-        up = e.flag("member admin_state_up", member.get("admin_state_up"))
-        monitor_address = member.get("monitor_address")
-        monitor_port = member.get("monitor_port")
+        up = e.flag("member admin_state_up", member.admin_state_up)
+        monitor_address = member.monitor_address
+        monitor_port = member.monitor_port
         if address.version != 4:
             skipped.append(f"\t# member {mid}: IPv6 members are not rendered yet")
             continue
@@ -152,7 +152,7 @@ def _pool(pool: Mapping[str, Any], protocol: str,
             continue
         members.append({
             "id": mid, "address": str(address), "port": port, "weight": weight,
-            "backup": e.flag("member backup", member.get("backup")),
+            "backup": e.flag("member backup", member.backup),
             "check_address": str(address) if monitor_address is None
             else str(e.ip("monitor_address", monitor_address)),
             "check_port": port if monitor_port is None else e.port("monitor_port", monitor_port),
@@ -164,41 +164,39 @@ def _pool(pool: Mapping[str, Any], protocol: str,
     rows = [", ".join(pairs[i:i + 6]) for i in range(0, len(pairs), 6)]
     typeof = f"\t\ttypeof numgen inc mod {SLOTS} : ip daddr . {proto} dport"
     body = ["\t\telements = {", *(f"\t\t\t{r}," for r in rows), "\t\t}"] if rows else []
-    monitor = e.json_value("healthmonitor", pool.get("healthmonitor"))
-    with e.blame("health_monitor", monitor.get("id") if isinstance(monitor, Mapping) else None):
+    monitor = pool.healthmonitor
+    with e.blame("health_monitor", None if monitor is None else monitor.id):
         entry = {"pool_id": pid, "protocol": protocol, "members": members,
                  "monitor": _monitor(pool)}
     return name, entry, [*skipped, f"\tmap {name} {{", typeof, *body, "\t}"]
 
 
-def _monitor(pool: Mapping[str, Any]) -> dict[str, Any] | None:
-    hm = e.json_value("healthmonitor", pool.get("healthmonitor"))
+def _monitor(pool: PoolSpec) -> dict[str, Any] | None:
+    hm = pool.healthmonitor
     if hm is None:
         return None
-    if not isinstance(hm, Mapping):
-        raise e.RenderError("healthmonitor: expected an object")
-    if not e.flag("healthmonitor admin_state_up", hm.get("admin_state_up")):
+    if not e.flag("healthmonitor admin_state_up", hm.admin_state_up):
         return None
-    out: dict[str, Any] = {"type": e.choice("healthmonitor type", hm.get("type"),
+    out: dict[str, Any] = {"type": e.choice("healthmonitor type", hm.type,
                                             c.HEALTH_MONITOR_TYPES)}
     defaults = {"max_retries_down": 3}
     for field in MONITOR_FIELDS:
-        value = hm.get(field, defaults.get(field))
+        value = getattr(hm, field)
         value = defaults.get(field) if value is None else value
         out[field] = e.integer(f"healthmonitor {field}", value, 0, MAX_INT32)
     if out["type"] in ("HTTP", "HTTPS"):
-        out["http_method"] = e.choice("http_method", hm.get("http_method") or "GET",
+        out["http_method"] = e.choice("http_method", hm.http_method or "GET",
                                       c.HTTP_METHODS)
-        out["url_path"] = e.url_path(hm.get("url_path") or "/")
-        out["expected_codes"] = e.expected_codes(hm.get("expected_codes") or "200")
-        if hm.get("domain_name") is not None:
-            out["domain_name"] = e.domain_name(hm["domain_name"])
+        out["url_path"] = e.url_path(hm.url_path or "/")
+        out["expected_codes"] = e.expected_codes(hm.expected_codes or "200")
+        if hm.domain_name is not None:
+            out["domain_name"] = e.domain_name(hm.domain_name)
     return out
 
 
-def _selector(pool: Mapping[str, Any], proto: str) -> str:
-    sp = e.json_value("session_persistence", pool.get("session_persistence")) or {}
-    algorithm = pool.get("lb_algorithm")
+def _selector(pool: PoolSpec, proto: str) -> str:
+    sp = e.json_value("session_persistence", pool.session_persistence) or {}
+    algorithm = pool.lb_algorithm
     if algorithm == "SOURCE_IP" or (isinstance(sp, Mapping) and sp.get("type") == "SOURCE_IP"):
         return "jhash ip saddr"
     if algorithm == "SOURCE_IP_PORT":
@@ -208,8 +206,8 @@ def _selector(pool: Mapping[str, Any], proto: str) -> str:
     return "numgen inc"
 
 
-def _persistence_timeout(pool: Mapping[str, Any]) -> int | None:
-    sp = e.json_value("session_persistence", pool.get("session_persistence"))
+def _persistence_timeout(pool: PoolSpec) -> int | None:
+    sp = e.json_value("session_persistence", pool.session_persistence)
     if not sp:
         return None
     if not isinstance(sp, Mapping):

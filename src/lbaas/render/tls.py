@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from lbaas.domain import constants as c
+from lbaas.domain.spec import ListenerSpec, LoadBalancerSpec, PoolSpec
 from lbaas.render import escaping as e
 from lbaas.render import validate
 from lbaas.render.escaping import RenderError
@@ -61,67 +62,67 @@ def _stem(role: str, ref: str) -> str:
     return ref_id(ref) if role == "server" else f"{role}-{ref_id(ref)}"
 
 
-def terminates_tls(listener: Mapping[str, Any]) -> bool:
-    protocol = listener.get("protocol")
+def terminates_tls(listener: ListenerSpec) -> bool:
+    protocol = listener.protocol
     return protocol == "TERMINATED_HTTPS" or (
-        protocol == "PROMETHEUS" and bool(listener.get("default_tls_container_ref")))
+        protocol == "PROMETHEUS" and bool(listener.default_tls_container_ref))
 
 
-def _listener_refs(listener: Mapping[str, Any]) -> list[tuple[str, str]]:
-    out = [("server", listener.get("default_tls_container_ref"))]
+def _listener_refs(listener: ListenerSpec) -> list[tuple[str, str]]:
+    out = [("server", listener.default_tls_container_ref)]
     out += [("server", r) for r in e.items("sni_container_refs",
-                                           listener.get("sni_container_refs"))]
-    out += [("ca", listener.get("client_ca_tls_container_ref")),
-            ("crl", listener.get("client_crl_container_ref"))]
+                                           listener.sni_container_refs)]
+    out += [("ca", listener.client_ca_tls_container_ref),
+            ("crl", listener.client_crl_container_ref)]
     return [(role, ref) for role, ref in out if ref]
 
 
-def _pool_refs(pool: Mapping[str, Any]) -> list[tuple[str, str]]:
-    out = [("server", pool.get("tls_container_ref")), ("ca", pool.get("ca_tls_container_ref")),
-           ("crl", pool.get("crl_container_ref"))]
+def _pool_refs(pool: PoolSpec) -> list[tuple[str, str]]:
+    out = [("server", pool.tls_container_ref), ("ca", pool.ca_tls_container_ref),
+           ("crl", pool.crl_container_ref)]
     return [(role, ref) for role, ref in out if ref]
 
 
-def certificate_needs(lb: Mapping[str, Any]) -> list[CertificateNeed]:
+def certificate_needs(lb: LoadBalancerSpec) -> list[CertificateNeed]:
     """Every certificate file the load balancer's config names, once each, sorted by stem."""
-    pairs = [p for li in e.objects("listeners", lb.get("listeners")) if terminates_tls(li)
+    pairs = [p for li in e.by_id(lb.listeners) if terminates_tls(li)
              for p in _listener_refs(li)]
-    pairs += [p for pool in e.objects("pools", lb.get("pools"))
-              if e.flag("pool tls_enabled", pool.get("tls_enabled")) for p in _pool_refs(pool)]
+    pairs += [p for pool in e.by_id(lb.pools)
+              if e.flag("pool tls_enabled", pool.tls_enabled) for p in _pool_refs(pool)]
     needs = {_stem(role, ref): CertificateNeed(_stem(role, ref), role, ref) for role, ref in pairs}
     return [needs[k] for k in sorted(needs)]
 
 
-def certificate_files(lb: Mapping[str, Any], certificates: Mapping[str, str]) -> dict[str, str]:
+def certificate_files(lb: LoadBalancerSpec, certificates: Mapping[str, str]) -> dict[str, str]:
     """Bundle files for the certificates the config names (``certs/<stem>.pem``) and each TLS
     listener's ``certs/<listener id>.crtlist``."""
     files = {}
     for need in certificate_needs(lb):
         pem = _pem(certificates, need.stem)
         files[f"{CERT_DIR}/{need.stem}.pem"] = pem
-    for listener in e.objects("listeners", lb.get("listeners")):
+    for listener in e.by_id(lb.listeners):
         if terminates_tls(listener):
             stems = [_stem("server", ref) for ref in _server_refs(listener)]
             if stems:
-                lid = e.ident("listener id", listener.get("id"))
+                lid = e.ident("listener id", listener.id)
                 files[_crt_list(lid)] = "".join(f"{stem}.pem\n" for stem in stems)
     return files
 
 
-def needs_crt_base(lb: Mapping[str, Any]) -> bool:
+def needs_crt_base(lb: LoadBalancerSpec) -> bool:
     """Whether haproxy.cfg's global section needs ``CRT_BASE`` (some listener has a crt-list)."""
     return any(terminates_tls(li) and _server_refs(li)
-               for li in e.objects("listeners", lb.get("listeners")))
+               for li in e.by_id(lb.listeners))
 
 
 def _crt_list(listener_id: str) -> str:
     return f"{CERT_DIR}/{listener_id}.crtlist"
 
 
-def _server_refs(listener: Mapping[str, Any]) -> list[str]:
+def _server_refs(listener: ListenerSpec) -> list[str]:
     """Default certificate first, then SNI, each once (order matters to HAProxy)."""
-    refs = [listener.get("default_tls_container_ref"),
-            *e.items("sni_container_refs", listener.get("sni_container_refs"))]
+    refs = [listener.default_tls_container_ref,
+            *e.items("sni_container_refs", listener.sni_container_refs)]
     return list(dict.fromkeys(r for r in refs if r))
 
 
@@ -168,65 +169,65 @@ def _alpn(field: str, value: Any) -> list[str]:
     return [f"alpn {','.join(protocols)}"] if protocols else []
 
 
-def _common(obj: Mapping[str, Any], what: str) -> list[str]:
-    return [*_ciphers(f"{what} tls_ciphers", obj.get("tls_ciphers")),
-            *_versions(f"{what} tls_versions", obj.get("tls_versions")),
-            *_alpn(f"{what} alpn_protocols", obj.get("alpn_protocols"))]
+def _common(obj: ListenerSpec | PoolSpec, what: str) -> list[str]:
+    return [*_ciphers(f"{what} tls_ciphers", obj.tls_ciphers),
+            *_versions(f"{what} tls_versions", obj.tls_versions),
+            *_alpn(f"{what} alpn_protocols", obj.alpn_protocols)]
 
 
-def bind_options(listener: Mapping[str, Any], certificates: Mapping[str, str]) -> str:
+def bind_options(listener: ListenerSpec, certificates: Mapping[str, str]) -> str:
     """`` ssl crt ... [verify ... ca-file ... crl-file ...] ciphers ...`` for each bind line."""
     words = ["ssl"]
     refs = _server_refs(listener)
     for ref in refs:
         _path(certificates, "server", ref)  # refuse a certificate that is not available
     if refs:
-        lid = e.ident("listener id", listener.get("id"))
+        lid = e.ident("listener id", listener.id)
         words.append(f'crt-list "${{LBAAS_CONF_DIR}}/{_crt_list(lid)}"')
-    auth = listener.get("client_authentication") or "NONE"
+    auth = listener.client_authentication or "NONE"
     e.choice("client_authentication", auth, ("NONE", "OPTIONAL", "MANDATORY"))
-    ca = listener.get("client_ca_tls_container_ref")
+    ca = listener.client_ca_tls_container_ref
     if auth != "NONE" and ca:
         words.append(f"verify {VERIFY[auth]} ca-file {_path(certificates, 'ca', ca)}")
-        crl = listener.get("client_crl_container_ref")
+        crl = listener.client_crl_container_ref
         if crl:
             words.append(f"crl-file {_path(certificates, 'crl', crl)}")
     words += _common(listener, "listener")
     return " " + " ".join(words)
 
 
-def frontend_lines(listener: Mapping[str, Any]) -> list[str]:
+def frontend_lines(listener: ListenerSpec) -> list[str]:
     """HSTS and the X-SSL-* insert_headers of a TLS-terminating HTTP frontend."""
     out = []
-    headers = e.json_value("insert_headers", listener.get("insert_headers")) or {}
+    headers = e.json_value("insert_headers", listener.insert_headers) or {}
     if not isinstance(headers, Mapping):
         raise RenderError("insert_headers: expected an object")
     for key, line in SSL_HEADER_LINES.items():
         if key in headers and e.header_flag(f"insert_headers {key}", headers[key]):
             out.append(line)
-    max_age = listener.get("hsts_max_age")
+    max_age = listener.hsts_max_age
     if max_age is not None:
         value = f"max-age={e.integer('hsts_max_age', max_age, 0, MAX_INT32)};"
-        if e.flag("hsts_include_subdomains", listener.get("hsts_include_subdomains") or False):
+        if e.flag("hsts_include_subdomains", listener.hsts_include_subdomains or False):
             value += " includeSubDomains;"
-        if e.flag("hsts_preload", listener.get("hsts_preload") or False):
+        if e.flag("hsts_preload", listener.hsts_preload or False):
             value += " preload;"
         out.append(f'http-response set-header Strict-Transport-Security "{value}"')
     return out
 
 
-def server_options(pool: Mapping[str, Any], certificates: Mapping[str, str]) -> str:
+def server_options(pool: PoolSpec, certificates: Mapping[str, str]) -> str:
     """`` ssl verify ... [crt ...] ...`` for every server of a pool with tls_enabled."""
     words = ["ssl"]
-    ca = pool.get("ca_tls_container_ref")
+    ca = pool.ca_tls_container_ref
     if ca:
         words.append(f"verify required ca-file {_path(certificates, 'ca', ca)}")
-        crl = pool.get("crl_container_ref")
+        crl = pool.crl_container_ref
         if crl:
             words.append(f"crl-file {_path(certificates, 'crl', crl)}")
     else:
         words.append("verify none")
-    if pool.get("tls_container_ref"):
-        words.append(f"crt {_path(certificates, 'server', pool['tls_container_ref'])}")
+    if pool.tls_container_ref:
+        words.append(f"crt {_path(certificates, 'server', pool.tls_container_ref)}")
     words += _common(pool, "pool")
     return " " + " ".join(words)
