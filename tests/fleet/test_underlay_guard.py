@@ -64,11 +64,13 @@ def test_a_forged_vxlan_datagram_from_a_non_peer_changes_nothing(lab: FleetLab) 
     assert _fdb_dst(host["netns"], dev, gw_mac) == {CONTROLLER_IP}
     dropped_before = _drops(host["netns"])
 
-    attacker, leg = f"lbh{lab.tag}-x", f"lbu{lab.tag}x"
+    # a port of its own on the lab's underlay switch (a bridge in the switch's namespace)
+    attacker, switch, leg = f"lbh{lab.tag}-x", f"lbs{lab.tag}", "x"
     sh("ip", "netns", "add", attacker)
     try:
-        sh("ip", "link", "add", leg, "type", "veth", "peer", "name", "ul0", "netns", attacker)
-        sh("ip", "link", "set", leg, "master", f"lbu{lab.tag}", "up")
+        sh("ip", "link", "add", leg, "netns", switch, "type", "veth", "peer", "name", "ul0",
+           "netns", attacker)
+        sh("ip", "-n", switch, "link", "set", leg, "master", "sw0", "up")
         sh("ip", "-n", attacker, "addr", "add", f"{ATTACKER_IP}/24", "dev", "ul0")
         sh("ip", "-n", attacker, "link", "set", "ul0", "up")
         forged = subprocess.run(
@@ -80,7 +82,7 @@ def test_a_forged_vxlan_datagram_from_a_non_peer_changes_nothing(lab: FleetLab) 
         assert _drops(host["netns"]) >= dropped_before + 15
         assert _fdb_dst(host["netns"], dev, gw_mac) == {CONTROLLER_IP}
     finally:
-        subprocess.run(["ip", "link", "del", leg], capture_output=True)
+        subprocess.run(["ip", "-n", switch, "link", "del", leg], capture_output=True)
         subprocess.run(["ip", "netns", "del", attacker], capture_output=True)
     # heartbeats kept reaching the controller: well past heartbeat_timeout (1.5 s) the amphora
     # was not failed over and the load balancer is still ACTIVE and ONLINE

@@ -1,13 +1,20 @@
 """``lbaas lab up|down|kill-host``: a fleet of simulated amphora hosts on this machine.
 
-Each host is a network namespace ``lbh<tag>-<name>`` with its own uplink (a veth) on the lab's
-underlay bridge ``lbu<tag>`` (10.213.0.0/24: the controller is .1, hosts .11 up), running
+Each host is a network namespace ``lbh<tag>-<name>`` with its own uplink (a veth, ``ul0``
+inside) on the lab's underlay switch (10.213.0.0/24: the controller is .1, hosts .11 up), running
 ``lbaas host-agent`` with a certificate from the data directory's internal CA (``host:<name>``),
 registering itself with the controller (``--controller 10.213.0.1:9445``). The lab's
 managed networks (``lab-public`` 10.213.4.0/24, ``lab-private`` 10.213.10.0/24, ``lab-mgmt``
 10.213.200.0/24) are VXLAN segments between the controller (this machine's own namespace) and the
 hosts; a client namespace ``lbh<tag>-client`` sits on the external segment (``lab-public``).
 ``lab up`` writes ``<data dir>/lab.toml`` for ``lbaas serve --config`` and prints it.
+
+The underlay switch is a bridge ``sw0`` in a network namespace of its own, ``lbs<tag>``, with
+``br_netfilter`` off there (``_no_bridge_netfilter``): a physical switch runs none of the
+controller's netfilter, while a bridge in this machine's own namespace would hand every VXLAN
+frame it forwards to the machine's iptables hooks if ``br_netfilter`` is loaded here. Its ports:
+``h1``, ``h2``... (the hosts' uplinks) and ``c``, the peer of the controller's underlay interface
+``lbu<tag>`` in this machine's namespace (a veth carrying 10.213.0.1: ``underlay_dev``).
 
 ``lab up --flat-public``: ``lab-public`` is a flat provider network instead (decision 0117): a
 lab "physical external" bridge ``lbx<tag>`` (no address, apart from the underlay), each host a
@@ -59,6 +66,8 @@ REGISTRATION_PORT = 9445
 REGISTER_INTERVAL = 2.0  # host-agents announce themselves (and retry) this often at most
 CAPACITY = 20
 STOP_WAIT = 5.0
+SWITCH_BRIDGE = "sw0"  # the underlay switch, inside the lab's switch namespace
+SWITCH_CONTROLLER_PORT = "c"  # the switch's end of the controller's underlay veth
 
 
 @dataclass(frozen=True)
@@ -75,13 +84,20 @@ class Lab:
 
     @property
     def bridge(self) -> str:
+        """The controller's underlay interface (a veth into the switch; ``underlay_dev``)."""
         return f"lbu{self.tag}"
+
+    @property
+    def switch(self) -> str:
+        """The underlay switch's network namespace (bridge ``SWITCH_BRIDGE`` inside)."""
+        return f"lbs{self.tag}"
 
     def netns(self, host: str) -> str:
         return f"lbh{self.tag}-{host}"
 
     def uplink(self, host: str) -> str:
-        return f"lbu{self.tag}{host}"[:15]
+        """A host's port on the underlay switch (inside the switch's namespace)."""
+        return host[:15]
 
     @property
     def external(self) -> str:
@@ -169,9 +185,22 @@ def _host_certificate(lab: Lab, name: str, address: str) -> dict[str, str]:
     return {k: str(v) for k, v in files.items()}
 
 
-async def _ensure_bridge(lab: Lab) -> None:
+async def _ensure_switch(lab: Lab) -> None:
+    """The underlay switch (a bridge in a namespace of its own, no netfilter) and the
+    controller's veth into it: ``lbu<tag>`` here, with the controller's underlay address."""
+    sw = lab.switch
+    if not await nl.netns_exists(sw):
+        await nl.ip("netns", "add", sw)
+    await _no_bridge_netfilter(sw)
+    if not await nl.link_exists(SWITCH_BRIDGE, sw):
+        await nl.ip("link", "add", "name", SWITCH_BRIDGE, "type", "bridge", ns=sw)
+    await nl.ip("link", "set", "dev", SWITCH_BRIDGE, "alias", lab.mark, "up", ns=sw)
     if not await nl.link_exists(lab.bridge):
-        await nl.ip("link", "add", "name", lab.bridge, "type", "bridge")
+        await nl.delete_link(SWITCH_CONTROLLER_PORT, sw)  # a crash's half: recreate the pair
+        await nl.ip("link", "add", "name", lab.bridge, "type", "veth", "peer", "name",
+                    SWITCH_CONTROLLER_PORT, "netns", sw)
+    await nl.ip("link", "set", "dev", SWITCH_CONTROLLER_PORT, "master", SWITCH_BRIDGE, "alias",
+                lab.mark, "up", ns=sw)
     await nl.ip("link", "set", "dev", lab.bridge, "alias", lab.mark, "up")
     address = f"{_controller_ip()}/{UNDERLAY.prefixlen}"
     if address not in await nl.addresses(lab.bridge):
@@ -205,10 +234,12 @@ async def _make_host(lab: Lab, index: int, name: str, zone: str,
     ns, uplink, address = lab.netns(name), lab.uplink(name), _host_ip(index)
     if not await nl.netns_exists(ns):
         await nl.ip("netns", "add", ns)
-    if not await nl.link_exists(uplink):
-        await nl.batch([f"link add {uplink} type veth peer name ul0 netns {ns}",
-                        f"link set dev {uplink} master {lab.bridge} up"])
-    await nl.ip("link", "set", "dev", uplink, "alias", lab.mark)
+    if not await nl.link_exists(uplink, lab.switch):
+        await nl.ip("link", "del", "dev", "ul0", ns=ns, check=False)  # a crash's half
+        await nl.ip("link", "add", "name", uplink, "netns", lab.switch, "type", "veth", "peer",
+                    "name", "ul0", "netns", ns)
+    await nl.ip("link", "set", "dev", uplink, "master", SWITCH_BRIDGE, "alias", lab.mark, "up",
+                ns=lab.switch)
     extra = await _plug_external(lab, ns, name) if flat_public else []
     await nl.batch(["link set dev lo up", "link set dev ul0 up",
                     f"addr replace {address}/{UNDERLAY.prefixlen} dev ul0"], ns=ns)
@@ -299,10 +330,11 @@ async def lab_up(lab: Lab, count: int, flat_public: bool = False) -> list[dict[s
     old = lab.state()
     if old.get("hosts"):
         raise SystemExit(f"lab: already up in {lab.data_dir} (lbaas lab down first)")
-    await _ensure_bridge(lab)
     hosts: list[dict[str, Any]] = []
-    state = {"tag": lab.tag, "bridge": lab.bridge, "hosts": hosts, "flat_public": flat_public}
-    (lab.home / "lab.json").write_text(json.dumps(state, indent=1))
+    state = {"tag": lab.tag, "bridge": lab.bridge, "switch": lab.switch, "hosts": hosts,
+             "flat_public": flat_public}
+    (lab.home / "lab.json").write_text(json.dumps(state, indent=1))  # before the first link
+    await _ensure_switch(lab)
     if flat_public:
         await _ensure_external(lab)
     for i in range(count):
@@ -414,7 +446,6 @@ async def lab_down(lab: Lab) -> list[str]:
             if await nl.netns_exists(ns):
                 await nl.ip("netns", "delete", ns)
                 removed.append(ns)
-        await nl.delete_link(host["uplink"])
         await nl.delete_link(lab.external_link(host["name"]))
     client = lab.netns("client")
     if await nl.netns_exists(client):
@@ -431,6 +462,11 @@ async def lab_down(lab: Lab) -> list[str]:
         if await nl.link_exists(link):
             await nl.delete_link(link)
             removed.append(link)
+    switch = str(state.get("switch") or lab.switch)  # its ports' peers go with it
+    if await nl.netns_exists(switch):
+        _kill_namespace_processes(switch)
+        await nl.ip("netns", "delete", switch)
+        removed.append(switch)
     (lab.home / "lab.json").unlink(missing_ok=True)
     return removed
 
@@ -475,8 +511,9 @@ def cmd_lab(args: argparse.Namespace) -> int:
     lab = Lab(Path(args.data_dir or ".lab").absolute())
     if args.lab_command == "up":
         hosts = asyncio.run(lab_up(lab, args.hosts, args.flat_public))
-        print(f"lab: {len(hosts)} amphora hosts on underlay {UNDERLAY} (bridge {lab.bridge}, "
-              f"controller {_controller_ip()}), client namespace {lab.netns('client')} "
+        print(f"lab: {len(hosts)} amphora hosts on underlay {UNDERLAY} (switch namespace "
+              f"{lab.switch}, controller {_controller_ip()} on {lab.bridge}), client namespace "
+              f"{lab.netns('client')} "
               f"({CLIENT_ADDRESS} on lab-public)")
         for h in hosts:
             print(f"  {h['name']}: {h['address']}:{HOST_PORT} zone {h['zone']} "

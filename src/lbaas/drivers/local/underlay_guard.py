@@ -14,7 +14,9 @@ no peer yet it drops everything), follows every flood-list change, and is delete
 segments (``lbaas teardown``; an amphora host's namespace takes it with it).
 
 The same table takes the overlay's own datagrams out of conntrack (``notrack`` at priority
-``raw``, in ``prerouting`` from a peer and in ``output`` from ``local`` to a peer): any rule with
+``raw``, in ``prerouting`` to ``local`` and in ``output`` from ``local``, VXLAN port; no set
+lookup there: a non-peer's datagram is untracked too and dropped by ``input`` all the same, and
+a dropped datagram never gets a conntrack entry either way): any rule with
 ``ct`` in the namespace (``host_guard.py``'s ``ct state``) makes the kernel track every packet,
 and each overlay packet would otherwise pay a conntrack lookup on the way out and another on the
 way in (bench-fleet: docs/benchmarks.md, run 11). Nothing matches VXLAN on its state.
@@ -64,11 +66,11 @@ def ruleset(table: str, local_ip: str, port: int, peers: Iterable[str]) -> str:
         "    }",
         "    chain untracked_in {",
         "        type filter hook prerouting priority raw; policy accept;",
-        f"        ip daddr {local} ip saddr @peers udp dport {int(port)} notrack",
+        f"        ip daddr {local} udp dport {int(port)} notrack",
         "    }",
         "    chain untracked_out {",
         "        type filter hook output priority raw; policy accept;",
-        f"        ip saddr {local} ip daddr @peers udp dport {int(port)} notrack",
+        f"        ip saddr {local} udp dport {int(port)} notrack",
         "    }", "}", ""] if line)
 
 
