@@ -83,7 +83,7 @@ class Lab:
         return self.data_dir / "lab"
 
     @property
-    def bridge(self) -> str:
+    def underlay_link(self) -> str:
         """The controller's underlay interface (a veth into the switch; ``underlay_dev``)."""
         return f"lbu{self.tag}"
 
@@ -155,7 +155,7 @@ def settings_text(lab: Lab, hosts: list[dict[str, Any]], api_port: int,
              "[networking]", 'management_network = "lab-mgmt"', "",
              "[fleet]",
              f'registration_listen = "{_controller_ip()}:{REGISTRATION_PORT}"',
-             f'underlay_ip = "{_controller_ip()}"', f'underlay_dev = "{lab.bridge}"',
+             f'underlay_ip = "{_controller_ip()}"', f'underlay_dev = "{lab.underlay_link}"',
              "poll_interval = 0.3", "host_timeout = 2.0", *flat, "",
              "[health]", "heartbeat_interval = 0.5", "heartbeat_timeout = 1.5", ""]
     for name, subnet, cidr, gw, start, end in NETWORKS:
@@ -195,16 +195,16 @@ async def _ensure_switch(lab: Lab) -> None:
     if not await nl.link_exists(SWITCH_BRIDGE, sw):
         await nl.ip("link", "add", "name", SWITCH_BRIDGE, "type", "bridge", ns=sw)
     await nl.ip("link", "set", "dev", SWITCH_BRIDGE, "alias", lab.mark, "up", ns=sw)
-    if not await nl.link_exists(lab.bridge):
+    if not await nl.link_exists(lab.underlay_link):
         await nl.delete_link(SWITCH_CONTROLLER_PORT, sw)  # a crash's half: recreate the pair
-        await nl.ip("link", "add", "name", lab.bridge, "type", "veth", "peer", "name",
+        await nl.ip("link", "add", "name", lab.underlay_link, "type", "veth", "peer", "name",
                     SWITCH_CONTROLLER_PORT, "netns", sw)
     await nl.ip("link", "set", "dev", SWITCH_CONTROLLER_PORT, "master", SWITCH_BRIDGE, "alias",
                 lab.mark, "up", ns=sw)
-    await nl.ip("link", "set", "dev", lab.bridge, "alias", lab.mark, "up")
+    await nl.ip("link", "set", "dev", lab.underlay_link, "alias", lab.mark, "up")
     address = f"{_controller_ip()}/{UNDERLAY.prefixlen}"
-    if address not in await nl.addresses(lab.bridge):
-        await nl.ip("addr", "replace", address, "dev", lab.bridge)
+    if address not in await nl.addresses(lab.underlay_link):
+        await nl.ip("addr", "replace", address, "dev", lab.underlay_link)
 
 
 async def _ensure_external(lab: Lab) -> None:
@@ -331,8 +331,8 @@ async def lab_up(lab: Lab, count: int, flat_public: bool = False) -> list[dict[s
     if old.get("hosts"):
         raise SystemExit(f"lab: already up in {lab.data_dir} (lbaas lab down first)")
     hosts: list[dict[str, Any]] = []
-    state = {"tag": lab.tag, "bridge": lab.bridge, "switch": lab.switch, "hosts": hosts,
-             "flat_public": flat_public}
+    state = {"tag": lab.tag, "underlay_link": lab.underlay_link, "switch": lab.switch,
+             "hosts": hosts, "flat_public": flat_public}
     (lab.home / "lab.json").write_text(json.dumps(state, indent=1))  # before the first link
     await _ensure_switch(lab)
     if flat_public:
@@ -458,7 +458,7 @@ async def lab_down(lab: Lab) -> list[str]:
         from lbaas.settings import load_settings
 
         removed += await teardown_local_plane(load_settings(lab.settings_file))
-    for link in (lab.external_link("c"), lab.external, lab.bridge):
+    for link in (lab.external_link("c"), lab.external, lab.underlay_link):
         if await nl.link_exists(link):
             await nl.delete_link(link)
             removed.append(link)
@@ -512,9 +512,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
     if args.lab_command == "up":
         hosts = asyncio.run(lab_up(lab, args.hosts, args.flat_public))
         print(f"lab: {len(hosts)} amphora hosts on underlay {UNDERLAY} (switch namespace "
-              f"{lab.switch}, controller {_controller_ip()} on {lab.bridge}), client namespace "
-              f"{lab.netns('client')} "
-              f"({CLIENT_ADDRESS} on lab-public)")
+              f"{lab.switch}, controller {_controller_ip()} on {lab.underlay_link}), "
+              f"client namespace {lab.netns('client')} ({CLIENT_ADDRESS} on lab-public)")
         for h in hosts:
             print(f"  {h['name']}: {h['address']}:{HOST_PORT} zone {h['zone']} "
                   f"(namespace {h['netns']})")
